@@ -1,0 +1,248 @@
+/**
+ * The campaign's shapes, declared once. Types are inferred from these schemas and their messages
+ * are the validation errors users see, so a field named here is the field named in an error.
+ */
+import { z } from 'zod/v4';
+
+/** SendGrid's limits that the schemas enforce (https://www.twilio.com/docs/sendgrid/api-reference/mail-send). */
+export const LIMITS = {
+	maxPersonalizationsPerRequest: 1000,
+	maxRecipientsPerRequest: 1000,
+	maxSubstitutionBytes: 10_000,
+	maxCustomArgsBytes: 10_000,
+	maxCategories: 10,
+	maxCategoryLength: 255,
+	maxSendAtHours: 72,
+	subjectHardLimit: 255,
+	subjectRecommended: 78,
+	maxVariants: 5,
+} as const;
+
+const EMAIL_RE = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const CONTROL_CHARS = /[\r\n\u0000-\u001f\u007f]/;
+
+/** Trims and lower-cases an address; the canonical form used for dedupe, claims and suppressions. */
+export function normalizeEmail(raw: unknown): string {
+	return typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+}
+
+export function isValidEmail(email: string): boolean {
+	if (email.length > 254 || email.length < 6) return false;
+	const at = email.lastIndexOf('@');
+	if (at < 1 || at > 64) return false;
+	const local = email.slice(0, at);
+	if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false;
+	return EMAIL_RE.test(email);
+}
+
+export const emailAddress = z
+	.string({ error: 'must be an email address' })
+	.transform((s) => s.trim().toLowerCase())
+	.refine(isValidEmail, { message: 'is not a valid email address' });
+
+/** A header-safe single line: CR, LF and other control characters are rejected, never passed on. */
+const headerSafe = (what: string) =>
+	z.string().refine((s) => !CONTROL_CHARS.test(s), { message: `${what} must be one line without control characters (CR/LF)` });
+
+export const sender = z.object({
+	email: emailAddress,
+	name: headerSafe('The sender name').max(100).optional(),
+});
+export type Sender = z.infer<typeof sender>;
+
+/** Identifiers travel in custom_args and SQL keys: keep them short and printable. */
+export const campaignId = z
+	.string({ error: 'is required' })
+	.trim()
+	.regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, {
+		message: 'must be 1-100 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit',
+	});
+
+export const brief = z.object({
+	product: z.string().max(2000).default(''),
+	audience: z.string().max(2000).default(''),
+	offer: z.string().max(2000).default(''),
+	callToAction: z.string().max(500).default(''),
+	links: z.array(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' })).max(20).default([]),
+	notes: z.string().max(4000).default(''),
+});
+export type Brief = z.infer<typeof brief>;
+
+export const TONES = ['friendly', 'professional', 'urgent', 'playful'] as const;
+
+export const campaignStep = z.object({
+	step: z.number().int().min(1).max(50),
+	name: z.string().max(100).optional(),
+	/** Delay after enrolment (step 1 usually 0). */
+	delayHours: z.number().min(0).max(24 * 365).default(0),
+	/** Template copy: used as-is in template mode, and as the fallback when the LLM fails. */
+	subject: headerSafe('The subject').max(LIMITS.subjectHardLimit).optional(),
+	preheader: z.string().max(250).optional(),
+	html: z.string().max(1_000_000).optional(),
+	text: z.string().max(1_000_000).optional(),
+	/** What this step is about, added to the campaign brief for the LLM. */
+	goal: z.string().max(2000).optional(),
+});
+export type CampaignStep = z.infer<typeof campaignStep>;
+
+export const DEFAULT_STEPS: CampaignStep[] = [
+	{ step: 1, name: 'Day 1 intro', delayHours: 0, goal: 'Introduce the offer and invite the first click.' },
+	{ step: 2, name: 'Day 3 follow-up', delayHours: 72, goal: 'Follow up on the intro with a new angle and a reminder.' },
+	{ step: 3, name: 'Day 7 last call', delayHours: 168, goal: 'Last call before the offer ends; short and clear.' },
+];
+
+export const campaign = z
+	.object({
+		id: campaignId,
+		name: z.string().max(200).optional(),
+		from: sender,
+		replyTo: sender.optional(),
+		brief: brief.default(() => brief.parse({})),
+		tone: z.string().trim().min(1).max(200).default('friendly'),
+		language: z
+			.string()
+			.trim()
+			.regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { message: 'must be a BCP 47 language code such as "en", "es" or "pt-BR"' })
+			.default('en'),
+		steps: z.array(campaignStep).min(1).max(50).default(() => [{ step: 1, delayHours: 0 }]),
+		variants: z.number().int().min(1).max(LIMITS.maxVariants).default(1),
+		categories: z
+			.array(z.string().trim().min(1).max(LIMITS.maxCategoryLength))
+			.max(LIMITS.maxCategories, { message: `SendGrid accepts at most ${LIMITS.maxCategories} categories` })
+			.default([]),
+		unsubscribeUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+		unsubscribeGroupId: z.number().int().positive().optional(),
+		/** Values used when a contact lacks a merge field, e.g. { first_name: "there" }. */
+		fallbacks: z.record(z.string(), z.string()).default({}),
+	})
+	.superRefine((c, ctx) => {
+		const seen = new Set<number>();
+		c.steps.forEach((s, i) => {
+			if (seen.has(s.step)) ctx.addIssue({ code: 'custom', path: ['steps', i, 'step'], message: `step ${s.step} appears twice` });
+			seen.add(s.step);
+		});
+		if (new Set(c.categories).size !== c.categories.length)
+			ctx.addIssue({ code: 'custom', path: ['categories'], message: 'categories must be unique' });
+	});
+export type Campaign = z.infer<typeof campaign>;
+export type CampaignInput = z.input<typeof campaign>;
+
+/** A contact: its email plus any other columns, kept as strings for merge tags. */
+export const contact = z
+	.object({ email: emailAddress })
+	.catchall(z.string().max(10_000));
+export type Contact = z.infer<typeof contact>;
+
+export const recipient = z.object({
+	email: emailAddress,
+	name: z.string().optional(),
+	delivery_id: z.string().min(1),
+	/** The contact's merge fields (first_name, company, ...). */
+	fields: z.record(z.string(), z.string()).default({}),
+});
+export type Recipient = z.infer<typeof recipient>;
+
+export const emailCopy = z.object({
+	subject: headerSafe('The subject').min(1).max(LIMITS.subjectHardLimit),
+	preheader: z.string().max(250).default(''),
+	html: z.string().min(1),
+	text: z.string().min(1),
+	source: z.enum(['template', 'llm', 'fallback']),
+	model: z.string().optional(),
+	hash: z.string().optional(),
+});
+export type EmailCopy = z.infer<typeof emailCopy>;
+
+export const trackingSettings = z.object({
+	clickTracking: z.boolean().optional(),
+	openTracking: z.boolean().optional(),
+});
+
+/**
+ * One SendGrid request's worth of recipients of one variant (one n8n item between Build and Send).
+ * Converted to the /v3/mail/send body at send time, when the copy is final.
+ */
+export const emailPayload = z.object({
+	campaign_id: campaignId,
+	run_id: z.string().min(1).max(100),
+	step: z.number().int().min(1),
+	variant: z.string().min(1).max(20),
+	batch: z.number().int().min(0),
+	language: z.string().default('en'),
+	tone: z.string().default('friendly'),
+	from: sender,
+	reply_to: sender.optional(),
+	copy: emailCopy.optional(),
+	recipients: z.array(recipient).min(1).max(LIMITS.maxRecipientsPerRequest),
+	fallbacks: z.record(z.string(), z.string()).default({}),
+	/** What the LLM writes from (Generate Email Copy); absent for plain payloads built elsewhere. */
+	brief: brief.optional(),
+	step_name: z.string().optional(),
+	step_goal: z.string().optional(),
+	categories: z.array(z.string()).max(LIMITS.maxCategories).default([]),
+	unsubscribe_url: z.string().optional(),
+	asm_group_id: z.number().int().positive().optional(),
+	send_at: z.number().int().positive().optional(),
+	sandbox: z.boolean().default(false),
+	tracking: trackingSettings.optional(),
+});
+export type EmailPayload = z.infer<typeof emailPayload>;
+
+export const DELIVERY_STATUSES = [
+	'sent',
+	'failed',
+	'retry',
+	'deferred',
+	'suppressed',
+	'already_sent',
+	'unconfirmed',
+	'dry_run',
+	'sandbox',
+] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+export const deliveryResult = z.object({
+	delivery_id: z.string(),
+	campaign_id: z.string(),
+	run_id: z.string(),
+	step: z.number().int(),
+	variant: z.string(),
+	email: z.string(),
+	status: z.enum(DELIVERY_STATUSES),
+	message_id: z.string().optional(),
+	http_status: z.number().int().optional(),
+	error: z.string().optional(),
+	attempts: z.number().int().min(0).default(0),
+	at: z.string().optional(),
+});
+export type DeliveryResult = z.infer<typeof deliveryResult>;
+
+/** Turns a zod error into one readable line per problem: `steps.0.subject: must be one line ...`. */
+export function describeIssues(error: z.ZodError, prefix = ''): string {
+	return error.issues
+		.map((i) => {
+			const path = [prefix, ...i.path.map(String)].filter((p) => p !== '').join('.');
+			return path ? `${path}: ${i.message}` : i.message;
+		})
+		.join('; ');
+}
+
+export class CampaignInputError extends Error {
+	constructor(
+		message: string,
+		readonly field?: string,
+		readonly hint?: string,
+	) {
+		super(message);
+		this.name = 'CampaignInputError';
+	}
+}
+
+/** Parses with a schema; on failure throws a CampaignInputError naming each field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+	const r = schema.safeParse(value);
+	if (!r.success) throw new CampaignInputError(`Invalid ${what}: ${describeIssues(r.error)}`);
+	return r.data;
+}
+
+export { z };

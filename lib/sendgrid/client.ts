@@ -1,0 +1,130 @@
+/**
+ * The SendGrid transport: @sendgrid/mail for /v3/mail/send and @sendgrid/client for the rest,
+ * pointed at any base URL (global, EU data residency, a proxy or the test simulator).
+ * Errors are rebuilt from status and body only, so the API key (inside axios' request config)
+ * never travels into a message, a log or an n8n item.
+ */
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import type { MailSendBody } from './mailRequest';
+
+export const SENDGRID_GLOBAL_URL = 'https://api.sendgrid.com';
+export const SENDGRID_EU_URL = 'https://api.eu.sendgrid.com';
+
+export interface SendGridConfig {
+	apiKey: string;
+	baseUrl?: string;
+	timeoutMs?: number;
+}
+
+export interface SendGridResponse {
+	status: number;
+	headers: Record<string, string>;
+	body: unknown;
+}
+
+export interface SendGridErrorDetail {
+	message: string;
+	field?: string | null;
+}
+
+export class SendGridApiError extends Error {
+	constructor(
+		message: string,
+		readonly status: number | undefined,
+		readonly errors: SendGridErrorDetail[],
+		readonly headers: Record<string, string>,
+		/** Network-level failure code (ECONNRESET, ETIMEDOUT...) when there was no HTTP answer. */
+		readonly networkCode?: string,
+	) {
+		super(message);
+		this.name = 'SendGridApiError';
+	}
+
+	/** True when SendGrid may have accepted the request although we got no answer. */
+	get ambiguous(): boolean {
+		if (this.status !== undefined) return false;
+		return !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL'].includes(this.networkCode ?? '');
+	}
+
+	get retryable(): boolean {
+		return this.status === undefined || this.status === 429 || this.status >= 500;
+	}
+}
+
+export interface SendGridTransport {
+	sendMail(body: MailSendBody): Promise<SendGridResponse>;
+	request(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<SendGridResponse>;
+}
+
+function lowerHeaders(h: unknown): Record<string, string> {
+	const out: Record<string, string> = {};
+	if (!h || typeof h !== 'object') return out;
+	const raw = typeof (h as { toJSON?: () => unknown }).toJSON === 'function' ? (h as { toJSON: () => unknown }).toJSON() : h;
+	for (const [k, v] of Object.entries(raw as Record<string, unknown>)) if (v !== undefined && v !== null) out[k.toLowerCase()] = String(v);
+	return out;
+}
+
+function toApiError(e: unknown, what: string): SendGridApiError {
+	const err = e as { code?: unknown; response?: { headers?: unknown; body?: unknown }; message?: string };
+	if (typeof err?.code === 'number' && err.response) {
+		const body = err.response.body as { errors?: SendGridErrorDetail[] } | undefined;
+		const errors = Array.isArray(body?.errors) ? body!.errors.map((x) => ({ message: String(x.message ?? ''), field: x.field ?? null })) : [];
+		const detail = errors.length ? errors.map((x) => (x.field ? `${x.field}: ${x.message}` : x.message)).join('; ') : `HTTP ${err.code}`;
+		return new SendGridApiError(`SendGrid ${what} failed (${err.code}): ${detail}`, err.code, errors, lowerHeaders(err.response.headers));
+	}
+	const code = typeof err?.code === 'string' ? err.code : 'ENETWORK';
+	const reason = code === 'ECONNABORTED' || code === 'ETIMEDOUT' ? 'timed out' : `connection failed (${code})`;
+	return new SendGridApiError(`SendGrid ${what} ${reason}`, undefined, [], {}, code === 'ECONNABORTED' ? 'ETIMEDOUT' : code);
+}
+
+export function normalizeBaseUrl(url: string | undefined): string {
+	const u = (url || SENDGRID_GLOBAL_URL).trim().replace(/\/+$/, '').replace(/\/v3$/, '');
+	try {
+		const parsed = new URL(u);
+		if (!/^https?:$/.test(parsed.protocol)) throw new Error();
+	} catch {
+		throw new SendGridApiError(`SendGrid API base URL "${u}" is not an http(s) URL — fix it in the SendGrid API credential`, undefined, [], {}, 'ERR_INVALID_URL');
+	}
+	return u + '/';
+}
+
+export function createSendGridTransport(config: SendGridConfig): SendGridTransport {
+	if (!config.apiKey || !config.apiKey.trim())
+		throw new SendGridApiError('The SendGrid API credential has no API key — paste one from SendGrid → Settings → API Keys', 401, [], {});
+	const baseUrl = normalizeBaseUrl(config.baseUrl);
+	const client = new Client();
+	// setApiKey resets the base URL to the global host, so the base URL is set after it.
+	const warn = console.warn;
+	try {
+		console.warn = () => undefined; // @sendgrid/client warns about keys without the SG. prefix (proxies, tests)
+		client.setApiKey(config.apiKey.trim());
+	} finally {
+		console.warn = warn;
+	}
+	client.setDefaultRequest('baseUrl', baseUrl);
+	client.setDefaultRequest('timeout' as never, (config.timeoutMs ?? 30_000) as never);
+	const mail = new MailService();
+	mail.setClient(client);
+	// Our substitution keys are written out in full ({{first_name}}), so no wrappers are added.
+	mail.setSubstitutionWrappers('', '');
+
+	return {
+		async sendMail(body) {
+			try {
+				const [response] = await mail.send(body as never);
+				return { status: response.statusCode, headers: lowerHeaders(response.headers), body: response.body };
+			} catch (e) {
+				throw toApiError(e, 'mail send');
+			}
+		},
+		async request(method, path, body) {
+			try {
+				const [response, data] = await client.request({ method, url: path, body: body as object | undefined });
+				return { status: response.statusCode, headers: lowerHeaders(response.headers), body: data };
+			} catch (e) {
+				throw toApiError(e, `${method} ${path}`);
+			}
+		},
+	};
+}

@@ -1,0 +1,208 @@
+/**
+ * EmailPayload (one batch of one variant) → /v3/mail/send request bodies, following SendGrid's rules:
+ * ≤ 1,000 personalizations, unique addresses, string custom_args, substitutions ≤ 10,000 bytes per
+ * personalization (larger ones get a message of their own with the values rendered in place),
+ * text/plain before text/html, RFC 8058 one-click unsubscribe headers.
+ */
+import { EmailCopy, EmailPayload, LIMITS, Recipient } from '../schemas';
+import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
+
+export interface MailAddress {
+	email: string;
+	name?: string;
+}
+
+export interface Personalization {
+	to: MailAddress[];
+	subject?: string;
+	substitutions?: Record<string, string>;
+	custom_args: Record<string, string>;
+	headers?: Record<string, string>;
+	send_at?: number;
+}
+
+export interface MailSendBody {
+	personalizations: Personalization[];
+	from: MailAddress;
+	reply_to?: MailAddress;
+	subject: string;
+	content: Array<{ type: 'text/plain' | 'text/html'; value: string }>;
+	categories?: string[];
+	asm?: { group_id: number };
+	send_at?: number;
+	headers?: Record<string, string>;
+	mail_settings?: { sandbox_mode: { enable: boolean } };
+	tracking_settings?: {
+		click_tracking?: { enable: boolean; enable_text?: boolean };
+		open_tracking?: { enable: boolean };
+	};
+}
+
+export interface MailRequest {
+	body: MailSendBody;
+	/** The recipients in this request, in personalization order. */
+	recipients: Recipient[];
+}
+
+export class PayloadError extends Error {
+	constructor(
+		message: string,
+		readonly field: string,
+	) {
+		super(message);
+		this.name = 'PayloadError';
+	}
+}
+
+function byteLength(s: string): number {
+	return Buffer.byteLength(s, 'utf8');
+}
+
+function address(a: { email: string; name?: string }): MailAddress {
+	return a.name ? { email: a.email, name: headerSafe(a.name) } : { email: a.email };
+}
+
+/** Per-recipient one-click unsubscribe URL: the delivery id identifies who clicked, not the address itself. */
+export function unsubscribeLink(base: string, r: Recipient, campaignId: string, step: number): string {
+	const url = new URL(base);
+	url.searchParams.set('d', r.delivery_id);
+	url.searchParams.set('c', campaignId);
+	url.searchParams.set('s', String(step));
+	return url.toString();
+}
+
+export function checkSendAt(sendAt: number | undefined, now = Date.now()): void {
+	if (sendAt === undefined) return;
+	const max = Math.floor(now / 1000) + LIMITS.maxSendAtHours * 3600;
+	if (sendAt > max)
+		throw new PayloadError(
+			`send_at ${new Date(sendAt * 1000).toISOString()} is more than ${LIMITS.maxSendAtHours} hours ahead — SendGrid only schedules up to 72 hours; schedule the run later instead`,
+			'send_at',
+		);
+}
+
+interface Prepared {
+	subject: string;
+	text: string;
+	html: string;
+	tags: MergeTag[];
+	htmlTags: MergeTag[];
+}
+
+function prepare(copy: EmailCopy): Prepared {
+	const subject = headerSafe(copy.subject);
+	const body = copy.preheader ? preheaderHtml(copy.preheader) + copy.html : copy.html;
+	return {
+		subject,
+		text: copy.text,
+		html: withHtmlKeys(body),
+		tags: findMergeTags(subject + '\n' + copy.text),
+		htmlTags: findMergeTags(body),
+	};
+}
+
+function preheaderHtml(preheader: string): string {
+	return `<div style="display:none;max-height:0;overflow:hidden;mso-hide:all">${escapeHtml(preheader)}</div>`;
+}
+
+function substitutionsFor(p: Prepared, r: Recipient, fallbacks: Record<string, string>): Record<string, string> {
+	const subs: Record<string, string> = {};
+	for (const tag of p.tags) subs[tag.key] = headerSafe(mergeValue(tag, r.fields, fallbacks));
+	for (const tag of p.htmlTags) subs[htmlKey(tag.key)] = escapeHtml(mergeValue(tag, r.fields, fallbacks));
+	return subs;
+}
+
+function substitutionBytes(subs: Record<string, string>): number {
+	let n = 2;
+	for (const [k, v] of Object.entries(subs)) n += byteLength(k) + byteLength(v) + 6;
+	return n;
+}
+
+/**
+ * Builds the request bodies for one payload. Recipients whose substitutions exceed SendGrid's
+ * 10,000 bytes get their own request with the values rendered into the copy.
+ */
+export function buildMailRequests(payload: EmailPayload, now = Date.now()): MailRequest[] {
+	if (!payload.copy)
+		throw new PayloadError(
+			`Batch ${payload.batch} of campaign "${payload.campaign_id}" step ${payload.step} has no subject or body — add a Generate Email Copy node before sending, or set the step's subject and body`,
+			'copy',
+		);
+	checkSendAt(payload.send_at, now);
+	const p = prepare(payload.copy);
+	const seen = new Set<string>();
+	const shared: Recipient[] = [];
+	const own: Recipient[] = [];
+	const subsOf = new Map<Recipient, Record<string, string>>();
+	for (const r of payload.recipients) {
+		if (seen.has(r.email))
+			throw new PayloadError(`${r.email} appears twice in batch ${payload.batch}; SendGrid requires unique addresses per request`, 'recipients');
+		seen.add(r.email);
+		const subs = substitutionsFor(p, r, payload.fallbacks);
+		if (substitutionBytes(subs) > LIMITS.maxSubstitutionBytes) own.push(r);
+		else {
+			shared.push(r);
+			subsOf.set(r, subs);
+		}
+	}
+	const requests: MailRequest[] = [];
+	if (shared.length > 0) {
+		requests.push({
+			recipients: shared,
+			body: baseBody(payload, p.subject, p.text, p.html, shared.map((r) => personalization(payload, r, subsOf.get(r)))),
+		});
+	}
+	for (const r of own) {
+		const subject = renderMergeTags(payload.copy.subject, r.fields, payload.fallbacks, 'subject');
+		const text = renderMergeTags(payload.copy.text, r.fields, payload.fallbacks, 'text');
+		const bodyHtml = payload.copy.preheader ? preheaderHtml(payload.copy.preheader) + payload.copy.html : payload.copy.html;
+		const html = renderMergeTags(bodyHtml, r.fields, payload.fallbacks, 'html');
+		requests.push({ recipients: [r], body: baseBody(payload, headerSafe(subject), text, html, [personalization(payload, r, undefined)]) });
+	}
+	return requests;
+}
+
+function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined): Personalization {
+	const p: Personalization = {
+		to: [address(r)],
+		custom_args: {
+			campaign_id: payload.campaign_id,
+			run_id: payload.run_id,
+			step: String(payload.step),
+			variant: payload.variant,
+			delivery_id: r.delivery_id,
+		},
+	};
+	if (subs && Object.keys(subs).length > 0) p.substitutions = subs;
+	if (payload.unsubscribe_url) {
+		p.headers = {
+			'List-Unsubscribe': `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step)}>`,
+			'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+		};
+	}
+	return p;
+}
+
+function baseBody(payload: EmailPayload, subject: string, text: string, html: string, personalizations: Personalization[]): MailSendBody {
+	const body: MailSendBody = {
+		personalizations,
+		from: address(payload.from),
+		subject,
+		content: [
+			{ type: 'text/plain', value: text },
+			{ type: 'text/html', value: html },
+		],
+	};
+	if (payload.reply_to) body.reply_to = address(payload.reply_to);
+	if (payload.categories.length > 0) body.categories = payload.categories;
+	if (payload.asm_group_id) body.asm = { group_id: payload.asm_group_id };
+	if (payload.send_at) body.send_at = payload.send_at;
+	if (payload.sandbox) body.mail_settings = { sandbox_mode: { enable: true } };
+	if (payload.tracking) {
+		body.tracking_settings = {};
+		if (payload.tracking.clickTracking !== undefined)
+			body.tracking_settings.click_tracking = { enable: payload.tracking.clickTracking, enable_text: payload.tracking.clickTracking };
+		if (payload.tracking.openTracking !== undefined) body.tracking_settings.open_tracking = { enable: payload.tracking.openTracking };
+	}
+	return body;
+}

@@ -1,0 +1,105 @@
+/**
+ * Stage `build_email_payload`: contacts × campaign step × variant → batches of recipients, one per
+ * future SendGrid request (≤ 1,000 recipients of one variant, unique addresses), each recipient with
+ * its correlation delivery id and merge fields.
+ */
+import { htmlToText, textToHtml } from '../copy/format';
+import { deliveryId, variantFor } from '../ids';
+import { Campaign, CampaignInputError, CampaignStep, Contact, EmailCopy, EmailPayload, LIMITS, Recipient } from '../schemas';
+import { checkSendAt } from '../sendgrid/mailRequest';
+
+export interface BuildOptions {
+	step: number;
+	/** Recipients per SendGrid request, 1-1000. */
+	batchSize?: number;
+	/** Unix seconds; at most 72 h ahead. */
+	sendAt?: number;
+	sandbox?: boolean;
+	tracking?: { clickTracking?: boolean; openTracking?: boolean };
+	now?: number;
+}
+
+export function stepOf(campaign: Campaign, step: number): CampaignStep {
+	const s = campaign.steps.find((x) => x.step === step);
+	if (!s)
+		throw new CampaignInputError(
+			`Campaign "${campaign.id}" has no step ${step}; its steps are ${campaign.steps.map((x) => x.step).join(', ')}`,
+			'step',
+		);
+	return s;
+}
+
+/** The step's own subject and body, when it has them: template mode and the LLM fallback. */
+export function templateCopy(step: CampaignStep): EmailCopy | undefined {
+	if (!step.subject || (!step.html && !step.text)) return undefined;
+	const html = step.html ?? textToHtml(step.text!);
+	const text = step.text ?? htmlToText(step.html!);
+	return { subject: step.subject, preheader: step.preheader ?? '', html, text, source: 'template' };
+}
+
+function displayName(c: Contact): string | undefined {
+	const name = c.name ?? [c.first_name, c.last_name].filter((x) => x && x.trim()).join(' ');
+	const clean = name?.replace(/[\r\n\u0000-\u001f\u007f"<>]+/g, ' ').trim();
+	return clean ? clean.slice(0, 100) : undefined;
+}
+
+export function toRecipient(campaignId: string, step: number, c: Contact): Recipient {
+	const { email, ...fields } = c;
+	return { email, name: displayName(c), delivery_id: deliveryId(campaignId, step, email), fields };
+}
+
+export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runId: string, options: BuildOptions): EmailPayload[] {
+	const step = stepOf(campaign, options.step);
+	const batchSize = options.batchSize ?? LIMITS.maxRecipientsPerRequest;
+	if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > LIMITS.maxRecipientsPerRequest)
+		throw new CampaignInputError(`Batch size must be a whole number from 1 to ${LIMITS.maxRecipientsPerRequest}, not ${batchSize}`, 'batchSize');
+	checkSendAt(options.sendAt, options.now);
+	const copy = templateCopy(step);
+
+	const byVariant = new Map<string, Recipient[]>();
+	const seen = new Set<string>();
+	for (const c of contacts) {
+		if (seen.has(c.email))
+			throw new CampaignInputError(
+				`${c.email} appears twice in the contacts — de-duplicate them first (Load Campaign Content does this and reports the duplicate rows)`,
+				'contacts',
+			);
+		seen.add(c.email);
+		const v = variantFor(campaign.id, c.email, campaign.variants);
+		let list = byVariant.get(v);
+		if (!list) byVariant.set(v, (list = []));
+		list.push(toRecipient(campaign.id, step.step, c));
+	}
+
+	const payloads: EmailPayload[] = [];
+	let batch = 0;
+	for (const v of [...byVariant.keys()].sort()) {
+		const list = byVariant.get(v)!;
+		for (let i = 0; i < list.length; i += batchSize) {
+			payloads.push({
+				campaign_id: campaign.id,
+				run_id: runId,
+				step: step.step,
+				variant: v,
+				batch: batch++,
+				language: campaign.language,
+				tone: campaign.tone,
+				from: campaign.from,
+				reply_to: campaign.replyTo,
+				copy,
+				recipients: list.slice(i, i + batchSize),
+				fallbacks: campaign.fallbacks,
+				brief: campaign.brief,
+				step_name: step.name,
+				step_goal: step.goal,
+				categories: campaign.categories,
+				unsubscribe_url: campaign.unsubscribeUrl,
+				asm_group_id: campaign.unsubscribeGroupId,
+				send_at: options.sendAt,
+				sandbox: options.sandbox ?? false,
+				tracking: options.tracking,
+			});
+		}
+	}
+	return payloads;
+}

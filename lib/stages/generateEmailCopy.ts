@@ -1,0 +1,153 @@
+/**
+ * Stage `generate_email_copy`: one copy per (campaign, step, variant, language, tone), never per
+ * recipient. Copy comes from the step's template, or from the LLM through the store's copy cache so
+ * a re-run or a later batch makes no new call.
+ */
+import { hashOf, VARIANT_NAMES } from '../ids';
+import type { ChatModel } from '../llm/client';
+import { CopyGenerationError, WriteOptions, writeCopy } from '../llm/copywriter';
+import { SUBJECT_RECOMMENDED } from '../llm/checks';
+import { PROMPT_VERSION } from '../llm/prompts';
+import { Brief, CampaignInputError, EmailCopy, EmailPayload, brief as briefSchema } from '../schemas';
+import type { CampaignStore } from '../store';
+
+export interface GenerateOptions {
+	mode: 'template' | 'llm';
+	/** What to do when the LLM fails: stop with an error, or use the step's template copy. */
+	onLlmFailure?: 'error' | 'template';
+	/** Override the campaign's tone/language for this node. */
+	tone?: string;
+	language?: string;
+	maxWords?: number;
+	maxSubjectChars?: number;
+	/** Merge fields the copy may use; default first_name plus the campaign's fallback fields. */
+	mergeTags?: string[];
+	/** Used when a payload carries no brief (plain payloads built outside Build Email Payload). */
+	brief?: Brief;
+	write?: WriteOptions;
+}
+
+export interface GenerateDeps {
+	chat?: ChatModel;
+	store?: CampaignStore;
+}
+
+export interface GeneratedCopyInfo {
+	campaign_id: string;
+	step: number;
+	variant: string;
+	language: string;
+	tone: string;
+	source: EmailCopy['source'];
+	subject: string;
+	cached: boolean;
+	model?: string;
+}
+
+export interface GenerateResult {
+	payloads: EmailPayload[];
+	llmCalls: number;
+	usage: { prompt_tokens: number; completion_tokens: number };
+	copies: GeneratedCopyInfo[];
+}
+
+interface Group {
+	key: string;
+	first: EmailPayload;
+	members: EmailPayload[];
+	language: string;
+	tone: string;
+}
+
+export async function generateEmailCopy(payloads: EmailPayload[], options: GenerateOptions, deps: GenerateDeps = {}): Promise<GenerateResult> {
+	const result: GenerateResult = { payloads: [], llmCalls: 0, usage: { prompt_tokens: 0, completion_tokens: 0 }, copies: [] };
+	const groups = new Map<string, Group>();
+	for (const p of payloads) {
+		const language = options.language || p.language;
+		const tone = options.tone || p.tone;
+		const key = `${p.campaign_id}\n${p.step}\n${p.variant}\n${language}\n${tone}`;
+		let g = groups.get(key);
+		if (!g) groups.set(key, (g = { key, first: p, members: [], language, tone }));
+		g.members.push(p);
+	}
+	for (const g of groups.values()) {
+		const { copy, info } = await copyFor(g, options, deps, result);
+		result.copies.push(info);
+		for (const p of g.members) result.payloads.push({ ...p, language: g.language, tone: g.tone, copy });
+	}
+	return result;
+}
+
+function requireTemplate(p: EmailPayload, why: string): EmailCopy {
+	if (p.copy) return { ...p.copy, source: p.copy.source === 'llm' ? 'llm' : 'template' };
+	throw new CampaignInputError(
+		`Step ${p.step} of campaign "${p.campaign_id}" has no subject and body to use ${why} — give the step a subject and html or text, or use AI copy with an LLM credential`,
+		'copy',
+	);
+}
+
+async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, acc: GenerateResult): Promise<{ copy: EmailCopy; info: GeneratedCopyInfo }> {
+	const p = g.first;
+	const info = (copy: EmailCopy, cached: boolean): GeneratedCopyInfo => ({
+		campaign_id: p.campaign_id,
+		step: p.step,
+		variant: p.variant,
+		language: g.language,
+		tone: g.tone,
+		source: copy.source,
+		subject: copy.subject,
+		cached,
+		model: copy.model,
+	});
+	if (options.mode === 'template') {
+		const copy = requireTemplate(p, 'in template mode');
+		return { copy, info: info(copy, false) };
+	}
+	if (!deps.chat)
+		throw new CampaignInputError('AI copy needs an LLM credential (OpenAI-compatible) — add one, or switch Copy Source to "Campaign Template"', 'credentials');
+
+	const brief = p.brief ?? options.brief ?? briefSchema.parse({});
+	const maxWords = options.maxWords ?? 150;
+	const maxSubjectChars = options.maxSubjectChars ?? SUBJECT_RECOMMENDED;
+	const mergeTags = [...new Set(options.mergeTags ?? ['first_name', ...Object.keys(p.fallbacks)])].sort();
+	const variantIndex = Math.max(0, VARIANT_NAMES.indexOf(p.variant as (typeof VARIANT_NAMES)[number]));
+	const stepInfo = { step: p.step, name: p.step_name, goal: p.step_goal };
+	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags });
+
+	const cached = await deps.store?.getCachedCopy(cacheKey);
+	if (cached) {
+		const copy = cached.copy as EmailCopy;
+		return { copy, info: info(copy, true) };
+	}
+	const previousSteps = deps.store ? await deps.store.previousStepCopies(p.campaign_id, p.step, p.variant, g.language, g.tone) : [];
+	try {
+		const written = await writeCopy(
+			deps.chat,
+			{ brief, step: stepInfo, previousSteps, tone: g.tone, language: g.language, variant: p.variant, variantIndex, maxWords, maxSubjectChars, mergeTags },
+			{ allowedTags: new Set(mergeTags), allowedLinks: brief.links, language: g.language, maxWords, maxSubjectChars },
+			options.write,
+		);
+		acc.llmCalls += written.calls;
+		acc.usage.prompt_tokens += written.usage.prompt_tokens;
+		acc.usage.completion_tokens += written.usage.completion_tokens;
+		await deps.store?.putCachedCopy({
+			key: cacheKey,
+			campaignId: p.campaign_id,
+			step: p.step,
+			variant: p.variant,
+			language: g.language,
+			tone: g.tone,
+			copy: written.copy,
+			model: written.model,
+			promptTokens: written.usage.prompt_tokens,
+			completionTokens: written.usage.completion_tokens,
+		});
+		return { copy: written.copy, info: info(written.copy, false) };
+	} catch (e) {
+		if (options.onLlmFailure === 'template' && (p.copy || e instanceof CopyGenerationError)) {
+			const copy = { ...requireTemplate(p, 'as the fallback after the LLM failed'), source: 'fallback' as const };
+			return { copy, info: info(copy, false) };
+		}
+		throw e;
+	}
+}

@@ -1,0 +1,321 @@
+/**
+ * Stage `send_email_with_sendgrid`: claims each batch's recipients in the store, then sends them
+ * as batched /v3/mail/send requests under the account's rate limits, with retries, so that each
+ * recipient gets a step at most once and every recipient ends with a reported status.
+ */
+import { DeliveryResult, DeliveryStatus, EmailPayload, Recipient } from '../schemas';
+import { MailRequest, buildMailRequests } from '../sendgrid/mailRequest';
+import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
+import type { RateLimiter } from '../sendgrid/rateLimiter';
+import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
+import type { CampaignStore } from '../store';
+
+export interface SendOptions {
+	dryRun?: boolean;
+	/** 0 = no daily cap. */
+	dailyCap?: number;
+	/** Opaque account key for the daily cap (hash of the API key and base URL). */
+	account?: string;
+	/** Requests in flight at once. */
+	concurrency?: number;
+	/** What an ambiguous network failure (reset/timeout after sending) means: retry, or report unconfirmed. */
+	onAmbiguousFailure?: 'retry' | 'unconfirmed';
+	backoff?: Partial<BackoffPolicy>;
+	now?: () => number;
+}
+
+export interface SendDeps {
+	transport?: SendGridTransport;
+	store?: CampaignStore;
+	limiter?: RateLimiter;
+	onProgress?: (p: SendProgress) => void;
+}
+
+export interface SendProgress {
+	batches: number;
+	batchesDone: number;
+	recipients: number;
+	sent: number;
+	failed: number;
+	deferred: number;
+	requests: number;
+}
+
+export interface BatchResult {
+	campaign_id: string;
+	run_id: string;
+	step: number;
+	variant: string;
+	batch: number;
+	requests: number;
+	results: DeliveryResult[];
+}
+
+/** Thrown when continuing would only fail every batch the same way (bad key, missing permission). */
+export class SendAbortedError extends Error {
+	constructor(
+		message: string,
+		readonly partial: BatchResult[],
+	) {
+		super(message);
+		this.name = 'SendAbortedError';
+	}
+}
+
+function utcDay(ms: number): string {
+	return new Date(ms).toISOString().slice(0, 10);
+}
+
+class BatchSender {
+	readonly results = new Map<string, DeliveryResult>();
+	requests = 0;
+
+	constructor(
+		readonly payload: EmailPayload,
+		private readonly deps: SendDeps,
+		private readonly policy: BackoffPolicy,
+		private readonly options: SendOptions,
+	) {}
+
+	result(r: Recipient, status: DeliveryStatus, extra: Partial<DeliveryResult> = {}): void {
+		const p = this.payload;
+		this.results.set(r.email, {
+			delivery_id: r.delivery_id,
+			campaign_id: p.campaign_id,
+			run_id: p.run_id,
+			step: p.step,
+			variant: p.variant,
+			email: r.email,
+			status,
+			attempts: extra.attempts ?? 0,
+			at: new Date(this.policy.now()).toISOString(),
+			...extra,
+		});
+	}
+
+	async record(recipients: Recipient[], status: DeliveryStatus, extra: Partial<DeliveryResult> = {}): Promise<void> {
+		for (const r of recipients) this.result(r, status, extra);
+		if (!this.deps.store || this.payload.sandbox || this.options.dryRun) return;
+		const p = this.payload;
+		if (status === 'sent') await this.deps.store.markSent(p.campaign_id, p.step, recipients.map((r) => r.email), extra.message_id, extra.http_status ?? 202);
+		else
+			await this.deps.store.markOutcome(
+				p.campaign_id,
+				p.step,
+				recipients.map((r) => ({ email: r.email, status, error: extra.error, http_status: extra.http_status })),
+			);
+	}
+
+	/** Sends one request; on a 400 that names recipients, drops them and sends the rest; else splits. */
+	async send(req: MailRequest): Promise<void> {
+		const { transport, limiter } = this.deps;
+		let transient = 0;
+		let rateLimited = 0;
+		let ambiguous = false;
+		for (;;) {
+			await limiter?.acquire(req.recipients.length);
+			this.requests++;
+			try {
+				const res = await transport!.sendMail(req.body);
+				const status: DeliveryStatus = this.payload.sandbox ? 'sandbox' : 'sent';
+				await this.record(req.recipients, status, { message_id: res.headers['x-message-id'], http_status: res.status, attempts: transient + rateLimited + 1 });
+				return;
+			} catch (e) {
+				if (!(e instanceof SendGridApiError)) throw e;
+				const attempts = transient + rateLimited + 1;
+				if (e.status === 429 && rateLimited < this.policy.maxRateLimitRetries) {
+					const wait = resetDelay(e.headers, this.policy.now()) ?? jitteredDelay(rateLimited, this.policy);
+					rateLimited++;
+					limiter?.pauseUntil(this.policy.now() + wait);
+					if (!limiter) await this.policy.sleep(wait);
+					continue;
+				}
+				if (e.status === undefined && e.ambiguous) {
+					ambiguous = true;
+					if (this.options.onAmbiguousFailure === 'unconfirmed') {
+						await this.record(req.recipients, 'unconfirmed', { error: `${e.message}; SendGrid may or may not have accepted it — confirm with the SendGrid Trigger's processed events`, attempts });
+						return;
+					}
+				}
+				if (e.retryable && e.status !== 429 && transient < this.policy.maxRetries) {
+					await this.policy.sleep(jitteredDelay(transient++, this.policy));
+					continue;
+				}
+				if (e.retryable) {
+					// Out of retries: nothing confirmed. If an earlier attempt got no answer it may have gone out.
+					const status: DeliveryStatus = ambiguous ? 'unconfirmed' : 'retry';
+					await this.record(req.recipients, status, { error: `${e.message} (after ${attempts} attempts${status === 'retry' ? '; a re-run will send these' : ''})`, http_status: e.status, attempts });
+					return;
+				}
+				if (e.status === 401 || e.status === 403) {
+					await this.record(req.recipients, 'retry', { error: e.message, http_status: e.status, attempts });
+					throw new SendAbortedError(
+						`SendGrid refused the API key (${e.status}) — check the SendGrid API credential's key and that it has the Mail Send permission`,
+						[],
+					);
+				}
+				if (e.status === 400) return this.splitRejected(req, e, attempts);
+				await this.record(req.recipients, 'failed', { error: e.message, http_status: e.status, attempts });
+				return;
+			}
+		}
+	}
+
+	/** A 400 names the bad personalizations (field personalizations.N...): fail those, send the others. */
+	private async splitRejected(req: MailRequest, e: SendGridApiError, attempts: number): Promise<void> {
+		const bad = new Map<number, string>();
+		for (const err of e.errors) {
+			const m = /^personalizations\.(\d+)/.exec(err.field ?? '');
+			if (m) bad.set(Number(m[1]), err.message);
+		}
+		const named = [...bad.keys()].filter((i) => i < req.recipients.length);
+		if (named.length > 0 && named.length < req.recipients.length) {
+			for (const i of named)
+				await this.record([req.recipients[i]], 'failed', { error: `SendGrid rejected this recipient: ${bad.get(i)}`, http_status: 400, attempts });
+			const keep = new Set(req.recipients.filter((_r, i) => !bad.has(i)));
+			return this.send(subset(req, keep));
+		}
+		if (req.recipients.length > 1 && named.length === 0) {
+			const half = Math.ceil(req.recipients.length / 2);
+			await this.send(subset(req, new Set(req.recipients.slice(0, half))));
+			await this.send(subset(req, new Set(req.recipients.slice(half))));
+			return;
+		}
+		await this.record(req.recipients, 'failed', { error: e.message, http_status: 400, attempts });
+	}
+}
+
+/** The same request for fewer recipients (personalizations kept in order). */
+function subset(req: MailRequest, keep: Set<Recipient>): MailRequest {
+	const recipients: Recipient[] = [];
+	const personalizations = req.body.personalizations.filter((_p, i) => {
+		const r = req.recipients[i];
+		if (!keep.has(r)) return false;
+		recipients.push(r);
+		return true;
+	});
+	return { recipients, body: { ...req.body, personalizations } };
+}
+
+async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffPolicy, options: SendOptions): Promise<BatchResult> {
+	const sender = new BatchSender(payload, deps, policy, options);
+	const out = (): BatchResult => ({
+		campaign_id: payload.campaign_id,
+		run_id: payload.run_id,
+		step: payload.step,
+		variant: payload.variant,
+		batch: payload.batch,
+		requests: sender.requests,
+		results: payload.recipients.map((r) => sender.results.get(r.email)!).filter(Boolean),
+	});
+	let recipients = payload.recipients;
+	const { store } = deps;
+
+	if (store && !options.dryRun) {
+		const suppressed = await store.suppressedAmong(recipients.map((r) => r.email), payload.asm_group_id);
+		for (const r of recipients) if (suppressed.has(r.email)) sender.result(r, 'suppressed', { error: `suppressed: ${suppressed.get(r.email)}` });
+		recipients = recipients.filter((r) => !suppressed.has(r.email));
+	}
+
+	if (recipients.length === 0) return out();
+	// Built before anything is claimed, so a payload SendGrid would reject (no copy, send_at too far) claims nobody.
+	const requests = buildMailRequests({ ...payload, recipients }, options.now?.());
+
+	if (options.dryRun) {
+		for (const r of recipients) sender.result(r, 'dry_run');
+		return out();
+	}
+
+	// Exactly once: claim before any API call. Sandbox sends deliver nothing, so they claim nothing.
+	let sendable = new Set(recipients);
+	if (store && !payload.sandbox) {
+		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live' });
+		const claim = await store.claimDeliveries(
+			payload.campaign_id,
+			payload.run_id,
+			payload.step,
+			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant })),
+		);
+		const byEmail = new Map(recipients.map((r) => [r.email, r]));
+		for (const x of claim.existing) {
+			const r = byEmail.get(x.email);
+			if (!r) continue;
+			if (x.status === 'sent') sender.result(r, 'already_sent', { message_id: x.message_id ?? undefined, error: `already sent in run ${x.run_id}` });
+			else if (x.status === 'failed') sender.result(r, 'failed', { error: `not retried: it failed for good in run ${x.run_id}` });
+			else sender.result(r, 'unconfirmed', { error: `claimed by run ${x.run_id} but never confirmed; not re-sent — the SendGrid Trigger's processed event confirms it` });
+		}
+		const claimed = new Set(claim.claimed.map((c) => c.email));
+		sendable = new Set(recipients.filter((r) => claimed.has(r.email)));
+
+		if (options.dailyCap && options.dailyCap > 0 && sendable.size > 0) {
+			const day = utcDay(policy.now());
+			const granted = await store.reserveDailyQuota(options.account ?? 'default', sendable.size, options.dailyCap, day);
+			if (granted < sendable.size) {
+				const ordered = recipients.filter((r) => sendable.has(r));
+				const over = ordered.slice(granted);
+				await sender.record(over, 'deferred', { error: `daily cap of ${options.dailyCap} reached; goes out on the next run after ${day}` });
+				for (const r of over) sendable.delete(r);
+			}
+		}
+	}
+	try {
+		for (const req of requests) {
+			const keep = new Set(req.recipients.filter((r) => sendable.has(r)));
+			if (keep.size === 0) continue;
+			await sender.send(keep.size === req.recipients.length ? req : subset(req, keep));
+		}
+	} catch (e) {
+		if (!(e instanceof SendAbortedError)) throw e;
+		// Nothing after the refusal went out: give those claims back so a re-run sends them.
+		const unsent = [...sendable].filter((r) => !sender.results.has(r.email));
+		await sender.record(unsent, 'retry', { error: e.message });
+		throw new SendAbortedError(e.message, [out()]);
+	}
+	return out();
+}
+
+/** Sends the payloads (each a batch of one variant) and returns one result list per batch. */
+export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
+	if (!options.dryRun && !deps.transport)
+		throw new Error('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent');
+	const policy = defaultBackoff({ ...options.backoff, ...(options.now ? { now: options.now } : {}) });
+	const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 32));
+	const results: BatchResult[] = new Array(payloads.length);
+	const progress: SendProgress = {
+		batches: payloads.length,
+		batchesDone: 0,
+		recipients: payloads.reduce((n, p) => n + p.recipients.length, 0),
+		sent: 0,
+		failed: 0,
+		deferred: 0,
+		requests: 0,
+	};
+	let next = 0;
+	let aborted: SendAbortedError | undefined;
+	const worker = async () => {
+		while (!aborted && next < payloads.length) {
+			const i = next++;
+			try {
+				results[i] = await sendBatch(payloads[i], deps, policy, options);
+			} catch (e) {
+				if (e instanceof SendAbortedError) {
+					aborted = aborted ?? e;
+					e.partial.forEach((b) => (results[i] = b));
+					return;
+				}
+				throw e;
+			}
+			progress.batchesDone++;
+			progress.requests += results[i].requests;
+			for (const r of results[i].results) {
+				if (r.status === 'sent' || r.status === 'sandbox' || r.status === 'dry_run') progress.sent++;
+				else if (r.status === 'failed') progress.failed++;
+				else if (r.status === 'deferred') progress.deferred++;
+			}
+			deps.onProgress?.({ ...progress });
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
+	if (aborted) throw new SendAbortedError(aborted.message, results.filter(Boolean));
+	return results;
+}

@@ -1,0 +1,348 @@
+/**
+ * The campaign store: campaigns, runs, deliveries (claimed before any API call), events,
+ * suppressions, enrollments and the copy cache. One implementation over SqlDriver serves both
+ * Postgres and embedded PGlite.
+ */
+import type { Campaign, DeliveryResult, DeliveryStatus } from '../schemas';
+import type { Queryable, SqlDriver } from './driver';
+import { migrate } from './migrations';
+
+export interface ClaimRow {
+	delivery_id: string;
+	email: string;
+	variant: string;
+}
+
+export interface ExistingDelivery {
+	email: string;
+	delivery_id: string;
+	status: string;
+	message_id: string | null;
+	run_id: string;
+}
+
+export interface ClaimOutcome {
+	claimed: ClaimRow[];
+	/** Rows that already existed and were not claimable (sent, failed, in flight or unconfirmed). */
+	existing: ExistingDelivery[];
+}
+
+export interface Suppression {
+	email: string;
+	/** 'global' or 'group:<asm group id>' */
+	scope: string;
+	reason: string;
+	source?: string;
+}
+
+export interface RunCounts {
+	[status: string]: number;
+}
+
+export interface CachedCopy {
+	copy: unknown;
+	model: string | null;
+	prompt_tokens: number;
+	completion_tokens: number;
+}
+
+/** Statuses a later run may claim again: nothing was accepted by SendGrid for these. */
+const RECLAIMABLE = ['retry', 'deferred', 'suppressed'];
+const FINAL_SEND_STATUSES = new Set(['sent', 'failed', 'retry', 'deferred', 'unconfirmed', 'suppressed']);
+
+export class CampaignStore {
+	constructor(readonly db: SqlDriver) {}
+
+	get kind(): SqlDriver['kind'] {
+		return this.db.kind;
+	}
+
+	migrate(): Promise<number[]> {
+		return migrate(this.db);
+	}
+
+	close(): Promise<void> {
+		return this.db.close();
+	}
+
+	async upsertCampaign(c: Campaign): Promise<void> {
+		await this.db.query(
+			`INSERT INTO eca_campaigns (id, name, definition) VALUES ($1, $2, $3)
+			 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, definition = EXCLUDED.definition, updated_at = now()`,
+			[c.id, c.name ?? null, JSON.stringify(c)],
+		);
+	}
+
+	async getCampaign(id: string): Promise<Campaign | undefined> {
+		const r = await this.db.query<{ definition: Campaign }>('SELECT definition FROM eca_campaigns WHERE id = $1', [id]);
+		return r.rows[0]?.definition;
+	}
+
+	async startRun(run: { runId: string; campaignId: string; step?: number; mode: string; total?: number }): Promise<void> {
+		await this.db.query(
+			`INSERT INTO eca_runs (run_id, campaign_id, step, mode, total) VALUES ($1, $2, $3, $4, $5)
+			 ON CONFLICT (run_id) DO UPDATE SET total = GREATEST(eca_runs.total, EXCLUDED.total), updated_at = now()`,
+			[run.runId, run.campaignId, run.step ?? null, run.mode, run.total ?? 0],
+		);
+	}
+
+	async getRun(runId: string): Promise<Record<string, unknown> | undefined> {
+		return (await this.db.query('SELECT * FROM eca_runs WHERE run_id = $1', [runId])).rows[0];
+	}
+
+	/**
+	 * Claims deliveries before SendGrid is called. Returns who may be sent now; rows already sent,
+	 * failed or in flight are returned as `existing` and are never sent again by this call.
+	 * A row still `claimed` (its sender crashed before confirming) becomes `unconfirmed`.
+	 */
+	async claimDeliveries(campaignId: string, runId: string, step: number, rows: ClaimRow[]): Promise<ClaimOutcome> {
+		if (rows.length === 0) return { claimed: [], existing: [] };
+		return this.db.transaction(async (tx) => {
+			const inserted = await tx.query<{ email: string }>(
+				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at)
+				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now()
+				 FROM unnest($4::text[], $5::text[], $6::text[]) AS t(d, v, e)
+				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
+				 DO UPDATE SET status = 'claimed', run_id = EXCLUDED.run_id, variant = EXCLUDED.variant,
+					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
+					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
+				 WHERE eca_deliveries.status = ANY($7::text[])
+				 RETURNING lower(email) AS email`,
+				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE],
+			);
+			const claimedEmails = new Set(inserted.rows.map((r) => r.email));
+			const claimed = rows.filter((r) => claimedEmails.has(r.email.toLowerCase()));
+			const others = rows.filter((r) => !claimedEmails.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
+			let existing: ExistingDelivery[] = [];
+			if (others.length > 0) {
+				existing = (
+					await tx.query<ExistingDelivery>(
+						`UPDATE eca_deliveries SET status = CASE WHEN status = 'claimed' THEN 'unconfirmed' ELSE status END,
+							updated_at = CASE WHEN status = 'claimed' THEN now() ELSE updated_at END
+						 WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])
+						 RETURNING lower(email) AS email, delivery_id, status, message_id, run_id`,
+						[campaignId, step, others],
+					)
+				).rows;
+			}
+			return { claimed, existing };
+		});
+	}
+
+	/** Confirms an accepted request: its recipients are sent, with SendGrid's X-Message-Id. */
+	async markSent(campaignId: string, step: number, emails: string[], messageId: string | undefined, httpStatus: number): Promise<void> {
+		if (emails.length === 0) return;
+		await this.db.query(
+			`UPDATE eca_deliveries SET status = 'sent', message_id = $4, http_status = $5, sent_at = now(), updated_at = now()
+			 WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])`,
+			[campaignId, step, emails, messageId ?? null, httpStatus],
+		);
+	}
+
+	/** Records outcomes that are not a confirmed send (failed, retry, deferred, unconfirmed, suppressed). */
+	async markOutcome(
+		campaignId: string,
+		step: number,
+		outcomes: Array<{ email: string; status: DeliveryStatus; error?: string; http_status?: number }>,
+	): Promise<void> {
+		if (outcomes.length === 0) return;
+		await this.db.query(
+			`UPDATE eca_deliveries d SET status = t.s, error = t.err, http_status = t.h, updated_at = now()
+			 FROM unnest($3::text[], $4::text[], $5::text[], $6::int[]) AS t(e, s, err, h)
+			 WHERE d.mode = 'live' AND d.campaign_id = $1 AND d.step = $2 AND lower(d.email) = t.e`,
+			[campaignId, step, outcomes.map((o) => o.email.toLowerCase()), outcomes.map((o) => o.status), outcomes.map((o) => o.error ?? null), outcomes.map((o) => o.http_status ?? null)],
+		);
+	}
+
+	/**
+	 * Writes result rows (Log Campaign Result). Live rows: inserted when missing, and a row's status
+	 * only moves forward — a sent row is never rewritten by a later report. Dry-run and sandbox rows
+	 * live apart from the live key so a rehearsal never blocks the real send.
+	 */
+	async recordResults(results: DeliveryResult[]): Promise<number> {
+		let written = 0;
+		const live = results.filter((r) => FINAL_SEND_STATUSES.has(r.status));
+		const rehearsal = results.filter((r) => r.status === 'dry_run' || r.status === 'sandbox');
+		const chunk = 5000;
+		for (let i = 0; i < live.length; i += chunk) {
+			const part = live.slice(i, i + chunk);
+			const r = await this.db.query(
+				`INSERT INTO eca_deliveries AS d (delivery_id, campaign_id, run_id, step, variant, email, mode, status, message_id, http_status, error, attempts, sent_at)
+				 SELECT t.d, t.c, t.r, t.s, t.v, t.e, 'live', t.st, t.m, t.h, t.err, t.a, CASE WHEN t.st = 'sent' THEN now() END
+				 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::int[])
+					AS t(d, c, r, s, v, e, st, m, h, err, a)
+				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
+				 DO UPDATE SET status = EXCLUDED.status, message_id = COALESCE(EXCLUDED.message_id, d.message_id),
+					http_status = COALESCE(EXCLUDED.http_status, d.http_status), error = EXCLUDED.error, updated_at = now(),
+					sent_at = COALESCE(d.sent_at, EXCLUDED.sent_at)
+				 WHERE d.status NOT IN ('sent') AND d.status IS DISTINCT FROM EXCLUDED.status`,
+				[
+					part.map((x) => x.delivery_id),
+					part.map((x) => x.campaign_id),
+					part.map((x) => x.run_id),
+					part.map((x) => x.step),
+					part.map((x) => x.variant),
+					part.map((x) => x.email.toLowerCase()),
+					part.map((x) => x.status),
+					part.map((x) => x.message_id ?? null),
+					part.map((x) => x.http_status ?? null),
+					part.map((x) => x.error ?? null),
+					part.map((x) => x.attempts ?? 0),
+				],
+			);
+			written += r.rowCount;
+		}
+		for (let i = 0; i < rehearsal.length; i += chunk) {
+			const part = rehearsal.slice(i, i + chunk);
+			const r = await this.db.query(
+				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status)
+				 SELECT t.d, t.c, t.r, t.s, t.v, t.e, t.st, t.st
+				 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[]) AS t(d, c, r, s, v, e, st)
+				 ON CONFLICT (run_id, delivery_id) WHERE mode <> 'live' DO NOTHING`,
+				[
+					part.map((x) => x.delivery_id),
+					part.map((x) => x.campaign_id),
+					part.map((x) => x.run_id),
+					part.map((x) => x.step),
+					part.map((x) => x.variant),
+					part.map((x) => x.email.toLowerCase()),
+					part.map((x) => x.status),
+				],
+			);
+			written += r.rowCount;
+		}
+		return written;
+	}
+
+	/** Recounts a run from its delivery rows and stores the counts on the run row. */
+	async refreshRun(runId: string, extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string } = {}): Promise<RunCounts> {
+		const counts: RunCounts = {};
+		const rows = await this.db.query<{ status: string; n: number }>(
+			'SELECT status, count(*)::int AS n FROM eca_deliveries WHERE run_id = $1 GROUP BY status',
+			[runId],
+		);
+		for (const r of rows.rows) counts[r.status] = r.n;
+		await this.db.query(
+			`UPDATE eca_runs SET counts = $2, updated_at = now(),
+				llm_calls = llm_calls + $3, llm_tokens = llm_tokens + $4,
+				status = CASE WHEN $5::boolean THEN CASE WHEN $6::text IS NULL THEN 'finished' ELSE 'failed' END ELSE status END,
+				finished_at = CASE WHEN $5::boolean THEN now() ELSE finished_at END,
+				error = COALESCE($6, error)
+			 WHERE run_id = $1`,
+			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, extra.finished ?? false, extra.error ?? null],
+		);
+		return counts;
+	}
+
+	async deliveries(filter: { campaignId?: string; runId?: string; step?: number; mode?: string } = {}): Promise<Array<Record<string, unknown>>> {
+		const where: string[] = [];
+		const params: unknown[] = [];
+		const add = (sql: string, v: unknown) => {
+			params.push(v);
+			where.push(sql.replace('?', `$${params.length}`));
+		};
+		if (filter.campaignId) add('campaign_id = ?', filter.campaignId);
+		if (filter.runId) add('run_id = ?', filter.runId);
+		if (filter.step !== undefined) add('step = ?', filter.step);
+		if (filter.mode) add('mode = ?', filter.mode);
+		return (
+			await this.db.query(`SELECT * FROM eca_deliveries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`, params)
+		).rows;
+	}
+
+	/** Which of these addresses may not be emailed (global suppressions, or the given unsubscribe group's). */
+	async suppressedAmong(emails: string[], groupId?: number): Promise<Map<string, string>> {
+		const out = new Map<string, string>();
+		if (emails.length === 0) return out;
+		const scopes = ['global'];
+		if (groupId) scopes.push(`group:${groupId}`);
+		const r = await this.db.query<{ email: string; reason: string }>(
+			'SELECT email, reason FROM eca_suppressions WHERE email = ANY($1::text[]) AND scope = ANY($2::text[])',
+			[emails.map((e) => e.toLowerCase()), scopes],
+		);
+		for (const row of r.rows) if (!out.has(row.email)) out.set(row.email, row.reason);
+		return out;
+	}
+
+	async addSuppressions(list: Suppression[], tx: Queryable = this.db): Promise<number> {
+		if (list.length === 0) return 0;
+		const r = await tx.query(
+			`INSERT INTO eca_suppressions (email, scope, reason, source)
+			 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+			 ON CONFLICT (email, scope) DO NOTHING`,
+			[list.map((s) => s.email.toLowerCase()), list.map((s) => s.scope), list.map((s) => s.reason), list.map((s) => s.source ?? null)],
+		);
+		return r.rowCount;
+	}
+
+	async liftSuppression(email: string, scope: string, tx: Queryable = this.db): Promise<number> {
+		return (await tx.query('DELETE FROM eca_suppressions WHERE email = $1 AND scope = $2', [email.toLowerCase(), scope])).rowCount;
+	}
+
+	/**
+	 * Reserves up to `wanted` sends from today's cap for an account; returns how many were granted.
+	 * Atomic, so parallel executions and workers share one cap.
+	 */
+	async reserveDailyQuota(account: string, wanted: number, cap: number, day: string): Promise<number> {
+		if (wanted <= 0) return 0;
+		const r = await this.db.transaction(async (tx) => {
+			await tx.query('INSERT INTO eca_daily_quota (account, day, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING', [account, day]);
+			const row = await tx.query<{ used: number }>('SELECT used FROM eca_daily_quota WHERE account = $1 AND day = $2 FOR UPDATE', [account, day]);
+			const used = row.rows[0]?.used ?? 0;
+			const granted = Math.max(0, Math.min(wanted, cap - used));
+			if (granted > 0) await tx.query('UPDATE eca_daily_quota SET used = used + $3 WHERE account = $1 AND day = $2', [account, day, granted]);
+			return granted;
+		});
+		return r;
+	}
+
+	/** Gives back quota that was reserved but not used (a request failed for good). */
+	async releaseDailyQuota(account: string, n: number, day: string): Promise<void> {
+		if (n <= 0) return;
+		await this.db.query('UPDATE eca_daily_quota SET used = GREATEST(0, used - $3) WHERE account = $1 AND day = $2', [account, day, n]);
+	}
+
+	async getCachedCopy(key: string): Promise<CachedCopy | undefined> {
+		return (await this.db.query<CachedCopy>('SELECT copy, model, prompt_tokens, completion_tokens FROM eca_copy_cache WHERE cache_key = $1', [key])).rows[0];
+	}
+
+	async putCachedCopy(entry: {
+		key: string;
+		campaignId: string;
+		step: number;
+		variant: string;
+		language: string;
+		tone: string;
+		copy: unknown;
+		model?: string;
+		promptTokens: number;
+		completionTokens: number;
+	}): Promise<void> {
+		await this.db.query(
+			`INSERT INTO eca_copy_cache (cache_key, campaign_id, step, variant, language, tone, copy, model, prompt_tokens, completion_tokens)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (cache_key) DO NOTHING`,
+			[entry.key, entry.campaignId, entry.step, entry.variant, entry.language, entry.tone, JSON.stringify(entry.copy), entry.model ?? null, entry.promptTokens, entry.completionTokens],
+		);
+	}
+
+	/** What earlier steps of the sequence said, so a follow-up builds on them instead of repeating. */
+	async previousStepCopies(campaignId: string, step: number, variant: string, language: string, tone: string): Promise<Array<{ step: number; subject: string; summary: string }>> {
+		const r = await this.db.query<{ step: number; copy: { subject: string; text: string } }>(
+			`SELECT DISTINCT ON (step) step, copy FROM eca_copy_cache
+			 WHERE campaign_id = $1 AND step < $2 AND variant = $3 AND language = $4 AND tone = $5
+			 ORDER BY step, created_at DESC`,
+			[campaignId, step, variant, language, tone],
+		);
+		return r.rows.map((row) => ({ step: row.step, subject: row.copy.subject, summary: row.copy.text.slice(0, 400) }));
+	}
+
+	/** Tokens spent on this campaign's copy so far (cache rows are written once per generated copy). */
+	async campaignTokenUsage(campaignId: string): Promise<{ prompt_tokens: number; completion_tokens: number; generations: number }> {
+		const r = await this.db.query<{ p: number; c: number; n: number }>(
+			'SELECT COALESCE(sum(prompt_tokens),0)::int AS p, COALESCE(sum(completion_tokens),0)::int AS c, count(*)::int AS n FROM eca_copy_cache WHERE campaign_id = $1',
+			[campaignId],
+		);
+		const row = r.rows[0];
+		return { prompt_tokens: row?.p ?? 0, completion_tokens: row?.c ?? 0, generations: row?.n ?? 0 };
+	}
+}

@@ -1,0 +1,173 @@
+/**
+ * Versioned schema migrations. Applied in one transaction under an advisory lock, so several n8n
+ * processes starting at once apply each version exactly once. Never edit a released migration:
+ * add the next version.
+ */
+import type { SqlDriver } from './driver';
+
+export interface Migration {
+	version: number;
+	name: string;
+	sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+	{
+		version: 1,
+		name: 'campaign store',
+		sql: `
+CREATE TABLE eca_campaigns (
+	id text PRIMARY KEY,
+	name text,
+	definition jsonb NOT NULL,
+	status text NOT NULL DEFAULT 'active',
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE eca_runs (
+	run_id text PRIMARY KEY,
+	campaign_id text NOT NULL,
+	step int,
+	mode text NOT NULL DEFAULT 'live',
+	status text NOT NULL DEFAULT 'running',
+	total int NOT NULL DEFAULT 0,
+	counts jsonb NOT NULL DEFAULT '{}'::jsonb,
+	llm_calls int NOT NULL DEFAULT 0,
+	llm_tokens int NOT NULL DEFAULT 0,
+	error text,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	finished_at timestamptz
+);
+CREATE INDEX eca_runs_campaign ON eca_runs (campaign_id, started_at DESC);
+
+CREATE TABLE eca_deliveries (
+	id bigserial PRIMARY KEY,
+	delivery_id text NOT NULL,
+	campaign_id text NOT NULL,
+	run_id text NOT NULL,
+	step int NOT NULL,
+	variant text NOT NULL DEFAULT 'A',
+	email text NOT NULL,
+	mode text NOT NULL DEFAULT 'live',
+	status text NOT NULL,
+	message_id text,
+	sg_message_id text,
+	http_status int,
+	error text,
+	attempts int NOT NULL DEFAULT 0,
+	claimed_at timestamptz,
+	sent_at timestamptz,
+	processed_at timestamptz,
+	delivered_at timestamptz,
+	deferred_count int NOT NULL DEFAULT 0,
+	opened_at timestamptz,
+	open_count int NOT NULL DEFAULT 0,
+	clicked_at timestamptz,
+	click_count int NOT NULL DEFAULT 0,
+	bounced_at timestamptz,
+	bounce_type text,
+	bounce_reason text,
+	dropped_at timestamptz,
+	unsubscribed_at timestamptz,
+	spam_reported_at timestamptz,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now()
+);
+-- The exactly-once key: one live delivery per campaign, step and address.
+CREATE UNIQUE INDEX eca_deliveries_once ON eca_deliveries (campaign_id, step, lower(email)) WHERE mode = 'live';
+CREATE UNIQUE INDEX eca_deliveries_rehearsal ON eca_deliveries (run_id, delivery_id) WHERE mode <> 'live';
+CREATE INDEX eca_deliveries_delivery ON eca_deliveries (delivery_id);
+CREATE INDEX eca_deliveries_run ON eca_deliveries (run_id);
+CREATE INDEX eca_deliveries_message ON eca_deliveries (message_id);
+CREATE INDEX eca_deliveries_sg_message ON eca_deliveries (sg_message_id);
+
+CREATE TABLE eca_events (
+	sg_event_id text PRIMARY KEY,
+	event text NOT NULL,
+	email text,
+	ts timestamptz,
+	sg_message_id text,
+	campaign_id text,
+	run_id text,
+	step int,
+	variant text,
+	delivery_id text,
+	payload jsonb NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX eca_events_campaign ON eca_events (campaign_id, event);
+
+CREATE TABLE eca_suppressions (
+	email text NOT NULL,
+	scope text NOT NULL,
+	reason text NOT NULL,
+	source text,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (email, scope)
+);
+
+CREATE TABLE eca_enrollments (
+	campaign_id text NOT NULL,
+	email text NOT NULL,
+	status text NOT NULL DEFAULT 'active',
+	next_step int,
+	next_send_at timestamptz,
+	timezone text,
+	variant text,
+	fields jsonb NOT NULL DEFAULT '{}'::jsonb,
+	stop_reason text,
+	claimed_by text,
+	claimed_until timestamptz,
+	enrolled_at timestamptz NOT NULL DEFAULT now(),
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (campaign_id, email)
+);
+CREATE INDEX eca_enrollments_due ON eca_enrollments (next_send_at) WHERE status = 'active';
+
+CREATE TABLE eca_copy_cache (
+	cache_key text PRIMARY KEY,
+	campaign_id text NOT NULL,
+	step int NOT NULL,
+	variant text NOT NULL,
+	language text NOT NULL,
+	tone text NOT NULL,
+	copy jsonb NOT NULL,
+	model text,
+	prompt_tokens int NOT NULL DEFAULT 0,
+	completion_tokens int NOT NULL DEFAULT 0,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE eca_daily_quota (
+	account text NOT NULL,
+	day date NOT NULL,
+	used int NOT NULL DEFAULT 0,
+	PRIMARY KEY (account, day)
+);
+`,
+	},
+];
+
+const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store
+
+export async function migrate(db: SqlDriver): Promise<number[]> {
+	return db.transaction(async (tx) => {
+		await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+		await tx.query(`CREATE TABLE IF NOT EXISTS eca_schema_migrations (
+			version int PRIMARY KEY,
+			name text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`);
+		const done = new Set((await tx.query<{ version: number }>('SELECT version FROM eca_schema_migrations')).rows.map((r) => r.version));
+		const applied: number[] = [];
+		for (const m of MIGRATIONS) {
+			if (done.has(m.version)) continue;
+			await tx.exec(m.sql);
+			await tx.query('INSERT INTO eca_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+			applied.push(m.version);
+		}
+		return applied;
+	});
+}

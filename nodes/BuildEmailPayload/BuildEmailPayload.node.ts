@@ -1,0 +1,131 @@
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
+import { parseCampaign } from '../../lib/stages/loadCampaignContent';
+import { newRunId } from '../../lib/ids';
+import { contactsFromItems } from '../shared/items';
+import { nodeError } from '../shared/context';
+
+export class BuildEmailPayload implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Build Email Payload',
+		name: 'buildEmailPayload',
+		icon: 'file:buildEmailPayload.svg',
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{"step " + $parameter["step"]}}',
+		description: 'Turn contacts and a campaign step into SendGrid-ready batches: one item per request of up to 1,000 recipients',
+		defaults: { name: 'Build Email Payload' },
+		usableAsTool: true,
+		inputs: ['main'],
+		outputs: ['main'],
+		properties: [
+			{
+				displayName: 'Campaign Source',
+				name: 'campaignSource',
+				type: 'options',
+				options: [
+					{ name: 'From Input Items', value: 'input', description: 'The campaign that Load Campaign Content attached to the items' },
+					{ name: 'JSON', value: 'json' },
+				],
+				default: 'input',
+			},
+			{
+				displayName: 'Campaign JSON',
+				name: 'campaignJson',
+				type: 'json',
+				default: '{}',
+				displayOptions: { show: { campaignSource: ['json'] } },
+				description: 'A campaign object: ID, from, brief, tone, language, steps, variants',
+			},
+			{
+				displayName: 'Step',
+				name: 'step',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 1,
+				description: 'Which step of the campaign sequence to build (1 = the first email)',
+			},
+			{
+				displayName: 'Batch Size',
+				name: 'batchSize',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 1000 },
+				default: 1000,
+				description: 'Recipients per SendGrid request (SendGrid allows up to 1,000). 1 sends one request per recipient.',
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add option',
+				default: {},
+				options: [
+					{ displayName: 'Click Tracking', name: 'clickTracking', type: 'boolean', default: true },
+					{ displayName: 'Open Tracking', name: 'openTracking', type: 'boolean', default: true },
+					{
+						displayName: 'Run ID',
+						name: 'runId',
+						type: 'string',
+						default: '',
+						description: 'Overrides the run ID from the input items',
+					},
+					{
+						displayName: 'Sandbox Mode',
+						name: 'sandbox',
+						type: 'boolean',
+						default: false,
+						description: 'Whether SendGrid should validate the requests without delivering them',
+					},
+					{
+						displayName: 'Send At',
+						name: 'sendAt',
+						type: 'dateTime',
+						default: '',
+						description: 'Schedule delivery at SendGrid, at most 72 hours ahead',
+					},
+				],
+			},
+		],
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		const items = this.getInputData();
+		const node = this.getNode();
+		try {
+			const fromItems = contactsFromItems(items);
+			if (fromItems.invalid.length > 0) {
+				const first = fromItems.invalid[0];
+				throw new NodeOperationError(
+					node,
+					`${fromItems.invalid.length} input contact(s) are not usable; the first (contact ${first.row}, "${first.email}"): ${first.reason}`,
+					{ description: 'Put Load Campaign Content before this node to validate contacts and route bad rows to its Invalid output' },
+				);
+			}
+			const source = this.getNodeParameter('campaignSource', 0) as string;
+			let raw: unknown = fromItems.campaign;
+			if (source === 'json') {
+				const v = this.getNodeParameter('campaignJson', 0);
+				raw = typeof v === 'string' ? JSON.parse(v) : v;
+			} else if (!raw)
+				throw new NodeOperationError(node, 'The input items carry no campaign — connect Load Campaign Content, or set Campaign Source to JSON');
+			const campaign = parseCampaign(raw);
+			const options = this.getNodeParameter('options', 0, {}) as Record<string, unknown>;
+			const runId = (options.runId as string) || fromItems.runId || newRunId();
+			const sendAt = options.sendAt ? Math.floor(new Date(options.sendAt as string).getTime() / 1000) : undefined;
+			const payloads = buildEmailPayloads(campaign, fromItems.contacts, runId, {
+				step: this.getNodeParameter('step', 0) as number,
+				batchSize: this.getNodeParameter('batchSize', 0) as number,
+				sendAt,
+				sandbox: options.sandbox === true,
+				tracking:
+					options.clickTracking !== undefined || options.openTracking !== undefined
+						? { clickTracking: options.clickTracking as boolean | undefined, openTracking: options.openTracking as boolean | undefined }
+						: undefined,
+			});
+			return [payloads.map((p) => ({ json: p as unknown as INodeExecutionData['json'] }))];
+		} catch (e) {
+			throw nodeError(node, e);
+		}
+	}
+}

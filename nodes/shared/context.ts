@@ -1,0 +1,93 @@
+/**
+ * What every node of this package needs from n8n: the campaign store (Campaign Database credential
+ * or the embedded default), the SendGrid transport, the LLM client, and readable errors.
+ */
+import type { IExecuteFunctions, ILoadOptionsFunctions, INode } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+import { CampaignStore, PostgresConnection, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
+import { SendGridTransport, createSendGridTransport, SENDGRID_EU_URL, SENDGRID_GLOBAL_URL, SendGridApiError } from '../../lib/sendgrid/client';
+import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
+import { CampaignInputError } from '../../lib/schemas';
+import { PayloadError } from '../../lib/sendgrid/mailRequest';
+import { CopyGenerationError } from '../../lib/llm/copywriter';
+import { accountKey } from '../../lib/sendgrid/rateLimiter';
+
+type Ctx = IExecuteFunctions | ILoadOptionsFunctions;
+
+export const CREDENTIALS = {
+	sendGrid: 'sendGridCampaignApi',
+	llm: 'campaignLlmApi',
+	database: 'campaignDatabaseApi',
+} as const;
+
+/** An optional credential: undefined when the node has none selected. */
+async function optionalCredentials(ctx: Ctx, name: string): Promise<Record<string, unknown> | undefined> {
+	const node = ctx.getNode();
+	if (!node.credentials?.[name]) return undefined;
+	return (await ctx.getCredentials(name)) as Record<string, unknown>;
+}
+
+export function postgresFromCredentials(c: Record<string, unknown>): PostgresConnection {
+	return {
+		host: String(c.host ?? 'localhost'),
+		port: Number(c.port ?? 5432),
+		database: String(c.database ?? 'postgres'),
+		user: String(c.user ?? 'postgres'),
+		password: c.password ? String(c.password) : undefined,
+		ssl: (c.ssl as PostgresConnection['ssl']) ?? 'disable',
+		sslRejectUnauthorized: c.allowUnauthorizedCerts ? false : true,
+		schema: c.schema ? String(c.schema) : undefined,
+	};
+}
+
+export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
+	const creds = await optionalCredentials(ctx, CREDENTIALS.database);
+	try {
+		return await getCampaignStore(creds ? { postgres: postgresFromCredentials(creds) } : { embeddedDir: defaultEmbeddedDir() });
+	} catch (e) {
+		throw new NodeOperationError(ctx.getNode(), `The campaign store could not be opened: ${(e as Error).message}`, {
+			description: creds
+				? 'Check the Campaign Database credential (host, port, database, user, password, SSL) and that the server is running.'
+				: 'The embedded store lives under the n8n user folder and serves one n8n process; in queue mode add a Campaign Database credential.',
+		});
+	}
+}
+
+export function sendGridBaseUrl(c: Record<string, unknown>): string {
+	if (c.region === 'eu') return SENDGRID_EU_URL;
+	if (c.region === 'custom' && c.baseUrl) return String(c.baseUrl);
+	return SENDGRID_GLOBAL_URL;
+}
+
+export async function sendGrid(ctx: Ctx, timeoutMs?: number): Promise<{ transport: SendGridTransport; account: string; webhookPublicKey?: string }> {
+	const c = (await ctx.getCredentials(CREDENTIALS.sendGrid)) as Record<string, unknown>;
+	const apiKey = String(c.apiKey ?? '');
+	const baseUrl = sendGridBaseUrl(c);
+	return {
+		transport: createSendGridTransport({ apiKey, baseUrl, timeoutMs }),
+		account: accountKey(apiKey, baseUrl),
+		webhookPublicKey: c.webhookPublicKey ? String(c.webhookPublicKey) : undefined,
+	};
+}
+
+export async function chatModel(ctx: Ctx, modelOverride?: string): Promise<ChatModel> {
+	const c = (await ctx.getCredentials(CREDENTIALS.llm)) as Record<string, unknown>;
+	return createChatModel({
+		apiKey: String(c.apiKey ?? ''),
+		baseUrl: c.baseUrl ? String(c.baseUrl) : undefined,
+		model: modelOverride || (c.model ? String(c.model) : undefined),
+	});
+}
+
+/** Turns the domain's errors into n8n errors that name the item and say what to fix. */
+export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
+	if (e instanceof NodeOperationError) return e;
+	const known =
+		e instanceof CampaignInputError ||
+		e instanceof PayloadError ||
+		e instanceof SendGridApiError ||
+		e instanceof LlmApiError ||
+		e instanceof CopyGenerationError;
+	const message = e instanceof Error ? e.message : String(e);
+	return new NodeOperationError(node, known ? message : `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
+}

@@ -1,0 +1,30 @@
+/** The optional Campaign Database credential every store-using node offers, and its connection test. */
+import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialDescription, INodeCredentialTestResult } from 'n8n-workflow';
+import { connectPostgres } from '../../lib/store';
+import { CREDENTIALS, postgresFromCredentials } from './context';
+
+export const databaseCredential: INodeCredentialDescription = {
+	name: CREDENTIALS.database,
+	required: false,
+	testedBy: 'campaignDatabaseConnectionTest',
+};
+
+export async function campaignDatabaseConnectionTest(
+	this: ICredentialTestFunctions,
+	credential: ICredentialsDecrypted,
+): Promise<INodeCredentialTestResult> {
+	try {
+		const db = await connectPostgres({ ...postgresFromCredentials(credential.data ?? {}), max: 1 });
+		try {
+			await db.query('SELECT 1');
+		} finally {
+			await db.close();
+		}
+		return { status: 'OK', message: 'Connected to the campaign database' };
+	} catch (e) {
+		return { status: 'Error', message: (e as Error).message };
+	}
+}
+
+export const STORE_NOTICE =
+	'Without a Campaign Database credential the campaign store is an embedded database under the n8n user folder (one n8n process only; use Postgres for queue mode)';
