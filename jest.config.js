@@ -1,5 +1,5 @@
 /** Three suites: unit (no network), integration (simulators + real Postgres/Redis), e2e (real n8n). */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 module.exports = {
   projects: [

@@ -1,0 +1,34 @@
+/** Campaigns and contacts used across tests. */
+import type { CampaignInput, Contact } from '../../lib/schemas';
+
+export function campaignInput(overrides: Partial<CampaignInput> = {}): CampaignInput {
+	return {
+		id: 'spring-launch',
+		name: 'Spring launch',
+		from: { email: 'news@example.com', name: 'Example News' },
+		brief: {
+			product: 'Acme Rocket Skates',
+			audience: 'weekend skaters',
+			offer: '20% off until Sunday',
+			callToAction: 'Shop the sale',
+			links: ['https://acme.example/sale'],
+		},
+		steps: [
+			{
+				step: 1,
+				delayHours: 0,
+				subject: 'Hi {{first_name|there}}, spring deals inside',
+				html: '<p>Hello {{first_name|there}},</p><p>Our spring sale is on. <a href="https://acme.example/sale">Shop now</a></p>',
+			},
+		],
+		...overrides,
+	};
+}
+
+export function contacts(n: number, domain = 'example.org'): Contact[] {
+	return Array.from({ length: n }, (_, i) => ({ email: `user${i}@${domain}`, first_name: `User${i}` }));
+}
+
+export function csvOf(rows: Contact[], header = 'email,first_name'): string {
+	return [header, ...rows.map((r) => `${r.email},${r.first_name ?? ''}`)].join('\n');
+}

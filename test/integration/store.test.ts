@@ -1,0 +1,147 @@
+/** The same store suite against the real Postgres server and against embedded PGlite. */
+import { CampaignStore, getCampaignStore, closeAllStores, connectPostgres, openPglite } from '../../lib/store';
+import { migrate, MIGRATIONS } from '../../lib/store/migrations';
+import { createTestDatabase } from '../helpers/services';
+import type { DeliveryResult } from '../../lib/schemas';
+
+jest.setTimeout(60_000);
+
+type Backend = { name: string; open: () => Promise<{ store: CampaignStore; cleanup: () => Promise<void> }> };
+
+const backends: Backend[] = [
+	{
+		name: 'postgres',
+		open: async () => {
+			const db = await createTestDatabase();
+			const store = await getCampaignStore({ postgres: db.connection });
+			return { store, cleanup: async () => (await closeAllStores(), await db.drop()) };
+		},
+	},
+	{
+		name: 'pglite',
+		open: async () => {
+			const store = await getCampaignStore({ inMemory: true });
+			return { store, cleanup: () => closeAllStores() };
+		},
+	},
+];
+
+const claimRows = (emails: string[]) => emails.map((email, i) => ({ email, delivery_id: `d${i}-${email}`, variant: 'A' }));
+
+describe.each(backends)('campaign store on $name', ({ open }) => {
+	let store: CampaignStore;
+	let cleanup: () => Promise<void>;
+	beforeAll(async () => ({ store, cleanup } = await open()));
+	afterAll(() => cleanup());
+
+	it('applies each migration once, also when migrate runs again', async () => {
+		expect(await store.migrate()).toEqual([]);
+		const rows = await store.db.query<{ version: number }>('SELECT version FROM eca_schema_migrations ORDER BY version');
+		expect(rows.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+	});
+
+	it('claims a delivery once per campaign, step and address (case-insensitive)', async () => {
+		const first = await store.claimDeliveries('c1', 'run1', 1, claimRows(['a@x.io', 'b@x.io']));
+		expect(first.claimed.map((c) => c.email)).toEqual(['a@x.io', 'b@x.io']);
+		await store.markSent('c1', 1, ['a@x.io'], 'msg-1', 202);
+		const second = await store.claimDeliveries('c1', 'run2', 1, claimRows(['a@x.io', 'b@x.io', 'c@x.io']));
+		expect(second.claimed.map((c) => c.email)).toEqual(['c@x.io']);
+		const byEmail = Object.fromEntries(second.existing.map((e) => [e.email, e.status]));
+		// a was confirmed; b was claimed by run1 and never confirmed: reported, never re-sent.
+		expect(byEmail).toEqual({ 'a@x.io': 'sent', 'b@x.io': 'unconfirmed' });
+		const other = await store.claimDeliveries('c1', 'run3', 2, claimRows(['a@x.io']));
+		expect(other.claimed).toHaveLength(1);
+	});
+
+	it('lets a later run claim deferred and retry rows, never sent or failed ones', async () => {
+		await store.claimDeliveries('c2', 'r1', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
+		await store.markOutcome('c2', 1, [
+			{ email: 'd@x.io', status: 'deferred' },
+			{ email: 'e@x.io', status: 'retry', error: '503' },
+			{ email: 'f@x.io', status: 'failed', error: 'bad address', http_status: 400 },
+		]);
+		await store.markSent('c2', 1, ['g@x.io'], 'm', 202);
+		const again = await store.claimDeliveries('c2', 'r2', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
+		expect(again.claimed.map((c) => c.email).sort()).toEqual(['d@x.io', 'e@x.io']);
+		expect(again.existing.map((e) => e.status).sort()).toEqual(['failed', 'sent']);
+	});
+
+	it('never lets two concurrent claimers take the same address', async () => {
+		const emails = Array.from({ length: 200 }, (_, i) => `p${i}@x.io`);
+		const [a, b] = await Promise.all([
+			store.claimDeliveries('c3', 'ra', 1, claimRows(emails)),
+			store.claimDeliveries('c3', 'rb', 1, claimRows([...emails].reverse())),
+		]);
+		expect(a.claimed.length + b.claimed.length).toBe(200);
+		const both = new Set(a.claimed.map((c) => c.email));
+		for (const c of b.claimed) expect(both.has(c.email)).toBe(false);
+	});
+
+	it('records results idempotently and never downgrades a sent row', async () => {
+		const base = { campaign_id: 'c4', run_id: 'r4', step: 1, variant: 'A', attempts: 1 };
+		const results: DeliveryResult[] = [
+			{ ...base, delivery_id: 'x1', email: 'h@x.io', status: 'sent', message_id: 'm1' },
+			{ ...base, delivery_id: 'x2', email: 'i@x.io', status: 'failed', error: 'bad' },
+			{ ...base, delivery_id: 'x3', email: 'j@x.io', status: 'dry_run' },
+		];
+		expect(await store.recordResults(results)).toBe(3);
+		expect(await store.recordResults(results)).toBe(0);
+		await store.recordResults([{ ...results[0], status: 'deferred' }]);
+		const rows = await store.deliveries({ campaignId: 'c4' });
+		expect(rows.map((r) => [r.email, r.status, r.mode])).toEqual([
+			['h@x.io', 'sent', 'live'],
+			['i@x.io', 'failed', 'live'],
+			['j@x.io', 'dry_run', 'dry_run'],
+		]);
+		// A rehearsal row does not block the real send.
+		expect((await store.claimDeliveries('c4', 'r5', 1, claimRows(['j@x.io']))).claimed).toHaveLength(1);
+	});
+
+	it('keeps suppressions per scope and lifts them', async () => {
+		await store.addSuppressions([
+			{ email: 'K@x.io', scope: 'global', reason: 'bounce' },
+			{ email: 'l@x.io', scope: 'group:7', reason: 'group_unsubscribe' },
+		]);
+		expect([...(await store.suppressedAmong(['k@x.io', 'l@x.io', 'm@x.io'])).keys()]).toEqual(['k@x.io']);
+		expect([...(await store.suppressedAmong(['k@x.io', 'l@x.io'], 7)).keys()].sort()).toEqual(['k@x.io', 'l@x.io']);
+		await store.liftSuppression('l@x.io', 'group:7');
+		expect((await store.suppressedAmong(['l@x.io'], 7)).size).toBe(0);
+	});
+
+	it('shares one daily cap between concurrent reservations', async () => {
+		const grants = await Promise.all(Array.from({ length: 10 }, () => store.reserveDailyQuota('acct', 30, 100, '2026-11-23')));
+		expect(grants.reduce((a, b) => a + b, 0)).toBe(100);
+		expect(await store.reserveDailyQuota('acct', 5, 100, '2026-11-24')).toBe(5);
+	});
+
+	it('counts a run from its delivery rows', async () => {
+		await store.startRun({ runId: 'r4', campaignId: 'c4', mode: 'live', total: 3 });
+		const counts = await store.refreshRun('r4', { finished: true });
+		expect(counts).toEqual({ sent: 1, failed: 1, dry_run: 1 });
+		expect((await store.getRun('r4'))?.status).toBe('finished');
+	});
+});
+
+describe('migrations under concurrent starts', () => {
+	it('apply once when several processes migrate a fresh Postgres database at the same time', async () => {
+		const db = await createTestDatabase();
+		const drivers = await Promise.all(Array.from({ length: 4 }, () => connectPostgres({ ...db.connection, max: 2 })));
+		try {
+			const applied = await Promise.all(drivers.map((d) => migrate(d)));
+			expect(applied.flat()).toEqual(MIGRATIONS.map((m) => m.version));
+		} finally {
+			await Promise.all(drivers.map((d) => d.close()));
+			await db.drop();
+		}
+	});
+
+	it('persist in an embedded PGlite folder across reopen', async () => {
+		const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'eca-pglite-'));
+		const a = await openPglite(dir);
+		expect(await migrate(a)).toEqual([1]);
+		await a.close();
+		const b = await openPglite(dir);
+		expect(await migrate(b)).toEqual([]);
+		await b.close();
+	});
+});

@@ -1,0 +1,65 @@
+import { contactsFromCsv, contactsFromRows, escapeCsvFormula, parseColumnMap } from '../../lib/contacts/loadContacts';
+import { CampaignInputError } from '../../lib/schemas';
+
+describe('contacts from CSV', () => {
+	it('trims and lower-cases emails, keeps custom fields as merge fields and reports bad rows with line numbers', () => {
+		const csv = 'Email,First Name,Company\n  Ada@Example.COM ,Ada,Acme\nnot-an-email,Bob,Beta\n,Empty,Co\nada@example.com,Ada again,Acme\ngrace@example.com,Grace,Navy\n';
+		const r = contactsFromCsv(csv);
+		expect(r.contacts).toEqual([
+			{ email: 'ada@example.com', first_name: 'Ada', company: 'Acme' },
+			{ email: 'grace@example.com', first_name: 'Grace', company: 'Navy' },
+		]);
+		expect(r.invalid).toEqual([
+			{ row: 3, email: 'not-an-email', reason: '"not-an-email" is not a valid email address' },
+			{ row: 4, email: '', reason: 'email is empty' },
+			{ row: 5, email: 'ada@example.com', reason: 'duplicate of row 2' },
+		]);
+		expect(r.total).toBe(5);
+	});
+
+	it('reads a BOM, semicolons, windows-1252 bytes and a column mapping', () => {
+		const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Mail;Vorname\r\nzoe@example.de;Zo', 'latin1'), Buffer.from([0xeb])]);
+		const utf8 = contactsFromCsv(bytes, { delimiter: ';', columnMap: parseColumnMap('Vorname=first_name') });
+		expect(utf8.contacts[0].email).toBe('zoe@example.de');
+		const latin = contactsFromCsv(Buffer.from('email;Vorname\nzoe@example.de;Zo\xeb', 'latin1'), { delimiter: ';', encoding: 'windows-1252', columnMap: parseColumnMap('Vorname=first_name') });
+		expect(latin.contacts).toEqual([{ email: 'zoe@example.de', first_name: 'Zoë' }]);
+	});
+
+	it('names the fix for an empty file, a header-only file, a missing email column and a wrong delimiter', () => {
+		expect(() => contactsFromCsv('')).toThrow(/The CSV is empty/);
+		expect(() => contactsFromCsv('email,first_name\n')).toThrow(/header row but no contacts/);
+		expect(() => contactsFromCsv('name,phone\nAda,123')).toThrow(/no email column.*"name", "phone".*Email Column/);
+		expect(() => contactsFromCsv('email;first_name\nada@example.com;Ada')).toThrow(/delimiter looks like ";"/);
+		expect(() => contactsFromCsv('email,name\nada@example.com,Ada', { emailColumn: 'mail' })).toThrow(CampaignInputError);
+	});
+
+	it('reports rows with the wrong number of fields or broken quoting instead of failing the file', () => {
+		const csv = 'email,first_name\nada@example.com,Ada\nbob@example.com,Bob,extra\n"carol@example.com,Carol\ndan@example.com,Dan';
+		const r = contactsFromCsv(csv);
+		expect(r.contacts.map((c) => c.email)).toContain('ada@example.com');
+		expect(r.invalid.find((x) => x.email === 'bob@example.com')?.reason).toMatch(/has 3 fields but the header has 2/);
+		expect(r.invalid.length + r.contacts.length).toBeGreaterThanOrEqual(3);
+		for (const bad of r.invalid) expect(bad.reason.length).toBeGreaterThan(5);
+	});
+
+	it('rejects oversize fields with the field named', () => {
+		const r = contactsFromCsv(`email,note\nada@example.com,${'x'.repeat(10_001)}`);
+		expect(r.invalid[0].reason).toMatch(/field "note" is 10001 characters/);
+	});
+});
+
+describe('contacts from items', () => {
+	it('uses the email field, stringifies values and reports positions', () => {
+		const r = contactsFromRows([{ mail: 'A@x.io', age: 42, tags: ['a'] }, { mail: 'bad' }], { emailField: 'mail' });
+		expect(r.contacts).toEqual([{ email: 'a@x.io', age: '42', tags: '["a"]' }]);
+		expect(r.invalid).toEqual([{ row: 2, email: 'bad', reason: '"bad" is not a valid email address' }]);
+	});
+});
+
+describe('formula escaping for exports', () => {
+	it('prefixes cells a spreadsheet would execute', () => {
+		expect(escapeCsvFormula('=cmd|"/c calc"!A1')).toBe('\'=cmd|"/c calc"!A1');
+		expect(escapeCsvFormula('@SUM(1)')).toBe("'@SUM(1)");
+		expect(escapeCsvFormula('Ada')).toBe('Ada');
+	});
+});
