@@ -1,0 +1,137 @@
+/** The delivery engine against a scripted in-process SendGrid: claims, retries, splits, caps. */
+import { closeAllStores, getCampaignStore, CampaignStore } from '../../../lib/store';
+import { sendEmailWithSendgrid, SendAbortedError } from '../../../lib/stages/sendEmailWithSendgrid';
+import { SendGridApiError, SendGridTransport, SendGridResponse } from '../../../lib/sendgrid/client';
+import type { MailSendBody } from '../../../lib/sendgrid/mailRequest';
+import { buildEmailPayloads } from '../../../lib/stages/buildEmailPayload';
+import { parseCampaign } from '../../../lib/stages/loadCampaignContent';
+import { campaignInput, contacts } from '../../helpers/fixtures';
+
+jest.setTimeout(30_000);
+
+type Reply = SendGridResponse | SendGridApiError | ((body: MailSendBody) => SendGridResponse | SendGridApiError);
+
+/** Answers each request with the next scripted reply (then 202), and records what it accepted. */
+class ScriptedSendGrid implements SendGridTransport {
+	accepted: string[] = [];
+	calls = 0;
+	constructor(private script: Reply[] = []) {}
+	async sendMail(body: MailSendBody): Promise<SendGridResponse> {
+		this.calls++;
+		let reply = this.script.shift() ?? { status: 202, headers: { 'x-message-id': `m${this.calls}` }, body: '' };
+		if (typeof reply === 'function') reply = reply(body);
+		if (reply instanceof SendGridApiError) throw reply;
+		if (reply.status === 202) this.accepted.push(...body.personalizations.map((p) => p.to[0].email));
+		return reply;
+	}
+	async request(): Promise<SendGridResponse> {
+		return { status: 200, headers: {}, body: {} };
+	}
+}
+
+const err = (status: number | undefined, headers: Record<string, string> = {}, errors: Array<{ message: string; field?: string }> = [], code?: string) =>
+	new SendGridApiError(`SendGrid mail send failed (${status})`, status, errors, headers, code);
+
+const noWait = { baseDelayMs: 1, maxDelayMs: 2, sleep: async () => undefined };
+
+// One embedded store for the file; each test uses its own campaign id, so tests do not see each other's rows.
+let store: CampaignStore;
+let campaignId = '';
+let testNo = 0;
+beforeAll(async () => (store = await getCampaignStore({ inMemory: true })));
+beforeEach(() => (campaignId = `campaign-${++testNo}`));
+afterAll(() => closeAllStores());
+
+function payloads(n: number, batchSize = 1000, runId = 'run_1') {
+	return buildEmailPayloads(parseCampaign(campaignInput({ id: campaignId })), contacts(n), runId, { step: 1, batchSize });
+}
+
+const statuses = (batches: Awaited<ReturnType<typeof sendEmailWithSendgrid>>) =>
+	batches.flatMap((b) => b.results).reduce<Record<string, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
+
+describe('Send Email (SendGrid) stage', () => {
+	it('sends 1,001 recipients in two requests and marks them sent with the X-Message-Id', async () => {
+		const sg = new ScriptedSendGrid();
+		const out = await sendEmailWithSendgrid(payloads(1001), { transport: sg, store });
+		expect(sg.calls).toBe(2);
+		expect(statuses(out)).toEqual({ sent: 1001 });
+		const rows = await store.deliveries({ campaignId });
+		expect(rows.filter((r) => r.status === 'sent')).toHaveLength(1001);
+		expect(new Set(rows.map((r) => r.message_id))).toEqual(new Set(['m1', 'm2']));
+	});
+
+	it('waits for X-RateLimit-Reset on 429 and for backoff without it, then succeeds', async () => {
+		const waits: number[] = [];
+		const sg = new ScriptedSendGrid([err(429, { 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 2) }), err(429)]);
+		const out = await sendEmailWithSendgrid(payloads(10), { transport: sg, store }, { backoff: { ...noWait, sleep: async (ms) => void waits.push(ms) } });
+		expect(statuses(out)).toEqual({ sent: 10 });
+		expect(sg.calls).toBe(3);
+		expect(waits[0]).toBeGreaterThan(1000); // until the reset header's second
+		expect(waits[1]).toBeLessThanOrEqual(2); // jittered backoff within the cap
+	});
+
+	it('retries a 500 and then succeeds; gives up after max retries with status retry (re-sendable)', async () => {
+		const ok = await sendEmailWithSendgrid(payloads(5), { transport: new ScriptedSendGrid([err(500)]), store }, { backoff: noWait });
+		expect(statuses(ok)).toEqual({ sent: 5 });
+		campaignId += '-b';
+		const sg = new ScriptedSendGrid([err(503), err(503), err(503)]);
+		const failed = await sendEmailWithSendgrid(payloads(5), { transport: sg, store }, { backoff: { ...noWait, maxRetries: 2 } });
+		expect(statuses(failed)).toEqual({ retry: 5 });
+		const rerun = await sendEmailWithSendgrid(payloads(5, 1000, 'run_2'), { transport: sg, store }, { backoff: noWait });
+		expect(statuses(rerun)).toEqual({ sent: 5 });
+		expect(sg.accepted).toHaveLength(5);
+	});
+
+	it('splits a batch SendGrid rejected for one bad address so the others still go out', async () => {
+		const sg = new ScriptedSendGrid([err(400, {}, [{ message: 'Does not contain a valid address.', field: 'personalizations.2.to.0.email' }])]);
+		const out = await sendEmailWithSendgrid(payloads(5), { transport: sg, store });
+		const r = out[0].results;
+		expect(r.filter((x) => x.status === 'sent')).toHaveLength(4);
+		expect(r[2]).toMatchObject({ status: 'failed', http_status: 400, error: expect.stringMatching(/valid address/) });
+		expect(sg.accepted).not.toContain(r[2].email);
+	});
+
+	it('defers what is over the daily cap and sends it on the next run', async () => {
+		const sg = new ScriptedSendGrid();
+		const day1 = await sendEmailWithSendgrid(payloads(10), { transport: sg, store }, { dailyCap: 6, account: 'acct' });
+		expect(statuses(day1)).toEqual({ sent: 6, deferred: 4 });
+		const tomorrow = Date.now() + 24 * 3600 * 1000;
+		const day2 = await sendEmailWithSendgrid(payloads(10, 1000, 'run_2'), { transport: sg, store }, { dailyCap: 6, account: 'acct', now: () => tomorrow });
+		expect(statuses(day2)).toEqual({ already_sent: 6, sent: 4 });
+		expect(new Set(sg.accepted).size).toBe(10);
+		expect(sg.accepted).toHaveLength(10);
+	});
+
+	it('after a crash between claim and confirm, a re-run reports unconfirmed instead of re-sending', async () => {
+		const [p] = payloads(3);
+		await store.claimDeliveries(p.campaign_id, 'crashed_run', 1, p.recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: 'A' })));
+		const sg = new ScriptedSendGrid();
+		const out = await sendEmailWithSendgrid(payloads(4, 1000, 'run_2'), { transport: sg, store });
+		expect(statuses(out)).toEqual({ unconfirmed: 3, sent: 1 });
+		expect(sg.accepted).toEqual(['user3@example.org']);
+	});
+
+	it('marks recipients of a request that got no answer unconfirmed when told never to risk a duplicate', async () => {
+		const sg = new ScriptedSendGrid([err(undefined, {}, [], 'ECONNRESET')]);
+		const out = await sendEmailWithSendgrid(payloads(2), { transport: sg, store }, { onAmbiguousFailure: 'unconfirmed' });
+		expect(statuses(out)).toEqual({ unconfirmed: 2 });
+	});
+
+	it('skips suppressed contacts, and a dry run calls nothing and claims nothing', async () => {
+		await store.addSuppressions([{ email: 'user1@example.org', scope: 'global', reason: 'unsubscribe' }]);
+		const sg = new ScriptedSendGrid();
+		const out = await sendEmailWithSendgrid(payloads(3), { transport: sg, store });
+		expect(statuses(out)).toEqual({ sent: 2, suppressed: 1 });
+		const dry = await sendEmailWithSendgrid(payloads(3, 1000, 'dry'), { store }, { dryRun: true });
+		expect(statuses(dry)).toEqual({ dry_run: 3 });
+		expect(sg.calls).toBe(1);
+		await store.liftSuppression('user1@example.org', 'global');
+	});
+
+	it('stops with a clear error on a refused API key and leaves the claims re-sendable', async () => {
+		const sg = new ScriptedSendGrid([err(401)]);
+		await expect(sendEmailWithSendgrid(payloads(3), { transport: sg, store })).rejects.toThrow(SendAbortedError);
+		const rows = await store.deliveries({ campaignId });
+		expect(rows.map((r) => r.status)).toEqual(['retry', 'retry', 'retry']);
+	});
+});
