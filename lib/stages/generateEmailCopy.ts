@@ -112,7 +112,7 @@ async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, a
 	const mergeTags = [...new Set(options.mergeTags ?? ['first_name', ...Object.keys(p.fallbacks)])].sort();
 	const variantIndex = Math.max(0, VARIANT_NAMES.indexOf(p.variant as (typeof VARIANT_NAMES)[number]));
 	const stepInfo = { step: p.step, name: p.step_name, goal: p.step_goal };
-	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags });
+	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags });
 
 	const cached = await deps.store?.getCachedCopy(cacheKey);
 	if (cached) {
