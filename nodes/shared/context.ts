@@ -2,7 +2,7 @@
  * What every node of this package needs from n8n: the campaign store (Campaign Database credential
  * or the embedded default), the SendGrid transport, the LLM client, and readable errors.
  */
-import type { IExecuteFunctions, ILoadOptionsFunctions, INode } from 'n8n-workflow';
+import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 import { CampaignStore, PostgresConnection, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
 import { SendGridTransport, createSendGridTransport, SENDGRID_EU_URL, SENDGRID_GLOBAL_URL, SendGridApiError } from '../../lib/sendgrid/client';
@@ -12,7 +12,7 @@ import { PayloadError } from '../../lib/sendgrid/mailRequest';
 import { CopyGenerationError } from '../../lib/llm/copywriter';
 import { accountKey } from '../../lib/sendgrid/rateLimiter';
 
-type Ctx = IExecuteFunctions | ILoadOptionsFunctions;
+type Ctx = IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions | IHookFunctions;
 
 export const CREDENTIALS = {
 	sendGrid: 'sendGridCampaignApi',

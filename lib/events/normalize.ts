@@ -1,0 +1,121 @@
+/**
+ * SendGrid events → one flat shape, with the correlation custom args SendGrid echoes at the top
+ * level (campaign_id, run_id, step, variant, delivery_id).
+ */
+import { createHash } from 'node:crypto';
+
+export const EVENT_TYPES = [
+	'processed',
+	'delivered',
+	'deferred',
+	'dropped',
+	'bounce',
+	'open',
+	'click',
+	'spamreport',
+	'unsubscribe',
+	'group_unsubscribe',
+	'group_resubscribe',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface CampaignEvent {
+	event: string;
+	email: string;
+	timestamp: string;
+	sg_event_id: string;
+	sg_message_id?: string;
+	smtp_id?: string;
+	campaign_id?: string;
+	run_id?: string;
+	step?: number;
+	variant?: string;
+	delivery_id?: string;
+	url?: string;
+	reason?: string;
+	type?: string;
+	status?: string;
+	bounce_classification?: string;
+	asm_group_id?: number;
+	machine_open?: boolean;
+	category?: string[];
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+
+export class EventBodyError extends Error {}
+
+/** Parses the raw POST body: must be a JSON array of objects. */
+export function parseEventBody(raw: Buffer | string): Array<Record<string, unknown>> {
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+	} catch {
+		throw new EventBodyError('body is not JSON');
+	}
+	if (!Array.isArray(parsed)) throw new EventBodyError('body is not a JSON array of events');
+	if (!parsed.every((e) => e && typeof e === 'object' && !Array.isArray(e))) throw new EventBodyError('every event must be a JSON object');
+	return parsed as Array<Record<string, unknown>>;
+}
+
+export function normalizeEvent(e: Record<string, unknown>): CampaignEvent {
+	const ts = Number(e.timestamp);
+	const step = Number(e.step);
+	const category = Array.isArray(e.category) ? e.category.map(String) : typeof e.category === 'string' ? [e.category] : undefined;
+	const out: CampaignEvent = {
+		event: str(e.event) ?? 'unknown',
+		email: (str(e.email) ?? '').trim().toLowerCase(),
+		timestamp: new Date(Number.isFinite(ts) && ts > 0 ? ts * 1000 : Date.now()).toISOString(),
+		// SendGrid always sends sg_event_id; a hash of the event keeps dedupe working for anything that does not.
+		sg_event_id: str(e.sg_event_id) ?? `h:${createHash('sha256').update(JSON.stringify(e)).digest('base64url').slice(0, 22)}`,
+	};
+	const set = <K extends keyof CampaignEvent>(k: K, v: CampaignEvent[K] | undefined) => {
+		if (v !== undefined) out[k] = v;
+	};
+	set('sg_message_id', str(e.sg_message_id));
+	set('smtp_id', str(e['smtp-id']));
+	set('campaign_id', str(e.campaign_id));
+	set('run_id', str(e.run_id));
+	set('step', Number.isInteger(step) && step > 0 ? step : undefined);
+	set('variant', str(e.variant));
+	set('delivery_id', str(e.delivery_id));
+	set('url', str(e.url));
+	set('reason', str(e.reason)?.slice(0, 2000));
+	set('type', str(e.type));
+	set('status', str(e.status));
+	set('bounce_classification', str(e.bounce_classification));
+	const group = Number(e.asm_group_id);
+	set('asm_group_id', Number.isInteger(group) && group > 0 ? group : undefined);
+	if (e.sg_machine_open === true || e.sg_machine_open === 'true') out.machine_open = true;
+	set('category', category);
+	return out;
+}
+
+/** The X-Message-Id part of an sg_message_id ("<x-message-id>.filter..."). */
+export function messageIdOf(sgMessageId: string | undefined): string | undefined {
+	if (!sgMessageId) return undefined;
+	const dot = sgMessageId.indexOf('.');
+	return dot > 0 ? sgMessageId.slice(0, dot) : sgMessageId;
+}
+
+/** A hard bounce, or a drop because the address bounced or is invalid: never mail it again. */
+export function suppressionFor(e: CampaignEvent): { scope: string; reason: string } | { lift: string } | undefined {
+	switch (e.event) {
+		case 'bounce':
+			return e.type === 'blocked' ? undefined : { scope: 'global', reason: 'bounce' };
+		case 'dropped':
+			return /bounce|invalid/i.test(e.reason ?? '') ? { scope: 'global', reason: 'dropped' } : undefined;
+		case 'spamreport':
+			return { scope: 'global', reason: 'spamreport' };
+		case 'unsubscribe':
+			return { scope: 'global', reason: 'unsubscribe' };
+		case 'group_unsubscribe':
+			return e.asm_group_id ? { scope: `group:${e.asm_group_id}`, reason: 'group_unsubscribe' } : undefined;
+		case 'group_resubscribe':
+			return e.asm_group_id ? { lift: `group:${e.asm_group_id}` } : undefined;
+		case 'reply':
+			return { scope: 'global', reason: 'replied' };
+		default:
+			return undefined;
+	}
+}

@@ -1,0 +1,218 @@
+import type {
+	IDataObject,
+	IHookFunctions,
+	INodeExecutionData,
+	INodeType,
+	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
+} from 'n8n-workflow';
+import { verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
+import { CampaignEvent, EVENT_TYPES, EventBodyError, normalizeEvent, parseEventBody } from '../../lib/events/normalize';
+import { replyEvent } from '../../lib/events/inbound';
+import { applyEvents } from '../../lib/store/events';
+import { campaignStore, sendGrid } from '../shared/context';
+import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
+import { createWebhook, deleteWebhook, findWebhook, signedPublicKey } from './registration';
+
+const eventOptions = EVENT_TYPES.map((e) => ({ name: e.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase()), value: e }));
+
+type StaticData = { webhookId?: string; publicKey?: string };
+
+export class SendGridTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'SendGrid Trigger',
+		name: 'sendGridTrigger',
+		icon: 'file:sendGridTrigger.svg',
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{$parameter["events"].join(", ")}}',
+		description: "Receive SendGrid's signed Event Webhook (and Inbound Parse replies), verify, de-duplicate and update the campaign store",
+		defaults: { name: 'SendGrid Trigger' },
+		inputs: [],
+		outputs: ['main'],
+		credentials: [
+			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { registration: ['auto'] } } },
+			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+		],
+		webhooks: [
+			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'events' },
+			{ name: 'setup', httpMethod: 'POST', responseMode: 'onReceived', path: 'inbound' },
+		],
+		properties: [
+			{
+				displayName: 'Registration',
+				name: 'registration',
+				type: 'options',
+				options: [
+					{ name: 'Automatic', value: 'auto', description: "Register this URL with SendGrid's Event Webhook settings when the workflow is published; remove it when unpublished" },
+					{ name: 'Manual', value: 'manual', description: 'Paste the verification key and register the URL in SendGrid yourself' },
+				],
+				default: 'auto',
+			},
+			{
+				displayName: 'Verification Key',
+				name: 'publicKey',
+				type: 'string',
+				typeOptions: { password: true },
+				default: '',
+				displayOptions: { show: { registration: ['manual'] } },
+				description: 'The public key from SendGrid → Mail Settings → Event Webhooks → Signature Verification (base64)',
+			},
+			{
+				displayName: 'Events',
+				name: 'events',
+				type: 'multiOptions',
+				options: eventOptions,
+				default: [...EVENT_TYPES],
+				description: 'Event types to receive; others are answered 200 and ignored',
+			},
+			{
+				displayName: 'Output',
+				name: 'output',
+				type: 'options',
+				options: [
+					{ name: 'One Item per Event', value: 'event' },
+					{ name: 'One Item per Request', value: 'request', description: 'A batch of up to 1,000 events as one item: fastest' },
+				],
+				default: 'event',
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add option',
+				default: {},
+				options: [
+					{ displayName: 'Drop Machine Opens', name: 'dropMachineOpens', type: 'boolean', default: true, description: 'Whether to leave out opens SendGrid flags as machine opens (e.g. Apple Mail Privacy Protection) from the output and from open counts' },
+					{ displayName: 'Emit Replayed Events', name: 'emitDuplicates', type: 'boolean', default: false, description: 'Whether events already received before (SendGrid retries for up to 24 hours) are output again' },
+					{ displayName: 'Inbound Parse Token', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'If set, Inbound Parse posts must carry ?token=… with this value (configure the URL in SendGrid with it)' },
+					{ displayName: 'Max Body Size (MB)', name: 'maxBodyMb', type: 'number', default: 5, description: 'Larger requests are refused with 413' },
+					{ displayName: 'Stop Sequence on Click', name: 'stopSequenceOnClick', type: 'boolean', default: false, description: 'Whether a click ends the contact\'s sequence (unsubscribe, hard bounce, spam report and reply always do)' },
+					{ displayName: 'Timestamp Tolerance (Seconds)', name: 'toleranceSeconds', type: 'number', default: 600, description: 'Reject signed requests older or newer than this; 0 turns the check off' },
+					{ displayName: 'Update Campaign Store', name: 'updateStore', type: 'boolean', default: true, description: 'Whether to store events once each, update delivery rows and suppressions' },
+				],
+			},
+		],
+	};
+
+	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+
+	webhookMethods = {
+		default: {
+			async checkExists(this: IHookFunctions): Promise<boolean> {
+				if (this.getNodeParameter('registration') !== 'auto') return true;
+				const data = this.getWorkflowStaticData('node') as StaticData;
+				const { transport } = await sendGrid(this);
+				const found = await findWebhook(transport, this.getNodeWebhookUrl('default') as string);
+				if (!found) return false;
+				data.webhookId = found.id;
+				data.publicKey = (await signedPublicKey(transport, found.id, false)) ?? (await signedPublicKey(transport, found.id, true));
+				return true;
+			},
+			async create(this: IHookFunctions): Promise<boolean> {
+				if (this.getNodeParameter('registration') !== 'auto') return true;
+				const { transport } = await sendGrid(this);
+				const events = this.getNodeParameter('events') as string[];
+				const created = await createWebhook(transport, this.getNodeWebhookUrl('default') as string, events, `n8n ${this.getWorkflow().name ?? ''}`.trim());
+				Object.assign(this.getWorkflowStaticData('node'), { webhookId: created.id, publicKey: created.publicKey } satisfies StaticData);
+				return true;
+			},
+			async delete(this: IHookFunctions): Promise<boolean> {
+				const data = this.getWorkflowStaticData('node') as StaticData;
+				if (this.getNodeParameter('registration') === 'auto' && data.webhookId) {
+					const { transport } = await sendGrid(this);
+					await deleteWebhook(transport, data.webhookId).catch(() => undefined);
+				}
+				delete data.webhookId;
+				delete data.publicKey;
+				return true;
+			},
+		},
+	};
+
+	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+		// n8n keeps the exact bytes it received: the signature is checked over them, never over re-serialised JSON.
+		const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; body?: unknown };
+		const res = this.getResponseObject();
+		const options = this.getNodeParameter('options', {}) as IDataObject;
+		const refuse = (status: number, error: string): IWebhookResponseData => {
+			res.status(status).json({ error });
+			return { noWebhookResponse: true };
+		};
+		// The second webhook ('setup', n8n's only other webhook name) receives Inbound Parse replies.
+		if (this.getWebhookName() === 'setup') return inboundReply.call(this, options, refuse);
+
+		if (!req.rawBody && req.readRawBody) await req.readRawBody();
+		const raw = req.rawBody ?? Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? ''));
+		if (raw.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
+
+		const data = this.getWorkflowStaticData('node') as StaticData;
+		const publicKey = ((this.getNodeParameter('registration') === 'manual' ? (this.getNodeParameter('publicKey', '') as string) : '') || data.publicKey || '').trim();
+		if (!publicKey) return refuse(403, 'no verification key configured for this SendGrid Trigger');
+		const headers = this.getHeaderData() as Record<string, string | undefined>;
+		const verdict = verifyEventSignature({
+			publicKey,
+			signature: headers[SIGNATURE_HEADER],
+			timestamp: headers[TIMESTAMP_HEADER],
+			rawBody: raw,
+			toleranceSeconds: Number(options.toleranceSeconds ?? 600),
+		});
+		if (!verdict.ok) return refuse(403, `signature verification failed: ${verdict.reason}`);
+
+		let events: CampaignEvent[];
+		try {
+			events = parseEventBody(raw).map(normalizeEvent);
+		} catch (e) {
+			if (e instanceof EventBodyError) return refuse(400, e.message);
+			throw e;
+		}
+		const wanted = new Set(this.getNodeParameter('events', []) as string[]);
+		events = events.filter((e) => wanted.has(e.event));
+		const dropMachine = options.dropMachineOpens !== false;
+
+		let output = events;
+		if (options.updateStore !== false) {
+			try {
+				const store = await campaignStore(this);
+				const r = await applyEvents(store, events, { countMachineOpens: !dropMachine, stopSequenceOnClick: options.stopSequenceOnClick === true });
+				if (!options.emitDuplicates) output = r.fresh;
+			} catch (e) {
+				// SendGrid retries a batch that was not answered 2xx, so nothing accepted is ever lost.
+				return refuse(500, `the campaign store could not record the events: ${(e as Error).message}`);
+			}
+		}
+		if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
+		if (output.length === 0) return { webhookResponse: 'OK' };
+		const items: INodeExecutionData[] =
+			this.getNodeParameter('output', 'event') === 'request'
+				? [{ json: { events: output as unknown as IDataObject[], count: output.length } }]
+				: output.map((e) => ({ json: e as unknown as IDataObject }));
+		return { webhookResponse: 'OK', workflowData: [items] };
+	}
+}
+
+async function inboundReply(
+	this: IWebhookFunctions,
+	options: IDataObject,
+	refuse: (status: number, error: string) => IWebhookResponseData,
+): Promise<IWebhookResponseData> {
+	const token = String(options.inboundToken ?? '');
+	if (token && (this.getQueryData() as IDataObject).token !== token) return refuse(403, 'wrong or missing inbound token');
+	const fields = (this.getBodyData() ?? {}) as Record<string, unknown>;
+	const event = replyEvent(fields);
+	if (!event) return refuse(400, 'the Inbound Parse post has no sender address in "from"');
+	let fresh = true;
+	if (options.updateStore !== false) {
+		try {
+			const store = await campaignStore(this);
+			fresh = (await applyEvents(store, [event])).inserted === 1;
+		} catch (e) {
+			return refuse(500, `the campaign store could not record the reply: ${(e as Error).message}`);
+		}
+	}
+	if (!fresh && !options.emitDuplicates) return { webhookResponse: 'OK' };
+	const out = { ...event, subject: fields.subject, text: typeof fields.text === 'string' ? fields.text.slice(0, 10_000) : undefined, to: fields.to };
+	return { webhookResponse: 'OK', workflowData: [[{ json: out as IDataObject }]] };
+}
+

@@ -1,0 +1,80 @@
+import { generateKeyPairSync, createSign } from 'node:crypto';
+import { verifyEventSignature } from '../../lib/events/signature';
+import { normalizeEvent, parseEventBody, suppressionFor, messageIdOf } from '../../lib/events/normalize';
+import { addressIn, replyEvent } from '../../lib/events/inbound';
+
+const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const publicKeyB64 = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+
+function sign(body: string, timestamp: string): string {
+	const s = createSign('sha256');
+	s.update(timestamp + body);
+	return s.sign(privateKey).toString('base64');
+}
+
+describe('Event Webhook signature', () => {
+	const body = '[{"email":"a@x.io","event":"delivered","sg_event_id":"e1","timestamp":1700000000}]';
+	const now = Date.now();
+	const ts = String(Math.floor(now / 1000));
+
+	it('accepts the exact bytes SendGrid signed', () => {
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: sign(body, ts), timestamp: ts, rawBody: Buffer.from(body), now })).toEqual({ ok: true });
+	});
+
+	it('refuses tampered bodies, re-serialised JSON, missing headers and expired timestamps', () => {
+		const sig = sign(body, ts);
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: sig, timestamp: ts, rawBody: Buffer.from(body.replace('delivered', 'open')), now }).ok).toBe(false);
+		const reserialised = JSON.stringify(JSON.parse(body), null, 1);
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: sig, timestamp: ts, rawBody: Buffer.from(reserialised), now }).ok).toBe(false);
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: undefined, timestamp: ts, rawBody: Buffer.from(body), now })).toMatchObject({ ok: false, reason: expect.stringMatching(/missing/) });
+		const old = String(Math.floor(now / 1000) - 3600);
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: sign(body, old), timestamp: old, rawBody: Buffer.from(body), now })).toMatchObject({ ok: false, reason: expect.stringMatching(/tolerance 600/) });
+		expect(verifyEventSignature({ publicKey: publicKeyB64, signature: sign(body, old), timestamp: old, rawBody: Buffer.from(body), now, toleranceSeconds: 0 }).ok).toBe(true);
+		expect(verifyEventSignature({ publicKey: 'not a key', signature: sig, timestamp: ts, rawBody: Buffer.from(body), now }).ok).toBe(false);
+	});
+});
+
+describe('event normalisation', () => {
+	it('lifts custom args and bounce details into one shape', () => {
+		const e = normalizeEvent({
+			email: 'Ada@X.io',
+			event: 'bounce',
+			sg_event_id: 'ev1',
+			sg_message_id: 'abc123.filterdrecv-1',
+			timestamp: 1700000000,
+			campaign_id: 'spring',
+			run_id: 'run_1',
+			step: '2',
+			variant: 'B',
+			delivery_id: 'd1',
+			type: 'bounce',
+			reason: '550 no such user',
+			bounce_classification: 'Invalid Address',
+			category: 'spring',
+		});
+		expect(e).toMatchObject({ email: 'ada@x.io', step: 2, variant: 'B', delivery_id: 'd1', type: 'bounce', bounce_classification: 'Invalid Address', category: ['spring'] });
+		expect(e.timestamp).toBe('2023-11-14T22:13:20.000Z');
+		expect(messageIdOf(e.sg_message_id)).toBe('abc123');
+		expect(suppressionFor(e)).toEqual({ scope: 'global', reason: 'bounce' });
+		expect(suppressionFor({ ...e, type: 'blocked' })).toBeUndefined();
+		expect(suppressionFor({ ...e, event: 'group_resubscribe', asm_group_id: 4 })).toEqual({ lift: 'group:4' });
+	});
+
+	it('refuses bodies that are not a JSON array of objects', () => {
+		expect(() => parseEventBody('{"a":1}')).toThrow(/array/);
+		expect(() => parseEventBody('nope')).toThrow(/not JSON/);
+		expect(() => parseEventBody('[1,2]')).toThrow(/object/);
+		expect(parseEventBody('[]')).toEqual([]);
+	});
+});
+
+describe('Inbound Parse replies', () => {
+	it('finds the sender and keys the reply by its Message-ID', () => {
+		expect(addressIn('Ada Lovelace <ADA@example.com>')).toBe('ada@example.com');
+		const a = replyEvent({ from: 'Ada <ada@example.com>', subject: 'Re: hi', headers: 'Message-ID: <m1@mail>\nSubject: Re: hi' })!;
+		const b = replyEvent({ from: 'Ada <ada@example.com>', subject: 'Re: hi', headers: 'Message-ID: <m1@mail>' })!;
+		expect(a.sg_event_id).toBe(b.sg_event_id);
+		expect(suppressionFor(a)).toEqual({ scope: 'global', reason: 'replied' });
+		expect(replyEvent({ from: 'nobody' })).toBeUndefined();
+	});
+});
