@@ -18,6 +18,12 @@ export interface SendOptions {
 	account?: string;
 	/** Requests in flight at once. */
 	concurrency?: number;
+	/**
+	 * Send again to recipients claimed at least this long ago and never confirmed by a processed
+	 * event (their sender crashed before SendGrid answered). Needs the SendGrid Trigger to be
+	 * receiving processed events; leave unset to only report them as unconfirmed.
+	 */
+	resendUnconfirmedAfterSeconds?: number;
 	/** What an ambiguous network failure (reset/timeout after sending) means: retry, or report unconfirmed. */
 	onAmbiguousFailure?: 'retry' | 'unconfirmed';
 	backoff?: Partial<BackoffPolicy>;
@@ -235,6 +241,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 			payload.run_id,
 			payload.step,
 			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant })),
+			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds },
 		);
 		const byEmail = new Map(recipients.map((r) => [r.email, r]));
 		for (const x of claim.existing) {

@@ -86,6 +86,11 @@ export class CampaignStore {
 		);
 	}
 
+	/** Live progress of a run (the dashboard's progress bar). */
+	async recordProgress(runId: string, progress: { step: number; total: number; processed: number; counts: RunCounts }): Promise<void> {
+		await this.db.query('UPDATE eca_runs SET progress = $2, updated_at = now() WHERE run_id = $1', [runId, JSON.stringify(progress)]);
+	}
+
 	async getRun(runId: string): Promise<Record<string, unknown> | undefined> {
 		return (await this.db.query('SELECT * FROM eca_runs WHERE run_id = $1', [runId])).rows[0];
 	}
@@ -95,8 +100,16 @@ export class CampaignStore {
 	 * failed or in flight are returned as `existing` and are never sent again by this call.
 	 * A row still `claimed` (its sender crashed before confirming) becomes `unconfirmed`.
 	 */
-	async claimDeliveries(campaignId: string, runId: string, step: number, rows: ClaimRow[]): Promise<ClaimOutcome> {
+	async claimDeliveries(
+		campaignId: string,
+		runId: string,
+		step: number,
+		rows: ClaimRow[],
+		options: { reclaimUnconfirmedAfterSeconds?: number } = {},
+	): Promise<ClaimOutcome> {
 		if (rows.length === 0) return { claimed: [], existing: [] };
+		// Claimed but never confirmed by a processed event for this long: SendGrid did not take it, send again.
+		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
 		return this.db.transaction(async (tx) => {
 			const inserted = await tx.query<{ email: string }>(
 				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at)
@@ -107,8 +120,10 @@ export class CampaignStore {
 					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
 					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
 				 WHERE eca_deliveries.status = ANY($7::text[])
+					OR ($8::float8 IS NOT NULL AND eca_deliveries.status IN ('claimed', 'unconfirmed') AND eca_deliveries.processed_at IS NULL
+						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8))
 				 RETURNING lower(email) AS email`,
-				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE],
+				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE, reclaimAfter],
 			);
 			const claimedEmails = new Set(inserted.rows.map((r) => r.email));
 			const claimed = rows.filter((r) => claimedEmails.has(r.email.toLowerCase()));

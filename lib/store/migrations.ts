@@ -148,6 +148,38 @@ CREATE TABLE eca_daily_quota (
 );
 `,
 	},
+	{
+		version: 2,
+		name: 'campaign agent checkpoints',
+		sql: `
+CREATE TABLE eca_checkpoints (
+	thread_id text NOT NULL,
+	checkpoint_ns text NOT NULL DEFAULT '',
+	checkpoint_id text NOT NULL,
+	parent_id text,
+	type text NOT NULL,
+	checkpoint bytea NOT NULL,
+	metadata bytea NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+
+CREATE TABLE eca_checkpoint_writes (
+	thread_id text NOT NULL,
+	checkpoint_ns text NOT NULL DEFAULT '',
+	checkpoint_id text NOT NULL,
+	task_id text NOT NULL,
+	idx int NOT NULL,
+	channel text NOT NULL,
+	type text NOT NULL,
+	value bytea NOT NULL,
+	task_path text NOT NULL DEFAULT '',
+	PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+);
+
+ALTER TABLE eca_runs ADD COLUMN progress jsonb NOT NULL DEFAULT '{}'::jsonb;
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

@@ -1,0 +1,187 @@
+/**
+ * The Campaign Agent: the same stage functions as the five stage nodes, wired as a LangGraph
+ * StateGraph. The graph file is wiring only; every I/O comes in through deps.
+ *
+ *   load_campaign_content → build_email_payload → generate_email_copy → send_email_with_sendgrid
+ *     → log_campaign_result ─(recipients left)→ build_email_payload
+ *                           └(none left)→ done ─(next step queued)→ load_campaign_content | END
+ */
+import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
+import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
+import type { InvalidRow } from '../contacts/loadContacts';
+import type { Campaign, Contact, DeliveryResult, EmailPayload } from '../schemas';
+import { buildEmailPayloads } from '../stages/buildEmailPayload';
+import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
+import { ContactSource, loadCampaignContent } from '../stages/loadCampaignContent';
+import { logCampaignResult } from '../stages/logCampaignResult';
+import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
+import type { CampaignStore } from '../store';
+
+export type Counts = Record<string, number>;
+
+const addCounts = (a: Counts, b: Counts): Counts => {
+	const out = { ...a };
+	for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+	return out;
+};
+
+export const CampaignState = Annotation.Root({
+	runId: Annotation<string>,
+	campaign: Annotation<Campaign | undefined>,
+	/** The step being sent, and the steps still to send in this run. */
+	step: Annotation<number>,
+	stepQueue: Annotation<number[]>,
+	total: Annotation<number>,
+	/** Index of the next contact to build a batch for. */
+	cursor: Annotation<number>,
+	payloads: Annotation<EmailPayload[]>,
+	results: Annotation<DeliveryResult[]>,
+	invalid: Annotation<InvalidRow[]>,
+	counts: Annotation<Counts>({ reducer: addCounts, default: () => ({}) }),
+	llm: Annotation<Counts>({ reducer: addCounts, default: () => ({}) }),
+	/** Per-recipient rows kept for the node's output when asked for. */
+	rows: Annotation<DeliveryResult[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+	stepsDone: Annotation<number[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+});
+export type CampaignGraphState = typeof CampaignState.State;
+
+export interface AgentProgress {
+	runId: string;
+	step: number;
+	total: number;
+	processed: number;
+	counts: Counts;
+}
+
+export interface AgentDeps {
+	store: CampaignStore;
+	send: SendDeps;
+	generate: GenerateDeps;
+	onProgress?: (p: AgentProgress) => void | Promise<void>;
+}
+
+export interface AgentConfig {
+	campaign: unknown;
+	contacts: ContactSource;
+	/** Steps to send in this run, in order (default: the campaign's first step). */
+	steps?: number[];
+	/** Recipients per SendGrid request. */
+	batchSize?: number;
+	/** Recipients per graph loop (several SendGrid batches). */
+	chunkSize?: number;
+	copy: GenerateOptions;
+	sendOptions: SendOptions;
+	keepRows?: boolean;
+}
+
+export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpointer?: BaseCheckpointSaver) {
+	const batchSize = config.batchSize ?? 1000;
+	const chunkSize = Math.max(batchSize, config.chunkSize ?? batchSize * 5);
+	let loaded: { campaign: Campaign; contacts: Contact[]; invalid: InvalidRow[] } | undefined;
+
+	// Contacts stay out of the checkpoints (100,000 of them would be rewritten every step): they are
+	// re-read from the same source when a resumed run needs them. Loading is deterministic.
+	async function contacts(runId: string) {
+		if (!loaded) {
+			const r = await loadCampaignContent({ campaign: config.campaign, contacts: config.contacts, runId }, { store: deps.store });
+			loaded = { campaign: r.campaign, contacts: r.contacts, invalid: r.invalid };
+		}
+		return loaded;
+	}
+
+	const graph = new StateGraph(CampaignState)
+		.addNode('load_campaign_content', async (s) => {
+			const { campaign, contacts: list, invalid } = await contacts(s.runId);
+			const queue = s.stepQueue?.length ? s.stepQueue : (config.steps?.length ? config.steps : [campaign.steps[0].step]);
+			const [step, ...rest] = queue;
+			await deps.store.startRun({ runId: s.runId, campaignId: campaign.id, step, mode: config.sendOptions.dryRun ? 'dry_run' : 'live', total: list.length });
+			return { campaign, step, stepQueue: rest, total: list.length, cursor: 0, invalid: s.invalid?.length ? s.invalid : invalid, payloads: [], results: [] };
+		})
+		.addNode('build_email_payload', async (s) => {
+			const { contacts: list } = await contacts(s.runId);
+			const end = Math.min(s.total, s.cursor + chunkSize);
+			const payloads = buildEmailPayloads(s.campaign!, list.slice(s.cursor, end), s.runId, { step: s.step, batchSize });
+			return { payloads, cursor: end };
+		})
+		.addNode('generate_email_copy', async (s) => {
+			const r = await generateEmailCopy(s.payloads, config.copy, deps.generate);
+			return { payloads: r.payloads, llm: { calls: r.llmCalls, prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens } };
+		})
+		.addNode('send_email_with_sendgrid', async (s) => {
+			const batches = await sendEmailWithSendgrid(s.payloads, deps.send, config.sendOptions);
+			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length };
+			return { results: batches.flatMap((b) => b.results), payloads: [], counts };
+		})
+		.addNode('log_campaign_result', async (s) => {
+			const [summary] = await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
+			const counts: Counts = {};
+			for (const r of s.results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+			const processed = s.cursor;
+			const merged = addCounts(s.counts, counts);
+			await deps.store.recordProgress(s.runId, { step: s.step, total: s.total, processed, counts: merged });
+			await deps.onProgress?.({ runId: s.runId, step: s.step, total: s.total, processed, counts: merged });
+			void summary;
+			return { counts, results: [], rows: config.keepRows ? s.results : [] };
+		})
+		.addNode('done', async (s) => {
+			await deps.store.refreshRun(s.runId, { finished: s.stepQueue.length === 0, llmCalls: s.llm.calls ?? 0, llmTokens: (s.llm.prompt_tokens ?? 0) + (s.llm.completion_tokens ?? 0) });
+			return { stepsDone: [s.step] };
+		})
+		.addEdge(START, 'load_campaign_content')
+		.addConditionalEdges('load_campaign_content', (s) => (s.total > 0 ? 'build_email_payload' : 'done'), ['build_email_payload', 'done'])
+		.addEdge('build_email_payload', 'generate_email_copy')
+		.addEdge('generate_email_copy', 'send_email_with_sendgrid')
+		.addEdge('send_email_with_sendgrid', 'log_campaign_result')
+		.addConditionalEdges('log_campaign_result', (s) => (s.cursor < s.total ? 'build_email_payload' : 'done'), ['build_email_payload', 'done'])
+		.addConditionalEdges('done', (s) => (s.stepQueue.length > 0 ? 'load_campaign_content' : END), ['load_campaign_content', END]);
+	return graph.compile({ checkpointer });
+}
+
+export interface AgentRunResult {
+	runId: string;
+	campaignId?: string;
+	steps: number[];
+	total: number;
+	counts: Counts;
+	llm: Counts;
+	invalid: InvalidRow[];
+	rows: DeliveryResult[];
+	resumed: boolean;
+	durationMs: number;
+}
+
+/** Runs (or resumes, when a checkpoint exists for the run id and resume is asked for) a campaign. */
+export async function runCampaignAgent(
+	config: AgentConfig,
+	deps: AgentDeps,
+	options: { runId: string; resume?: boolean; checkpointer?: BaseCheckpointSaver },
+): Promise<AgentRunResult> {
+	const started = Date.now();
+	const app = buildCampaignGraph(config, deps, options.checkpointer);
+	const thread = { configurable: { thread_id: options.runId }, recursionLimit: 100_000 };
+	let resumed = false;
+	let input: Partial<CampaignGraphState> | null = { runId: options.runId, stepQueue: config.steps ?? [], counts: {}, llm: {}, invalid: [] };
+	if (options.resume && options.checkpointer) {
+		const snapshot = await app.getState(thread);
+		if (snapshot.next.length > 0) {
+			input = null;
+			resumed = true;
+		} else if (snapshot.values && (snapshot.values as CampaignGraphState).stepsDone?.length) {
+			const v = snapshot.values as CampaignGraphState;
+			return { runId: options.runId, campaignId: v.campaign?.id, steps: v.stepsDone, total: v.total, counts: v.counts, llm: v.llm, invalid: v.invalid ?? [], rows: v.rows ?? [], resumed: true, durationMs: Date.now() - started };
+		}
+	}
+	const final = (await app.invoke(input, thread)) as CampaignGraphState;
+	return {
+		runId: options.runId,
+		campaignId: final.campaign?.id,
+		steps: final.stepsDone,
+		total: final.total,
+		counts: final.counts,
+		llm: final.llm,
+		invalid: final.invalid ?? [],
+		rows: final.rows ?? [],
+		resumed,
+		durationMs: Date.now() - started,
+	};
+}

@@ -1,0 +1,120 @@
+/** The Campaign Agent graph: edges for 0, 1 and many batches, sequences, checkpoints and resume. */
+import { closeAllStores, getCampaignStore, CampaignStore } from '../../../lib/store';
+import { runCampaignAgent, AgentConfig, AgentDeps } from '../../../lib/agent/graph';
+import { StoreCheckpointSaver } from '../../../lib/agent/checkpointer';
+import type { SendGridResponse, SendGridTransport } from '../../../lib/sendgrid/client';
+import type { MailSendBody } from '../../../lib/sendgrid/mailRequest';
+import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
+
+jest.setTimeout(60_000);
+
+class CountingSendGrid implements SendGridTransport {
+	accepted: string[] = [];
+	requests = 0;
+	constructor(private crashAtRequest = Infinity) {}
+	async sendMail(body: MailSendBody): Promise<SendGridResponse> {
+		this.requests++;
+		if (this.requests === this.crashAtRequest) throw new Error('process killed');
+		this.accepted.push(...body.personalizations.map((p) => `${p.custom_args.step}:${p.to[0].email}`));
+		return { status: 202, headers: { 'x-message-id': `m${this.requests}` }, body: '' };
+	}
+	async request(): Promise<SendGridResponse> {
+		return { status: 200, headers: {}, body: {} };
+	}
+}
+
+let store: CampaignStore;
+let n = 0;
+beforeAll(async () => (store = await getCampaignStore({ inMemory: true })));
+afterAll(() => closeAllStores());
+
+function setup(contactCount: number, overrides: Partial<AgentConfig> = {}, sg = new CountingSendGrid()) {
+	const id = `agent-${++n}`;
+	const twoSteps = [
+		{ step: 1, delayHours: 0, subject: 'Hello {{first_name}}', text: 'Step one for {{first_name}}' },
+		{ step: 2, delayHours: 72, subject: 'Again {{first_name}}', text: 'Step two for {{first_name}}' },
+	];
+	const config: AgentConfig = {
+		campaign: campaignInput({ id, steps: twoSteps }),
+		contacts: { kind: 'csv', data: contactCount ? csvOf(contacts(contactCount)) : 'email,first_name\n' },
+		batchSize: 100,
+		chunkSize: 300,
+		copy: { mode: 'template' },
+		sendOptions: { backoff: { sleep: async () => undefined } },
+		...overrides,
+	};
+	const progress: number[] = [];
+	const deps: AgentDeps = { store, send: { transport: sg, store }, generate: { store }, onProgress: (p) => void progress.push(p.processed) };
+	return { id, config, deps, sg, progress, runId: `run-${id}` };
+}
+
+describe('Campaign Agent graph', () => {
+	it('one batch: every contact once, summary counts, run finished', async () => {
+		const { config, deps, sg, runId } = setup(50);
+		const r = await runCampaignAgent(config, deps, { runId });
+		expect(r.counts).toMatchObject({ sent: 50, requests: 1, batches: 1 });
+		expect(sg.accepted).toHaveLength(50);
+		expect((await store.getRun(runId))?.status).toBe('finished');
+	});
+
+	it('many batches loop back to build until no recipient is left, reporting progress each loop', async () => {
+		const { config, deps, sg, progress, runId } = setup(1000);
+		const r = await runCampaignAgent(config, deps, { runId });
+		expect(r.counts.sent).toBe(1000);
+		expect(sg.requests).toBe(10);
+		expect(progress).toEqual([300, 600, 900, 1000]);
+		expect(new Set(sg.accepted).size).toBe(1000);
+	});
+
+	it('zero contacts goes straight to done; the CSV error is reported by load', async () => {
+		const { config, deps, runId } = setup(0);
+		await expect(runCampaignAgent(config, deps, { runId })).rejects.toThrow(/header row but no contacts/);
+		const empty = setup(1, { contacts: { kind: 'rows', rows: [] } });
+		const r = await runCampaignAgent(empty.config, empty.deps, { runId: empty.runId });
+		expect(r).toMatchObject({ total: 0, steps: [1], counts: {} });
+	});
+
+	it('a multi-step run loops from done back to load for the next step', async () => {
+		const { config, deps, sg, runId } = setup(120, { steps: [1, 2] });
+		const r = await runCampaignAgent(config, deps, { runId });
+		expect(r.steps).toEqual([1, 2]);
+		expect(r.counts.sent).toBe(240);
+		expect(sg.accepted.filter((a) => a.startsWith('2:'))).toHaveLength(120);
+	});
+
+	it('resumes a crashed run from its checkpoint without sending anything twice', async () => {
+		const crashing = new CountingSendGrid(6);
+		const { config, deps, runId } = setup(1000, {}, crashing);
+		const checkpointer = new StoreCheckpointSaver(store.db);
+		await expect(runCampaignAgent(config, deps, { runId, checkpointer })).rejects.toThrow(/process killed/);
+		expect(crashing.accepted).toHaveLength(500);
+		// The crashed request's recipients are claimed but unconfirmed; nothing went out for them.
+		const fresh = new CountingSendGrid();
+		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer, resume: true });
+		expect(resumed.resumed).toBe(true);
+		expect(fresh.accepted).toHaveLength(400);
+		expect(resumed.counts.unconfirmed).toBe(100);
+		const all = [...crashing.accepted, ...fresh.accepted];
+		expect(new Set(all).size).toBe(all.length);
+		// With processed events absent for a while, the unconfirmed ones are sent on a later resume.
+		const reconcile = new CountingSendGrid();
+		const again = await runCampaignAgent(
+			{ ...config, sendOptions: { ...config.sendOptions, resendUnconfirmedAfterSeconds: 0 } },
+			{ ...deps, send: { transport: reconcile, store } },
+			{ runId: `${runId}-reconcile` },
+		);
+		expect(reconcile.accepted).toHaveLength(100);
+		expect(again.counts.already_sent).toBe(900);
+		expect(new Set([...all, ...reconcile.accepted]).size).toBe(1000);
+	});
+
+	it('returns the finished run when asked to resume a run that completed', async () => {
+		const { config, deps, runId } = setup(10);
+		const checkpointer = new StoreCheckpointSaver(store.db);
+		await runCampaignAgent(config, deps, { runId, checkpointer });
+		const sg = new CountingSendGrid();
+		const r = await runCampaignAgent(config, { ...deps, send: { transport: sg, store } }, { runId, checkpointer, resume: true });
+		expect(r.counts.sent).toBe(10);
+		expect(sg.requests).toBe(0);
+	});
+});
