@@ -1,12 +1,10 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
-import { ContactSource, loadCampaignContent } from '../../lib/stages/loadCampaignContent';
-import { parseColumnMap } from '../../lib/contacts/loadContacts';
+import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
+import { readContactSource } from '../shared/readers';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from './campaignFields';
-
-const PER_CONTACT_LIMIT = 1000;
+import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
 
 export class LoadCampaignContent implements INodeType {
 	description: INodeTypeDescription = {
@@ -27,115 +25,7 @@ export class LoadCampaignContent implements INodeType {
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [
 			...campaignProperties,
-			{
-				displayName: 'Contacts Source',
-				name: 'contactSource',
-				type: 'options',
-				options: [
-					{ name: 'Input Items', value: 'items', description: 'Each input item is a contact (or holds a list of contacts)' },
-					{ name: 'CSV Text', value: 'csvText', description: 'Paste or map CSV text' },
-					{ name: 'CSV File (Binary)', value: 'csvBinary', description: 'A CSV file from a previous node, e.g. Read Binary File, Form Trigger, HTTP Request' },
-				],
-				default: 'items',
-			},
-			{
-				displayName: 'CSV Text',
-				name: 'csvText',
-				type: 'string',
-				typeOptions: { rows: 6 },
-				default: '',
-				placeholder: 'email,first_name\nada@example.com,Ada',
-				displayOptions: { show: { contactSource: ['csvText'] } },
-			},
-			{
-				displayName: 'Input Binary Field',
-				name: 'binaryPropertyName',
-				type: 'string',
-				default: 'data',
-				displayOptions: { show: { contactSource: ['csvBinary'] } },
-				hint: 'The name of the binary field that holds the CSV file',
-			},
-			{
-				displayName: 'Email Field',
-				name: 'emailField',
-				type: 'string',
-				default: 'email',
-				displayOptions: { show: { contactSource: ['items'] } },
-				description: 'Field of each item that holds the address',
-			},
-			{
-				displayName: 'Contacts List Field',
-				name: 'contactsField',
-				type: 'string',
-				default: '',
-				displayOptions: { show: { contactSource: ['items'] } },
-				description: 'Optional: a field holding an array of contacts inside each item; leave empty when each item is one contact',
-			},
-			{
-				displayName: 'CSV Options',
-				name: 'csvOptions',
-				type: 'collection',
-				placeholder: 'Add option',
-				default: {},
-				displayOptions: { show: { contactSource: ['csvText', 'csvBinary'] } },
-				options: [
-					{
-						displayName: 'Column Mapping',
-						name: 'columnMap',
-						type: 'string',
-						default: '',
-						placeholder: 'Vorname=first_name, Firma=company',
-						description: 'Rename CSV columns to merge fields: comma-separated "CSV Header=merge_field" pairs',
-					},
-					{ displayName: 'Delimiter', name: 'delimiter', type: 'string', default: ',', description: 'Use \\t for tab-separated files' },
-					{
-						displayName: 'Email Column',
-						name: 'emailColumn',
-						type: 'string',
-						default: '',
-						description: 'Header of the address column; by default the first of email, e-mail, email_address, mail',
-					},
-					{
-						displayName: 'Encoding',
-						name: 'encoding',
-						type: 'options',
-						options: [
-							{ name: 'UTF-8', value: 'utf-8' },
-							{ name: 'UTF-16 LE', value: 'utf-16le' },
-							{ name: 'Windows-1252', value: 'windows-1252' },
-							{ name: 'ISO-8859-1', value: 'iso-8859-1' },
-						],
-						default: 'utf-8',
-					},
-				],
-			},
-			{
-				displayName: 'Output',
-				name: 'outputMode',
-				type: 'options',
-				options: [
-					{ name: 'Auto', value: 'auto', description: `One item per contact up to ${PER_CONTACT_LIMIT} contacts, batches above` },
-					{ name: 'One Item per Contact', value: 'perContact' },
-					{ name: 'Batches', value: 'batches', description: 'One item per batch of contacts: fast for large lists' },
-				],
-				default: 'auto',
-				description: 'N8n spends time on every item; batches keep 100,000-contact lists fast',
-			},
-			{
-				displayName: 'Contacts per Batch',
-				name: 'batchSize',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 100000 },
-				default: 1000,
-				displayOptions: { show: { outputMode: ['batches', 'auto'] } },
-			},
-			{
-				displayName: 'Run ID',
-				name: 'runId',
-				type: 'string',
-				default: '',
-				description: 'Optional. Leave empty to start a new run; set it to continue or resume a run.',
-			},
+			...contactProperties,
 		],
 	};
 
@@ -146,30 +36,8 @@ export class LoadCampaignContent implements INodeType {
 		const node = this.getNode();
 		try {
 			const campaign = campaignFromParameters(this, 0);
-			const source = this.getNodeParameter('contactSource', 0) as string;
-			const csvOptions = this.getNodeParameter('csvOptions', 0, {}) as Record<string, string>;
-			const csv = { ...csvOptions, columnMap: parseColumnMap(csvOptions.columnMap) };
-			let contacts: ContactSource;
-			if (source === 'csvText') contacts = { kind: 'csv', data: this.getNodeParameter('csvText', 0) as string, options: csv };
-			else if (source === 'csvBinary') {
-				const field = this.getNodeParameter('binaryPropertyName', 0) as string;
-				const data = await this.helpers.getBinaryDataBuffer(0, field).catch(() => {
-					throw new NodeOperationError(node, `The input item has no binary field "${field}" — set Input Binary Field to the field holding the CSV file`, { itemIndex: 0 });
-				});
-				contacts = { kind: 'csv', data, options: csv };
-			} else {
-				const emailField = this.getNodeParameter('emailField', 0, 'email') as string;
-				const listField = this.getNodeParameter('contactsField', 0, '') as string;
-				const rows = listField
-					? items.flatMap((it, i) => {
-							const list = (it.json as Record<string, unknown>)[listField];
-							if (!Array.isArray(list)) throw new NodeOperationError(node, `Item ${i} has no array in "${listField}"`, { itemIndex: i });
-							return list as Array<Record<string, unknown>>;
-						})
-					: items.map((it) => it.json as Record<string, unknown>);
-				contacts = { kind: 'rows', rows, options: { emailField } };
-			}
 			const store = await campaignStore(this);
+			const contacts = await readContactSource(this, items, store);
 			const loaded = await loadCampaignContent({ campaign, contacts, runId: (this.getNodeParameter('runId', 0, '') as string) || undefined }, { store });
 
 			const mode = this.getNodeParameter('outputMode', 0) as string;

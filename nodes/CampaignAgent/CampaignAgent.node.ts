@@ -1,0 +1,146 @@
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { runCampaignAgent } from '../../lib/agent/graph';
+import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
+import { newRunId } from '../../lib/ids';
+import { campaignStore, nodeError } from '../shared/context';
+import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
+import { contactProperties, copyProperties, deliveryProperties } from '../shared/properties';
+import { readContactSource, readCopy, readDelivery } from '../shared/readers';
+import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
+
+/** The stage nodes' groups, renamed where two groups would share a name on one node. */
+const renamed = (props: INodeProperties[], from: string, to: string) => props.map((p) => (p.name === from ? { ...p, name: to } : p));
+const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
+const agentCopy = renamed(copyProperties, 'options', 'copyOptions').filter((p) => !['tone', 'customTone', 'language', 'customLanguage'].includes(p.name));
+const agentDelivery = renamed(deliveryProperties, 'options', 'deliveryOptions').filter((p) => p.name !== 'outputMode');
+
+export class CampaignAgent implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Campaign Agent',
+		name: 'campaignAgent',
+		icon: 'file:campaignAgent.svg',
+		group: ['transform'],
+		version: 1,
+		subtitle: '={{$parameter["campaignId"] || "campaign"}}',
+		description:
+			'Run a whole email campaign in one node: load contacts, write copy per variant, send through SendGrid in batches exactly once per recipient, log results; resumable',
+		defaults: { name: 'Campaign Agent' },
+		usableAsTool: true,
+		inputs: ['main'],
+		outputs: ['main'],
+		credentials: [
+			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
+			{ name: 'campaignLlmApi', required: false },
+			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+		],
+		properties: [
+			heading('campaignHeading', 'Campaign'),
+			...campaignProperties,
+			heading('contactsHeading', 'Contacts'),
+			...contactProperties.filter((p) => !['outputMode', 'batchSize', 'runId'].includes(p.name)),
+			heading('copyHeading', 'Copy'),
+			...agentCopy,
+			heading('deliveryHeading', 'Delivery'),
+			...agentDelivery,
+			{
+				displayName: 'Batch Size',
+				name: 'batchSize',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 1000 },
+				default: 1000,
+				description: 'Recipients per SendGrid request (up to 1,000)',
+			},
+			heading('sequenceHeading', 'Sequence and Run'),
+			{
+				displayName: 'Steps to Send',
+				name: 'stepsToSend',
+				type: 'options',
+				options: [
+					{ name: 'First Step', value: 'first' },
+					{ name: 'One Step', value: 'one' },
+					{ name: 'All Steps Now', value: 'all', description: 'Send every step in order in this run (for tests and one-off sequences)' },
+				],
+				default: 'first',
+				description: 'Scheduled Day 1 / Day 3 / Day 7 sequences use the sequence scheduler template instead',
+			},
+			{ displayName: 'Step', name: 'step', type: 'number', default: 1, displayOptions: { show: { stepsToSend: ['one'] } } },
+			{
+				displayName: 'Run ID',
+				name: 'runId',
+				type: 'string',
+				default: '',
+				description: 'Leave empty for a new run. To resume a run that was interrupted, enter its run ID and turn on Resume Run.',
+			},
+			{
+				displayName: 'Resume Run',
+				name: 'resume',
+				type: 'boolean',
+				default: false,
+				description: 'Whether to continue the run from its last checkpoint (needs the Run ID); nothing already sent is sent again',
+			},
+			{
+				displayName: 'Output Delivery Rows',
+				name: 'outputRows',
+				type: 'boolean',
+				default: false,
+				description: 'Whether to output one item per recipient after the summary (keep off for large campaigns)',
+			},
+		],
+	};
+
+	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		const node = this.getNode();
+		try {
+			const items = this.getInputData();
+			const store = await campaignStore(this);
+			const copy = await readCopy(this, { copyOptions: 'copyOptions', toneOverride: false });
+			const delivery = await readDelivery(this, { deliveryOptions: 'deliveryOptions' });
+			const raw = campaignFromParameters(this, 0) as Record<string, unknown>;
+			if (delivery.unsubscribeGroupId) raw.unsubscribeGroupId = delivery.unsubscribeGroupId;
+			const which = this.getNodeParameter('stepsToSend', 0) as string;
+			const steps = which === 'one' ? [this.getNodeParameter('step', 0) as number] : undefined;
+			const allSteps = which === 'all';
+			const runId = (this.getNodeParameter('runId', 0, '') as string).trim() || newRunId();
+			const resume = this.getNodeParameter('resume', 0, false) as boolean;
+			const manual = this.getMode() === 'manual';
+			const result = await runCampaignAgent(
+				{
+					campaign: raw,
+					contacts: await readContactSource(this, items, store),
+					steps: allSteps ? ((raw.steps as Array<{ step: number }> | undefined) ?? []).map((s) => s.step) : steps,
+					batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
+					copy: copy.options,
+					sendOptions: delivery.options,
+					keepRows: this.getNodeParameter('outputRows', 0, false) as boolean,
+				},
+				{
+					store,
+					send: { transport: delivery.transport, store, limiter: delivery.limiter },
+					generate: { chat: copy.chat, store },
+					onProgress: manual ? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}/${p.total} processed — ${JSON.stringify(p.counts)}`) : undefined,
+				},
+				{ runId, resume, checkpointer: new StoreCheckpointSaver(store.db) },
+			);
+			const summary = {
+				run_id: result.runId,
+				campaign_id: result.campaignId,
+				steps: result.steps,
+				contacts: result.total,
+				invalid: result.invalid.length,
+				invalid_rows: result.invalid.slice(0, 100),
+				...result.counts,
+				llm_calls: result.llm.calls ?? 0,
+				llm_tokens: (result.llm.prompt_tokens ?? 0) + (result.llm.completion_tokens ?? 0),
+				duration_ms: result.durationMs,
+				resumed: result.resumed,
+				dry_run: delivery.dryRun,
+				store: store.kind,
+			};
+			return [[{ json: summary }, ...result.rows.map((r) => ({ json: r as unknown as INodeExecutionData['json'] }))]];
+		} catch (e) {
+			throw nodeError(node, e);
+		}
+	}
+}

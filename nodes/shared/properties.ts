@@ -1,0 +1,283 @@
+/** Parameter groups shared by the stage nodes and the Campaign Agent, with the code that reads them. */
+import type { INodeProperties } from 'n8n-workflow';
+import { languageOptions, toneOptions } from '../LoadCampaignContent/campaignFields';
+
+export const PER_CONTACT_LIMIT = 1000;
+
+export const copyProperties: INodeProperties[] = [
+	{
+		displayName: 'Copy Source',
+		name: 'copySource',
+		type: 'options',
+		options: [
+			{ name: 'Auto', value: 'auto', description: 'AI copy when an LLM credential is selected, otherwise the campaign template' },
+			{ name: 'AI (LLM)', value: 'llm', description: 'Write copy with the LLM credential' },
+			{ name: 'Campaign Template', value: 'template', description: "Use the step's own subject and body; no LLM call" },
+		],
+		default: 'auto',
+	},
+	{
+		displayName: 'Tone',
+		name: 'tone',
+		type: 'options',
+		options: [{ name: "Campaign's Tone", value: 'campaign' }, ...toneOptions],
+		default: 'campaign',
+		displayOptions: { hide: { copySource: ['template'] } },
+	},
+	{
+		displayName: 'Custom Tone',
+		name: 'customTone',
+		type: 'string',
+		default: '',
+		displayOptions: { show: { tone: ['custom'] } },
+	},
+	{
+		displayName: 'Language',
+		name: 'language',
+		type: 'options',
+		options: [{ name: "Campaign's Language", value: 'campaign' }, ...languageOptions],
+		default: 'campaign',
+		displayOptions: { hide: { copySource: ['template'] } },
+	},
+	{
+		displayName: 'Language Code',
+		name: 'customLanguage',
+		type: 'string',
+		default: '',
+		placeholder: 'es-MX',
+		displayOptions: { show: { language: ['custom'] } },
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: { hide: { copySource: ['template'] } },
+		options: [
+			{
+				displayName: 'If the LLM Fails',
+				name: 'onLlmFailure',
+				type: 'options',
+				options: [
+					{ name: 'Stop With an Error', value: 'error' },
+					{ name: 'Use the Campaign Template', value: 'template' },
+				],
+				default: 'error',
+			},
+			{ displayName: 'Max Attempts', name: 'maxAttempts', type: 'number', typeOptions: { minValue: 1, maxValue: 6 }, default: 3, description: 'Tries per variant when the output fails validation' },
+			{ displayName: 'Max Body Words', name: 'maxWords', type: 'number', default: 150 },
+			{ displayName: 'Max Subject Characters', name: 'maxSubjectChars', type: 'number', default: 78, description: 'Recommended subject length (mobile inboxes cut around 40-78)' },
+			{
+				displayName: 'Merge Tags Allowed',
+				name: 'mergeTags',
+				type: 'string',
+				default: 'first_name',
+				description: 'Comma-separated contact fields the copy may use as {{field}}; every other tag is rejected',
+			},
+			{ displayName: 'Model', name: 'model', type: 'string', default: '', description: "Overrides the credential's default model" },
+		],
+	},
+];
+
+export const deliveryProperties: INodeProperties[] = [
+	{
+		displayName: 'Dry Run',
+		name: 'dryRun',
+		type: 'boolean',
+		default: false,
+		description: 'Whether to record what would be sent without calling SendGrid',
+	},
+	{
+		displayName: 'Output',
+		name: 'outputMode',
+		type: 'options',
+		options: [
+			{ name: 'One Item per Batch', value: 'batch', description: 'Results of each SendGrid request grouped: fast for large campaigns' },
+			{ name: 'One Item per Recipient', value: 'recipient' },
+		],
+		default: 'batch',
+	},
+	{
+		displayName: 'Limits',
+		name: 'limits',
+		type: 'collection',
+		placeholder: 'Add limit',
+		default: {},
+		displayOptions: { show: { dryRun: [false] } },
+		options: [
+			{ displayName: 'Daily Cap', name: 'dailyCap', type: 'number', default: 0, description: 'Emails per UTC day for this account (0 = no cap); the rest are reported as deferred and go out on the next run' },
+			{ displayName: 'Max Emails per Second', name: 'emailsPerSecond', type: 'number', default: 0, description: '0 = no limit' },
+			{ displayName: 'Max Requests per Second', name: 'requestsPerSecond', type: 'number', default: 20, description: 'Shared by every execution using this SendGrid account in this n8n process' },
+			{ displayName: 'Max Retries', name: 'maxRetries', type: 'number', typeOptions: { minValue: 0, maxValue: 10 }, default: 5, description: 'Retries for 5xx answers, timeouts and connection errors (429s wait for the reset separately)' },
+			{ displayName: 'Parallel Requests', name: 'concurrency', type: 'number', typeOptions: { minValue: 1, maxValue: 32 }, default: 4 },
+			{
+				displayName: 'Redis URL (Queue Mode)',
+				name: 'redisUrl',
+				type: 'string',
+				default: '',
+				placeholder: 'redis://redis:6379',
+				description: 'Share the rate limit across all queue-mode workers through Redis',
+			},
+			{ displayName: 'Request Timeout (Ms)', name: 'timeoutMs', type: 'number', default: 30000 },
+		],
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: { show: { dryRun: [false] } },
+		options: [
+			{
+				displayName: 'On No Answer From SendGrid',
+				name: 'onAmbiguousFailure',
+				type: 'options',
+				options: [
+					{ name: 'Retry', value: 'retry', description: 'Retry after connection resets and timeouts (SendGrid rarely accepts a request it did not answer)' },
+					{ name: 'Report as Unconfirmed', value: 'unconfirmed', description: "Never risk a duplicate: leave them for the SendGrid Trigger's processed events to confirm" },
+				],
+				default: 'retry',
+			},
+			{
+				displayName: 'Resend Unconfirmed After (Minutes)',
+				name: 'resendUnconfirmedAfterMinutes',
+				type: 'number',
+				default: 0,
+				description:
+					"Recipients claimed by a run that crashed before SendGrid answered, and not confirmed by a processed event (SendGrid Trigger) within this time, are sent again. 0 = only report them as unconfirmed.",
+			},
+			{
+				displayName: 'Unsubscribe Group Name or ID',
+				name: 'unsubscribeGroupId',
+				type: 'options',
+				typeOptions: { loadOptionsMethod: 'getUnsubscribeGroups' },
+				default: '',
+				description: 'Overrides the campaign\'s unsubscribe group. Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
+			},
+		],
+	},
+];
+
+export const contactProperties: INodeProperties[] = [
+	{
+		displayName: 'Contacts Source',
+		name: 'contactSource',
+		type: 'options',
+		options: [
+			{ name: 'Input Items', value: 'items', description: 'Each input item is a contact (or holds a list of contacts)' },
+			{ name: 'CSV Text', value: 'csvText', description: 'Paste or map CSV text' },
+			{ name: 'CSV File (Binary)', value: 'csvBinary', description: 'A CSV file from a previous node, e.g. Read Binary File, Form Trigger, HTTP Request' },
+			{ name: 'Postgres Query', value: 'postgres', description: 'Rows of a SQL query on the Campaign Database (needs its credential)' },
+		],
+		default: 'items',
+	},
+	{
+		displayName: 'CSV Text',
+		name: 'csvText',
+		type: 'string',
+		typeOptions: { rows: 6 },
+		default: '',
+		placeholder: 'email,first_name\nada@example.com,Ada',
+		displayOptions: { show: { contactSource: ['csvText'] } },
+	},
+	{
+		displayName: 'Input Binary Field',
+		name: 'binaryPropertyName',
+		type: 'string',
+		default: 'data',
+		displayOptions: { show: { contactSource: ['csvBinary'] } },
+		hint: 'The name of the binary field that holds the CSV file',
+	},
+	{
+		displayName: 'Contacts Query',
+		name: 'contactsQuery',
+		type: 'string',
+		typeOptions: { rows: 4 },
+		default: "SELECT email, first_name, company FROM contacts WHERE segment = 'spring'",
+		displayOptions: { show: { contactSource: ['postgres'] } },
+		description: 'Any SELECT returning an email column; other columns become merge fields',
+	},
+	{
+		displayName: 'Email Field',
+		name: 'emailField',
+		type: 'string',
+		default: 'email',
+		displayOptions: { show: { contactSource: ['items', 'postgres'] } },
+		description: 'Field of each item that holds the address',
+	},
+	{
+		displayName: 'Contacts List Field',
+		name: 'contactsField',
+		type: 'string',
+		default: '',
+		displayOptions: { show: { contactSource: ['items'] } },
+		description: 'Optional: a field holding an array of contacts inside each item; leave empty when each item is one contact',
+	},
+	{
+		displayName: 'CSV Options',
+		name: 'csvOptions',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		displayOptions: { show: { contactSource: ['csvText', 'csvBinary'] } },
+		options: [
+			{
+				displayName: 'Column Mapping',
+				name: 'columnMap',
+				type: 'string',
+				default: '',
+				placeholder: 'Vorname=first_name, Firma=company',
+				description: 'Rename CSV columns to merge fields: comma-separated "CSV Header=merge_field" pairs',
+			},
+			{ displayName: 'Delimiter', name: 'delimiter', type: 'string', default: ',', description: 'Use \\t for tab-separated files' },
+			{
+				displayName: 'Email Column',
+				name: 'emailColumn',
+				type: 'string',
+				default: '',
+				description: 'Header of the address column; by default the first of email, e-mail, email_address, mail',
+			},
+			{
+				displayName: 'Encoding',
+				name: 'encoding',
+				type: 'options',
+				options: [
+					{ name: 'UTF-8', value: 'utf-8' },
+					{ name: 'UTF-16 LE', value: 'utf-16le' },
+					{ name: 'Windows-1252', value: 'windows-1252' },
+					{ name: 'ISO-8859-1', value: 'iso-8859-1' },
+				],
+				default: 'utf-8',
+			},
+		],
+	},
+	{
+		displayName: 'Output',
+		name: 'outputMode',
+		type: 'options',
+		options: [
+			{ name: 'Auto', value: 'auto', description: `One item per contact up to ${PER_CONTACT_LIMIT} contacts, batches above` },
+			{ name: 'One Item per Contact', value: 'perContact' },
+			{ name: 'Batches', value: 'batches', description: 'One item per batch of contacts: fast for large lists' },
+		],
+		default: 'auto',
+		description: 'N8n spends time on every item; batches keep 100,000-contact lists fast',
+	},
+	{
+		displayName: 'Contacts per Batch',
+		name: 'batchSize',
+		type: 'number',
+		typeOptions: { minValue: 1, maxValue: 100000 },
+		default: 1000,
+		displayOptions: { show: { outputMode: ['batches', 'auto'] } },
+	},
+	{
+		displayName: 'Run ID',
+		name: 'runId',
+		type: 'string',
+		default: '',
+		description: 'Optional. Leave empty to start a new run; set it to continue or resume a run.',
+	},
+];

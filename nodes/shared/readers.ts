@@ -1,0 +1,112 @@
+/** Reading the shared parameter groups into the domain's options (used by stage nodes and the agent). */
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+import type { ContactSource } from '../../lib/stages/loadCampaignContent';
+import type { GenerateOptions } from '../../lib/stages/generateEmailCopy';
+import type { SendOptions } from '../../lib/stages/sendEmailWithSendgrid';
+import type { ChatModel } from '../../lib/llm/client';
+import type { SendGridTransport } from '../../lib/sendgrid/client';
+import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
+import { parseColumnMap } from '../../lib/contacts/loadContacts';
+import type { CampaignStore } from '../../lib/store';
+import { CREDENTIALS, chatModel, sendGrid } from './context';
+
+/** Parameter names differ where a node shows several groups at once (the agent). */
+export interface GroupNames {
+	copyOptions?: string;
+	deliveryOptions?: string;
+	/** Whether the node offers its own tone/language override. */
+	toneOverride?: boolean;
+}
+
+export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): Promise<{ options: GenerateOptions; chat?: ChatModel }> {
+	const node = ctx.getNode();
+	const source = ctx.getNodeParameter('copySource', 0) as string;
+	const hasLlm = Boolean(node.credentials?.[CREDENTIALS.llm]);
+	const mode = source === 'template' || (source === 'auto' && !hasLlm) ? 'template' : 'llm';
+	const o = ctx.getNodeParameter(names.copyOptions ?? 'options', 0, {}) as Record<string, unknown>;
+	const pick = (name: string, custom: string) => {
+		const v = ctx.getNodeParameter(name, 0, 'campaign') as string;
+		return v === 'campaign' ? undefined : v === 'custom' ? (ctx.getNodeParameter(custom, 0) as string) : v;
+	};
+	const override = mode === 'llm' && names.toneOverride !== false;
+	return {
+		chat: mode === 'llm' ? await chatModel(ctx, o.model as string | undefined) : undefined,
+		options: {
+			mode,
+			onLlmFailure: (o.onLlmFailure as 'error' | 'template') ?? 'error',
+			tone: override ? pick('tone', 'customTone') : undefined,
+			language: override ? pick('language', 'customLanguage') : undefined,
+			maxWords: o.maxWords as number | undefined,
+			maxSubjectChars: o.maxSubjectChars as number | undefined,
+			mergeTags: typeof o.mergeTags === 'string' ? o.mergeTags.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+			write: { maxAttempts: (o.maxAttempts as number | undefined) ?? 3 },
+		},
+	};
+}
+
+export interface Delivery {
+	dryRun: boolean;
+	transport?: SendGridTransport;
+	limiter?: RateLimiter;
+	options: SendOptions;
+	unsubscribeGroupId?: number;
+}
+
+export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {}): Promise<Delivery> {
+	const dryRun = ctx.getNodeParameter('dryRun', 0) as boolean;
+	const limits = ctx.getNodeParameter('limits', 0, {}) as Record<string, unknown>;
+	const o = ctx.getNodeParameter(names.deliveryOptions ?? 'options', 0, {}) as Record<string, unknown>;
+	const delivery: Delivery = {
+		dryRun,
+		options: {
+			dryRun,
+			dailyCap: Number(limits.dailyCap ?? 0),
+			concurrency: Number(limits.concurrency ?? 4),
+			onAmbiguousFailure: (o.onAmbiguousFailure as 'retry' | 'unconfirmed') ?? 'retry',
+			resendUnconfirmedAfterSeconds: Number(o.resendUnconfirmedAfterMinutes) > 0 ? Number(o.resendUnconfirmedAfterMinutes) * 60 : undefined,
+			backoff: { maxRetries: Number(limits.maxRetries ?? 5) },
+		},
+		unsubscribeGroupId: Number(o.unsubscribeGroupId) > 0 ? Number(o.unsubscribeGroupId) : undefined,
+	};
+	if (!dryRun) {
+		const sg = await sendGrid(ctx, Number(limits.timeoutMs ?? 30000));
+		delivery.transport = sg.transport;
+		delivery.options.account = sg.account;
+		const rates = { requestsPerSecond: Number(limits.requestsPerSecond ?? 20), emailsPerSecond: Number(limits.emailsPerSecond ?? 0) };
+		delivery.limiter = limits.redisUrl ? await sharedRedisLimiter(String(limits.redisUrl), sg.account, rates) : sharedLimiter(sg.account, rates);
+	}
+	return delivery;
+}
+
+export async function readContactSource(ctx: IExecuteFunctions, items: INodeExecutionData[], store?: CampaignStore): Promise<ContactSource> {
+	const node = ctx.getNode();
+	const source = ctx.getNodeParameter('contactSource', 0) as string;
+	const csvOptions = ctx.getNodeParameter('csvOptions', 0, {}) as Record<string, string>;
+	const csv = { ...csvOptions, columnMap: parseColumnMap(csvOptions.columnMap) };
+	if (source === 'csvText') return { kind: 'csv', data: ctx.getNodeParameter('csvText', 0) as string, options: csv };
+	if (source === 'csvBinary') {
+		const field = ctx.getNodeParameter('binaryPropertyName', 0) as string;
+		const data = await ctx.helpers.getBinaryDataBuffer(0, field).catch(() => {
+			throw new NodeOperationError(node, `The input item has no binary field "${field}" — set Input Binary Field to the field holding the CSV file`, { itemIndex: 0 });
+		});
+		return { kind: 'csv', data, options: csv };
+	}
+	const emailField = ctx.getNodeParameter('emailField', 0, 'email') as string;
+	if (source === 'postgres') {
+		if (!store || store.kind !== 'postgres')
+			throw new NodeOperationError(node, 'Contacts from a Postgres query need a Campaign Database credential (Postgres)');
+		const sql = ctx.getNodeParameter('contactsQuery', 0) as string;
+		const rows = (await store.db.query<Record<string, unknown>>(sql)).rows;
+		return { kind: 'rows', rows, options: { emailField } };
+	}
+	const listField = ctx.getNodeParameter('contactsField', 0, '') as string;
+	const rows = listField
+		? items.flatMap((it, i) => {
+				const list = (it.json as Record<string, unknown>)[listField];
+				if (!Array.isArray(list)) throw new NodeOperationError(node, `Item ${i} has no array in "${listField}"`, { itemIndex: i });
+				return list as Array<Record<string, unknown>>;
+			})
+		: items.map((it) => it.json as Record<string, unknown>);
+	return { kind: 'rows', rows, options: { emailField } };
+}
