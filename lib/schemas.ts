@@ -82,6 +82,13 @@ export const campaignStep = z.object({
 	text: z.string().max(1_000_000).optional(),
 	/** What this step is about, added to the campaign brief for the LLM. */
 	goal: z.string().max(2000).optional(),
+	/** Template copy per A/B variant (B, C...): what differs from the step's own subject and body. */
+	variantCopy: z
+		.record(
+			z.string().regex(/^[A-E]$/, { message: 'variant names are A to E' }),
+			z.object({ subject: headerSafe('The subject').max(LIMITS.subjectHardLimit).optional(), preheader: z.string().optional(), html: z.string().optional(), text: z.string().optional() }),
+		)
+		.optional(),
 });
 export type CampaignStep = z.infer<typeof campaignStep>;
 
@@ -90,6 +97,28 @@ export const DEFAULT_STEPS: CampaignStep[] = [
 	{ step: 2, name: 'Day 3 follow-up', delayHours: 72, goal: 'Follow up on the intro with a new angle and a reminder.' },
 	{ step: 3, name: 'Day 7 last call', delayHours: 168, goal: 'Last call before the offer ends; short and clear.' },
 ];
+
+export const sendWindow = z
+	.object({
+		days: z.array(z.number().int().min(0).max(6)).min(1).default([1, 2, 3, 4, 5]),
+		startHour: z.number().int().min(0).max(23).default(9),
+		endHour: z.number().int().min(1).max(24).default(17),
+	})
+	.refine((w) => w.endHour > w.startHour, { message: 'endHour must be after startHour' });
+
+export const abTest = z.object({
+	/** split: every recipient gets a variant; sample: a sample is tested first, the rest get the winner. */
+	mode: z.enum(['split', 'sample']).default('split'),
+	samplePercent: z.number().min(1).max(90).default(20),
+	waitHours: z.number().min(0).max(24 * 14).default(4),
+	metric: z.enum(['unique_click_rate', 'unique_open_rate', 'manual']).default('unique_click_rate'),
+	confidence: z.number().min(0.5).max(0.999).default(0.95),
+	/** No significant winner after waitHours: keep waiting up to maxWaitHours, or send the leading variant. */
+	fallback: z.enum(['keep_waiting', 'send_leader']).default('send_leader'),
+	maxWaitHours: z.number().min(0).max(24 * 30).default(48),
+	manualWinner: z.string().optional(),
+});
+export type AbTest = z.infer<typeof abTest>;
 
 export const campaign = z
 	.object({
@@ -114,6 +143,12 @@ export const campaign = z
 		unsubscribeGroupId: z.number().int().positive().optional(),
 		/** Values used when a contact lacks a merge field, e.g. { first_name: "there" }. */
 		fallbacks: z.record(z.string(), z.string()).default({}),
+		/** Sequences: only send inside this local window (contact's time zone, else the campaign's). */
+		sendWindow: sendWindow.optional(),
+		timezone: z.string().default('UTC'),
+		/** Sequences: a click ends the contact's sequence too (unsubscribe, bounce, spam report and reply always do). */
+		stopOnClick: z.boolean().default(false),
+		abTest: abTest.optional(),
 	})
 	.superRefine((c, ctx) => {
 		const seen = new Set<number>();

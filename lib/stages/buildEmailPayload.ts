@@ -17,6 +17,8 @@ export interface BuildOptions {
 	sandbox?: boolean;
 	tracking?: { clickTracking?: boolean; openTracking?: boolean };
 	now?: number;
+	/** A variant chosen elsewhere (sequence enrollment, A/B winner); default: the deterministic hash. */
+	variantOf?: (c: Contact) => string;
 }
 
 export function stepOf(campaign: Campaign, step: number): CampaignStep {
@@ -30,11 +32,15 @@ export function stepOf(campaign: Campaign, step: number): CampaignStep {
 }
 
 /** The step's own subject and body, when it has them: template mode and the LLM fallback. */
-export function templateCopy(step: CampaignStep): EmailCopy | undefined {
-	if (!step.subject || (!step.html && !step.text)) return undefined;
-	const html = step.html ?? textToHtml(step.text!);
-	const text = step.text ?? htmlToText(step.html!);
-	return { subject: step.subject, preheader: step.preheader ?? '', html, text, source: 'template' };
+export function templateCopy(step: CampaignStep, variant = 'A'): EmailCopy | undefined {
+	const own = step.variantCopy?.[variant];
+	const subject = own?.subject ?? step.subject;
+	const htmlIn = own?.html ?? (own?.text ? undefined : step.html);
+	const textIn = own?.text ?? (own?.html ? undefined : step.text);
+	if (!subject || (!htmlIn && !textIn)) return undefined;
+	const html = htmlIn ?? textToHtml(textIn!);
+	const text = textIn ?? htmlToText(htmlIn!);
+	return { subject, preheader: own?.preheader ?? step.preheader ?? '', html, text, source: 'template' };
 }
 
 function displayName(c: Contact): string | undefined {
@@ -54,7 +60,6 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 	if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > LIMITS.maxRecipientsPerRequest)
 		throw new CampaignInputError(`Batch size must be a whole number from 1 to ${LIMITS.maxRecipientsPerRequest}, not ${batchSize}`, 'batchSize');
 	checkSendAt(options.sendAt, options.now);
-	const copy = templateCopy(step);
 
 	const byVariant = new Map<string, Recipient[]>();
 	const seen = new Set<string>();
@@ -65,7 +70,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				'contacts',
 			);
 		seen.add(c.email);
-		const v = variantFor(campaign.id, c.email, campaign.variants);
+		const v = options.variantOf?.(c) ?? variantFor(campaign.id, c.email, campaign.variants);
 		let list = byVariant.get(v);
 		if (!list) byVariant.set(v, (list = []));
 		list.push(toRecipient(campaign.id, step.step, c));
@@ -86,7 +91,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				tone: campaign.tone,
 				from: campaign.from,
 				reply_to: campaign.replyTo,
-				copy,
+				copy: templateCopy(step, v),
 				recipients: list.slice(i, i + batchSize),
 				fallbacks: campaign.fallbacks,
 				brief: campaign.brief,

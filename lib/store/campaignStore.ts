@@ -110,6 +110,8 @@ export class CampaignStore {
 		if (rows.length === 0) return { claimed: [], existing: [] };
 		// Claimed but never confirmed by a processed event for this long: SendGrid did not take it, send again.
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
+		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
+		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
 		return this.db.transaction(async (tx) => {
 			const inserted = await tx.query<{ email: string }>(
 				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at)
@@ -134,7 +136,9 @@ export class CampaignStore {
 					await tx.query<ExistingDelivery>(
 						`UPDATE eca_deliveries SET status = CASE WHEN status = 'claimed' THEN 'unconfirmed' ELSE status END,
 							updated_at = CASE WHEN status = 'claimed' THEN now() ELSE updated_at END
-						 WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])
+						 WHERE id IN (
+							SELECT id FROM eca_deliveries WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])
+							ORDER BY lower(email) FOR UPDATE)
 						 RETURNING lower(email) AS email, delivery_id, status, message_id, run_id`,
 						[campaignId, step, others],
 					)

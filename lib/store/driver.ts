@@ -90,35 +90,51 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 			await query(sql);
 		},
 		async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-			let client: PoolClient;
-			try {
-				client = await pool.connect();
-			} catch (e) {
-				throw describe(e);
-			}
-			try {
-				await client.query('BEGIN');
-				const tx: Queryable = {
-					async query<R>(sql: string, params?: unknown[]) {
-						const r = await client.query(sql, params as unknown[]);
-						return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
-					},
-					async exec(sql: string) {
-						await client.query(sql);
-					},
-				};
-				const result = await fn(tx);
-				await client.query('COMMIT');
-				return result;
-			} catch (e) {
-				await client.query('ROLLBACK').catch(() => undefined);
-				throw wrapSqlError(e, describe);
-			} finally {
-				client.release();
+			// A deadlock or serialization failure rolls everything back, so running again is safe.
+			for (let attempt = 1; ; attempt++) {
+				try {
+					return await once(fn);
+				} catch (e) {
+					const code = (e as { code?: string }).code;
+					if ((code === '40P01' || code === '40001') && attempt < 4) {
+						await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
+						continue;
+					}
+					throw e;
+				}
 			}
 		},
 		close: () => pool.end(),
 	};
+
+	async function once<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+		let client: PoolClient;
+		try {
+			client = await pool.connect();
+		} catch (e) {
+			throw describe(e);
+		}
+		try {
+			await client.query('BEGIN');
+			const tx: Queryable = {
+				async query<R>(sql: string, params?: unknown[]) {
+					const r = await client.query(sql, params as unknown[]);
+					return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+				},
+				async exec(sql: string) {
+					await client.query(sql);
+				},
+			};
+			const result = await fn(tx);
+			await client.query('COMMIT');
+			return result;
+		} catch (e) {
+			await client.query('ROLLBACK').catch(() => undefined);
+			throw wrapSqlError(e, describe);
+		} finally {
+			client.release();
+		}
+	}
 }
 
 /** SQL errors (constraint, syntax) pass through; connection failures get the database named. */

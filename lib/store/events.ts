@@ -188,7 +188,7 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		}
 		if (stops.size > 0) {
 			const r = await tx.query(
-				`UPDATE eca_enrollments en SET status = 'stopped', stop_reason = t.reason, next_send_at = NULL, updated_at = now()
+				`UPDATE eca_enrollments en SET status = 'stopped', stop_reason = t.reason, next_step = NULL, next_send_at = NULL, updated_at = now()
 				 FROM unnest($1::text[], $2::text[]) AS t(email, reason)
 				 WHERE en.email = t.email AND en.status IN ('active', 'paused')`,
 				[[...stops.keys()], [...stops.values()]],

@@ -180,6 +180,28 @@ CREATE TABLE eca_checkpoint_writes (
 ALTER TABLE eca_runs ADD COLUMN progress jsonb NOT NULL DEFAULT '{}'::jsonb;
 `,
 	},
+	{
+		version: 3,
+		name: 'a/b decisions',
+		sql: `
+CREATE TABLE eca_ab_decisions (
+	campaign_id text NOT NULL,
+	step int NOT NULL,
+	metric text NOT NULL,
+	confidence double precision NOT NULL,
+	decided boolean NOT NULL,
+	winner text,
+	leader text,
+	send_variant text,
+	reason text NOT NULL,
+	p_value double precision,
+	variants jsonb NOT NULL,
+	decided_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (campaign_id, step)
+);
+CREATE INDEX eca_enrollments_campaign ON eca_enrollments (campaign_id, status, next_step);
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

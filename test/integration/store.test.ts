@@ -138,7 +138,7 @@ describe('migrations under concurrent starts', () => {
 	it('persist in an embedded PGlite folder across reopen', async () => {
 		const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'eca-pglite-'));
 		const a = await openPglite(dir);
-		expect(await migrate(a)).toEqual([1]);
+		expect(await migrate(a)).toEqual(MIGRATIONS.map((m) => m.version));
 		await a.close();
 		const b = await openPglite(dir);
 		expect(await migrate(b)).toEqual([]);

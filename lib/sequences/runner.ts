@@ -1,0 +1,100 @@
+/**
+ * One scheduler tick: claim due enrollments, send each due step once (the same stage functions as
+ * the pipeline), move contacts on. A/B sample mode: the held-out contacts get the winning variant
+ * once the test has waited long enough.
+ */
+import { decideAbTest, StoredDecision } from '../abtest/decide';
+import { newRunId } from '../ids';
+import type { Campaign, Contact, DeliveryResult } from '../schemas';
+import { buildEmailPayloads } from '../stages/buildEmailPayload';
+import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
+import { logCampaignResult } from '../stages/logCampaignResult';
+import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
+import type { CampaignStore } from '../store';
+import { Enrollment, HOLDOUT, advanceEnrollments, claimDueEnrollments, releaseEnrollments } from './enrollments';
+
+export interface DueStepSummary {
+	campaign_id: string;
+	step: number;
+	run_id: string;
+	due: number;
+	counts: Record<string, number>;
+	enrollments: Record<string, number>;
+	ab?: StoredDecision;
+	waiting_for_winner?: number;
+}
+
+export interface RunDueOptions {
+	now: number;
+	worker?: string;
+	campaignId?: string;
+	limit?: number;
+	batchSize?: number;
+	copy: GenerateOptions;
+	send: SendOptions;
+}
+
+export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps; generate: GenerateDeps }, options: RunDueOptions): Promise<DueStepSummary[]> {
+	const worker = options.worker ?? `worker-${process.pid}`;
+	const due = await claimDueEnrollments(store, { now: options.now, worker, limit: options.limit, campaignId: options.campaignId });
+	const groups = new Map<string, Enrollment[]>();
+	for (const e of due) {
+		const key = `${e.campaign_id}\n${e.next_step}`;
+		let g = groups.get(key);
+		if (!g) groups.set(key, (g = []));
+		g.push(e);
+	}
+	const runId = newRunId(new Date(options.now));
+	const out: DueStepSummary[] = [];
+	for (const rows of groups.values()) {
+		const campaign = await store.getCampaign(rows[0].campaign_id);
+		const step = rows[0].next_step!;
+		const summary: DueStepSummary = { campaign_id: rows[0].campaign_id, step, run_id: runId, due: rows.length, counts: {}, enrollments: {} };
+		out.push(summary);
+		if (!campaign) {
+			await releaseEnrollments(store, rows[0].campaign_id, rows.map((r) => r.email));
+			summary.enrollments.missing_campaign = rows.length;
+			continue;
+		}
+		let sendable = rows;
+		const holdout = rows.filter((r) => r.variant === HOLDOUT);
+		const variantOf = new Map(rows.map((r) => [r.email, r.variant]));
+		if (holdout.length > 0) {
+			// Hours since the step became due for the earliest enrolled contact (the sample went out then).
+			const delay = campaign.steps.find((x) => x.step === step)?.delayHours ?? 0;
+			const waited = (options.now - Math.min(...rows.map((r) => Date.parse(r.enrolled_at)))) / 3_600_000 - delay;
+			const decision = await decideAbTest(store, campaign, step, waited);
+			summary.ab = decision;
+			if (decision.send) for (const r of holdout) variantOf.set(r.email, decision.send);
+			else {
+				await releaseEnrollments(store, campaign.id, holdout.map((r) => r.email), options.now + 3_600_000);
+				summary.waiting_for_winner = holdout.length;
+				sendable = rows.filter((r) => r.variant !== HOLDOUT);
+			}
+		}
+		if (sendable.length === 0) continue;
+		const results = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
+		for (const r of results.values()) summary.counts[r.status] = (summary.counts[r.status] ?? 0) + 1;
+		summary.enrollments = await advanceEnrollments(store, campaign, step, sendable, results, options.now);
+	}
+	return out;
+}
+
+async function sendStep(
+	store: CampaignStore,
+	deps: { send: SendDeps; generate: GenerateDeps },
+	campaign: Campaign,
+	step: number,
+	rows: Enrollment[],
+	variantOf: Map<string, string>,
+	runId: string,
+	options: RunDueOptions,
+): Promise<Map<string, DeliveryResult>> {
+	const contacts: Contact[] = rows.map((r) => ({ ...r.fields, email: r.email }));
+	const built = buildEmailPayloads(campaign, contacts, runId, { step, batchSize: options.batchSize, variantOf: (c) => variantOf.get(c.email)! });
+	const copy = await generateEmailCopy(built, options.copy, deps.generate);
+	const batches = await sendEmailWithSendgrid(copy.payloads, deps.send, options.send);
+	const results = batches.flatMap((b) => b.results);
+	await logCampaignResult(results, { store }, { llmCalls: copy.llmCalls, llmTokens: copy.usage.prompt_tokens + copy.usage.completion_tokens });
+	return new Map(results.map((r) => [r.email, r]));
+}

@@ -1,0 +1,162 @@
+/** Day 1 / Day 3 / Day 7 sequences and A/B sample tests against the real store with a controlled clock. */
+import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
+import { enrollContacts, sequenceStatus, setSequenceStatus, HOLDOUT } from '../../lib/sequences/enrollments';
+import { sendDueSteps } from '../../lib/sequences/runner';
+import { applyEvents } from '../../lib/store/events';
+import { normalizeEvent } from '../../lib/events/normalize';
+import { parseCampaign } from '../../lib/stages/loadCampaignContent';
+import type { SendGridResponse, SendGridTransport } from '../../lib/sendgrid/client';
+import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
+import { campaignInput, contacts } from '../helpers/fixtures';
+import { createTestDatabase } from '../helpers/services';
+
+jest.setTimeout(90_000);
+
+class RecordingSendGrid implements SendGridTransport {
+	sent: Array<{ email: string; step: string; variant: string; delivery_id: string; subject: string }> = [];
+	async sendMail(body: MailSendBody): Promise<SendGridResponse> {
+		await new Promise((r) => setTimeout(r, 5));
+		for (const p of body.personalizations)
+			this.sent.push({ email: p.to[0].email, step: p.custom_args.step, variant: p.custom_args.variant, delivery_id: p.custom_args.delivery_id, subject: body.subject });
+		return { status: 202, headers: { 'x-message-id': `m${this.sent.length}` }, body: '' };
+	}
+	async request(): Promise<SendGridResponse> {
+		return { status: 200, headers: {}, body: {} };
+	}
+}
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-03-02T14:00:00Z'); // a Monday
+
+const sequenceCampaign = (id: string, extra = {}) =>
+	parseCampaign(
+		campaignInput({
+			id,
+			steps: [
+				{ step: 1, delayHours: 0, subject: 'Day 1 {{first_name}}', text: 'one' },
+				{ step: 2, delayHours: 72, subject: 'Day 3 {{first_name}}', text: 'two' },
+				{ step: 3, delayHours: 168, subject: 'Day 7 {{first_name}}', text: 'three' },
+			],
+			...extra,
+		}),
+	);
+
+describe('sequences on Postgres', () => {
+	let store: CampaignStore;
+	let drop: () => Promise<void>;
+	beforeAll(async () => {
+		const db = await createTestDatabase();
+		drop = db.drop;
+		store = await getCampaignStore({ postgres: db.connection });
+	});
+	afterAll(async () => {
+		await closeAllStores();
+		await drop();
+	});
+
+	const tick = (sg: SendGridTransport, now: number, campaignId: string, worker = 'w1') =>
+		sendDueSteps(store, { send: { transport: sg, store }, generate: {} }, { now, worker, campaignId, copy: { mode: 'template' }, send: { backoff: { sleep: async () => undefined } } });
+
+	it('sends each step when due, stops contacts who unsubscribe or reply, and completes the rest', async () => {
+		const campaign = sequenceCampaign('seq-1');
+		const sg = new RecordingSendGrid();
+		expect(await enrollContacts(store, campaign, contacts(30), T0)).toEqual({ enrolled: 30, already: 0 });
+		expect(await enrollContacts(store, campaign, contacts(31), T0)).toEqual({ enrolled: 1, already: 30 }); // adding to a running sequence
+		await tick(sg, T0, 'seq-1');
+		expect(sg.sent.filter((s) => s.step === '1')).toHaveLength(31);
+		await tick(sg, T0 + DAY, 'seq-1');
+		expect(sg.sent).toHaveLength(31);
+		// user0 unsubscribes, user1 replies (Inbound Parse), user2 hard-bounces.
+		const first = (email: string) => sg.sent.find((s) => s.email === email)!;
+		await applyEvents(store, [
+			normalizeEvent({ event: 'unsubscribe', email: 'user0@example.org', sg_event_id: 's-u0', delivery_id: first('user0@example.org').delivery_id, timestamp: T0 / 1000 }),
+			{ event: 'reply', email: 'user1@example.org', sg_event_id: 'reply-1', timestamp: new Date(T0).toISOString() },
+			normalizeEvent({ event: 'bounce', type: 'bounce', email: 'user2@example.org', sg_event_id: 's-b2', timestamp: T0 / 1000 }),
+		]);
+		await tick(sg, T0 + 3 * DAY, 'seq-1');
+		expect(sg.sent.filter((s) => s.step === '2')).toHaveLength(28);
+		await tick(sg, T0 + 7 * DAY, 'seq-1');
+		const step3 = sg.sent.filter((s) => s.step === '3');
+		expect(step3).toHaveLength(28);
+		expect(step3.map((s) => s.email)).not.toContain('user0@example.org');
+		const status = await sequenceStatus(store, 'seq-1');
+		expect(status).toEqual(
+			expect.arrayContaining([
+				{ status: 'completed', next_step: null, stop_reason: '', n: 28 },
+				{ status: 'stopped', next_step: null, stop_reason: 'unsubscribed', n: 1 },
+				{ status: 'stopped', next_step: null, stop_reason: 'replied', n: 1 },
+				{ status: 'stopped', next_step: null, stop_reason: 'hard_bounce', n: 1 },
+			]),
+		);
+		const keys = sg.sent.map((s) => `${s.step}:${s.email}`);
+		expect(new Set(keys).size).toBe(keys.length);
+	});
+
+	it('never sends a step twice when two workers run the scheduler at once', async () => {
+		const campaign = sequenceCampaign('seq-2');
+		await enrollContacts(store, campaign, contacts(400, 'seq2.example'), T0);
+		const sg = new RecordingSendGrid();
+		await Promise.all([tick(sg, T0, 'seq-2', 'worker-a'), tick(sg, T0, 'seq-2', 'worker-b'), tick(sg, T0, 'seq-2', 'worker-c')]);
+		expect(sg.sent).toHaveLength(400);
+		expect(new Set(sg.sent.map((s) => s.email)).size).toBe(400);
+	});
+
+	it('pauses and resumes a sequence', async () => {
+		const campaign = sequenceCampaign('seq-3');
+		await enrollContacts(store, campaign, contacts(5, 'seq3.example'), T0);
+		await setSequenceStatus(store, 'seq-3', 'paused');
+		const sg = new RecordingSendGrid();
+		await tick(sg, T0, 'seq-3');
+		expect(sg.sent).toHaveLength(0);
+		await setSequenceStatus(store, 'seq-3', 'active');
+		await tick(sg, T0, 'seq-3');
+		expect(sg.sent).toHaveLength(5);
+	});
+
+	it('A/B sample: tests on a sample, waits, then sends the significant winner to the rest', async () => {
+		const campaign = sequenceCampaign('ab-1', {
+			variants: 2,
+			abTest: { mode: 'sample', samplePercent: 40, waitHours: 4, metric: 'unique_click_rate', confidence: 0.95, fallback: 'keep_waiting', maxWaitHours: 24 },
+		});
+		campaign.steps[0].variantCopy = { B: { subject: 'Variant B {{first_name}}' } };
+		await enrollContacts(store, campaign, contacts(2000, 'ab1.example'), T0);
+		const sg = new RecordingSendGrid();
+		await tick(sg, T0, 'ab-1');
+		const sample = sg.sent.filter((s) => s.step === '1');
+		expect(sample.length).toBeGreaterThan(700);
+		expect(sample.length).toBeLessThan(900);
+		expect(new Set(sample.map((s) => s.variant))).toEqual(new Set(['A', 'B']));
+		// B's readers click twice as often.
+		const clicks = sample
+			.filter((s, i) => (s.variant === 'B' ? i % 5 === 0 : i % 10 === 0))
+			.map((s, i) => normalizeEvent({ event: 'click', email: s.email, delivery_id: s.delivery_id, sg_event_id: `c-${i}`, url: 'https://acme.example/sale', timestamp: T0 / 1000 + 60 }));
+		await applyEvents(store, clicks);
+		const [summary] = await tick(sg, T0 + 4 * 3_600_000 + 1000, 'ab-1');
+		expect(summary.ab).toMatchObject({ decided: true, winner: 'B', send: 'B' });
+		expect(summary.ab!.pValue).toBeLessThan(0.05);
+		const rest = sg.sent.slice(sample.length).filter((s) => s.step === '1');
+		expect(rest.length + sample.length).toBe(2000);
+		expect(new Set(rest.map((s) => s.subject))).toEqual(new Set(['Variant B {{first_name}}']));
+		const held = await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_enrollments WHERE campaign_id = 'ab-1' AND variant = $1`, [HOLDOUT]);
+		expect(held.rows[0].n).toBe(0);
+	});
+
+	it('A/B sample without a significant winner keeps waiting, then sends the leader and says so', async () => {
+		const campaign = sequenceCampaign('ab-2', {
+			variants: 2,
+			abTest: { mode: 'sample', samplePercent: 50, waitHours: 4, metric: 'unique_click_rate', confidence: 0.95, fallback: 'keep_waiting', maxWaitHours: 8 },
+		});
+		await enrollContacts(store, campaign, contacts(200, 'ab2.example'), T0);
+		const sg = new RecordingSendGrid();
+		await tick(sg, T0, 'ab-2');
+		const sampled = sg.sent.length;
+		const [waiting] = await tick(sg, T0 + 4 * 3_600_000 + 1000, 'ab-2');
+		expect(waiting.ab).toMatchObject({ decided: false });
+		expect(waiting.ab!.send).toBeUndefined();
+		expect(waiting.waiting_for_winner).toBe(200 - sampled);
+		expect(sg.sent).toHaveLength(sampled);
+		const [late] = await tick(sg, T0 + 9 * 3_600_000, 'ab-2');
+		expect(late.ab!.reason).toMatch(/fallback: sending the leading variant/);
+		expect(sg.sent).toHaveLength(200);
+	});
+});
