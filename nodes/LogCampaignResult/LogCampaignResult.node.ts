@@ -4,6 +4,8 @@ import { logCampaignResult, parseResults } from '../../lib/stages/logCampaignRes
 import { campaignStore, nodeError } from '../shared/context';
 import { STORE_NOTICE, campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { resultsFromItems } from '../shared/items';
+import { campaignStats } from '../../lib/stats/campaignStats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
 
 export class LogCampaignResult implements INodeType {
 	description: INodeTypeDescription = {
@@ -20,6 +22,44 @@ export class LogCampaignResult implements INodeType {
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [
 			{
+				displayName: 'Operation',
+				name: 'operation',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{ name: 'Log Results', value: 'log', action: 'Log delivery results', description: 'Write delivery rows and the run summary' },
+					{ name: 'Get Campaign Stats', value: 'stats', action: 'Get campaign stats', description: 'Runs with progress, rates per step and variant, A/B results, recent deliveries' },
+				],
+				default: 'log',
+			},
+			{
+				displayName: 'Campaign ID',
+				name: 'statsCampaignId',
+				type: 'string',
+				default: '',
+				displayOptions: { show: { operation: ['stats'] } },
+				description: 'Leave empty for every campaign',
+			},
+			{
+				displayName: 'Format',
+				name: 'format',
+				type: 'options',
+				options: [
+					{ name: 'JSON', value: 'json' },
+					{ name: 'HTML Dashboard Page', value: 'html', description: 'A self-contained page (inline SVG charts) for Respond to Webhook' },
+				],
+				default: 'json',
+				displayOptions: { show: { operation: ['stats'] } },
+			},
+			{
+				displayName: 'Recent Deliveries',
+				name: 'recent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 1000 },
+				default: 50,
+				displayOptions: { show: { operation: ['stats'] } },
+			},
+			{
 				displayName: STORE_NOTICE,
 				name: 'storeNotice',
 				type: 'notice',
@@ -28,6 +68,7 @@ export class LogCampaignResult implements INodeType {
 			{
 				displayName: 'Output',
 				name: 'outputMode',
+				displayOptions: { show: { operation: ['log'] } },
 				type: 'options',
 				options: [
 					{ name: 'Run Summary', value: 'summary', description: 'One item per run: sent, failed, skipped, deferred and dry-run counts' },
@@ -38,6 +79,7 @@ export class LogCampaignResult implements INodeType {
 			{
 				displayName: 'Mark Run Finished',
 				name: 'finishRun',
+				displayOptions: { show: { operation: ['log'] } },
 				type: 'boolean',
 				default: true,
 				description: 'Whether this node ends the run (turn off when more batches of the same run are logged later)',
@@ -50,6 +92,15 @@ export class LogCampaignResult implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
 		try {
+			if (this.getNodeParameter('operation', 0, 'log') === 'stats') {
+				const store = await campaignStore(this);
+				const stats = await campaignStats(store, {
+					campaignId: (this.getNodeParameter('statsCampaignId', 0, '') as string).trim() || undefined,
+					recent: this.getNodeParameter('recent', 0, 50) as number,
+				});
+				const json = this.getNodeParameter('format', 0) === 'html' ? { html: renderDashboard(stats) } : stats;
+				return [[{ json: json as unknown as INodeExecutionData['json'] }]];
+			}
 			const results = parseResults(resultsFromItems(this.getInputData()));
 			const store = await campaignStore(this);
 			const copyStats = (this.getInputData()[0]?.json?.copy_stats ?? undefined) as { llm_calls?: number; prompt_tokens?: number; completion_tokens?: number } | undefined;
