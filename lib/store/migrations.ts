@@ -202,6 +202,18 @@ CREATE TABLE eca_ab_decisions (
 CREATE INDEX eca_enrollments_campaign ON eca_enrollments (campaign_id, status, next_step);
 `,
 	},
+	{
+		version: 4,
+		name: 'campaign api rate limits',
+		sql: `
+CREATE TABLE eca_api_rate (
+	caller text NOT NULL,
+	win bigint NOT NULL,
+	n int NOT NULL,
+	PRIMARY KEY (caller, win)
+);
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store
