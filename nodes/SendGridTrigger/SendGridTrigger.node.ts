@@ -199,7 +199,9 @@ async function inboundReply(
 ): Promise<IWebhookResponseData> {
 	const token = String(options.inboundToken ?? '');
 	if (token && (this.getQueryData() as IDataObject).token !== token) return refuse(403, 'wrong or missing inbound token');
-	const fields = (this.getBodyData() ?? {}) as Record<string, unknown>;
+	// n8n hands multipart posts over as { data: fields, files }.
+	const body = (this.getBodyData() ?? {}) as Record<string, unknown>;
+	const fields = (body.data && typeof body.data === 'object' ? body.data : body) as Record<string, unknown>;
 	const event = replyEvent(fields);
 	if (!event) return refuse(400, 'the Inbound Parse post has no sender address in "from"');
 	let fresh = true;

@@ -26,8 +26,13 @@ function connect(pairs) {
 	}
 	return c;
 }
+/** n8n workflow ids are 16 characters; a stable id per template lets re-imports update in place. */
+function workflowId(name) {
+	return require('node:crypto').createHash('sha256').update(name).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16);
+}
+
 function workflow(name, nodes, connections, extra = {}) {
-	return { name, nodes, connections, settings: { executionOrder: 'v1' }, pinData: {}, meta: { templateCredsSetupCompleted: false }, tags: [], ...extra };
+	return { id: workflowId(name), name, nodes, connections, settings: { executionOrder: 'v1' }, pinData: {}, meta: { templateCredsSetupCompleted: false }, tags: [], ...extra };
 }
 
 const SAMPLE_CSV = [
@@ -98,7 +103,386 @@ function pipeline() {
 	);
 }
 
-const templates = { 'campaign-pipeline.json': pipeline };
+const uuid = (n) => `0c0ffee0-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+function agent() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Campaign Agent\nThe whole pipeline in one node (a LangGraph graph), resumable.\n\n- **Dry Run** is on: it records what would be sent. Turn it off and select a *SendGrid Campaign API* credential to send.\n- Select an *OpenAI-Compatible LLM API* credential for AI copy (else the template subject/body is used).\n- Add a *Campaign Database* credential (Postgres) for checkpoints across restarts and for queue mode.\n- To resume an interrupted run, put its run ID in **Run ID** and turn on **Resume Run**.',
+			[-420, -320],
+			520,
+			300,
+		),
+		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
+		node(
+			'Contacts CSV',
+			'n8n-nodes-base.set',
+			[-180, 100],
+			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
+			{ typeVersion: 3.4 },
+		),
+		node('Campaign Agent', ours('campaignAgent'), [60, 100], {
+			...campaignParams,
+			contactSource: 'csvText',
+			csvText: '={{ $json.csv }}',
+			copySource: 'auto',
+			copyOptions: { onLlmFailure: 'template' },
+			dryRun: true,
+			limits: {},
+			deliveryOptions: {},
+			batchSize: 1000,
+			stepsToSend: 'first',
+			runId: '',
+			resume: false,
+			outputRows: false,
+		}),
+	];
+	return workflow('Email Campaign: Campaign Agent', nodes, connect([['Start', 'Contacts CSV'], ['Contacts CSV', 'Campaign Agent']]));
+}
+
+function form() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Campaign form\nA page where a marketer uploads a CSV and picks tone, language, variants and sequence. Publish the workflow and open the form URL.\n\nThe campaign starts in **Dry Run**: open the Campaign Agent node, turn Dry Run off and select a SendGrid credential to send for real.',
+			[-420, -300],
+			480,
+			240,
+		),
+		node(
+			'Campaign Form',
+			'n8n-nodes-base.formTrigger',
+			[-380, 100],
+			{
+				path: 'start-campaign',
+				formTitle: 'Start an email campaign',
+				formDescription: 'Upload contacts (CSV with an email column), describe the offer, and pick tone, language and sequence.',
+				formFields: {
+					values: [
+						{ fieldLabel: 'Contacts CSV', fieldType: 'file', requiredField: true, multipleFiles: false, acceptFileTypes: '.csv' },
+						{ fieldLabel: 'Campaign name', requiredField: true },
+						{ fieldLabel: 'From email', fieldType: 'email', requiredField: true },
+						{ fieldLabel: 'Product', requiredField: true },
+						{ fieldLabel: 'Offer' },
+						{ fieldLabel: 'Link', placeholder: 'https://example.com/offer' },
+						{ fieldLabel: 'Tone', fieldType: 'dropdown', requiredField: true, fieldOptions: { values: [{ option: 'friendly' }, { option: 'professional' }, { option: 'urgent' }, { option: 'playful' }] } },
+						{ fieldLabel: 'Language', fieldType: 'dropdown', requiredField: true, fieldOptions: { values: [{ option: 'en' }, { option: 'es' }, { option: 'fr' }, { option: 'de' }, { option: 'it' }, { option: 'pt' }, { option: 'nl' }] } },
+						{ fieldLabel: 'Variants', fieldType: 'number', requiredField: true, placeholder: '1' },
+						{ fieldLabel: 'Sequence', fieldType: 'dropdown', requiredField: true, fieldOptions: { values: [{ option: 'Single email' }, { option: 'Day 1 / Day 3 / Day 7' }] } },
+					],
+				},
+				responseMode: 'lastNode',
+				options: {},
+			},
+			{ typeVersion: 2.2, more: { webhookId: uuid(1) } },
+		),
+		node('Campaign Agent', ours('campaignAgent'), [-120, 100], {
+			campaignSource: 'fields',
+			campaignId: "={{ $json['Campaign name'].toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'campaign' }}",
+			campaignName: "={{ $json['Campaign name'] }}",
+			fromEmail: "={{ $json['From email'] }}",
+			fromName: "={{ $json['Campaign name'] }}",
+			tone: "={{ $json['Tone'] }}",
+			language: "={{ $json['Language'] }}",
+			brief: { product: "={{ $json['Product'] }}", offer: "={{ $json['Offer'] }}", links: "={{ $json['Link'] }}", callToAction: 'Find out more' },
+			sequence: "={{ $json['Sequence'] === 'Single email' ? 'single' : 'day137' }}",
+			subject: 'Something new for you, {{first_name|there}}',
+			body: "={{ '<p>Hi {{first_name|there}},</p><p>' + $json['Product'] + (($json['Offer'] || '') ? ' — ' + $json['Offer'] : '') + '</p>' + (($json['Link'] || '') ? '<p><a href=\"' + $json['Link'] + '\">Find out more</a></p>' : '') }}",
+			campaignOptions: { variants: "={{ Math.min(5, Math.max(1, Number($json['Variants']) || 1)) }}", fallbacks: 'first_name=there' },
+			contactSource: 'csvBinary',
+			binaryPropertyName: '={{ Object.keys($binary)[0] }}',
+			copySource: 'auto',
+			copyOptions: { onLlmFailure: 'template' },
+			dryRun: true,
+			limits: {},
+			deliveryOptions: {},
+			batchSize: 1000,
+			stepsToSend: 'first',
+			runId: '',
+			resume: false,
+			outputRows: false,
+		}),
+	];
+	return workflow('Email Campaign: campaign form', nodes, connect([['Campaign Form', 'Campaign Agent']]));
+}
+
+function api() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Campaign API\n`POST /webhook/campaigns` with `Authorization: Bearer <JWT>` and a JSON body `{ "campaign": {...}, "contacts": [{"email": ...}], "dry_run": true }`.\n\n- Create a **JWT Auth** credential (HS256 passphrase or a public key) and select it on the Webhook node.\n- Missing token → 401, bad or expired token → 403, over the per-caller limit → 429, invalid body → 400 naming the field.\n- Answers 202 with the run ID; the Campaign Agent then sends (Dry Run unless the body says `"dry_run": false`).',
+			[-460, -340],
+			560,
+			300,
+		),
+		node(
+			'Campaign API',
+			'n8n-nodes-base.webhook',
+			[-420, 100],
+			{ httpMethod: 'POST', path: 'campaigns', authentication: 'jwtAuth', responseMode: 'responseNode', options: {} },
+			{ typeVersion: 2.1, more: { webhookId: uuid(2) } },
+		),
+		node('Campaign API Guard', ours('campaignApiGuard'), [-180, 100], { perMinute: 10 }),
+		node(
+			'Answer Run ID',
+			'n8n-nodes-base.respondToWebhook',
+			[60, 0],
+			{ respondWith: 'json', responseBody: '={{ JSON.stringify({ run_id: $json.run_id, status: "accepted" }) }}', options: { responseCode: 202 } },
+			{ typeVersion: 1.5 },
+		),
+		node(
+			'Answer Rejection',
+			'n8n-nodes-base.respondToWebhook',
+			[60, 240],
+			{ respondWith: 'json', responseBody: '={{ JSON.stringify({ error: $json.error, fields: $json.fields }) }}', options: { responseCode: '={{ $json.status }}' } },
+			{ typeVersion: 1.5 },
+		),
+		node('Campaign Agent', ours('campaignAgent'), [300, 0], {
+			campaignSource: 'input',
+			campaignField: 'campaign',
+			contactSource: 'items',
+			contactsField: 'contacts',
+			emailField: 'email',
+			copySource: 'auto',
+			copyOptions: { onLlmFailure: 'template' },
+			dryRun: '={{ $json.dry_run !== false }}',
+			limits: {},
+			deliveryOptions: {},
+			batchSize: 1000,
+			stepsToSend: 'first',
+			runId: '={{ $json.run_id }}',
+			resume: false,
+			outputRows: false,
+		}),
+	];
+	return workflow(
+		'Email Campaign: campaign API (JWT)',
+		nodes,
+		connect([
+			['Campaign API', 'Campaign API Guard'],
+			['Campaign API Guard', 'Answer Run ID', 0],
+			['Campaign API Guard', 'Answer Rejection', 1],
+			['Answer Run ID', 'Campaign Agent'],
+		]),
+	);
+}
+
+const sequenceCampaign = {
+	...campaignParams,
+	campaignId: 'spring-sequence',
+	sequence: 'day137',
+};
+
+function scheduler() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Sequence scheduler\n1. Run **Enroll** once (or whenever contacts join): it enrolls them in the Day 1 / Day 3 / Day 7 sequence.\n2. Publish the workflow: every 15 minutes **Send Due Steps** sends each due step once and moves contacts on. Several runs or queue-mode workers never send a step twice.\n\nUnsubscribes, hard bounces, spam reports and replies (SendGrid Trigger) stop a contact. Dry Run is on until you select a SendGrid credential and turn it off.',
+			[-460, -360],
+			560,
+			300,
+		),
+		node('Enroll', 'n8n-nodes-base.manualTrigger', [-420, 300]),
+		node(
+			'Contacts CSV',
+			'n8n-nodes-base.set',
+			[-200, 300],
+			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
+			{ typeVersion: 3.4 },
+		),
+		node('Enroll Contacts', ours('campaignSequence'), [40, 300], { operation: 'enroll', ...sequenceCampaign, contactSource: 'csvText', csvText: '={{ $json.csv }}', timezoneField: 'timezone', asOf: '' }),
+		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', [-420, 60], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }, { typeVersion: 1.2 }),
+		node('Send Due Steps', ours('campaignSequence'), [40, 60], {
+			operation: 'sendDue',
+			campaignRef: '',
+			asOf: '',
+			maxContacts: 100000,
+			batchSize: 1000,
+			copySource: 'auto',
+			copyOptions: { onLlmFailure: 'template' },
+			dryRun: true,
+			limits: {},
+			deliveryOptions: {},
+		}),
+	];
+	return workflow(
+		'Email Campaign: sequence scheduler (Day 1 / 3 / 7)',
+		nodes,
+		connect([
+			['Enroll', 'Contacts CSV'],
+			['Contacts CSV', 'Enroll Contacts'],
+			['Every 15 Minutes', 'Send Due Steps'],
+		]),
+	);
+}
+
+function abTest() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## A/B test that picks a real winner\nTwo subject lines are tested on 20 % of the list; after 4 hours the variant with the better **unique click rate** goes to the other 80 % — but only when a two-proportion test reaches 95 % confidence. Otherwise it keeps waiting up to 48 h, then sends the leader and says so.\n\nThe decision, rates, sample sizes and p-value are stored (dashboard) and output. Clicks come from the SendGrid Trigger (event tracking template).',
+			[-460, -380],
+			580,
+			300,
+		),
+		node('Start Test', 'n8n-nodes-base.manualTrigger', [-420, 300]),
+		node(
+			'Contacts CSV',
+			'n8n-nodes-base.set',
+			[-200, 300],
+			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
+			{ typeVersion: 3.4 },
+		),
+		node('Enroll A/B Test', ours('campaignSequence'), [40, 300], {
+			operation: 'enroll',
+			campaignSource: 'json',
+			campaignJson: JSON.stringify(
+				{
+					id: 'spring-ab-test',
+					from: { email: 'news@example.com', name: 'Example News' },
+					brief: campaignParams.brief && { product: campaignParams.brief.product, offer: campaignParams.brief.offer, links: ['https://acme.example/sale'] },
+					variants: 2,
+					abTest: { mode: 'sample', samplePercent: 20, waitHours: 4, metric: 'unique_click_rate', confidence: 0.95, fallback: 'keep_waiting', maxWaitHours: 48 },
+					steps: [
+						{
+							step: 1,
+							delayHours: 0,
+							subject: 'Spring sale: 20% off Acme Rocket Skates',
+							html: '<p>Hi {{first_name|there}},</p><p>Every pair of Acme Rocket Skates is 20% off until Sunday.</p><p><a href="https://acme.example/sale">Shop the sale</a></p>',
+							variantCopy: { B: { subject: '{{first_name|Friend}}, your skates are waiting (20% off)' } },
+						},
+					],
+				},
+				null,
+				2,
+			),
+			contactSource: 'csvText',
+			csvText: '={{ $json.csv }}',
+			timezoneField: 'timezone',
+			asOf: '',
+		}),
+		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', [-420, 60], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }, { typeVersion: 1.2 }),
+		node('Send Test, Then Winner', ours('campaignSequence'), [40, 60], {
+			operation: 'sendDue',
+			campaignRef: 'spring-ab-test',
+			asOf: '',
+			maxContacts: 100000,
+			batchSize: 1000,
+			copySource: 'template',
+			dryRun: true,
+			limits: {},
+			deliveryOptions: {},
+		}),
+		node('Check Winner Now', 'n8n-nodes-base.manualTrigger', [-420, 540]),
+		node('Pick A/B Winner', ours('campaignSequence'), [40, 540], { operation: 'abDecide', campaignRef: 'spring-ab-test', abStep: 1, asOf: '' }),
+	];
+	return workflow(
+		'Email Campaign: A/B test',
+		nodes,
+		connect([
+			['Start Test', 'Contacts CSV'],
+			['Contacts CSV', 'Enroll A/B Test'],
+			['Every 15 Minutes', 'Send Test, Then Winner'],
+			['Check Winner Now', 'Pick A/B Winner'],
+		]),
+	);
+}
+
+function eventTracking() {
+	const nodes = [
+		sticky(
+			'Setup',
+			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound).\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.",
+			[-460, -340],
+			560,
+			280,
+		),
+		node(
+			'SendGrid Trigger',
+			ours('sendGridTrigger'),
+			[-420, 100],
+			{ registration: 'auto', events: ['processed', 'delivered', 'deferred', 'dropped', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'], output: 'request', options: {} },
+			{ more: { webhookId: uuid(3) } },
+		),
+		node(
+			'Bounce Spike?',
+			'n8n-nodes-base.if',
+			[-160, 100],
+			{
+				conditions: {
+					options: { caseSensitive: true, leftValue: '', typeValidation: 'loose' },
+					conditions: [
+						{
+							id: 'bounces',
+							leftValue: "={{ ($json.events || []).filter(e => e.event === 'bounce' || e.event === 'dropped').length }}",
+							rightValue: 20,
+							operator: { type: 'number', operation: 'gt' },
+						},
+					],
+					combinator: 'and',
+				},
+				options: {},
+			},
+			{ typeVersion: 2.2 },
+		),
+		node('Alert: Bounce Spike', 'n8n-nodes-base.noOp', [100, 0]),
+		node('Events Stored', 'n8n-nodes-base.noOp', [100, 220]),
+	];
+	return workflow(
+		'Email Campaign: SendGrid event tracking',
+		nodes,
+		connect([
+			['SendGrid Trigger', 'Bounce Spike?'],
+			['Bounce Spike?', 'Alert: Bounce Spike', 0],
+			['Bounce Spike?', 'Events Stored', 1],
+		]),
+	);
+}
+
+function dashboard() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Campaign dashboard\nPublish, then open `/webhook/campaign-dashboard` in a browser. Protected with **Basic Auth**: create a Basic Auth credential and select it on the Webhook node.\n\nShows campaigns, runs with live progress bars, delivered/open/click/bounce/unsubscribe rates per step and variant, A/B results and recent deliveries with errors. Charts are inline SVG; no external scripts.',
+			[-460, -320],
+			540,
+			260,
+		),
+		node(
+			'Dashboard',
+			'n8n-nodes-base.webhook',
+			[-420, 100],
+			{ httpMethod: 'GET', path: 'campaign-dashboard', authentication: 'basicAuth', responseMode: 'responseNode', options: {} },
+			{ typeVersion: 2.1, more: { webhookId: uuid(4) } },
+		),
+		node('Campaign Stats', ours('logCampaignResult'), [-180, 100], { operation: 'stats', statsCampaignId: "={{ $json.query.campaign || '' }}", format: 'html', recent: 50 }),
+		node(
+			'Show Page',
+			'n8n-nodes-base.respondToWebhook',
+			[60, 100],
+			{
+				respondWith: 'text',
+				responseBody: '={{ $json.html }}',
+				options: { responseHeaders: { entries: [{ name: 'Content-Type', value: 'text/html; charset=utf-8' }, { name: 'Content-Security-Policy', value: "default-src 'none'; style-src 'unsafe-inline'; img-src data:" }] } },
+			},
+			{ typeVersion: 1.5 },
+		),
+	];
+	return workflow('Email Campaign: stats dashboard', nodes, connect([['Dashboard', 'Campaign Stats'], ['Campaign Stats', 'Show Page']]));
+}
+
+const templates = {
+	'campaign-pipeline.json': pipeline,
+	'campaign-agent.json': agent,
+	'campaign-form.json': form,
+	'campaign-api.json': api,
+	'sequence-scheduler.json': scheduler,
+	'ab-test.json': abTest,
+	'sendgrid-event-tracking.json': eventTracking,
+	'campaign-dashboard.json': dashboard,
+};
+
 
 fs.mkdirSync(out, { recursive: true });
 for (const [file, make] of Object.entries(templates)) {
