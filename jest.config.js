@@ -1,4 +1,4 @@
-/** Three suites: unit (no network), integration (simulators + real Postgres/Redis), e2e (real n8n). */
+/** Four suites: unit (no network), integration (simulators + real Postgres/Redis), e2e (real n8n), hardening (faults and hostile input). */
 const tsJest = ['ts-jest', { diagnostics: false }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 module.exports = {
@@ -6,5 +6,6 @@ module.exports = {
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    { ...base, displayName: 'hardening', testMatch: ['<rootDir>/test/hardening/**/*.test.ts'] },
   ],
 };

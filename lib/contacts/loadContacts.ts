@@ -91,7 +91,8 @@ class ContactCollector {
 	}
 
 	reject(row: number, email: string, reason: string): void {
-		this.invalid.push({ row, email: email.slice(0, 320), reason });
+		// Invalid rows are what users export to fix in a spreadsheet: formula cells must not run there.
+		this.invalid.push({ row, email: escapeCsvFormula(email.slice(0, 320)), reason });
 	}
 
 	result(): ContactList {
@@ -140,13 +141,16 @@ export function contactsFromCsv(input: string | Uint8Array, options: CsvOptions 
 		records = parse(text, {
 			bom: true,
 			delimiter,
+			// Files stitched together from several sources mix line endings; accept all three.
+			record_delimiter: ['\r\n', '\n', '\r'],
 			relax_column_count: true,
 			relax_quotes: false,
 			skip_empty_lines: true,
 			skip_records_with_error: true,
 			info: true,
 			on_skip: (err: { lines?: number; message: string } | undefined) => {
-				if (err) skipped.push({ line: err.lines ?? 0, reason: `unreadable CSV row: ${err.message}` });
+				// csv-parse can report one broken line more than once; the first reason is the useful one.
+				if (err && !skipped.some((s) => s.line === (err.lines ?? 0))) skipped.push({ line: err.lines ?? 0, reason: `unreadable CSV row: ${err.message}` });
 			},
 		}) as unknown as Array<{ record: string[]; info: { lines: number } }>;
 	} catch (e) {
