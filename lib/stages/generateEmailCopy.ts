@@ -10,6 +10,7 @@ import { SUBJECT_RECOMMENDED } from '../llm/checks';
 import { PROMPT_VERSION } from '../llm/prompts';
 import { Brief, CampaignInputError, EmailCopy, EmailPayload, brief as briefSchema } from '../schemas';
 import type { CampaignStore } from '../store';
+import { TokenBucketLimiter } from '../sendgrid/rateLimiter';
 
 export interface GenerateOptions {
 	mode: 'template' | 'llm';
@@ -25,6 +26,11 @@ export interface GenerateOptions {
 	/** Used when a payload carries no brief (plain payloads built outside Build Email Payload). */
 	brief?: Brief;
 	write?: WriteOptions;
+	/**
+	 * Opt-in per-recipient copy: the LLM sees these contact fields (as data) and writes one email per
+	 * recipient; each recipient then gets a message of its own. Costs one call per recipient.
+	 */
+	personalize?: { fields: string[]; concurrency?: number; requestsPerMinute?: number };
 }
 
 export interface GenerateDeps {
@@ -61,6 +67,7 @@ interface Group {
 
 export async function generateEmailCopy(payloads: EmailPayload[], options: GenerateOptions, deps: GenerateDeps = {}): Promise<GenerateResult> {
 	const result: GenerateResult = { payloads: [], llmCalls: 0, usage: { prompt_tokens: 0, completion_tokens: 0 }, copies: [] };
+	if (options.personalize && options.mode === 'llm') return personalizedCopy(payloads, options, deps, result);
 	const groups = new Map<string, Group>();
 	for (const p of payloads) {
 		const language = options.language || p.language;
@@ -86,7 +93,12 @@ function requireTemplate(p: EmailPayload, why: string): EmailCopy {
 	);
 }
 
-async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, acc: GenerateResult): Promise<{ copy: EmailCopy; info: GeneratedCopyInfo }> {
+async function copyFor(
+	g: Group,
+	options: GenerateOptions & { contact?: Record<string, string> },
+	deps: GenerateDeps,
+	acc: GenerateResult,
+): Promise<{ copy: EmailCopy; info: GeneratedCopyInfo }> {
 	const p = g.first;
 	const info = (copy: EmailCopy, cached: boolean): GeneratedCopyInfo => ({
 		campaign_id: p.campaign_id,
@@ -112,7 +124,7 @@ async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, a
 	const mergeTags = [...new Set(options.mergeTags ?? ['first_name', ...Object.keys(p.fallbacks)])].sort();
 	const variantIndex = Math.max(0, VARIANT_NAMES.indexOf(p.variant as (typeof VARIANT_NAMES)[number]));
 	const stepInfo = { step: p.step, name: p.step_name, goal: p.step_goal };
-	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags });
+	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags, contact: options.contact });
 
 	const cached = await deps.store?.getCachedCopy(cacheKey);
 	if (cached) {
@@ -123,7 +135,7 @@ async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, a
 	try {
 		const written = await writeCopy(
 			deps.chat,
-			{ brief, step: stepInfo, previousSteps, tone: g.tone, language: g.language, variant: p.variant, variantIndex, maxWords, maxSubjectChars, mergeTags },
+			{ brief, step: stepInfo, previousSteps, tone: g.tone, language: g.language, variant: p.variant, variantIndex, maxWords, maxSubjectChars, mergeTags, contact: options.contact },
 			{ allowedTags: new Set(mergeTags), allowedLinks: brief.links, language: g.language, maxWords, maxSubjectChars },
 			options.write,
 		);
@@ -150,4 +162,31 @@ async function copyFor(g: Group, options: GenerateOptions, deps: GenerateDeps, a
 		}
 		throw e;
 	}
+}
+
+/** Per-recipient copy, under its own concurrency and rate limit; every recipient becomes its own batch. */
+async function personalizedCopy(payloads: EmailPayload[], options: GenerateOptions, deps: GenerateDeps, acc: GenerateResult): Promise<GenerateResult> {
+	const p13n = options.personalize!;
+	const singles: EmailPayload[] = payloads.flatMap((p) => p.recipients.map((r) => ({ ...p, recipients: [r] })));
+	const limiter = new TokenBucketLimiter({ requestsPerSecond: (p13n.requestsPerMinute ?? 60) / 60, emailsPerSecond: 0 });
+	const out: EmailPayload[] = new Array(singles.length);
+	let next = 0;
+	const worker = async () => {
+		while (next < singles.length) {
+			const i = next++;
+			const p = singles[i];
+			const r = p.recipients[0];
+			const contact: Record<string, string> = {};
+			for (const f of p13n.fields) if (r.fields[f] !== undefined) contact[f] = r.fields[f];
+			await limiter.acquire(1);
+			const language = options.language || p.language;
+			const tone = options.tone || p.tone;
+			const { copy, info } = await copyFor({ key: '', first: p, members: [p], language, tone }, { ...options, contact }, deps, acc);
+			acc.copies.push(info);
+			out[i] = { ...p, language, tone, copy };
+		}
+	};
+	await Promise.all(Array.from({ length: Math.max(1, Math.min(p13n.concurrency ?? 4, singles.length)) }, worker));
+	acc.payloads = out;
+	return acc;
 }

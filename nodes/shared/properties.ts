@@ -76,6 +76,17 @@ export const copyProperties: INodeProperties[] = [
 				description: 'Comma-separated contact fields the copy may use as {{field}}; every other tag is rejected',
 			},
 			{ displayName: 'Model', name: 'model', type: 'string', default: '', description: "Overrides the credential's default model" },
+			{ displayName: 'Personalization Concurrency', name: 'personalizeConcurrency', type: 'number', typeOptions: { minValue: 1, maxValue: 32 }, default: 4 },
+			{ displayName: 'Personalization Requests per Minute', name: 'personalizeRpm', type: 'number', typeOptions: { minValue: 1 }, default: 60 },
+			{
+				displayName: 'Personalize per Recipient (Fields)',
+				name: 'personalizeFields',
+				type: 'string',
+				default: '',
+				placeholder: 'first_name, company, role',
+				description:
+					'Opt-in: one LLM call per recipient, seeing these contact fields (as data, never as instructions). Leave empty for per-variant copy with merge tags (one call per variant).',
+			},
 		],
 	},
 ];

@@ -41,6 +41,14 @@ export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): 
 			maxSubjectChars: o.maxSubjectChars as number | undefined,
 			mergeTags: typeof o.mergeTags === 'string' ? o.mergeTags.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
 			write: { maxAttempts: (o.maxAttempts as number | undefined) ?? 3 },
+			personalize:
+				typeof o.personalizeFields === 'string' && o.personalizeFields.trim()
+					? {
+							fields: o.personalizeFields.split(',').map((f) => f.trim()).filter(Boolean),
+							concurrency: Number(o.personalizeConcurrency ?? 4),
+							requestsPerMinute: Number(o.personalizeRpm ?? 60),
+						}
+					: undefined,
 		},
 	};
 }
