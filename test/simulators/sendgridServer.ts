@@ -1,0 +1,607 @@
+/**
+ * A loopback SendGrid v3 server for tests and benchmarks. It enforces the rules of the real
+ * /v3/mail/send (what SendGrid refuses with 400 is refused here too, in SendGrid's error shape),
+ * rate limits with X-RateLimit-* headers, seeded faults, sandbox mode, the Event Webhook settings
+ * API, and it posts signed event batches (ECDSA P-256 over timestamp + raw body) like SendGrid does.
+ */
+import { createSign, generateKeyPairSync, randomBytes, KeyObject } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SendGridFaults {
+	rate429?: number;
+	rate500?: number;
+	rate503?: number;
+	/** Destroy the socket after reading the body, without an answer (nothing accepted). */
+	rateDrop?: number;
+	rateSlow?: number;
+	slowMs?: number;
+	seed?: number;
+	omitResetHeader?: boolean;
+	/** With rateDrop: accept the mail, then drop the connection (the ambiguous case). */
+	dropAfterAccept?: boolean;
+}
+
+export interface SendGridSimulatorOptions {
+	apiKeys?: string[];
+	latencyMs?: number;
+	rateLimit?: { limit: number; windowMs: number };
+	faults?: SendGridFaults;
+	maxBodyBytes?: number;
+}
+
+export interface AcceptedMessage {
+	requestIndex: number;
+	messageId: string;
+	sgMessageId: string;
+	to: string;
+	kind: 'to' | 'cc' | 'bcc';
+	from: string;
+	subject: string;
+	text?: string;
+	html?: string;
+	customArgs: Record<string, string>;
+	headers: Record<string, string>;
+	categories: string[];
+	sendAt?: number;
+	asmGroupId?: number;
+	at: number;
+}
+
+export interface SendGridEvent {
+	email: string;
+	event: string;
+	timestamp: number;
+	sg_event_id: string;
+	sg_message_id: string;
+	[key: string]: unknown;
+}
+
+export interface EventPlan {
+	/** Fractions (0..1) or explicit address lists per event type. */
+	open?: number | string[];
+	click?: number | string[];
+	bounce?: number | string[];
+	unsubscribe?: number | string[];
+	spamreport?: number | string[];
+	dropped?: number | string[];
+	deferred?: number | string[];
+	machineOpen?: number;
+	/** Leave custom args out of bounces (real async bounces lack them). */
+	asyncBounces?: boolean;
+	/** Skip processed/delivered events. */
+	noDelivery?: boolean;
+	seed?: number;
+}
+
+type ErrorItem = { message: string; field: string | null; help: string | null };
+
+const RESERVED_HEADERS = new Set(['x-sg-id', 'x-sg-eid', 'received', 'dkim-signature', 'content-type', 'content-transfer-encoding', 'to', 'from', 'subject', 'reply-to', 'cc', 'bcc']);
+const EMAIL_RE = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+const HELP = 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html';
+
+/** mulberry32: small, seeded, repeatable. */
+export function seededRandom(seed: number): () => number {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let t = a;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+const messageId = () => randomBytes(16).toString('base64url').slice(0, 22);
+const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
+
+interface WebhookSetting {
+	id: string;
+	url: string;
+	enabled: boolean;
+	friendly_name?: string;
+	signed: boolean;
+	[flag: string]: unknown;
+}
+
+export class SendGridSimulator {
+	accepted: AcceptedMessage[] = [];
+	requests: Array<{ method: string; path: string; status: number; recipients: number; at: number }> = [];
+	webhooks: WebhookSetting[] = [];
+	readonly publicKey: string;
+	private readonly privateKey: KeyObject;
+	private server?: http.Server;
+	private port = 0;
+	private random: () => number;
+	private windowStart = 0;
+	private windowCount = 0;
+	private mailRequests = 0;
+	private lastPost?: { url: string; body: Buffer; headers: Record<string, string> };
+	private strings = new Map<string, string>();
+
+	constructor(private opts: SendGridSimulatorOptions = {}) {
+		const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+		this.publicKey = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+		this.privateKey = privateKey;
+		this.random = seededRandom(opts.faults?.seed ?? 1);
+	}
+
+	get baseUrl(): string {
+		return `http://127.0.0.1:${this.port}`;
+	}
+
+	start(port = 0): Promise<string> {
+		this.server = http.createServer((req, res) => void this.handle(req, res));
+		this.server.keepAliveTimeout = 30_000;
+		return new Promise((resolve) => this.server!.listen(port, '127.0.0.1', () => {
+			this.port = (this.server!.address() as AddressInfo).port;
+			resolve(this.baseUrl);
+		}));
+	}
+
+	stop(): Promise<void> {
+		return new Promise((resolve) => {
+			if (!this.server) return resolve();
+			this.server.closeAllConnections?.();
+			this.server.close(() => resolve());
+		});
+	}
+
+	setFaults(f: SendGridFaults | undefined): void {
+		this.opts.faults = f;
+		this.random = seededRandom(f?.seed ?? 1);
+	}
+
+	setRateLimit(r: SendGridSimulatorOptions['rateLimit']): void {
+		this.opts.rateLimit = r;
+		this.windowCount = 0;
+	}
+
+	setLatency(ms: number): void {
+		this.opts.latencyMs = ms;
+	}
+
+	reset(): void {
+		this.accepted = [];
+		this.requests = [];
+		this.mailRequests = 0;
+		this.windowCount = 0;
+	}
+
+	deliveriesTo(email: string): AcceptedMessage[] {
+		return this.accepted.filter((m) => m.to === email.toLowerCase());
+	}
+
+	/** Keys accepted more than once (default: campaign + step + address). */
+	duplicateRecipients(key: (m: AcceptedMessage) => string = (m) => `${m.customArgs.campaign_id}|${m.customArgs.step}|${m.to}`): string[] {
+		const seen = new Map<string, number>();
+		for (const m of this.accepted) seen.set(key(m), (seen.get(key(m)) ?? 0) + 1);
+		return [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+	}
+
+	// ---------------------------------------------------------------- HTTP
+
+	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+		const chunks: Buffer[] = [];
+		let size = 0;
+		const max = this.opts.maxBodyBytes ?? 30 * 1024 * 1024;
+		for await (const c of req) {
+			size += (c as Buffer).length;
+			if (size <= max) chunks.push(c as Buffer);
+		}
+		const url = new URL(req.url ?? '/', 'http://x');
+		const path = url.pathname.replace(/\/+$/, '');
+		const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
+			this.requests.push({ method: req.method ?? '', path, status, recipients: 0, at: Date.now() });
+			res.writeHead(status, { 'content-type': 'application/json', ...headers });
+			res.end(body === undefined ? '' : JSON.stringify(body));
+		};
+		const auth = req.headers.authorization ?? '';
+		const keys = this.opts.apiKeys ?? ['SG.test-key'];
+		if (!auth.startsWith('Bearer ') || !keys.includes(auth.slice(7)))
+			return send(401, { errors: [{ field: null, message: 'The provided authorization grant is invalid, expired, or revoked', help: null }] });
+		if (size > max) return send(413, { errors: [{ field: null, message: 'Payload too large', help: null }] });
+		let body: unknown;
+		if (chunks.length) {
+			try {
+				body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+			} catch {
+				return send(400, { errors: [{ field: null, message: 'Bad Request', help: null }] });
+			}
+		}
+		if (req.method === 'POST' && path === '/v3/mail/send') return this.mailSend(req, res, body);
+		if (req.method === 'GET' && path === '/v3/scopes') return send(200, { scopes: ['mail.send', 'user.webhooks.event.settings.read', 'user.webhooks.event.settings.update', 'asm.groups.read'] });
+		if (req.method === 'GET' && path === '/v3/asm/groups')
+			return send(200, [
+				{ id: 101, name: 'Newsletter', description: 'Monthly news', is_default: true },
+				{ id: 102, name: 'Product offers', description: 'Sales and launches', is_default: false },
+			]);
+		if (path.startsWith('/v3/user/webhooks/event/settings')) return this.webhookSettings(req.method ?? 'GET', path, body, send);
+		return send(404, { errors: [{ field: null, message: 'resource not found', help: null }] });
+	}
+
+	private rateHeaders(): Record<string, string> {
+		const rl = this.opts.rateLimit;
+		if (!rl) return {};
+		return {
+			'x-ratelimit-limit': String(rl.limit),
+			'x-ratelimit-remaining': String(Math.max(0, rl.limit - this.windowCount)),
+			'x-ratelimit-reset': String(Math.ceil((this.windowStart + rl.windowMs) / 1000)),
+		};
+	}
+
+	private async mailSend(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): Promise<void> {
+		const index = this.mailRequests++;
+		const latency = this.opts.latencyMs ?? 0;
+		const f = this.opts.faults;
+		const roll = f ? this.random() : 1;
+		let slow = 0;
+		if (f?.rateSlow && this.random() < f.rateSlow) slow = f.slowMs ?? 2000;
+		if (latency + slow > 0) await new Promise((r) => setTimeout(r, latency + slow));
+		const recipients = countRecipients(body);
+		const answer = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
+			this.requests.push({ method: 'POST', path: '/v3/mail/send', status, recipients, at: Date.now() });
+			res.writeHead(status, { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...this.rateHeaders(), ...headers });
+			res.end(payload === undefined ? '' : JSON.stringify(payload));
+		};
+		// Account rate limit (fixed window per key).
+		const rl = this.opts.rateLimit;
+		if (rl) {
+			const now = Date.now();
+			if (now - this.windowStart >= rl.windowMs) {
+				this.windowStart = now;
+				this.windowCount = 0;
+			}
+			if (this.windowCount >= rl.limit) return answer(429, { errors: [{ field: null, message: 'too many requests', help: null }] });
+			this.windowCount++;
+		}
+		if (f) {
+			let edge = 0;
+			if (roll < (edge += f.rate429 ?? 0)) {
+				const h = this.rateHeaders();
+				if (f.omitResetHeader) delete h['x-ratelimit-reset'];
+				else h['x-ratelimit-reset'] = h['x-ratelimit-reset'] ?? String(Math.ceil(Date.now() / 1000));
+				this.requests.push({ method: 'POST', path: '/v3/mail/send', status: 429, recipients, at: Date.now() });
+				res.writeHead(429, { 'content-type': 'application/json', ...h });
+				return void res.end(JSON.stringify({ errors: [{ field: null, message: 'too many requests', help: null }] }));
+			}
+			if (roll < (edge += f.rate500 ?? 0)) return answer(500, { errors: [{ field: null, message: 'Internal Server Error', help: null }] });
+			if (roll < (edge += f.rate503 ?? 0)) return answer(503, { errors: [{ field: null, message: 'Service Unavailable', help: null }] });
+			if (roll < (edge += f.rateDrop ?? 0)) {
+				if (f.dropAfterAccept && validateMail(body).length === 0) this.accept(body as MailBody, index);
+				this.requests.push({ method: 'POST', path: '/v3/mail/send', status: 0, recipients, at: Date.now() });
+				return void req.socket.destroy();
+			}
+		}
+		const errors = validateMail(body);
+		if (errors.length) return answer(400, { errors });
+		const mail = body as MailBody;
+		if (mail.mail_settings?.sandbox_mode?.enable) return answer(200);
+		const id = this.accept(mail, index);
+		answer(202, undefined, { 'x-message-id': id });
+	}
+
+	private intern(s: string | undefined): string | undefined {
+		if (s === undefined) return undefined;
+		let v = this.strings.get(s);
+		if (v === undefined) this.strings.set(s, (v = s));
+		return v;
+	}
+
+	private accept(mail: MailBody, index: number): string {
+		const id = messageId();
+		const text = mail.content?.find((c) => c.type === 'text/plain')?.value;
+		const html = mail.content?.find((c) => c.type === 'text/html')?.value;
+		let n = 0;
+		for (const p of mail.personalizations) {
+			const subs = p.substitutions ?? {};
+			const apply = (s: string | undefined) => {
+				if (s === undefined) return undefined;
+				let out = s;
+				for (const [k, v] of Object.entries(subs)) out = out.split(k).join(v);
+				return out;
+			};
+			const hasSubs = Object.keys(subs).length > 0;
+			const subject = apply(p.subject ?? mail.subject) ?? '';
+			for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
+				for (const a of list)
+					this.accepted.push({
+						requestIndex: index,
+						messageId: id,
+						sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
+						to: a.email.toLowerCase(),
+						kind,
+						from: mail.from.email,
+						subject,
+						text: hasSubs ? apply(text) : this.intern(text),
+						html: hasSubs ? apply(html) : this.intern(html),
+						customArgs: { ...(mail.custom_args ?? {}), ...(p.custom_args ?? {}) },
+						headers: { ...(mail.headers ?? {}), ...(p.headers ?? {}) },
+						categories: mail.categories ?? [],
+						sendAt: p.send_at ?? mail.send_at,
+						asmGroupId: mail.asm?.group_id,
+						at: Date.now(),
+					});
+		}
+		return id;
+	}
+
+	private webhookSettings(method: string, path: string, body: unknown, send: (s: number, b?: unknown) => void): void {
+		const rest = path.slice('/v3/user/webhooks/event/settings'.length);
+		const b = (body ?? {}) as Record<string, unknown>;
+		const view = (w: WebhookSetting) => {
+			const { signed, ...v } = w;
+			return { ...v, public_key: signed ? this.publicKey : '' };
+		};
+		if (method === 'GET' && rest === '/all') return send(200, { max_allowed: 5, webhooks: this.webhooks.map(view) });
+		if (method === 'POST' && rest === '') {
+			if (typeof b.url !== 'string' || !/^https?:\/\//.test(b.url)) return send(400, { errors: [{ field: 'url', message: 'url must be a valid http(s) URL', help: null }] });
+			if (this.webhooks.length >= 5) return send(400, { errors: [{ field: null, message: 'you have reached the maximum number of webhooks', help: null }] });
+			const w: WebhookSetting = { ...b, id: randomBytes(8).toString('hex'), url: b.url, enabled: b.enabled !== false, signed: false };
+			this.webhooks.push(w);
+			return send(201, view(w));
+		}
+		const signed = /^\/signed\/([^/]+)$/.exec(rest);
+		if (signed) {
+			const w = this.webhooks.find((x) => x.id === signed[1]);
+			if (!w) return send(404, { errors: [{ field: 'id', message: 'webhook not found', help: null }] });
+			if (method === 'PATCH') w.signed = b.enabled === true;
+			return send(200, { id: w.id, public_key: w.signed ? this.publicKey : '' });
+		}
+		const one = /^\/([^/]+)$/.exec(rest);
+		if (one) {
+			const i = this.webhooks.findIndex((x) => x.id === one[1]);
+			if (i < 0) return send(404, { errors: [{ field: 'id', message: 'webhook not found', help: null }] });
+			if (method === 'DELETE') {
+				this.webhooks.splice(i, 1);
+				return send(204);
+			}
+			if (method === 'PATCH') Object.assign(this.webhooks[i], b);
+			return send(200, view(this.webhooks[i]));
+		}
+		return send(404, { errors: [{ field: null, message: 'resource not found', help: null }] });
+	}
+
+	// ---------------------------------------------------------------- events
+
+	signPayload(rawBody: string | Buffer, timestamp = String(Math.floor(Date.now() / 1000))): { signature: string; timestamp: string } {
+		const s = createSign('sha256');
+		s.update(timestamp);
+		s.update(rawBody);
+		return { signature: s.sign(this.privateKey).toString('base64'), timestamp };
+	}
+
+	/** Realistic events for accepted messages: processed + delivered, then what the plan says. */
+	eventsFor(messages: AcceptedMessage[], plan: EventPlan = {}): SendGridEvent[] {
+		const rnd = seededRandom(plan.seed ?? 7);
+		const chosen = (which: number | string[] | undefined, m: AcceptedMessage) =>
+			which === undefined ? false : Array.isArray(which) ? which.includes(m.to) : rnd() < which;
+		const out: SendGridEvent[] = [];
+		let t = Math.floor(Date.now() / 1000);
+		const base = (m: AcceptedMessage, event: string, withArgs = true): SendGridEvent => ({
+			email: m.to,
+			event,
+			timestamp: t++,
+			sg_event_id: randomBytes(16).toString('base64url'),
+			sg_message_id: m.sgMessageId,
+			category: m.categories,
+			...(withArgs ? m.customArgs : {}),
+		});
+		for (const m of messages) {
+			const bounce = chosen(plan.bounce, m);
+			const dropped = chosen(plan.dropped, m);
+			if (!plan.noDelivery) out.push({ ...base(m, 'processed'), 'smtp-id': `<${m.messageId}@ismtpd-sim>` });
+			if (dropped) {
+				out.push({ ...base(m, 'dropped'), reason: 'Bounced Address', status: '5.0.0' });
+				continue;
+			}
+			if (chosen(plan.deferred, m)) out.push({ ...base(m, 'deferred'), response: '400 try again later', attempt: '1' });
+			if (bounce) {
+				out.push({ ...base(m, 'bounce', !plan.asyncBounces), type: 'bounce', reason: '550 5.1.1 The email account that you tried to reach does not exist', status: '5.1.1', bounce_classification: 'Invalid Address' });
+				continue;
+			}
+			if (!plan.noDelivery) out.push({ ...base(m, 'delivered'), response: '250 OK', 'smtp-id': `<${m.messageId}@ismtpd-sim>` });
+			if (chosen(plan.open, m)) out.push({ ...base(m, 'open'), useragent: 'Mozilla/5.0', ip: '192.0.2.1', sg_machine_open: plan.machineOpen !== undefined && rnd() < plan.machineOpen });
+			if (chosen(plan.click, m)) out.push({ ...base(m, 'click'), url: 'https://acme.example/sale', useragent: 'Mozilla/5.0', ip: '192.0.2.1' });
+			if (chosen(plan.unsubscribe, m)) out.push(m.asmGroupId ? { ...base(m, 'group_unsubscribe'), asm_group_id: m.asmGroupId } : base(m, 'unsubscribe'));
+			if (chosen(plan.spamreport, m)) out.push(base(m, 'spamreport'));
+		}
+		return out;
+	}
+
+	/** POSTs events as SendGrid does: JSON arrays of up to batchSize, signed; returns each answer. */
+	async postEvents(
+		url: string,
+		events: SendGridEvent[],
+		opts: { batchSize?: number; tamper?: boolean; timestamp?: string; omitSignature?: boolean; concurrency?: number } = {},
+	): Promise<Array<{ status: number; ms: number }>> {
+		const size = opts.batchSize ?? 1000;
+		const batches: SendGridEvent[][] = [];
+		for (let i = 0; i < events.length; i += size) batches.push(events.slice(i, i + size));
+		const results: Array<{ status: number; ms: number }> = new Array(batches.length);
+		let next = 0;
+		const worker = async () => {
+			while (next < batches.length) {
+				const i = next++;
+				const body = Buffer.from(JSON.stringify(batches[i]));
+				const { signature, timestamp } = this.signPayload(body, opts.timestamp);
+				const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'SendGrid Event API' };
+				if (!opts.omitSignature) {
+					headers['x-twilio-email-event-webhook-signature'] = signature;
+					headers['x-twilio-email-event-webhook-timestamp'] = timestamp;
+				}
+				const sent = opts.tamper ? Buffer.from(body.toString().replace(/"event":"(\w+)"/, '"event":"click"')) : body;
+				this.lastPost = { url, body: sent, headers };
+				const t0 = performance.now();
+				const r = await fetch(url, { method: 'POST', headers, body: sent });
+				await r.arrayBuffer();
+				results[i] = { status: r.status, ms: performance.now() - t0 };
+			}
+		};
+		await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
+		return results;
+	}
+
+	/** Re-POSTs the last batch byte for byte (SendGrid retries for up to 24 h). */
+	async replayLastBatch(): Promise<{ status: number }> {
+		if (!this.lastPost) throw new Error('nothing posted yet');
+		const r = await fetch(this.lastPost.url, { method: 'POST', headers: this.lastPost.headers, body: this.lastPost.body });
+		await r.arrayBuffer();
+		return { status: r.status };
+	}
+
+	/** Inbound Parse: a reply as multipart/form-data with SendGrid's field names. */
+	async postInboundReply(url: string, reply: { from: string; to: string; subject: string; text: string; inReplyTo?: string }): Promise<{ status: number }> {
+		const form = new FormData();
+		const msgId = `<${randomBytes(8).toString('hex')}@mail.example>`;
+		form.set('headers', `Message-ID: ${msgId}\nFrom: ${reply.from}\nTo: ${reply.to}\nSubject: ${reply.subject}\n${reply.inReplyTo ? `In-Reply-To: ${reply.inReplyTo}\n` : ''}`);
+		form.set('from', reply.from);
+		form.set('to', reply.to);
+		form.set('subject', reply.subject);
+		form.set('text', reply.text);
+		form.set('html', `<p>${reply.text}</p>`);
+		form.set('envelope', JSON.stringify({ to: [reply.to], from: reply.from.replace(/.*<|>.*/g, '') }));
+		form.set('charsets', JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: 'UTF-8', text: 'UTF-8' }));
+		form.set('SPF', 'pass');
+		form.set('dkim', '{@mail.example : pass}');
+		const r = await fetch(url, { method: 'POST', body: form });
+		await r.arrayBuffer();
+		return { status: r.status };
+	}
+}
+
+// ---------------------------------------------------------------- /v3/mail/send rules
+
+interface Address {
+	email: string;
+	name?: string;
+}
+interface MailBody {
+	personalizations: Array<{ to: Address[]; cc?: Address[]; bcc?: Address[]; subject?: string; substitutions?: Record<string, string>; custom_args?: Record<string, string>; headers?: Record<string, string>; send_at?: number }>;
+	from: Address;
+	reply_to?: Address;
+	subject?: string;
+	content?: Array<{ type: string; value: string }>;
+	template_id?: string;
+	custom_args?: Record<string, string>;
+	headers?: Record<string, string>;
+	categories?: string[];
+	send_at?: number;
+	asm?: { group_id: number; groups_to_display?: number[] };
+	mail_settings?: { sandbox_mode?: { enable?: boolean } };
+}
+
+function countRecipients(body: unknown): number {
+	const ps = (body as MailBody | undefined)?.personalizations;
+	if (!Array.isArray(ps)) return 0;
+	return ps.reduce((n, p) => n + (p?.to?.length ?? 0) + (p?.cc?.length ?? 0) + (p?.bcc?.length ?? 0), 0);
+}
+
+/** The checks SendGrid makes before accepting a message; each error names its field. */
+export function validateMail(body: unknown): ErrorItem[] {
+	const errors: ErrorItem[] = [];
+	const err = (field: string | null, message: string) => errors.push({ field, message, help: HELP });
+	if (!body || typeof body !== 'object') {
+		err(null, 'Bad Request');
+		return errors;
+	}
+	const m = body as MailBody;
+	const email = (a: unknown, field: string) => {
+		const addr = a as Address | undefined;
+		if (!addr || typeof addr.email !== 'string' || !EMAIL_RE.test(addr.email)) err(field, 'Does not contain a valid address.');
+		if (addr?.name !== undefined && (typeof addr.name !== 'string' || /[\r\n]/.test(addr.name))) err(`${field.replace(/\.email$/, '')}.name`, 'The name must be a string without line breaks.');
+	};
+	const strings = (obj: unknown, field: string, limit?: number) => {
+		if (obj === undefined) return;
+		if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return err(field, `The ${field.split('.').pop()} must be an object.`);
+		let bytes = 0;
+		for (const [k, v] of Object.entries(obj)) {
+			if (typeof v !== 'string') err(`${field}.${k}`, `${field.split('.').pop()} values must be strings.`);
+			else bytes += byteLength(k) + byteLength(v);
+		}
+		if (limit && bytes > limit) err(field, `The ${field.split('.').pop()} may not exceed ${limit} bytes.`);
+	};
+	const headers = (obj: unknown, field: string) => {
+		if (obj === undefined) return;
+		strings(obj, field);
+		for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+			if (RESERVED_HEADERS.has(k.toLowerCase())) err(`${field}.${k}`, `The header ${k} is reserved and cannot be set.`);
+			if (typeof v === 'string' && /[\r\n]/.test(v)) err(`${field}.${k}`, 'Header values may not contain line breaks.');
+		}
+	};
+	if (!Array.isArray(m.personalizations) || m.personalizations.length === 0) err('personalizations', 'The personalizations field is required and must have at least one personalization.');
+	else if (m.personalizations.length > 1000) err('personalizations', 'The personalizations field may not contain more than 1000 personalizations.');
+	else {
+		let total = 0;
+		const seenInRequest = new Set<string>();
+		m.personalizations.forEach((p, i) => {
+			const f = `personalizations.${i}`;
+			if (!Array.isArray(p?.to) || p.to.length === 0) err(`${f}.to`, 'The to array is required for all personalization objects, and must have at least one email object with a valid email address.');
+			const local = new Set<string>();
+			for (const [kind, list] of [['to', p?.to], ['cc', p?.cc], ['bcc', p?.bcc]] as const) {
+				if (list === undefined) continue;
+				if (!Array.isArray(list)) {
+					err(`${f}.${kind}`, `The ${kind} must be an array.`);
+					continue;
+				}
+				list.forEach((a, j) => {
+					email(a, `${f}.${kind}.${j}.email`);
+					const e = String((a as Address)?.email ?? '').toLowerCase();
+					if (local.has(e)) err(`${f}.${kind}.${j}.email`, 'Each email address in the personalization block should be unique between to, cc, and bcc. We found the first duplicate instance of [' + e + '] in the personalizations.' + i + '.' + kind + ' field.');
+					else if (seenInRequest.has(e)) err(`${f}.${kind}.${j}.email`, `Each unique email address in the personalizations array should only be included once. We found the first duplicate instance of [${e}] in the personalizations.${i}.${kind} field.`);
+					local.add(e);
+					total++;
+				});
+			}
+			for (const e of local) seenInRequest.add(e);
+			if (p?.subject !== undefined && (typeof p.subject !== 'string' || /[\r\n]/.test(p.subject))) err(`${f}.subject`, 'The subject must be a string without line breaks.');
+			strings(p?.substitutions, `${f}.substitutions`, 10_000);
+			strings(p?.custom_args, `${f}.custom_args`, 10_000);
+			headers(p?.headers, `${f}.headers`);
+			if (p?.send_at !== undefined) checkSendAt(p.send_at, `${f}.send_at`, err);
+		});
+		if (total > 1000) err('personalizations', 'The total number of recipients across all personalizations may not exceed 1000.');
+	}
+	email(m.from, 'from.email');
+	if (m.reply_to !== undefined) email(m.reply_to, 'reply_to.email');
+	const everySubject = Array.isArray(m.personalizations) && m.personalizations.every((p) => typeof p?.subject === 'string' && p.subject.length > 0);
+	if (!m.template_id && !everySubject && (typeof m.subject !== 'string' || m.subject.trim() === ''))
+		err('subject', 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.');
+	if (typeof m.subject === 'string' && /[\r\n]/.test(m.subject)) err('subject', 'The subject must be a string without line breaks.');
+	if (!m.template_id) {
+		if (!Array.isArray(m.content) || m.content.length === 0) err('content', 'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.');
+		else {
+			const types = m.content.map((c) => c?.type);
+			m.content.forEach((c, i) => {
+				if (typeof c?.type !== 'string' || !c.type) err(`content.${i}.type`, 'The content type is required.');
+				if (typeof c?.value !== 'string' || c.value.length === 0) err(`content.${i}.value`, 'The content value must be a string at least one character in length.');
+			});
+			if (new Set(types).size !== types.length) err('content', 'Each content type may only be used once.');
+			const plain = types.indexOf('text/plain');
+			const html = types.indexOf('text/html');
+			if (plain > 0 || (html >= 0 && plain > html)) err('content', 'If present, text/plain must be first, followed by text/html, followed by any other content.');
+		}
+	}
+	strings(m.custom_args, 'custom_args', 10_000);
+	headers(m.headers, 'headers');
+	if (m.categories !== undefined) {
+		if (!Array.isArray(m.categories) || m.categories.length > 10) err('categories', 'You may not have more than 10 categories per request.');
+		else {
+			if (new Set(m.categories).size !== m.categories.length) err('categories', 'The categories must be unique.');
+			m.categories.forEach((c, i) => {
+				if (typeof c !== 'string' || c.length > 255) err(`categories.${i}`, 'A category cannot have more than 255 characters.');
+			});
+		}
+	}
+	if (m.send_at !== undefined) checkSendAt(m.send_at, 'send_at', err);
+	if (m.asm !== undefined) {
+		if (!Number.isInteger(m.asm.group_id)) err('asm.group_id', 'The asm.group_id must be an integer.');
+		if (m.asm.groups_to_display && m.asm.groups_to_display.length > 25) err('asm.groups_to_display', 'The asm.groups_to_display may not have more than 25 groups.');
+	}
+	return errors;
+}
+
+function checkSendAt(v: unknown, field: string, err: (f: string, m: string) => void): void {
+	if (!Number.isInteger(v)) return err(field, 'The send_at must be a unix timestamp (integer).');
+	if ((v as number) > Math.floor(Date.now() / 1000) + 72 * 3600) err(field, 'The send_at parameter can not be scheduled more than 72 hours in advance.');
+}
