@@ -74,6 +74,8 @@ function utcDay(ms: number): string {
 
 class BatchSender {
 	readonly results = new Map<string, DeliveryResult>();
+	/** Claimed row id per address: outcomes are written to exactly the rows this batch claimed. */
+	readonly claimedIds = new Map<string, string>();
 	requests = 0;
 
 	constructor(
@@ -102,14 +104,9 @@ class BatchSender {
 	async record(recipients: Recipient[], status: DeliveryStatus, extra: Partial<DeliveryResult> = {}): Promise<void> {
 		for (const r of recipients) this.result(r, status, extra);
 		if (!this.deps.store || this.payload.sandbox || this.options.dryRun) return;
-		const p = this.payload;
-		if (status === 'sent') await this.deps.store.markSent(p.campaign_id, p.step, recipients.map((r) => r.email), extra.message_id, extra.http_status ?? 202);
-		else
-			await this.deps.store.markOutcome(
-				p.campaign_id,
-				p.step,
-				recipients.map((r) => ({ email: r.email, status, error: extra.error, http_status: extra.http_status })),
-			);
+		const ids = recipients.map((r) => this.claimedIds.get(r.email)).filter((id): id is string => id !== undefined);
+		if (status === 'sent') await this.deps.store.markSent(ids, extra.message_id, extra.http_status ?? 202);
+		else await this.deps.store.markOutcome(ids.map((id) => ({ id, status, error: extra.error, http_status: extra.http_status })));
 	}
 
 	/** Sends one request; on a 400 that names recipients, drops them and sends the rest; else splits. */
@@ -251,8 +248,8 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 			else if (x.status === 'failed') sender.result(r, 'failed', { error: `not retried: it failed for good in run ${x.run_id}` });
 			else sender.result(r, 'unconfirmed', { error: `claimed by run ${x.run_id} but never confirmed; not re-sent — the SendGrid Trigger's processed event confirms it` });
 		}
-		const claimed = new Set(claim.claimed.map((c) => c.email));
-		sendable = new Set(recipients.filter((r) => claimed.has(r.email)));
+		for (const c of claim.claimed) sender.claimedIds.set(c.email.toLowerCase(), c.id);
+		sendable = new Set(recipients.filter((r) => sender.claimedIds.has(r.email)));
 
 		if (options.dailyCap && options.dailyCap > 0 && sendable.size > 0) {
 			const day = utcDay(policy.now());

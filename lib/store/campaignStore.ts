@@ -13,6 +13,11 @@ export interface ClaimRow {
 	variant: string;
 }
 
+export interface ClaimedRow extends ClaimRow {
+	/** The row's primary key: later updates address it directly. */
+	id: string;
+}
+
 export interface ExistingDelivery {
 	email: string;
 	delivery_id: string;
@@ -22,7 +27,7 @@ export interface ExistingDelivery {
 }
 
 export interface ClaimOutcome {
-	claimed: ClaimRow[];
+	claimed: ClaimedRow[];
 	/** Rows that already existed and were not claimable (sent, failed, in flight or unconfirmed). */
 	existing: ExistingDelivery[];
 }
@@ -52,6 +57,7 @@ const FINAL_SEND_STATUSES = new Set(['sent', 'failed', 'retry', 'deferred', 'unc
 
 export class CampaignStore {
 	constructor(readonly db: SqlDriver) {}
+
 
 	get kind(): SqlDriver['kind'] {
 		return this.db.kind;
@@ -112,8 +118,8 @@ export class CampaignStore {
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
-		return this.db.transaction(async (tx) => {
-			const inserted = await tx.query<{ email: string }>(
+		const outcome = await this.db.transaction(async (tx) => {
+			const inserted = await tx.query<{ id: string; email: string }>(
 				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at)
 				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now()
 				 FROM unnest($4::text[], $5::text[], $6::text[]) AS t(d, v, e)
@@ -124,12 +130,12 @@ export class CampaignStore {
 				 WHERE eca_deliveries.status = ANY($7::text[])
 					OR ($8::float8 IS NOT NULL AND eca_deliveries.status IN ('claimed', 'unconfirmed') AND eca_deliveries.processed_at IS NULL
 						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8))
-				 RETURNING lower(email) AS email`,
+				 RETURNING id::text AS id, lower(email) AS email`,
 				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE, reclaimAfter],
 			);
-			const claimedEmails = new Set(inserted.rows.map((r) => r.email));
-			const claimed = rows.filter((r) => claimedEmails.has(r.email.toLowerCase()));
-			const others = rows.filter((r) => !claimedEmails.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
+			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));
+			const claimed = rows.filter((r) => idOf.has(r.email.toLowerCase())).map((r) => ({ ...r, id: idOf.get(r.email.toLowerCase())! }));
+			const others = rows.filter((r) => !idOf.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
 			let existing: ExistingDelivery[] = [];
 			if (others.length > 0) {
 				existing = (
@@ -146,31 +152,46 @@ export class CampaignStore {
 			}
 			return { claimed, existing };
 		});
+		await this.keepStatisticsFresh(outcome.claimed.length);
+		return outcome;
 	}
 
-	/** Confirms an accepted request: its recipients are sent, with SendGrid's X-Message-Id. */
-	async markSent(campaignId: string, step: number, emails: string[], messageId: string | undefined, httpStatus: number): Promise<void> {
-		if (emails.length === 0) return;
+	/**
+	 * Campaign rows arrive faster than autovacuum re-analyzes; with statistics from an empty table
+	 * Postgres plans per-batch updates as scans of the whole campaign. Re-analyzing when the rows
+	 * this process added double keeps plans on the indexes at a handful of ANALYZEs per campaign.
+	 */
+	private insertedRows = 0;
+	private nextAnalyzeAt = 5000;
+	private async keepStatisticsFresh(inserted: number): Promise<void> {
+		this.insertedRows += inserted;
+		if (this.insertedRows < this.nextAnalyzeAt || this.db.kind !== 'postgres') return;
+		this.nextAnalyzeAt = this.insertedRows * 2;
+		await this.db.query('ANALYZE eca_deliveries');
+	}
+
+	/** Confirms an accepted request: its recipients (claimed row ids) are sent, with SendGrid's X-Message-Id. */
+	async markSent(ids: string[], messageId: string | undefined, httpStatus: number): Promise<void> {
+		if (ids.length === 0) return;
 		await this.db.query(
-			`UPDATE eca_deliveries SET status = 'sent', message_id = $4, http_status = $5, sent_at = now(), updated_at = now()
-			 WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])`,
-			[campaignId, step, emails, messageId ?? null, httpStatus],
+			`UPDATE eca_deliveries SET status = 'sent', message_id = $2, http_status = $3, sent_at = now(), updated_at = now()
+			 WHERE id = ANY($1::bigint[])`,
+			[ids, messageId ?? null, httpStatus],
 		);
 	}
 
-	/** Records outcomes that are not a confirmed send (failed, retry, deferred, unconfirmed, suppressed). */
-	async markOutcome(
-		campaignId: string,
-		step: number,
-		outcomes: Array<{ email: string; status: DeliveryStatus; error?: string; http_status?: number }>,
-	): Promise<void> {
-		if (outcomes.length === 0) return;
-		await this.db.query(
-			`UPDATE eca_deliveries d SET status = t.s, error = t.err, http_status = t.h, updated_at = now()
-			 FROM unnest($3::text[], $4::text[], $5::text[], $6::int[]) AS t(e, s, err, h)
-			 WHERE d.mode = 'live' AND d.campaign_id = $1 AND d.step = $2 AND lower(d.email) = t.e`,
-			[campaignId, step, outcomes.map((o) => o.email.toLowerCase()), outcomes.map((o) => o.status), outcomes.map((o) => o.error ?? null), outcomes.map((o) => o.http_status ?? null)],
-		);
+	/** Records outcomes that are not a confirmed send (failed, retry, deferred, unconfirmed) for claimed row ids. */
+	async markOutcome(outcomes: Array<{ id: string; status: DeliveryStatus; error?: string; http_status?: number }>): Promise<void> {
+		// Outcomes of one request share status and error: one indexed update per group.
+		const groups = new Map<string, { status: string; error: string | null; http: number | null; ids: string[] }>();
+		for (const o of outcomes) {
+			const key = `${o.status}\n${o.error ?? ''}\n${o.http_status ?? ''}`;
+			let g = groups.get(key);
+			if (!g) groups.set(key, (g = { status: o.status, error: o.error ?? null, http: o.http_status ?? null, ids: [] }));
+			g.ids.push(o.id);
+		}
+		for (const g of groups.values())
+			await this.db.query('UPDATE eca_deliveries SET status = $2, error = $3, http_status = $4, updated_at = now() WHERE id = ANY($1::bigint[])', [g.ids, g.status, g.error, g.http]);
 	}
 
 	/**

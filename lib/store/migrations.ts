@@ -74,14 +74,15 @@ CREATE TABLE eca_deliveries (
 	spam_reported_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 70);
+-- Room on each page lets 'claimed' → 'sent' be a HOT update: no indexed column changes then.
 -- The exactly-once key: one live delivery per campaign, step and address.
 CREATE UNIQUE INDEX eca_deliveries_once ON eca_deliveries (campaign_id, step, lower(email)) WHERE mode = 'live';
 CREATE UNIQUE INDEX eca_deliveries_rehearsal ON eca_deliveries (run_id, delivery_id) WHERE mode <> 'live';
 CREATE INDEX eca_deliveries_delivery ON eca_deliveries (delivery_id);
 CREATE INDEX eca_deliveries_run ON eca_deliveries (run_id);
-CREATE INDEX eca_deliveries_message ON eca_deliveries (message_id);
-CREATE INDEX eca_deliveries_sg_message ON eca_deliveries (sg_message_id);
+-- Events without custom args are joined by address, then message id (not indexed: it changes on send).
+CREATE INDEX eca_deliveries_email ON eca_deliveries (lower(email));
 
 CREATE TABLE eca_events (
 	sg_event_id text PRIMARY KEY,

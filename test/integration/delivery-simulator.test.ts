@@ -94,7 +94,10 @@ describe('sending through the simulator', () => {
 
 	it('a wrong API key stops the run with a clear message and no key in it', async () => {
 		const bad = createSendGridTransport({ apiKey: 'SG.wrong-secret-key', baseUrl: sim.baseUrl });
-		const err = await sendEmailWithSendgrid(payloadsFor('badkey', 2), { transport: bad, store }).catch((e) => e as Error);
+		const err = (await sendEmailWithSendgrid(payloadsFor('badkey', 2), { transport: bad, store }).then(
+			() => new Error('expected a refusal'),
+			(e: Error) => e,
+		)) as Error;
 		expect(err.message).toMatch(/SendGrid refused the API key \(401\)/);
 		expect(err.message).not.toContain('wrong-secret');
 	});

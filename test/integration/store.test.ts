@@ -41,9 +41,9 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 	});
 
 	it('claims a delivery once per campaign, step and address (case-insensitive)', async () => {
-		const first = await store.claimDeliveries('c1', 'run1', 1, claimRows(['a@x.io', 'b@x.io']));
-		expect(first.claimed.map((c) => c.email)).toEqual(['a@x.io', 'b@x.io']);
-		await store.markSent('c1', 1, ['a@x.io'], 'msg-1', 202);
+		const first = await store.claimDeliveries('c1', 'run1', 1, claimRows(['a@x.io', 'B@x.io']));
+		expect(first.claimed.map((c) => c.email.toLowerCase())).toEqual(['a@x.io', 'b@x.io']);
+		await store.markSent([first.claimed[0].id], 'msg-1', 202);
 		const second = await store.claimDeliveries('c1', 'run2', 1, claimRows(['a@x.io', 'b@x.io', 'c@x.io']));
 		expect(second.claimed.map((c) => c.email)).toEqual(['c@x.io']);
 		const byEmail = Object.fromEntries(second.existing.map((e) => [e.email, e.status]));
@@ -54,13 +54,14 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 	});
 
 	it('lets a later run claim deferred and retry rows, never sent or failed ones', async () => {
-		await store.claimDeliveries('c2', 'r1', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
-		await store.markOutcome('c2', 1, [
-			{ email: 'd@x.io', status: 'deferred' },
-			{ email: 'e@x.io', status: 'retry', error: '503' },
-			{ email: 'f@x.io', status: 'failed', error: 'bad address', http_status: 400 },
+		const { claimed } = await store.claimDeliveries('c2', 'r1', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
+		const id = (email: string) => claimed.find((c) => c.email === email)!.id;
+		await store.markOutcome([
+			{ id: id('d@x.io'), status: 'deferred' },
+			{ id: id('e@x.io'), status: 'retry', error: '503' },
+			{ id: id('f@x.io'), status: 'failed', error: 'bad address', http_status: 400 },
 		]);
-		await store.markSent('c2', 1, ['g@x.io'], 'm', 202);
+		await store.markSent([id('g@x.io')], 'm', 202);
 		const again = await store.claimDeliveries('c2', 'r2', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
 		expect(again.claimed.map((c) => c.email).sort()).toEqual(['d@x.io', 'e@x.io']);
 		expect(again.existing.map((e) => e.status).sort()).toEqual(['failed', 'sent']);

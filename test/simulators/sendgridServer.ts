@@ -513,7 +513,10 @@ export function validateMail(body: unknown): ErrorItem[] {
 	};
 	const strings = (obj: unknown, field: string, limit?: number) => {
 		if (obj === undefined) return;
-		if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return err(field, `The ${field.split('.').pop()} must be an object.`);
+		if (!obj || typeof obj !== 'object' || Array.isArray(obj)) {
+			err(field, `The ${field.split('.').pop()} must be an object.`);
+			return;
+		}
 		let bytes = 0;
 		for (const [k, v] of Object.entries(obj)) {
 			if (typeof v !== 'string') err(`${field}.${k}`, `${field.split('.').pop()} values must be strings.`);
@@ -602,6 +605,6 @@ export function validateMail(body: unknown): ErrorItem[] {
 }
 
 function checkSendAt(v: unknown, field: string, err: (f: string, m: string) => void): void {
-	if (!Number.isInteger(v)) return err(field, 'The send_at must be a unix timestamp (integer).');
-	if ((v as number) > Math.floor(Date.now() / 1000) + 72 * 3600) err(field, 'The send_at parameter can not be scheduled more than 72 hours in advance.');
+	if (!Number.isInteger(v)) err(field, 'The send_at must be a unix timestamp (integer).');
+	else if ((v as number) > Math.floor(Date.now() / 1000) + 72 * 3600) err(field, 'The send_at parameter can not be scheduled more than 72 hours in advance.');
 }
