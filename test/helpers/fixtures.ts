@@ -32,3 +32,10 @@ export function contacts(n: number, domain = 'example.org'): Contact[] {
 export function csvOf(rows: Contact[], header = 'email,first_name'): string {
 	return [header, ...rows.map((r) => `${r.email},${r.first_name ?? ''}`)].join('\n');
 }
+
+/** The CSV the foundation issue asks for: 250 rows, 5 of them not email addresses. */
+export function csv250(domain: string): string {
+	const rows = ['email,first_name,company'];
+	for (let i = 0; i < 250; i++) rows.push(i % 50 === 7 ? `broken-${i}.${domain},Bad${i},X` : `Person${i}@${domain},P${i},Co${i}`);
+	return rows.join('\n');
+}

@@ -9,16 +9,10 @@ import { logCampaignResult } from '../../lib/stages/logCampaignResult';
 import { createSendGridTransport } from '../../lib/sendgrid/client';
 import { createChatModel } from '../../lib/llm/client';
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
-import { campaignInput } from '../helpers/fixtures';
+import { campaignInput, csv250 } from '../helpers/fixtures';
 import { createTestDatabase } from '../helpers/services';
 
 jest.setTimeout(120_000);
-
-export function csv250(domain = 'pipeline.example'): string {
-	const rows = ['email,first_name,company'];
-	for (let i = 0; i < 250; i++) rows.push(i % 50 === 7 ? `broken-${i}.${domain},Bad${i},X` : `Person${i}@${domain},P${i},Co${i}`);
-	return rows.join('\n');
-}
 
 let sg: SendGridSimulator;
 let llm: OpenAISimulator;
@@ -39,7 +33,7 @@ afterAll(async () => {
 });
 
 it('250 contacts with 5 bad rows: 245 accepted once each with the LLM subject, 5 reported, 245 rows stored', async () => {
-	const loaded = await loadCampaignContent({ campaign: campaignInput({ id: 'pipe', language: 'es', variants: 2 }), contacts: { kind: 'csv', data: csv250() } }, { store });
+	const loaded = await loadCampaignContent({ campaign: campaignInput({ id: 'pipe', language: 'es', variants: 2 }), contacts: { kind: 'csv', data: csv250('pipeline.example') } }, { store });
 	expect(loaded.contacts).toHaveLength(245);
 	expect(loaded.invalid).toHaveLength(5);
 	expect(loaded.invalid.every((r) => /not a valid email/.test(r.reason))).toBe(true);
