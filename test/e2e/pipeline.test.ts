@@ -57,7 +57,8 @@ it('250 contacts (5 bad): each of the 245 gets exactly one message with the gene
 	for (const m of r.sg.accepted) expect(m.subject).toBe(generated.copy.subject);
 	expect(out.nodes['Log Campaign Result'][0][0]).toMatchObject({ recipients: 245, sent: 245, store: 'postgres' });
 
-	const pg = new Client(r.db.connection);
+	const { host, port, user, database } = r.db.connection;
+	const pg = new Client({ host, port, user, database });
 	await pg.connect();
 	const rows = await pg.query(`SELECT count(*)::int AS n FROM eca_deliveries WHERE campaign_id = 'e2e-pipeline' AND mode = 'live' AND status = 'sent'`);
 	await pg.end();
