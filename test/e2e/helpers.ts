@@ -45,3 +45,14 @@ export function node(wf: { nodes: Node[] }, name: string): Node {
 }
 
 export { csv250 } from '../helpers/fixtures';
+
+/** n8n 2.x publishes through an outbox: activation effects (webhook registration) land shortly after the call. */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000): Promise<T> {
+	const end = Date.now() + timeoutMs;
+	for (;;) {
+		const v = await check();
+		if (v) return v;
+		if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
+}

@@ -1,0 +1,112 @@
+/** SendGrid Trigger in a real n8n: registration, signed events into the store, suppressions, replies. */
+import { Client } from 'pg';
+import { N8nInstance, startN8nWithPackage } from './n8n';
+import { Rig, closeRig, eventually, node, rig, template } from './helpers';
+import { ensurePostgres } from '../helpers/services';
+import { csvOf, contacts } from '../helpers/fixtures';
+
+jest.setTimeout(20 * 60_000);
+
+let n8n: N8nInstance;
+let r: Rig;
+let pg: Client;
+beforeAll(async () => {
+	await ensurePostgres();
+	n8n = await startN8nWithPackage();
+	r = await rig(n8n);
+	const { host, port, user, database } = r.db.connection;
+	pg = new Client({ host, port, user, database });
+	await pg.connect();
+});
+afterAll(async () => {
+	await pg?.end();
+	await n8n?.stop();
+	await closeRig(r);
+});
+
+const q = async <T = Record<string, unknown>>(sql: string, params: unknown[] = []) => (await pg.query(sql, params)).rows as T[];
+
+it('registers the webhook on publish, stores signed events once, updates deliveries and suppressions, refuses forgeries', async () => {
+	const tracking = template('sendgrid-event-tracking.json');
+	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
+	await n8n.activate(trackingId);
+	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
+	expect(r.sg.webhooks).toHaveLength(1);
+	const hook = r.sg.webhooks[0];
+	expect(hook.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhook\/.+\/events$/);
+	expect(hook.signed).toBe(true);
+	expect(hook.processed && hook.bounce && hook.open).toBe(true);
+
+	// A live campaign of 60 to have something to report on.
+	const wf = template('campaign-pipeline.json');
+	wf.id = 'e2eEventsCampgn1';
+	wf.name = 'events campaign';
+	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(60, 'events.example'));
+	node(wf, 'Load Campaign Content').parameters.campaignId = 'e2e-events';
+	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
+	const { id } = await n8n.importWorkflow(wf, r.creds);
+	expect((await n8n.execute(id)).error).toBeUndefined();
+	expect(r.sg.accepted).toHaveLength(60);
+
+	const bounced = ['user1@events.example', 'user2@events.example'];
+	const unsub = ['user3@events.example'];
+	const events = r.sg.eventsFor(r.sg.accepted, { open: 0.5, click: 0.25, bounce: bounced, unsubscribe: unsub, spamreport: ['user4@events.example'], asyncBounces: true, machineOpen: 0.2, seed: 3 });
+	// Out of order: opens before deliveries.
+	events.sort((a, b) => (a.event === 'open' ? -1 : b.event === 'open' ? 1 : 0));
+	const answers = await r.sg.postEvents(hook.url, events, { batchSize: 50 });
+	expect(answers.every((a) => a.status === 200)).toBe(true);
+	const replay = await r.sg.replayLastBatch();
+	expect(replay.status).toBe(200);
+
+	const stored = await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events`);
+	expect(stored[0].n).toBe(events.length);
+	const byEmail = Object.fromEntries((await q<{ email: string; delivered_at: string | null; bounced_at: string | null; unsubscribed_at: string | null; spam_reported_at: string | null; open_count: number }>(`SELECT email, delivered_at, bounced_at, unsubscribed_at, spam_reported_at, open_count FROM eca_deliveries WHERE campaign_id = 'e2e-events'`)).map((x) => [x.email, x]));
+	for (const b of bounced) expect(byEmail[b].bounced_at).not.toBeNull(); // async bounces joined through the message id
+	expect(byEmail['user3@events.example'].unsubscribed_at).not.toBeNull();
+	expect(byEmail['user4@events.example'].spam_reported_at).not.toBeNull();
+	expect(byEmail['user10@events.example'].delivered_at).not.toBeNull();
+	const sup = await q<{ email: string; reason: string }>(`SELECT email, reason FROM eca_suppressions ORDER BY email`);
+	expect(sup).toEqual([
+		{ email: 'user1@events.example', reason: 'bounce' },
+		{ email: 'user2@events.example', reason: 'bounce' },
+		{ email: 'user3@events.example', reason: 'unsubscribe' },
+		{ email: 'user4@events.example', reason: 'spamreport' },
+	]);
+
+	// Forged, tampered, unsigned and expired posts: 403, and no execution or row.
+	const before = stored[0].n;
+	const fake = r.sg.eventsFor(r.sg.accepted.slice(0, 3));
+	expect((await r.sg.postEvents(hook.url, fake, { tamper: true }))[0].status).toBe(403);
+	expect((await r.sg.postEvents(hook.url, fake, { omitSignature: true }))[0].status).toBe(403);
+	expect((await r.sg.postEvents(hook.url, fake, { timestamp: String(Math.floor(Date.now() / 1000) - 3600) }))[0].status).toBe(403);
+	const notJson = await fetch(hook.url, { method: 'POST', headers: { 'content-type': 'application/json', ...signed(r, '{"not":"an array"}') }, body: '{"not":"an array"}' });
+	expect(notJson.status).toBe(400);
+	expect((await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events`))[0].n).toBe(before);
+
+	// The next send skips the unsubscribed, bounced and spam-reporting contacts.
+	r.sg.reset();
+	const step2 = template('campaign-pipeline.json');
+	step2.id = 'e2eEventsStep2x1';
+	step2.name = 'events step 2';
+	(node(step2, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(60, 'events.example'));
+	node(step2, 'Load Campaign Content').parameters.campaignId = 'e2e-events-2';
+	node(step2, 'Send Email (SendGrid)').parameters.dryRun = false;
+	const { id: id2 } = await n8n.importWorkflow(step2, r.creds);
+	const out2 = await n8n.execute(id2);
+	expect(out2.nodes['Log Campaign Result'][0][0]).toMatchObject({ sent: 56, suppressed: 4 });
+	expect(r.sg.accepted.map((m) => m.to)).not.toContain('user3@events.example');
+
+	// Inbound Parse: a reply marks the contact as replied.
+	const inbound = hook.url.replace(/\/events$/, '/inbound');
+	expect((await r.sg.postInboundReply(inbound, { from: 'User Ten <user10@events.example>', to: 'news@example.com', subject: 'Re: spring', text: 'Tell me more' })).status).toBe(200);
+	expect(await q(`SELECT reason FROM eca_suppressions WHERE email = 'user10@events.example'`)).toEqual([{ reason: 'replied' }]);
+
+	// Unpublishing removes the registration.
+	await n8n.deactivate(trackingId);
+	await eventually(() => r.sg.webhooks.length === 0, 'the trigger to remove its webhook');
+});
+
+function signed(rig: Rig, body: string): Record<string, string> {
+	const s = rig.sg.signPayload(body);
+	return { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp };
+}
