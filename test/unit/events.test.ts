@@ -34,6 +34,19 @@ describe('Event Webhook signature', () => {
 	});
 });
 
+describe("SendGrid's own published sample", () => {
+	const sample = require('../fixtures/sendgrid-signature-sample.json') as { publicKey: string; signature: string; timestamp: string; payload: string };
+	const base = { publicKey: sample.publicKey, signature: sample.signature, timestamp: sample.timestamp, toleranceSeconds: 0 };
+
+	it('verifies, and fails for another key, payload, signature or timestamp', () => {
+		expect(verifyEventSignature({ ...base, rawBody: Buffer.from(sample.payload) })).toEqual({ ok: true });
+		expect(verifyEventSignature({ ...base, rawBody: Buffer.from('payload') }).ok).toBe(false);
+		expect(verifyEventSignature({ ...base, timestamp: 'timestamp', rawBody: Buffer.from(sample.payload) }).ok).toBe(false);
+		expect(verifyEventSignature({ ...base, signature: sample.signature.replace('H2j', 'H3j'), rawBody: Buffer.from(sample.payload) }).ok).toBe(false);
+		expect(verifyEventSignature({ ...base, publicKey: publicKeyB64, rawBody: Buffer.from(sample.payload) }).ok).toBe(false);
+	});
+});
+
 describe('event normalisation', () => {
 	it('lifts custom args and bounce details into one shape', () => {
 		const e = normalizeEvent({
