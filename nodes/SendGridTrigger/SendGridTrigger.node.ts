@@ -73,7 +73,8 @@ export class SendGridTrigger implements INodeType {
 				type: 'options',
 				options: [
 					{ name: 'One Item per Event', value: 'event' },
-					{ name: 'One Item per Request', value: 'request', description: 'A batch of up to 1,000 events as one item: fastest' },
+					{ name: 'One Item per Request', value: 'request', description: 'A batch of up to 1,000 events as one item' },
+					{ name: 'Store Only', value: 'none', description: 'Update the campaign store and answer; start no workflow execution (highest throughput)' },
 				],
 				default: 'event',
 			},
@@ -183,9 +184,10 @@ export class SendGridTrigger implements INodeType {
 			}
 		}
 		if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
-		if (output.length === 0) return { webhookResponse: 'OK' };
+		const mode = this.getNodeParameter('output', 'event') as string;
+		if (output.length === 0 || mode === 'none') return { webhookResponse: 'OK' };
 		const items: INodeExecutionData[] =
-			this.getNodeParameter('output', 'event') === 'request'
+			mode === 'request'
 				? [{ json: { events: output as unknown as IDataObject[], count: output.length } }]
 				: output.map((e) => ({ json: e as unknown as IDataObject }));
 		return { webhookResponse: 'OK', workflowData: [items] };
