@@ -431,13 +431,12 @@ export class N8nInstance {
 			if (Object.keys(creds).length) n.credentials = creds;
 		}
 		const id = (wf.id as string) ?? randomBytes(8).toString('hex');
-		try {
-			await this.rest('DELETE', `/workflows/${id}`);
-		} catch {
-			// not there yet
-		}
-		const body = { name: wf.name, nodes: wf.nodes, connections: wf.connections, settings: wf.settings ?? {}, id, pinData: wf.pinData ?? {} };
-		const saved = await this.rest<{ id: string; versionId: string }>('POST', '/workflows', body);
+		const body = { name: wf.name, nodes: wf.nodes, connections: wf.connections, settings: wf.settings ?? {}, pinData: wf.pinData ?? {} };
+		const existing = await this.rest<{ versionId: string }>('GET', `/workflows/${id}`).catch(() => undefined);
+		// n8n 2.x only deletes archived workflows: an existing one is updated in place instead.
+		const saved = existing
+			? await this.rest<{ id: string; versionId: string }>('PATCH', `/workflows/${id}`, { ...body, versionId: existing.versionId })
+			: await this.rest<{ id: string; versionId: string }>('POST', '/workflows', { ...body, id });
 		return { id: saved.id, versionId: saved.versionId, workflow: wf };
 	}
 
