@@ -1,0 +1,113 @@
+/**
+ * Runs a 100,000-contact campaign through a real n8n (CSV uploaded to a Webhook as a file), either
+ * with the Campaign Agent node or with the five stage nodes, against the SendGrid simulator in its
+ * own process, sampling the n8n process's memory.
+ */
+import { N8nInstance, startN8nWithPackage } from '../test/e2e/n8n';
+import { startSimulatorProcess, SimulatorProcess } from '../test/simulators/serve';
+import { createTestDatabase, ensurePostgres } from '../test/helpers/services';
+import { eventually } from '../test/e2e/helpers';
+import { contacts, csvOf } from '../test/helpers/fixtures';
+
+export interface CampaignRun {
+	wall_s: number;
+	requests: number;
+	accepted: number;
+	peak_rss_mb: number;
+	idle_rss_mb: number;
+	response: unknown;
+}
+
+const ours = (t: string) => `n8n-nodes-email-campaign-agent.${t}`;
+const campaign = (id: string) => ({
+	campaignSource: 'fields',
+	campaignId: id,
+	fromEmail: 'news@example.com',
+	fromName: 'Bench',
+	tone: 'friendly',
+	language: 'en',
+	brief: { product: 'Bench skates', links: 'https://acme.example/sale' },
+	sequence: 'single',
+	subject: 'Hi {{first_name|there}}, bench time',
+	body: '<p>Hello {{first_name|there}},</p><p>This is a benchmark email.</p>',
+	campaignOptions: { fallbacks: 'first_name=there' },
+});
+const limits = { requestsPerSecond: 0, concurrency: 8 };
+
+function webhook(path: string) {
+	return { id: 'w', name: 'Upload CSV', type: 'n8n-nodes-base.webhook', typeVersion: 2.1, position: [0, 0], webhookId: `bench-${path}`, parameters: { httpMethod: 'POST', path, responseMode: 'lastNode', options: { binaryPropertyName: 'data' } } };
+}
+
+function agentWorkflow() {
+	return {
+		id: 'benchAgent000001',
+		name: 'bench: campaign agent',
+		nodes: [
+			webhook('bench-agent'),
+			{ id: 'a', name: 'Campaign Agent', type: ours('campaignAgent'), typeVersion: 1, position: [220, 0], parameters: { ...campaign('bench-agent'), contactSource: 'csvBinary', binaryPropertyName: 'data', copySource: 'template', dryRun: false, limits, deliveryOptions: {}, batchSize: 1000, stepsToSend: 'first', runId: '', resume: false, outputRows: false } },
+		],
+		connections: { 'Upload CSV': { main: [[{ node: 'Campaign Agent', type: 'main', index: 0 }]] } },
+	};
+}
+
+function pipelineWorkflow() {
+	const chain = ['Load Campaign Content', 'Build Email Payload', 'Generate Email Copy', 'Send Email (SendGrid)', 'Log Campaign Result'];
+	return {
+		id: 'benchPipeline001',
+		name: 'bench: stage pipeline',
+		nodes: [
+			webhook('bench-pipeline'),
+			{ id: 'l', name: chain[0], type: ours('loadCampaignContent'), typeVersion: 1, position: [220, 0], parameters: { ...campaign('bench-pipeline'), contactSource: 'csvBinary', binaryPropertyName: 'data', outputMode: 'batches', batchSize: 1000 } },
+			{ id: 'b', name: chain[1], type: ours('buildEmailPayload'), typeVersion: 1, position: [440, 0], parameters: { campaignSource: 'input', step: 1, batchSize: 1000, options: {} } },
+			{ id: 'g', name: chain[2], type: ours('generateEmailCopy'), typeVersion: 1, position: [660, 0], parameters: { copySource: 'template' } },
+			{ id: 's', name: chain[3], type: ours('sendEmailSendGrid'), typeVersion: 1, position: [880, 0], parameters: { dryRun: false, outputMode: 'batch', limits, options: {} } },
+			{ id: 'o', name: chain[4], type: ours('logCampaignResult'), typeVersion: 1, position: [1100, 0], parameters: { operation: 'log', outputMode: 'summary', finishRun: true } },
+		],
+		connections: Object.fromEntries([['Upload CSV', chain[0]], ...chain.slice(0, -1).map((n, i) => [n, chain[i + 1]])].map(([from, to]) => [from, { main: [[{ node: to, type: 'main', index: 0 }]] }])),
+	};
+}
+
+export async function campaignRig(latencyMs = 20) {
+	await ensurePostgres();
+	const sim = await startSimulatorProcess({ latencyMs });
+	const db = await createTestDatabase('eca_bench_n8n');
+	const n8n = await startN8nWithPackage({ env: { EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'none' } });
+	const c = db.connection;
+	const creds = {
+		sendGridCampaignApi: { id: await n8n.createCredential('sendGridCampaignApi', 'sim', { apiKey: 'SG.test-key', region: 'custom', baseUrl: sim.baseUrl }), name: 'sim' },
+		campaignDatabaseApi: { id: await n8n.createCredential('campaignDatabaseApi', 'db', { host: c.host, port: c.port, database: c.database, user: c.user, password: '', schema: 'public', ssl: 'disable' }), name: 'db' },
+	};
+	return {
+		n8n,
+		sim,
+		creds,
+		close: async () => {
+			await n8n.stop();
+			await sim.stop();
+			await db.drop();
+		},
+	};
+}
+
+export async function runCampaign(rig: { n8n: N8nInstance; sim: SimulatorProcess; creds: Record<string, { id: string; name: string }> }, kind: 'agent' | 'pipeline', n: number): Promise<CampaignRun> {
+	const wf = kind === 'agent' ? agentWorkflow() : pipelineWorkflow();
+	const { id } = await rig.n8n.importWorkflow(wf as unknown as Record<string, unknown>, rig.creds);
+	await rig.n8n.activate(id);
+	const url = rig.n8n.webhookUrl(`bench-${kind}`);
+	await eventually(async () => (await fetch(url, { method: 'GET' })).status !== 404 || (await fetch(url, { method: 'HEAD' })).status === 405, 'webhook live', 60_000).catch(() => undefined);
+	await new Promise((r) => setTimeout(r, 2000));
+	const csv = csvOf(contacts(n, `${kind}.bench`));
+	const before = await rig.sim.stats();
+	const idle = rig.n8n.rssMb();
+	let peak = idle;
+	const sampler = setInterval(() => (peak = Math.max(peak, rig.n8n.rssMb())), 100);
+	const t0 = performance.now();
+	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
+	const text = await res.text();
+	const wall = performance.now() - t0;
+	clearInterval(sampler);
+	peak = Math.max(peak, rig.n8n.rssMb());
+	if (!res.ok) throw new Error(`${kind} run failed: ${res.status} ${text.slice(0, 500)}\n${rig.n8n.logs().slice(-2000)}`);
+	const after = await rig.sim.stats();
+	return { wall_s: Math.round(wall) / 1000, requests: after.requests - before.requests, accepted: after.accepted - before.accepted, peak_rss_mb: peak, idle_rss_mb: idle, response: JSON.parse(text) };
+}
