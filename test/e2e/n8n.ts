@@ -173,6 +173,8 @@ export interface InstanceOptions {
 	db?: 'postgres' | 'sqlite';
 	/** Queue mode: main + this many workers on Redis. */
 	workers?: number;
+	/** Executions each worker takes at once (n8n's default is 10). */
+	workerConcurrency?: number;
 	env?: Record<string, string>;
 	port?: number;
 	userFolder?: string;
@@ -300,7 +302,7 @@ export class N8nInstance {
 		await this.createDatabase();
 		const main = this.spawnN8n('main', ['start']);
 		await this.waitReady(main);
-		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', '--concurrency=5']);
+		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`]);
 		if (this.options.workers) await sleep(3000);
 	}
 
@@ -377,7 +379,7 @@ export class N8nInstance {
 		this.options.persistent = keepPersistent;
 		const main = this.spawnN8n('main', ['start']);
 		await this.waitReady(main);
-		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', '--concurrency=5']);
+		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`]);
 	}
 
 	async rest<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
