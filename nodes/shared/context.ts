@@ -82,6 +82,8 @@ export async function chatModel(ctx: Ctx, modelOverride?: string): Promise<ChatM
 /** Turns the domain's errors into n8n errors that name the item and say what to fix. */
 export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 	if (e instanceof NodeOperationError) return e;
+	// n8n's own errors (an expression that failed, an API error) already say what happened.
+	if (e instanceof Error && ['ExpressionError', 'NodeApiError', 'NodeOperationError', 'WorkflowOperationError'].includes(e.constructor?.name)) return e;
 	const known =
 		e instanceof CampaignInputError ||
 		e instanceof PayloadError ||

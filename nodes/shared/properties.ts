@@ -199,7 +199,7 @@ export const contactProperties: INodeProperties[] = [
 		type: 'string',
 		default: 'data',
 		displayOptions: { show: { contactSource: ['csvBinary'] } },
-		hint: 'The name of the binary field that holds the CSV file',
+		hint: 'The name of the binary field that holds the CSV file; leave empty to use the first file of the input item',
 	},
 	{
 		displayName: 'Contacts Query',

@@ -94,7 +94,8 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 	const csv = { ...csvOptions, columnMap: parseColumnMap(csvOptions.columnMap) };
 	if (source === 'csvText') return { kind: 'csv', data: ctx.getNodeParameter('csvText', 0) as string, options: csv };
 	if (source === 'csvBinary') {
-		const field = ctx.getNodeParameter('binaryPropertyName', 0) as string;
+		// Empty: the item's first file, whatever the uploading node called it (Form Trigger names it after the field label).
+		const field = (ctx.getNodeParameter('binaryPropertyName', 0) as string).trim() || Object.keys(items[0]?.binary ?? {})[0] || 'data';
 		const data = await ctx.helpers.getBinaryDataBuffer(0, field).catch(() => {
 			throw new NodeOperationError(node, `The input item has no binary field "${field}" — set Input Binary Field to the field holding the CSV file`, { itemIndex: 0 });
 		});

@@ -155,7 +155,6 @@ function form() {
 			'n8n-nodes-base.formTrigger',
 			[-380, 100],
 			{
-				path: 'start-campaign',
 				formTitle: 'Start an email campaign',
 				formDescription: 'Upload contacts (CSV with an email column), describe the offer, and pick tone, language and sequence.',
 				formFields: {
@@ -173,7 +172,7 @@ function form() {
 					],
 				},
 				responseMode: 'lastNode',
-				options: {},
+				options: { path: 'start-campaign' },
 			},
 			{ typeVersion: 2.2, more: { webhookId: uuid(1) } },
 		),
@@ -188,10 +187,11 @@ function form() {
 			brief: { product: "={{ $json['Product'] }}", offer: "={{ $json['Offer'] }}", links: "={{ $json['Link'] }}", callToAction: 'Find out more' },
 			sequence: "={{ $json['Sequence'] === 'Single email' ? 'single' : 'day137' }}",
 			subject: 'Something new for you, {{first_name|there}}',
-			body: "={{ '<p>Hi {{first_name|there}},</p><p>' + $json['Product'] + (($json['Offer'] || '') ? ' — ' + $json['Offer'] : '') + '</p>' + (($json['Link'] || '') ? '<p><a href=\"' + $json['Link'] + '\">Find out more</a></p>' : '') }}",
+			// A merge tag's braces cannot appear inside an n8n expression, so the template body greets without one.
+			body: "={{ '<p>Hello,</p><p>' + $json['Product'] + (($json['Offer'] || '') ? ' — ' + $json['Offer'] : '') + '</p>' + (($json['Link'] || '') ? '<p><a href=\"' + $json['Link'] + '\">Find out more</a></p>' : '') }}",
 			campaignOptions: { variants: "={{ Math.min(5, Math.max(1, Number($json['Variants']) || 1)) }}", fallbacks: 'first_name=there' },
 			contactSource: 'csvBinary',
-			binaryPropertyName: '={{ Object.keys($binary)[0] }}',
+			binaryPropertyName: '',
 			copySource: 'auto',
 			copyOptions: { onLlmFailure: 'template' },
 			dryRun: true,
