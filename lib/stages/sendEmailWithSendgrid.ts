@@ -24,7 +24,11 @@ export interface SendOptions {
 	 * receiving processed events; leave unset to only report them as unconfirmed.
 	 */
 	resendUnconfirmedAfterSeconds?: number;
-	/** What an ambiguous network failure (reset/timeout after sending) means: retry, or report unconfirmed. */
+	/**
+	 * A request that got no answer (timeout, connection reset) may have been accepted. Default
+	 * 'unconfirmed': never re-send blindly; processed events confirm, Resend Unconfirmed After sends
+	 * the rest. 'retry' retries at once and can duplicate when SendGrid did accept.
+	 */
 	onAmbiguousFailure?: 'retry' | 'unconfirmed';
 	backoff?: Partial<BackoffPolicy>;
 	now?: () => number;
@@ -135,7 +139,7 @@ class BatchSender {
 				}
 				if (e.status === undefined && e.ambiguous) {
 					ambiguous = true;
-					if (this.options.onAmbiguousFailure === 'unconfirmed') {
+					if (this.options.onAmbiguousFailure !== 'retry') {
 						await this.record(req.recipients, 'unconfirmed', { error: `${e.message}; SendGrid may or may not have accepted it — confirm with the SendGrid Trigger's processed events`, attempts });
 						return;
 					}

@@ -146,10 +146,10 @@ export const deliveryProperties: INodeProperties[] = [
 				name: 'onAmbiguousFailure',
 				type: 'options',
 				options: [
-					{ name: 'Retry', value: 'retry', description: 'Retry after connection resets and timeouts (SendGrid rarely accepts a request it did not answer)' },
-					{ name: 'Report as Unconfirmed', value: 'unconfirmed', description: "Never risk a duplicate: leave them for the SendGrid Trigger's processed events to confirm" },
+					{ name: 'Report as Unconfirmed', value: 'unconfirmed', description: "Never risk a duplicate: SendGrid's processed events (SendGrid Trigger) confirm them, Resend Unconfirmed After sends the rest" },
+					{ name: 'Retry', value: 'retry', description: 'Retry at once after timeouts and connection resets; a duplicate is possible when SendGrid had accepted the request' },
 				],
-				default: 'retry',
+				default: 'unconfirmed',
 			},
 			{
 				displayName: 'Resend Unconfirmed After (Minutes)',

@@ -71,7 +71,7 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 			dryRun,
 			dailyCap: Number(limits.dailyCap ?? 0),
 			concurrency: Number(limits.concurrency ?? 4),
-			onAmbiguousFailure: (o.onAmbiguousFailure as 'retry' | 'unconfirmed') ?? 'retry',
+			onAmbiguousFailure: (o.onAmbiguousFailure as 'retry' | 'unconfirmed') ?? 'unconfirmed',
 			resendUnconfirmedAfterSeconds: Number(o.resendUnconfirmedAfterMinutes) > 0 ? Number(o.resendUnconfirmedAfterMinutes) * 60 : undefined,
 			backoff: { maxRetries: Number(limits.maxRetries ?? 5) },
 		},
