@@ -372,14 +372,18 @@ export class N8nInstance {
 		}
 	}
 
-	/** Starts n8n again on the same port, database and user folder (after kill or stop). */
+	/** Starts again whatever was killed (main and/or workers), on the same port, database and user folder. */
 	async restart(): Promise<void> {
-		const keepPersistent = this.options.persistent;
+		const alive = (name: string) => this.procs.some((p) => p.name === name && p.child.exitCode === null && p.child.signalCode === null);
 		this.procs = this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-		this.options.persistent = keepPersistent;
-		const main = this.spawnN8n('main', ['start']);
-		await this.waitReady(main);
-		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`]);
+		if (!alive('main')) await this.waitReady(this.spawnN8n('main', ['start']));
+		for (let i = 0; i < (this.options.workers ?? 0); i++)
+			if (!alive(`worker${i}`)) this.spawnN8n(`worker${i}`, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`]);
+	}
+
+	/** Process id of a running n8n process (main, worker0, ...). */
+	pid(name = 'main'): number | undefined {
+		return this.procs.find((p) => p.name === name && p.child.exitCode === null)?.child.pid;
 	}
 
 	async rest<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
