@@ -4,15 +4,11 @@ import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { newRunId } from '../../lib/ids';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { contactProperties, copyProperties, deliveryProperties } from '../shared/properties';
+import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
 
-/** The stage nodes' groups, renamed where two groups would share a name on one node. */
-const renamed = (props: INodeProperties[], from: string, to: string) => props.map((p) => (p.name === from ? { ...p, name: to } : p));
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
-const agentCopy = renamed(copyProperties, 'options', 'copyOptions').filter((p) => !['tone', 'customTone', 'language', 'customLanguage'].includes(p.name));
-const agentDelivery = renamed(deliveryProperties, 'options', 'deliveryOptions').filter((p) => p.name !== 'outputMode');
 
 export class CampaignAgent implements INodeType {
 	description: INodeTypeDescription = {
@@ -39,9 +35,9 @@ export class CampaignAgent implements INodeType {
 			heading('contactsHeading', 'Contacts'),
 			...contactProperties.filter((p) => !['outputMode', 'batchSize', 'runId'].includes(p.name)),
 			heading('copyHeading', 'Copy'),
-			...agentCopy,
+			...combinedCopyProperties,
 			heading('deliveryHeading', 'Delivery'),
-			...agentDelivery,
+			...combinedDeliveryProperties,
 			{
 				displayName: 'Batch Size',
 				name: 'batchSize',

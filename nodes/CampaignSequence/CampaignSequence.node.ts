@@ -6,7 +6,7 @@ import { decideAbTest, storedDecision } from '../../lib/abtest/decide';
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { contactProperties, copyProperties, deliveryProperties } from '../shared/properties';
+import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
 
@@ -14,8 +14,6 @@ import { campaignFromParameters, campaignProperties } from '../LoadCampaignConte
 function onlyFor(props: INodeProperties[], operations: string[]): INodeProperties[] {
 	return props.map((p) => ({ ...p, displayOptions: { ...p.displayOptions, show: { ...p.displayOptions?.show, operation: operations } } }));
 }
-const renamed = (props: INodeProperties[], from: string, to: string) => props.map((p) => (p.name === from ? { ...p, name: to } : p));
-const NO_OVERRIDE = ['tone', 'customTone', 'language', 'customLanguage'];
 
 export class CampaignSequence implements INodeType {
 	description: INodeTypeDescription = {
@@ -91,8 +89,8 @@ export class CampaignSequence implements INodeType {
 				displayOptions: { show: { operation: ['sendDue'] } },
 			},
 			{ displayName: 'Batch Size', name: 'batchSize', type: 'number', typeOptions: { minValue: 1, maxValue: 1000 }, default: 1000, displayOptions: { show: { operation: ['sendDue'] } } },
-			...onlyFor(renamed(copyProperties, 'options', 'copyOptions').filter((p) => !NO_OVERRIDE.includes(p.name)), ['sendDue']),
-			...onlyFor(renamed(deliveryProperties, 'options', 'deliveryOptions').filter((p) => p.name !== 'outputMode'), ['sendDue']),
+			...onlyFor(combinedCopyProperties, ['sendDue']),
+			...onlyFor(combinedDeliveryProperties, ['sendDue']),
 		],
 	};
 

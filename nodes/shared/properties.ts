@@ -292,3 +292,13 @@ export const contactProperties: INodeProperties[] = [
 		description: 'Optional. Leave empty to start a new run; set it to continue or resume a run.',
 	},
 ];
+
+const renamed = (props: INodeProperties[], from: string, to: string) => props.map((p) => (p.name === from ? { ...p, name: to } : p));
+
+/** Copy settings beside a campaign definition (which has its own tone and language): options renamed copyOptions. */
+export const combinedCopyProperties = renamed(copyProperties, 'options', 'copyOptions').filter(
+	(p) => !['tone', 'customTone', 'language', 'customLanguage'].includes(p.name),
+);
+
+/** Delivery settings beside the copy settings: options renamed deliveryOptions, one summary output. */
+export const combinedDeliveryProperties = renamed(deliveryProperties, 'options', 'deliveryOptions').filter((p) => p.name !== 'outputMode');

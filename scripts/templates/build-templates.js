@@ -43,6 +43,17 @@ const SAMPLE_CSV = [
 	'not-an-address,Broken,Row',
 ].join('\n');
 
+/** The sample contacts every manual template starts from (a Set node users replace with their source). */
+function contactsCsv(position) {
+	return node(
+		'Contacts CSV',
+		'n8n-nodes-base.set',
+		position,
+		{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
+		{ typeVersion: 3.4 },
+	);
+}
+
 const campaignParams = {
 	campaignSource: 'fields',
 	campaignId: 'spring-launch',
@@ -74,13 +85,7 @@ function pipeline() {
 			380,
 		),
 		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
-		node(
-			'Contacts CSV',
-			'n8n-nodes-base.set',
-			[-180, 100],
-			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
-			{ typeVersion: 3.4 },
-		),
+		contactsCsv([-180, 100]),
 		node('Load Campaign Content', ours('loadCampaignContent'), [40, 100], { ...campaignParams, contactSource: 'csvText', csvText: '={{ $json.csv }}', outputMode: 'auto' }),
 		node('Invalid Rows', 'n8n-nodes-base.noOp', [280, 300]),
 		node('Build Email Payload', ours('buildEmailPayload'), [280, 60], { campaignSource: 'input', step: 1, batchSize: 1000, options: {} }),
@@ -115,13 +120,7 @@ function agent() {
 			300,
 		),
 		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
-		node(
-			'Contacts CSV',
-			'n8n-nodes-base.set',
-			[-180, 100],
-			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
-			{ typeVersion: 3.4 },
-		),
+		contactsCsv([-180, 100]),
 		node('Campaign Agent', ours('campaignAgent'), [60, 100], {
 			...campaignParams,
 			contactSource: 'csvText',
@@ -284,13 +283,7 @@ function scheduler() {
 			300,
 		),
 		node('Enroll', 'n8n-nodes-base.manualTrigger', [-420, 300]),
-		node(
-			'Contacts CSV',
-			'n8n-nodes-base.set',
-			[-200, 300],
-			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
-			{ typeVersion: 3.4 },
-		),
+		contactsCsv([-200, 300]),
 		node('Enroll Contacts', ours('campaignSequence'), [40, 300], { operation: 'enroll', ...sequenceCampaign, contactSource: 'csvText', csvText: '={{ $json.csv }}', timezoneField: 'timezone', asOf: '' }),
 		node('Every 15 Minutes', 'n8n-nodes-base.scheduleTrigger', [-420, 60], { rule: { interval: [{ field: 'minutes', minutesInterval: 15 }] } }, { typeVersion: 1.2 }),
 		node('Send Due Steps', ours('campaignSequence'), [40, 60], {
@@ -327,13 +320,7 @@ function abTest() {
 			300,
 		),
 		node('Start Test', 'n8n-nodes-base.manualTrigger', [-420, 300]),
-		node(
-			'Contacts CSV',
-			'n8n-nodes-base.set',
-			[-200, 300],
-			{ assignments: { assignments: [{ id: 'csv', name: 'csv', value: SAMPLE_CSV, type: 'string' }] }, options: {} },
-			{ typeVersion: 3.4 },
-		),
+		contactsCsv([-200, 300]),
 		node('Enroll A/B Test', ours('campaignSequence'), [40, 300], {
 			operation: 'enroll',
 			campaignSource: 'json',
