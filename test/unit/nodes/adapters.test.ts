@@ -1,0 +1,137 @@
+/** Each node adapter with a stand-in for n8n's execute/webhook context: parameters in, items out, errors that say what to fix. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IExecuteFunctions, INodeExecutionData, IWebhookFunctions } from 'n8n-workflow';
+import { LoadCampaignContent } from '../../../nodes/LoadCampaignContent/LoadCampaignContent.node';
+import { BuildEmailPayload } from '../../../nodes/BuildEmailPayload/BuildEmailPayload.node';
+import { GenerateEmailCopy } from '../../../nodes/GenerateEmailCopy/GenerateEmailCopy.node';
+import { SendEmailSendGrid } from '../../../nodes/SendEmailSendGrid/SendEmailSendGrid.node';
+import { LogCampaignResult } from '../../../nodes/LogCampaignResult/LogCampaignResult.node';
+import { CampaignAgent } from '../../../nodes/CampaignAgent/CampaignAgent.node';
+import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequence.node';
+import { CampaignApiGuard } from '../../../nodes/CampaignApiGuard/CampaignApiGuard.node';
+import { SendGridTrigger } from '../../../nodes/SendGridTrigger/SendGridTrigger.node';
+import { closeAllStores } from '../../../lib/store';
+import { SendGridSimulator } from '../../simulators/sendgridServer';
+import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
+
+jest.setTimeout(60_000);
+
+process.env.EMAIL_CAMPAIGN_STORE_DIR = mkdtempSync(join(tmpdir(), 'eca-adapters-'));
+afterAll(() => closeAllStores());
+
+type Params = Record<string, unknown>;
+function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): IExecuteFunctions {
+	return {
+		getNodeParameter: (name: string, _i: number, fallback?: unknown) => {
+			if (name in params) return params[name];
+			if (fallback !== undefined) return fallback;
+			throw new Error(`parameter ${name} not set in the test`);
+		},
+		getInputData: () => items,
+		getNode: () => ({ id: '1', name: 'Under test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} }),
+		getCredentials: async () => {
+			throw new Error('no credentials in this test');
+		},
+		continueOnFail: () => false,
+		getMode: () => 'manual',
+		sendMessageToUI: () => undefined,
+		helpers: { getBinaryDataBuffer: async () => Buffer.from(csvOf(contacts(3, 'bin.example'))) },
+	} as unknown as IExecuteFunctions;
+}
+
+const campaignParams = { campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters' })) };
+
+describe('stage node adapters', () => {
+	let loaded: INodeExecutionData[][];
+
+	it('Load Campaign Content: valid contacts on output 1, bad rows with reasons on output 2', async () => {
+		loaded = await new LoadCampaignContent().execute.call(
+			context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(4, 'a.example')) + '\nbroken,X', csvOptions: {}, outputMode: 'perContact', runId: 'run-adapters' }),
+		);
+		expect(loaded[0]).toHaveLength(4);
+		expect(loaded[0][0].json).toMatchObject({ campaign_id: 'adapters', run_id: 'run-adapters', contact: { email: 'user0@a.example', first_name: 'User0' } });
+		expect(loaded[1]).toEqual([{ json: { campaign_id: 'adapters', run_id: 'run-adapters', row: 6, email: 'broken', reason: '"broken" is not a valid email address' } }]);
+		const fromFile = await new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvBinary', binaryPropertyName: 'data', csvOptions: {}, outputMode: 'batches', batchSize: 2 }));
+		expect(fromFile[0].map((i) => (i.json.contacts as unknown[]).length)).toEqual([2, 1]);
+		await expect(new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvText', csvText: 'email\n', csvOptions: {}, outputMode: 'auto' }))).rejects.toThrow(/header row but no contacts/);
+	});
+
+	it('Build → Generate (template) → Send (dry run) → Log: the items each stage hands on', async () => {
+		const built = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 3, options: {} }, loaded[0]));
+		expect(built[0].map((i) => (i.json.recipients as unknown[]).length)).toEqual([3, 1]);
+		await expect(new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 3, options: {} }, [{ json: { email: 'a@b.io' } }]))).rejects.toThrow(/carry no campaign — connect Load Campaign Content/);
+
+		const copied = await new GenerateEmailCopy().execute.call(context({ copySource: 'auto', options: {} }, built[0]));
+		expect(copied[0][0].json).toMatchObject({ copy: { source: 'template', subject: 'Hi {{first_name|there}}, spring deals inside' }, copy_stats: { mode: 'template', llm_calls: 0 } });
+
+		const sent = await new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, copied[0]));
+		expect(sent[0].map((i) => i.json.counts)).toEqual([{ dry_run: 3 }, { dry_run: 1 }]);
+		await expect(new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch' }, [{ json: { nope: 1 } }]))).rejects.toThrow(/Item 0 is not an email payload .* connect the output of Build Email Payload/);
+
+		const logged = await new LogCampaignResult().execute.call(context({ operation: 'log', outputMode: 'rows', finishRun: true }, sent[0]));
+		expect(logged[0][0].json).toMatchObject({ campaign_id: 'adapters', recipients: 4, dry_run: 4, store: 'pglite' });
+		expect(logged[0]).toHaveLength(5);
+		const stats = await new LogCampaignResult().execute.call(context({ operation: 'stats', statsCampaignId: 'adapters', format: 'html', recent: 10 }));
+		expect(String(stats[0][0].json.html)).toContain('<svg');
+	});
+
+	it('Campaign Agent: the whole run in one node, one summary item', async () => {
+		const out = await new CampaignAgent().execute.call(
+			context({ campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters-agent' })), contactSource: 'csvText', csvText: csvOf(contacts(7, 'agent.example')), csvOptions: {}, copySource: 'template', copyOptions: {}, dryRun: true, limits: {}, deliveryOptions: {}, batchSize: 3, stepsToSend: 'first', runId: '', resume: false, outputRows: false }),
+		);
+		expect(out[0]).toHaveLength(1);
+		expect(out[0][0].json).toMatchObject({ campaign_id: 'adapters-agent', contacts: 7, dry_run: true, batches: 3, resumed: false });
+	});
+
+	it('Campaign Sequence: enroll, status, and a clear error without a campaign id', async () => {
+		const enrolled = await new CampaignSequence().execute.call(context({ operation: 'enroll', campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters-seq' })), contactSource: 'csvText', csvText: csvOf(contacts(5, 'seq.example')), csvOptions: {}, timezoneField: 'timezone', asOf: '' }));
+		expect(enrolled[0][0].json).toMatchObject({ campaign_id: 'adapters-seq', enrolled: 5 });
+		const status = await new CampaignSequence().execute.call(context({ operation: 'status', campaignRef: 'adapters-seq' }));
+		expect(status[0][0].json.enrollments).toEqual([{ status: 'active', next_step: 1, stop_reason: '', n: 5 }]);
+		await expect(new CampaignSequence().execute.call(context({ operation: 'pause', campaignRef: '' }))).rejects.toThrow(/Set Campaign ID/);
+	});
+
+	it('Campaign API Guard: accepted requests get a run id, bad ones a status and the fields', async () => {
+		const out = await new CampaignApiGuard().execute.call(
+			context({ perMinute: 100 }, [
+				{ json: { body: { campaign: campaignInput({ id: 'api' }), contacts: contacts(2) }, jwtPayload: { sub: 'caller' } } },
+				{ json: { body: { campaign: { id: '' }, contacts: [] }, headers: { 'x-forwarded-for': '10.0.0.1' } } },
+			]),
+		);
+		expect(out[0][0].json).toMatchObject({ status: 202, run_id: expect.stringMatching(/^run_/), caller: 'jwt:caller' });
+		expect(out[1][0].json).toMatchObject({ status: 400, fields: expect.arrayContaining(['campaign.id', 'contacts']) });
+	});
+});
+
+describe('SendGrid Trigger webhook adapter', () => {
+	const sim = new SendGridSimulator();
+	function hook(raw: Buffer, headers: Record<string, string>, params: Params = {}) {
+		const res = { code: 200, body: undefined as unknown, status(c: number) { this.code = c; return this; }, json(b: unknown) { this.body = b; return this; } };
+		const ctx = {
+			getRequestObject: () => ({ rawBody: raw }),
+			getResponseObject: () => res,
+			getNodeParameter: (name: string, fallback?: unknown) => ({ registration: 'manual', publicKey: sim.publicKey, events: ['delivered', 'open'], output: 'event', options: { updateStore: false }, ...params } as Params)[name] ?? fallback,
+			getWebhookName: () => 'default',
+			getWorkflowStaticData: () => ({}),
+			getHeaderData: () => headers,
+			getNode: () => ({ name: 'SendGrid Trigger', credentials: {} }),
+		} as unknown as IWebhookFunctions;
+		return { res, run: () => new SendGridTrigger().webhook.call(ctx) };
+	}
+	const body = Buffer.from(JSON.stringify([{ email: 'a@x.io', event: 'delivered', sg_event_id: 'e1', timestamp: Math.floor(Date.now() / 1000) }, { email: 'a@x.io', event: 'bounce', sg_event_id: 'e2', timestamp: 1 }]));
+
+	it('emits the selected events of a signed batch, and refuses a bad signature with 403', async () => {
+		const s = sim.signPayload(body);
+		const ok = hook(body, { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp });
+		const r = await ok.run();
+		expect(r.workflowData?.[0].map((i) => i.json.event)).toEqual(['delivered']);
+		const bad = hook(body, { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': String(Number(s.timestamp) + 1) });
+		expect(await bad.run()).toEqual({ noWebhookResponse: true });
+		expect(bad.res.code).toBe(403);
+		const big = hook(Buffer.alloc(2 * 1024 * 1024, 0x20), {}, { options: { maxBodyMb: 1 } });
+		await big.run();
+		expect(big.res.code).toBe(413);
+	});
+});
