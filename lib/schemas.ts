@@ -146,8 +146,6 @@ export const campaign = z
 		/** Sequences: only send inside this local window (contact's time zone, else the campaign's). */
 		sendWindow: sendWindow.optional(),
 		timezone: z.string().default('UTC'),
-		/** Sequences: a click ends the contact's sequence too (unsubscribe, bounce, spam report and reply always do). */
-		stopOnClick: z.boolean().default(false),
 		abTest: abTest.optional(),
 	})
 	.superRefine((c, ctx) => {

@@ -13,6 +13,8 @@ import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequen
 import { CampaignApiGuard } from '../../../nodes/CampaignApiGuard/CampaignApiGuard.node';
 import { SendGridTrigger } from '../../../nodes/SendGridTrigger/SendGridTrigger.node';
 import { closeAllStores } from '../../../lib/store';
+import { campaignDatabaseConnectionTest } from '../../../nodes/shared/databaseCredential';
+import type { ICredentialTestFunctions } from 'n8n-workflow';
 import { SendGridSimulator } from '../../simulators/sendgridServer';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
 
@@ -133,5 +135,16 @@ describe('SendGrid Trigger webhook adapter', () => {
 		const big = hook(Buffer.alloc(2 * 1024 * 1024, 0x20), {}, { options: { maxBodyMb: 1 } });
 		await big.run();
 		expect(big.res.code).toBe(413);
+	});
+});
+
+describe('Campaign Database credential test', () => {
+	it('says OK for a reachable Postgres and gives the reason otherwise, without the password', async () => {
+		const test = (data: Record<string, string | number>) => campaignDatabaseConnectionTest.call({} as ICredentialTestFunctions, { id: '1', name: 'db', type: 'campaignDatabaseApi', data });
+		expect(await test({ host: '127.0.0.1', port: 5432, database: 'postgres', user: 'postgres', password: '', ssl: 'disable' })).toEqual({ status: 'OK', message: 'Connected to the campaign database' });
+		const bad = await test({ host: '127.0.0.1', port: 9, database: 'postgres', user: 'postgres', password: 'pw-not-to-show-123', ssl: 'disable' });
+		expect(bad.status).toBe('Error');
+		expect(bad.message).toMatch(/Campaign database postgres@127\.0\.0\.1:9\/postgres/);
+		expect(bad.message).not.toContain('pw-not-to-show-123');
 	});
 });
