@@ -13,7 +13,7 @@ import { eventually } from '../test/e2e/helpers';
 import { report } from './common';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
-const BASELINE_EVENTS = Number(process.env.BENCH_BASELINE_EVENTS ?? 4_000);
+const BASELINE_EVENTS = Number(process.env.BENCH_BASELINE_EVENTS ?? 20_000);
 const PER_POST = 1000;
 const IN_FLIGHT = 4;
 

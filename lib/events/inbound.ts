@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isValidEmail } from '../schemas';
-import type { CampaignEvent } from './normalize';
+import { CampaignEvent, storableText } from './normalize';
 
 export function addressIn(field: unknown): string | undefined {
 	if (typeof field !== 'string') return undefined;
@@ -29,6 +29,6 @@ export function replyEvent(fields: Record<string, unknown>, now = Date.now()): C
 		email,
 		timestamp: new Date(now).toISOString(),
 		sg_event_id: `reply:${createHash('sha256').update(messageId).digest('base64url').slice(0, 22)}`,
-		reason: typeof fields.subject === 'string' ? fields.subject.slice(0, 200) : undefined,
+		reason: typeof fields.subject === 'string' ? storableText(fields.subject.slice(0, 200)) : undefined,
 	};
 }

@@ -80,25 +80,19 @@ const UPDATES: Record<string, string> = {
 	spamreport: 'spam_reported_at = COALESCE(d.spam_reported_at, t.first)',
 };
 
+/**
+ * One statement per batch, the events passed as one JSON array: a single JSON.stringify instead of
+ * eleven text arrays escaped element by element (bench:events measured the difference).
+ */
 async function insertEvents(tx: Queryable, events: CampaignEvent[]): Promise<Set<string>> {
 	const r = await tx.query<{ sg_event_id: string }>(
 		`INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, payload)
-		 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::jsonb[])
+		 SELECT e->>'sg_event_id', e->>'event', e->>'email', (e->>'timestamp')::timestamptz, e->>'sg_message_id', e->>'campaign_id',
+		        e->>'run_id', (e->>'step')::int, e->>'variant', e->>'delivery_id', e
+		 FROM jsonb_array_elements($1::jsonb) AS e
 		 ON CONFLICT (sg_event_id) DO NOTHING
 		 RETURNING sg_event_id`,
-		[
-			events.map((e) => e.sg_event_id),
-			events.map((e) => e.event),
-			events.map((e) => e.email),
-			events.map((e) => e.timestamp),
-			events.map((e) => e.sg_message_id ?? null),
-			events.map((e) => e.campaign_id ?? null),
-			events.map((e) => e.run_id ?? null),
-			events.map((e) => e.step ?? null),
-			events.map((e) => e.variant ?? null),
-			events.map((e) => e.delivery_id ?? null),
-			events.map((e) => JSON.stringify(e)),
-		],
+		[JSON.stringify(events)],
 	);
 	return new Set(r.rows.map((x) => x.sg_event_id));
 }

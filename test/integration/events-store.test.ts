@@ -83,4 +83,25 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		const en = await store.db.query<{ stop_reason: string }>(`SELECT stop_reason FROM eca_enrollments WHERE email = 'r@x.io'`);
 		expect(en.rows[0].stop_reason).toBe('replied');
 	});
+	it('stores events carrying NUL bytes or broken UTF-16 instead of failing the whole batch', async () => {
+		// Postgres text/jsonb refuse both; a refused batch would be answered 5xx and retried by SendGrid for 24 h.
+		const emoji = '\u{1F600}';
+		const batch = [
+			ev({ event: 'click', email: 'a@x.io', sg_event_id: 'nul1', delivery_id: 'd0', url: 'https://x.io/\u0000a', category: ['pro\u0000mo'] }),
+			ev({ event: 'dropped', email: 'q@x.io', sg_event_id: 'sur1', reason: 'Bounced Address \ud800 lone', category: 'x\udfff' }),
+			ev({ event: 'open', email: 'a@x.io', sg_event_id: 'ok1', delivery_id: 'd0' }),
+		];
+		const r = await applyEvents(store, batch);
+		expect(r).toMatchObject({ inserted: 3, duplicates: 0 });
+		const rows = await store.db.query<{ sg_event_id: string; payload: Record<string, unknown> }>(
+			`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id IN ('nul1', 'sur1', 'ok1') ORDER BY sg_event_id`,
+		);
+		expect(rows.rows.map((x) => x.sg_event_id)).toEqual(['nul1', 'ok1', 'sur1']);
+		expect(rows.rows[0].payload).toMatchObject({ url: 'https://x.io/a', category: ['promo'] });
+		expect(rows.rows[2].payload).toMatchObject({ reason: 'Bounced Address \ufffd lone', category: ['x\ufffd'] });
+		expect((await store.suppressedAmong(['q@x.io'])).get('q@x.io')).toBe('dropped');
+		// A reply whose subject was cut in the middle of an emoji is stored too.
+		const reply = replyEvent({ from: 's@x.io', subject: 'x'.repeat(199) + emoji, headers: 'Message-ID: <cut@y>' })!;
+		expect((await applyEvents(store, [reply])).inserted).toBe(1);
+	});
 });
