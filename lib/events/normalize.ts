@@ -71,41 +71,32 @@ export function normalizeEvent(e: Record<string, unknown>): CampaignEvent {
 	const ts = Number(e.timestamp);
 	const step = Number(e.step);
 	const category = Array.isArray(e.category) ? e.category.map((c) => storableText(String(c))) : typeof e.category === 'string' ? [storableText(e.category)] : undefined;
+	const group = Number(e.asm_group_id);
+	const reason = str(e.reason);
+	// Every field in one literal (absent ones undefined, which JSON drops): adding properties one by one
+	// is several times slower inside n8n's main process than here (bench:events measured 5 µs an event).
 	const out: CampaignEvent = {
 		event: str(e.event) ?? 'unknown',
 		email: (str(e.email) ?? '').trim().toLowerCase(),
 		timestamp: new Date(Number.isFinite(ts) && ts > 0 ? ts * 1000 : Date.now()).toISOString(),
 		// SendGrid always sends sg_event_id; a hash of the event keeps dedupe working for anything that does not.
 		sg_event_id: str(e.sg_event_id) ?? `h:${createHash('sha256').update(JSON.stringify(e)).digest('base64url').slice(0, 22)}`,
+		sg_message_id: str(e.sg_message_id),
+		smtp_id: str(e['smtp-id']),
+		campaign_id: str(e.campaign_id),
+		run_id: str(e.run_id),
+		step: Number.isInteger(step) && step > 0 ? step : undefined,
+		variant: str(e.variant),
+		delivery_id: str(e.delivery_id),
+		url: str(e.url),
+		reason: reason === undefined ? undefined : storableText(reason.slice(0, 2000)),
+		type: str(e.type),
+		status: str(e.status),
+		bounce_classification: str(e.bounce_classification),
+		asm_group_id: Number.isInteger(group) && group > 0 ? group : undefined,
+		machine_open: e.sg_machine_open === true || e.sg_machine_open === 'true' ? true : undefined,
+		category,
 	};
-	// Plain named assignments: keyed stores through a helper made V8 fall back to slow objects (bench:events).
-	const sgMessageId = str(e.sg_message_id);
-	if (sgMessageId !== undefined) out.sg_message_id = sgMessageId;
-	const smtpId = str(e['smtp-id']);
-	if (smtpId !== undefined) out.smtp_id = smtpId;
-	const campaignId = str(e.campaign_id);
-	if (campaignId !== undefined) out.campaign_id = campaignId;
-	const runId = str(e.run_id);
-	if (runId !== undefined) out.run_id = runId;
-	if (Number.isInteger(step) && step > 0) out.step = step;
-	const variant = str(e.variant);
-	if (variant !== undefined) out.variant = variant;
-	const deliveryId = str(e.delivery_id);
-	if (deliveryId !== undefined) out.delivery_id = deliveryId;
-	const url = str(e.url);
-	if (url !== undefined) out.url = url;
-	const reason = str(e.reason);
-	if (reason !== undefined) out.reason = storableText(reason.slice(0, 2000));
-	const type = str(e.type);
-	if (type !== undefined) out.type = type;
-	const status = str(e.status);
-	if (status !== undefined) out.status = status;
-	const classification = str(e.bounce_classification);
-	if (classification !== undefined) out.bounce_classification = classification;
-	const group = Number(e.asm_group_id);
-	if (Number.isInteger(group) && group > 0) out.asm_group_id = group;
-	if (e.sg_machine_open === true || e.sg_machine_open === 'true') out.machine_open = true;
-	if (category !== undefined) out.category = category;
 	return out;
 }
 

@@ -87,9 +87,10 @@ const UPDATES: Record<string, string> = {
 async function insertEvents(tx: Queryable, events: CampaignEvent[]): Promise<Set<string>> {
 	const r = await tx.query<{ sg_event_id: string }>(
 		`INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, payload)
-		 SELECT e->>'sg_event_id', e->>'event', e->>'email', (e->>'timestamp')::timestamptz, e->>'sg_message_id', e->>'campaign_id',
-		        e->>'run_id', (e->>'step')::int, e->>'variant', e->>'delivery_id', e
-		 FROM jsonb_array_elements($1::jsonb) AS e
+		 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id, e
+		 FROM jsonb_array_elements($1::jsonb) AS e,
+		      jsonb_to_record(e) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
+		                              campaign_id text, run_id text, step int, variant text, delivery_id text)
 		 ON CONFLICT (sg_event_id) DO NOTHING
 		 RETURNING sg_event_id`,
 		[JSON.stringify(events)],

@@ -215,6 +215,13 @@ CREATE TABLE eca_api_rate (
 );
 `,
 	},
+	{
+		version: 5,
+		name: 'events: drop the unused campaign index from the write path',
+		// Nothing reads eca_events by campaign (stats come from eca_deliveries); the index cost about a
+		// fifth of every event batch's insert time (bench:events).
+		sql: `DROP INDEX IF EXISTS eca_events_campaign;`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

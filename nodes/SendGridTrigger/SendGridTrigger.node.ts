@@ -186,10 +186,9 @@ export class SendGridTrigger implements INodeType {
 		if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
 		const mode = this.getNodeParameter('output', 'event') as string;
 		if (output.length === 0 || mode === 'none') return { webhookResponse: 'OK' };
-		const items: INodeExecutionData[] =
-			mode === 'request'
-				? [{ json: { events: output as unknown as IDataObject[], count: output.length } }]
-				: output.map((e) => ({ json: e as unknown as IDataObject }));
+		// A JSON round trip drops the fields an event does not have (normalised events carry them as undefined).
+		const clean = JSON.parse(JSON.stringify(output)) as IDataObject[];
+		const items: INodeExecutionData[] = mode === 'request' ? [{ json: { events: clean, count: clean.length } }] : clean.map((json) => ({ json }));
 		return { webhookResponse: 'OK', workflowData: [items] };
 	}
 }

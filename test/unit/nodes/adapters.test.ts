@@ -129,6 +129,8 @@ describe('SendGrid Trigger webhook adapter', () => {
 		const ok = hook(body, { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp });
 		const r = await ok.run();
 		expect(r.workflowData?.[0].map((i) => i.json.event)).toEqual(['delivered']);
+		// Items carry only the fields the event has: no keys holding undefined.
+		expect(Object.keys(r.workflowData![0][0].json).sort()).toEqual(['email', 'event', 'sg_event_id', 'timestamp']);
 		const bad = hook(body, { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': String(Number(s.timestamp) + 1) });
 		expect(await bad.run()).toEqual({ noWebhookResponse: true });
 		expect(bad.res.code).toBe(403);
