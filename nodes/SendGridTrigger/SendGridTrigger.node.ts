@@ -7,6 +7,7 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 import { verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
 import { CampaignEvent, EVENT_TYPES, EventBodyError, normalizeEvent, parseEventBody } from '../../lib/events/normalize';
 import { replyEvent } from '../../lib/events/inbound';
@@ -102,6 +103,7 @@ export class SendGridTrigger implements INodeType {
 	webhookMethods = {
 		default: {
 			async checkExists(this: IHookFunctions): Promise<boolean> {
+				assertKeepsEvents(this);
 				if (this.getNodeParameter('registration') !== 'auto') return true;
 				const data = this.getWorkflowStaticData('node') as StaticData;
 				const { transport } = await sendGrid(this);
@@ -190,6 +192,16 @@ export class SendGridTrigger implements INodeType {
 		const clean = JSON.parse(JSON.stringify(output)) as IDataObject[];
 		const items: INodeExecutionData[] = mode === 'request' ? [{ json: { events: clean, count: clean.length } }] : clean.map((json) => ({ json }));
 		return { webhookResponse: 'OK', workflowData: [items] };
+	}
+}
+
+/** Refuses to go live in a configuration that would answer 200 to every event and keep none of them. */
+function assertKeepsEvents(ctx: IHookFunctions): void {
+	const options = ctx.getNodeParameter('options', {}) as IDataObject;
+	if (ctx.getNodeParameter('output', 'event') === 'none' && options.updateStore === false) {
+		throw new NodeOperationError(ctx.getNode(), 'Output "Store Only" with "Update Campaign Store" off would accept every event and keep none', {
+			description: 'Turn the option Update Campaign Store on, or set Output to One Item per Event or One Item per Request.',
+		});
 	}
 }
 

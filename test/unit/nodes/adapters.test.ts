@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IExecuteFunctions, INodeExecutionData, IWebhookFunctions } from 'n8n-workflow';
+import type { IExecuteFunctions, IHookFunctions, INodeExecutionData, IWebhookFunctions } from 'n8n-workflow';
 import { LoadCampaignContent } from '../../../nodes/LoadCampaignContent/LoadCampaignContent.node';
 import { BuildEmailPayload } from '../../../nodes/BuildEmailPayload/BuildEmailPayload.node';
 import { GenerateEmailCopy } from '../../../nodes/GenerateEmailCopy/GenerateEmailCopy.node';
@@ -137,6 +137,22 @@ describe('SendGrid Trigger webhook adapter', () => {
 		const big = hook(Buffer.alloc(2 * 1024 * 1024, 0x20), {}, { options: { maxBodyMb: 1 } });
 		await big.run();
 		expect(big.res.code).toBe(413);
+	});
+});
+
+describe('SendGrid Trigger activation', () => {
+	const hookCtx = (params: Params) =>
+		({
+			getNodeParameter: (name: string, fallback?: unknown) => ({ registration: 'manual', output: 'event', options: {}, ...params } as Params)[name] ?? fallback,
+			getNode: () => ({ name: 'SendGrid Trigger' }),
+			getWorkflowStaticData: () => ({}),
+		}) as unknown as IHookFunctions;
+	const checkExists = (params: Params) => new SendGridTrigger().webhookMethods.default.checkExists.call(hookCtx(params));
+
+	it('refuses to go live when it would keep no event (Store Only with the store off), and says what to change', async () => {
+		await expect(checkExists({ output: 'none', options: { updateStore: false } })).rejects.toThrow(/"Store Only" with "Update Campaign Store" off/);
+		await expect(checkExists({ output: 'none', options: {} })).resolves.toBe(true);
+		await expect(checkExists({ output: 'event', options: { updateStore: false } })).resolves.toBe(true);
 	});
 });
 
