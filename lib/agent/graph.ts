@@ -163,7 +163,9 @@ export async function runCampaignAgent(
 	let input: Partial<CampaignGraphState> | null = { runId: options.runId, stepQueue: config.steps ?? [], counts: {}, llm: {}, invalid: [] };
 	if (options.resume && options.checkpointer) {
 		const snapshot = await app.getState(thread);
-		if (snapshot.next.length > 0) {
+		// A run killed after a step finished (its writes saved) but before the next checkpoint lists that
+		// step under tasks, not under next: either means the run is not over and resumes from here.
+		if (snapshot.next.length > 0 || snapshot.tasks.length > 0) {
 			input = null;
 			resumed = true;
 		} else if (snapshot.values && (snapshot.values as CampaignGraphState).stepsDone?.length) {

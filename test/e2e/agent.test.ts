@@ -61,22 +61,29 @@ it('resumes after SIGKILL: 20,000 contacts, each exactly one message, 20,000 row
 	expect(answers.every((a) => a.status === 200)).toBe(true);
 	await new Promise((res) => setTimeout(res, 1500)); // past the 0.6 s resend grace for claims nobody confirmed
 
+	// What the killed run left behind, shown when the resume assertion fails.
+	const { host, port, user, database } = r.db.connection;
+	const pg = new Client({ host, port, user, database });
+	await pg.connect();
+	const left = await pg.query(`SELECT checkpoint_id, metadata FROM eca_checkpoints WHERE thread_id = $1 ORDER BY checkpoint_id`, [runId]).finally(() => pg.end());
+	const checkpointsAtKill = left.rows.map((x: { checkpoint_id: string; metadata: Buffer }) => `${x.checkpoint_id} ${Buffer.from(x.metadata).toString().slice(0, 160)}`);
+
 	await n8n.importWorkflow(agentWorkflow(runId, true), r.creds);
 	const resumed = await n8n.execute(id);
 	expect(resumed.error).toBeUndefined();
 	const summary = resumed.nodes['Campaign Agent'][0][0];
-	expect(summary).toMatchObject({ run_id: runId, resumed: true, contacts: N });
+	expect(summary).toMatchObject({ run_id: runId, contacts: N });
+	expect(summary.resumed ? 'resumed' : `not resumed; checkpoints at the kill: ${JSON.stringify(checkpointsAtKill, null, 1)}`).toBe('resumed');
 
 	expect(r.sg.duplicateRecipients()).toEqual([]);
 	expect(new Set(r.sg.accepted.map((m) => m.to)).size).toBe(N);
 	expect(r.sg.accepted).toHaveLength(N);
 
-	const { host, port, user, database } = r.db.connection;
-	const pg = new Client({ host, port, user, database });
-	await pg.connect();
-	const rows = await pg.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'sent')::int AS sent FROM eca_deliveries WHERE campaign_id = 'e2e-agent' AND mode = 'live'`);
-	const checkpoints = await pg.query(`SELECT count(*)::int AS n FROM eca_checkpoints WHERE thread_id = $1`, [runId]);
-	await pg.end();
+	const db = new Client({ host, port, user, database });
+	await db.connect();
+	const rows = await db.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'sent')::int AS sent FROM eca_deliveries WHERE campaign_id = 'e2e-agent' AND mode = 'live'`);
+	const checkpoints = await db.query(`SELECT count(*)::int AS n FROM eca_checkpoints WHERE thread_id = $1`, [runId]);
+	await db.end();
 	expect(rows.rows[0]).toEqual({ n: N, sent: N });
 	expect(checkpoints.rows[0].n).toBeGreaterThan(0);
 });

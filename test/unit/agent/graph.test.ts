@@ -108,6 +108,44 @@ describe('Campaign Agent graph', () => {
 		expect(new Set([...all, ...reconcile.accepted]).size).toBe(1000);
 	});
 
+	it('resumes a run killed after a step finished but before its checkpoint was written', async () => {
+		// The step's writes are saved as it finishes; the process dies before the next checkpoint. LangGraph then
+		// lists no "next" node (the finished one has its writes), yet the run is not over and must resume.
+		// Once "dead", nothing more is persisted and nothing more is sent.
+		class DyingSaver extends StoreCheckpointSaver {
+			dead = false;
+			async put(...args: Parameters<StoreCheckpointSaver['put']>) {
+				if (args[2].step === 4) this.dead = true;
+				if (this.dead) throw new Error('process killed');
+				return super.put(...args);
+			}
+			async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
+				if (this.dead) throw new Error('process killed');
+				return super.putWrites(...args);
+			}
+		}
+		const saver = new DyingSaver(store.db);
+		const first = new (class extends CountingSendGrid {
+			async sendMail(body: MailSendBody) {
+				if (saver.dead) throw new Error('process killed');
+				return super.sendMail(body);
+			}
+		})();
+		const { config, deps, runId } = setup(1000, {}, first);
+		await expect(runCampaignAgent(config, deps, { runId, checkpointer: saver })).rejects.toThrow(/process killed/);
+		expect(first.accepted).toHaveLength(300);
+		const fresh = new CountingSendGrid();
+		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store.db), resume: true });
+		expect(resumed.resumed).toBe(true);
+		// Every contact is accounted for once: sent by the first run, sent after the resume, or unconfirmed
+		// (the requests the dying process attempted: never re-sent blindly, confirmed by processed events).
+		const c = resumed.counts;
+		expect((c.sent ?? 0) + (c.unconfirmed ?? 0) + (c.already_sent ?? 0)).toBe(1000);
+		expect(first.accepted.length + fresh.accepted.length + (c.unconfirmed ?? 0)).toBe(1000);
+		expect(fresh.accepted.length).toBeGreaterThan(0);
+		expect(new Set([...first.accepted, ...fresh.accepted]).size).toBe(first.accepted.length + fresh.accepted.length);
+	});
+
 	it('returns the finished run when asked to resume a run that completed', async () => {
 		const { config, deps, runId } = setup(10);
 		const checkpointer = new StoreCheckpointSaver(store.db);
