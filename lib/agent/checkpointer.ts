@@ -107,18 +107,26 @@ export class StoreCheckpointSaver extends BaseCheckpointSaver {
 	async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath = ''): Promise<void> {
 		const { thread, ns, id } = this.ids(config);
 		if (!id) throw new Error('putWrites needs a checkpoint_id');
-		for (let i = 0; i < writes.length; i++) {
-			const [channel, value] = writes[i];
-			const idx = WRITES_IDX_MAP[channel] ?? i;
-			const [type, bytes] = await this.serde.dumpsTyped(value);
-			// Special channels (errors, interrupts) have fixed negative indexes and are overwritten; others are written once.
-			await this.db.query(
-				`INSERT INTO eca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)
-				 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO ${idx < 0 ? 'UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value' : 'NOTHING'}`,
-				[thread, ns, id, taskId, idx, channel, type, Buffer.from(bytes), taskPath],
-			);
-		}
+		if (writes.length === 0) return;
+		const rows = await Promise.all(
+			writes.map(async ([channel, value], i) => {
+				const [type, bytes] = await this.serde.dumpsTyped(value);
+				return { idx: WRITES_IDX_MAP[channel] ?? i, channel, type, bytes: Buffer.from(bytes) };
+			}),
+		);
+		// A task's writes land together or not at all: a process killed half way through them must not leave
+		// a task that looks finished but lacks the write that routes to the next node (the run would end early).
+		await this.db.transaction(async (tx) => {
+			for (const w of rows) {
+				// Special channels (errors, interrupts) have fixed negative indexes and are overwritten; others are written once.
+				await tx.query(
+					`INSERT INTO eca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+					 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO ${w.idx < 0 ? 'UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value' : 'NOTHING'}`,
+					[thread, ns, id, taskId, w.idx, w.channel, w.type, w.bytes, taskPath],
+				);
+			}
+		});
 	}
 
 	async deleteThread(threadId: string): Promise<void> {

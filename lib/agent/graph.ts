@@ -174,6 +174,12 @@ export async function runCampaignAgent(
 		}
 	}
 	const final = (await app.invoke(input, thread)) as CampaignGraphState;
+	// Never report a partial run as a finished one.
+	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {
+		throw new Error(
+			`Campaign Agent run ${options.runId} stopped before it was finished (${final.cursor ?? 0} of ${final.total ?? '?'} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
+		);
+	}
 	return {
 		runId: options.runId,
 		campaignId: final.campaign?.id,

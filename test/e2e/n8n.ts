@@ -488,10 +488,12 @@ export class N8nInstance {
 				const text = Buffer.concat(out).toString();
 				const start = text.indexOf('{');
 				if (start < 0) return fail(new Error(`n8n execute ${id} printed no result (exit ${code ?? signal}):\n${text.slice(-2000)}\n${err.join('').slice(-3000)}`));
+				// n8n may log a line after the result (e.g. while shutting down): read just the one JSON object.
+				const json = text.slice(start, jsonObjectEnd(text, start));
 				try {
-					done(parseExecution(JSON.parse(text.slice(start))));
+					done(parseExecution(JSON.parse(json)));
 				} catch (e) {
-					fail(new Error(`n8n execute ${id}: unreadable output (${(e as Error).message}):\n${text.slice(0, 2000)}`));
+					fail(new Error(`n8n execute ${id}: unreadable output (${(e as Error).message}):\n${text.slice(0, 2000)}\n…\n${text.slice(-2000)}`));
 				}
 			});
 		}) as Promise<ExecutionResult> & { process?: ChildProcess };
@@ -503,6 +505,25 @@ export class N8nInstance {
 		const r = await this.rest<{ results: Array<{ id: string; status: string; finished: boolean }> }>('GET', `/executions?filter=${encodeURIComponent(JSON.stringify({ workflowId }))}`);
 		return r.results;
 	}
+}
+
+/** The index just past the JSON object that opens at `start` (strings and escapes respected), or the text's end. */
+export function jsonObjectEnd(text: string, start: number): number {
+	let depth = 0;
+	let inString = false;
+	for (let i = start; i < text.length; i++) {
+		const c = text[i];
+		if (inString) {
+			if (c === '\\') i++;
+			else if (c === '"') inString = false;
+		} else if (c === '"') inString = true;
+		else if (c === '{' || c === '[') depth++;
+		else if (c === '}' || c === ']') {
+			depth--;
+			if (depth === 0) return i + 1;
+		}
+	}
+	return text.length;
 }
 
 export function parseExecution(raw: unknown): ExecutionResult {

@@ -81,6 +81,7 @@ it('kills the worker in the middle of a Campaign Agent run; after restart and re
 	await n8n.restart();
 	// SendGrid reports what it took; then the run is resumed from its checkpoint.
 	await new Promise((r) => setTimeout(r, 2000));
+	await sg.idle(); // requests the killed worker had sent still land, and get their processed events
 	await sg.postEvents(hookUrl, sg.eventsFor(ours(), { noDelivery: false }).filter((e) => e.event === 'processed'));
 	await new Promise((r) => setTimeout(r, 1000));
 	// Resumed as a manual run of the same template (same run id, Resume Run on).
@@ -88,7 +89,7 @@ it('kills the worker in the middle of a Campaign Agent run; after restart and re
 	const resume = await n8n.importWorkflow({ ...wf, id: 'hardeningKillRes', name: 'hardening kill resume' }, creds);
 	const resumed = await n8n.execute(resume.id);
 	expect(resumed.error).toBeUndefined();
-	expect(resumed.nodes['Campaign Agent'][0][0]).toMatchObject({ run_id: 'run_hardening_kill', contacts: N });
+	expect(resumed.nodes['Campaign Agent'][0][0]).toMatchObject({ run_id: 'run_hardening_kill', resumed: true, contacts: N });
 	await eventually(async () => (await count(`SELECT count(*)::int AS n FROM eca_deliveries WHERE campaign_id = 'hardening-kill' AND status = 'sent'`)) === N, 'every contact to be sent', 10 * 60_000);
 	const all = ours();
 	const duplicates = all.length - new Set(all.map((m) => m.to)).size;

@@ -230,7 +230,27 @@ export class SendGridSimulator {
 		};
 	}
 
+	private inFlight = 0;
+
+	/** Resolves once no mail request is being worked on (one sent just before its client died still lands). */
+	async idle(timeoutMs = 60_000): Promise<void> {
+		const end = Date.now() + timeoutMs;
+		while (this.inFlight > 0) {
+			if (Date.now() > end) throw new Error(`the SendGrid simulator still has ${this.inFlight} mail requests in flight after ${timeoutMs} ms`);
+			await new Promise((r) => setTimeout(r, 20));
+		}
+	}
+
 	private async mailSend(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): Promise<void> {
+		this.inFlight++;
+		try {
+			await this.mailSendWork(req, res, body);
+		} finally {
+			this.inFlight--;
+		}
+	}
+
+	private async mailSendWork(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): Promise<void> {
 		const index = this.mailRequests++;
 		const latency = this.opts.latencyMs ?? 0;
 		const f = this.opts.faults;

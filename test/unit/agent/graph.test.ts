@@ -1,5 +1,5 @@
 /** The Campaign Agent graph: edges for 0, 1 and many batches, sequences, checkpoints and resume. */
-import { closeAllStores, getCampaignStore, CampaignStore } from '../../../lib/store';
+import { closeAllStores, getCampaignStore, CampaignStore, Queryable, SqlDriver } from '../../../lib/store';
 import { runCampaignAgent, AgentConfig, AgentDeps } from '../../../lib/agent/graph';
 import { StoreCheckpointSaver } from '../../../lib/agent/checkpointer';
 import type { SendGridResponse, SendGridTransport } from '../../../lib/sendgrid/client';
@@ -143,6 +143,50 @@ describe('Campaign Agent graph', () => {
 		expect((c.sent ?? 0) + (c.unconfirmed ?? 0) + (c.already_sent ?? 0)).toBe(1000);
 		expect(first.accepted.length + fresh.accepted.length + (c.unconfirmed ?? 0)).toBe(1000);
 		expect(fresh.accepted.length).toBeGreaterThan(0);
+		expect(new Set([...first.accepted, ...fresh.accepted]).size).toBe(first.accepted.length + fresh.accepted.length);
+	});
+
+	it('a step whose saved writes were cut off by the kill runs again on resume, and the run finishes', async () => {
+		// The kill lands between two of a step's writes. Stored one by one, they would leave a step that looks
+		// done but lacks the write routing to the next node: the resumed run would stop half way.
+		let dead = false;
+		let armed = false;
+		let inserts = 0;
+		const guard = (sql: string) => {
+			if (dead) throw new Error('process killed');
+			if (armed && /^INSERT INTO eca_checkpoint_writes/.test(sql.trim()) && ++inserts === 2) {
+				dead = true;
+				throw new Error('process killed');
+			}
+		};
+		const wrap = (q: Queryable): Queryable => ({
+			query: <T,>(sql: string, params?: unknown[]) => (guard(sql), q.query<T>(sql, params)),
+			exec: (sql: string) => (guard(sql), q.exec(sql)),
+		});
+		const dying: SqlDriver = { kind: store.db.kind, ...wrap(store.db), transaction: (fn) => store.db.transaction((tx) => fn(wrap(tx))), close: async () => undefined };
+		let builds = 0;
+		class ArmingSaver extends StoreCheckpointSaver {
+			async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
+				if (args[1].some(([channel]) => channel === 'cursor') && ++builds === 2) armed = true; // the second chunk's build step
+				return super.putWrites(...args);
+			}
+		}
+		const first = new (class extends CountingSendGrid {
+			async sendMail(body: MailSendBody) {
+				if (dead) throw new Error('process killed');
+				return super.sendMail(body);
+			}
+		})();
+		const { config, deps, runId } = setup(1000, {}, first);
+		await expect(runCampaignAgent(config, deps, { runId, checkpointer: new ArmingSaver(dying) })).rejects.toThrow(/process killed/);
+		expect(dead).toBe(true);
+		const fresh = new CountingSendGrid();
+		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store.db), resume: true });
+		expect(resumed.resumed).toBe(true);
+		expect(resumed.steps).toEqual([1]);
+		const c = resumed.counts;
+		expect((c.sent ?? 0) + (c.unconfirmed ?? 0)).toBe(1000);
+		expect(first.accepted.length + fresh.accepted.length + (c.unconfirmed ?? 0)).toBe(1000);
 		expect(new Set([...first.accepted, ...fresh.accepted]).size).toBe(first.accepted.length + fresh.accepted.length);
 	});
 
