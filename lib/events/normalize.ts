@@ -72,7 +72,6 @@ export function normalizeEvent(e: Record<string, unknown>): CampaignEvent {
 	const step = Number(e.step);
 	const category = Array.isArray(e.category) ? e.category.map((c) => storableText(String(c))) : typeof e.category === 'string' ? [storableText(e.category)] : undefined;
 	const group = Number(e.asm_group_id);
-	const reason = str(e.reason);
 	// Every field in one literal (absent ones undefined, which JSON drops): adding properties one by one
 	// is several times slower inside n8n's main process than here (bench:events measured 5 µs an event).
 	const out: CampaignEvent = {
@@ -89,7 +88,8 @@ export function normalizeEvent(e: Record<string, unknown>): CampaignEvent {
 		variant: str(e.variant),
 		delivery_id: str(e.delivery_id),
 		url: str(e.url),
-		reason: reason === undefined ? undefined : storableText(reason.slice(0, 2000)),
+		// Cut before cleaning: a cut through a surrogate pair is then cleaned too.
+		reason: str(typeof e.reason === 'string' ? e.reason.slice(0, 2000) : e.reason),
 		type: str(e.type),
 		status: str(e.status),
 		bounce_classification: str(e.bounce_classification),

@@ -81,7 +81,8 @@ it('kills the worker in the middle of a Campaign Agent run; after restart and re
 	await n8n.restart();
 	// SendGrid reports what it took; then the run is resumed from its checkpoint.
 	await new Promise((r) => setTimeout(r, 2000));
-	await sg.idle(); // requests the killed worker had sent still land, and get their processed events
+	// Requests the killed worker had sent still land, and get their processed events.
+	await eventually(() => sg.inFlightRequests === 0, 'the requests in flight at the kill to land');
 	await sg.postEvents(hookUrl, sg.eventsFor(ours(), { noDelivery: false }).filter((e) => e.event === 'processed'));
 	await new Promise((r) => setTimeout(r, 1000));
 	// Resumed as a manual run of the same template (same run id, Resume Run on).
