@@ -300,8 +300,11 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	};
 	let next = 0;
 	let aborted: SendAbortedError | undefined;
+	// A batch that fails (the store went away, say) stops the others from starting new batches, and the
+	// stage answers only once the requests already under way have landed: nothing sends after it failed.
+	let failure: { error: unknown } | undefined;
 	const worker = async () => {
-		while (!aborted && next < payloads.length) {
+		while (!aborted && !failure && next < payloads.length) {
 			const i = next++;
 			try {
 				results[i] = await sendBatch(payloads[i], deps, policy, options);
@@ -309,9 +312,8 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 				if (e instanceof SendAbortedError) {
 					aborted = aborted ?? e;
 					e.partial.forEach((b) => (results[i] = b));
-					return;
-				}
-				throw e;
+				} else failure ??= { error: e };
+				return;
 			}
 			progress.batchesDone++;
 			progress.requests += results[i].requests;
@@ -324,6 +326,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		}
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
+	if (failure) throw failure.error;
 	if (aborted) throw new SendAbortedError(aborted.message, results.filter(Boolean));
 	return results;
 }

@@ -3,6 +3,7 @@
  * PGlite database in a folder. Both speak the same SQL, so the store is written once.
  */
 import type { Pool, PoolClient } from 'pg';
+import { redactSecrets } from '../redact';
 
 export interface QueryResult<T> {
 	rows: T[];
@@ -19,6 +20,13 @@ export interface SqlDriver extends Queryable {
 	readonly kind: 'postgres' | 'pglite';
 	/** Runs fn in one transaction: committed when it resolves, rolled back when it throws. */
 	transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+	/**
+	 * Runs fn on a connection of its own, inside a READ ONLY transaction with a statement timeout,
+	 * then throws the connection away: nothing a query does (SET, a stray COMMIT) outlives it or
+	 * reaches the store's pooled connections. Every statement goes through the extended protocol,
+	 * so a statement can never carry a second one.
+	 */
+	readOnlySession<T>(fn: (q: Queryable) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T>;
 	close(): Promise<void>;
 }
 
@@ -36,9 +44,9 @@ export interface PostgresConnection {
 	schema?: string;
 }
 
-/** Never echo the password: errors from pg can include the connection string in some paths. */
+/** Never echo the password: errors from pg can include the connection string (a URL with userinfo) in some paths. */
 function redact(message: string, secret: string | undefined): string {
-	return secret ? message.split(secret).join('***') : message;
+	return redactSecrets(secret ? message.split(secret).join('***') : message, [secret]);
 }
 
 export class StoreConnectionError extends Error {
@@ -46,6 +54,25 @@ export class StoreConnectionError extends Error {
 		super(message);
 		this.name = 'StoreConnectionError';
 	}
+}
+
+/** A store schema name as Postgres keeps it: lower-case, unquoted, at most 63 bytes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkSchemaName(schema: string): string {
+	if (!SCHEMA_NAME.test(schema))
+		throw new StoreConnectionError(
+			`Campaign database schema "${schema.slice(0, 80)}" is not a plain schema name — use lower-case letters, digits and "_", starting with a letter or "_" (at most 63), e.g. "email_campaigns"`,
+		);
+	return schema;
+}
+
+/** Connection-level SQLSTATEs: the server went away (57P01 admin shutdown, 57P02 crash, 57P03 starting up). */
+function connectionLost(e: unknown): boolean {
+	const code = (e as { code?: unknown })?.code;
+	// 08P01 (protocol violation, e.g. a wrong number of bind parameters) is the query's fault, not the link's.
+	if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return (code.startsWith('08') && code !== '08P01') || code.startsWith('57P');
+	return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|not queryable|timeout exceeded when trying to connect/i.test(`${String(code ?? '')} ${String((e as Error)?.message ?? '')}`);
 }
 
 export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriver> {
@@ -57,23 +84,25 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 			: conn.ssl === 'allow'
 				? { rejectUnauthorized: false }
 				: undefined;
-	const pool: Pool = new PgPool({
+	const schema = conn.schema && conn.schema !== 'public' ? checkSchemaName(conn.schema) : undefined;
+	const settings = {
 		host: conn.host,
 		port: conn.port,
 		database: conn.database,
 		user: conn.user,
 		password: conn.password,
 		ssl,
-		max: conn.max ?? 10,
 		connectionTimeoutMillis: 10_000,
-		idleTimeoutMillis: 30_000,
-		options: conn.schema ? `-c search_path=${conn.schema.replace(/[^A-Za-z0-9_]/g, '')},public` : undefined,
-	});
+	};
+	// The store's schema comes first; public stays readable for contact tables (Contacts Query).
+	const searchPath = schema ? `-c search_path=${schema},public` : '';
+	const pool: Pool = new PgPool({ ...settings, max: conn.max ?? 10, idleTimeoutMillis: 30_000, options: searchPath || undefined });
 	// An idle client's error (e.g. the server restarting) must not crash the n8n process.
 	pool.on('error', () => undefined);
 	const describe = (e: unknown) =>
 		new StoreConnectionError(
-			`Campaign database ${conn.user}@${conn.host}:${conn.port}/${conn.database}: ${redact((e as Error).message, conn.password)}`,
+			redact(`Campaign database ${conn.user}@${conn.host}:${conn.port}/${conn.database}: ${(e as Error).message}`, conn.password) +
+				(connectionLost(e) ? ' — the database went away or cannot be reached (restart, failover?); run the workflow again once it is back: claimed recipients are reconciled, never sent twice' : ''),
 		);
 	const query = async <T>(sql: string, params?: unknown[]) => {
 		try {
@@ -83,12 +112,14 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 			throw wrapSqlError(e, describe);
 		}
 	};
+	if (schema) await ensureSchema(schema);
 	return {
 		kind: 'postgres',
 		query,
 		exec: async (sql: string) => {
 			await query(sql);
 		},
+		readOnlySession,
 		async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
 			// A deadlock or serialization failure rolls everything back, so running again is safe.
 			for (let attempt = 1; ; attempt++) {
@@ -107,6 +138,54 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 		close: () => pool.end(),
 	};
 
+	/** A schema that does not exist is created; Postgres would otherwise put the tables in public without a word. */
+	async function ensureSchema(name: string): Promise<void> {
+		try {
+			const found = await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [name]);
+			if (found.rowCount === 0) await query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
+		} catch (e) {
+			await pool.end().catch(() => undefined);
+			if (e instanceof StoreConnectionError) throw e;
+			throw new StoreConnectionError(
+				`Campaign database schema "${name}" does not exist and could not be created (${redact((e as Error).message, conn.password)}) — create it (CREATE SCHEMA ${name}) or set the credential's Schema to one that exists`,
+			);
+		}
+	}
+
+	async function readOnlySession<T>(fn: (q: Queryable) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T> {
+		const { Client } = await import('pg');
+		const timeout = Math.max(1, Math.floor(options.statementTimeoutMs));
+		const client = new Client({ ...settings, options: `${searchPath} -c default_transaction_read_only=on -c statement_timeout=${timeout}`.trim() });
+		let lost: Error | undefined;
+		client.on('error', (e: Error) => (lost ??= e));
+		try {
+			await client.connect();
+		} catch (e) {
+			throw describe(e);
+		}
+		const q: Queryable = {
+			async query<R>(sql: string, params?: unknown[]) {
+				if (lost) throw lost;
+				const r = await client.query({ text: sql, values: params ?? [], queryMode: 'extended' } as never);
+				return { rows: (r as { rows: R[] }).rows, rowCount: (r as { rowCount: number | null }).rowCount ?? 0 };
+			},
+			async exec() {
+				throw new Error('readOnlySession runs single statements only');
+			},
+		};
+		try {
+			await client.query('BEGIN READ ONLY');
+			const result = await fn(q);
+			// Whatever the statement managed to do (a temp object, a large object) is never committed.
+			await client.query('ROLLBACK');
+			return result;
+		} catch (e) {
+			throw lost ? describe(lost) : wrapSqlError(e, describe);
+		} finally {
+			await client.end().catch(() => undefined);
+		}
+	}
+
 	async function once<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
 		let client: PoolClient;
 		try {
@@ -114,25 +193,39 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 		} catch (e) {
 			throw describe(e);
 		}
+		// The pool listens for errors of idle clients only: a checked-out client whose server goes away
+		// (restart, failover, pg_terminate_backend) emits 'error', and an unheard 'error' crashes n8n.
+		let lost: Error | undefined;
+		const onError = (e: Error) => (lost ??= e);
+		client.on('error', onError);
+		const alive = () => {
+			if (lost) throw lost;
+		};
 		try {
 			await client.query('BEGIN');
 			const tx: Queryable = {
 				async query<R>(sql: string, params?: unknown[]) {
+					alive();
 					const r = await client.query(sql, params as unknown[]);
 					return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
 				},
 				async exec(sql: string) {
+					alive();
 					await client.query(sql);
 				},
 			};
 			const result = await fn(tx);
+			alive();
 			await client.query('COMMIT');
 			return result;
 		} catch (e) {
-			await client.query('ROLLBACK').catch(() => undefined);
-			throw wrapSqlError(e, describe);
+			if (!lost) await client.query('ROLLBACK').catch(() => undefined);
+			throw wrapSqlError(lost ?? e, describe);
 		} finally {
-			client.release();
+			// A client that lost its connection is destroyed, never handed to the next caller; the pool
+			// puts its own idle listener back before this one goes, so no moment is left unheard.
+			client.release(lost);
+			client.removeListener('error', onError);
 		}
 	}
 }
@@ -140,8 +233,7 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 /** SQL errors (constraint, syntax) pass through; connection failures get the database named. */
 function wrapSqlError(e: unknown, describe: (e: unknown) => Error): Error {
 	const err = e as { code?: string; message?: string };
-	if (err && typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && !err.code.startsWith('08') && !err.code.startsWith('57'))
-		return e as Error;
+	if (err && typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && !connectionLost(e)) return e as Error;
 	if (e instanceof StoreConnectionError) return e;
 	return describe(e);
 }
@@ -175,6 +267,9 @@ export async function openPglite(dataDir: string | undefined): Promise<SqlDriver
 					return fn(tx);
 				}),
 			),
+		readOnlySession: async () => {
+			throw new StoreConnectionError('This needs the Campaign Database credential (Postgres): the embedded store cannot run queries of your own');
+		},
 		close: () => db.close(),
 	};
 }

@@ -11,7 +11,8 @@ import { PostgresConnection, SqlDriver, connectPostgres, openPglite } from './dr
 
 export * from './campaignStore';
 export type { PostgresConnection, SqlDriver, Queryable } from './driver';
-export { StoreConnectionError, connectPostgres, openPglite } from './driver';
+export { StoreConnectionError, connectPostgres, openPglite, checkSchemaName } from './driver';
+export { queryContacts, parseQueryParameters, CONTACTS_QUERY_DEFAULTS } from './contactsQuery';
 
 export type StoreConfig = { postgres: PostgresConnection } | { embeddedDir?: string; inMemory?: boolean };
 

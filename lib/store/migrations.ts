@@ -222,6 +222,11 @@ CREATE TABLE eca_api_rate (
 		// fifth of every event batch's insert time (bench:events).
 		sql: `DROP INDEX IF EXISTS eca_events_campaign;`,
 	},
+	{
+		version: 6,
+		name: 'campaign api rate limits: past windows are pruned by window',
+		sql: `CREATE INDEX IF NOT EXISTS eca_api_rate_win ON eca_api_rate (win);`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

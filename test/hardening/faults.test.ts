@@ -15,6 +15,7 @@ import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store
 import { campaignInput, contacts, csvOf } from '../helpers/fixtures';
 import { createTestDatabase, ensurePostgres } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
+import { eventually } from '../e2e/helpers';
 
 jest.setTimeout(10 * 60_000);
 
@@ -71,7 +72,7 @@ it('10,000 recipients under 30 % 429, 5 % 500, 2 % dropped connections and slow 
 	expect(rows).toEqual([{ status: 'sent', n: 10_000 }]);
 });
 
-it('Postgres restarted during a run: a clear error or retries, no half-written row, and a re-run completes the campaign', async () => {
+it('Postgres stopped and started again during a run: a clear error, no half-written row, and a re-run completes the campaign', async () => {
 	sim.reset();
 	sim.setLatency(150);
 	const id = 'pgrestart';
@@ -79,12 +80,21 @@ it('Postgres restarted during a run: a clear error or retries, no half-written r
 		() => undefined,
 		(e: Error) => e,
 	);
-	await new Promise((r) => setTimeout(r, 1200));
-	execSync('pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart', { shell: '/bin/bash', stdio: 'pipe' });
-	await ensurePostgres();
-	const err = await first;
+	// Restart once the run is under way (not after a fixed time: a slow machine may not have started yet).
+	await eventually(() => sim.accepted.filter((m) => m.customArgs.campaign_id === id).length >= 600, 'the run to be under way');
+	// Down until the run has failed (a restart that is quick enough could let it carry on, which is
+	// fine in production but not a fault this test could count on).
+	execSync('pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main stop', { shell: '/bin/bash', stdio: 'pipe' });
+	let err: Error | undefined;
+	try {
+		err = await first;
+	} finally {
+		await ensurePostgres();
+	}
+	// A clear error, and the stage answered only after its requests in flight had landed.
+	expect(err?.message).toMatch(/Campaign database .* the database went away or cannot be reached .* run the workflow again/);
+	expect(sim.inFlightRequests).toBe(0);
 	sim.setLatency(0);
-	if (err) expect(err.message).toMatch(/Campaign database .*(terminat|connect|ECONNREFUSED|shutdown|closed)/i);
 	// Every row is whole: claimed, sent or failed, never a half state; no recipient accepted twice.
 	const statuses = new Set((await countRows(id)).map((r) => r.status));
 	for (const s of statuses) expect(['claimed', 'sent', 'unconfirmed', 'retry']).toContain(s);
@@ -117,5 +127,5 @@ it('the LLM endpoint down: the run fails fast with a clear error before anything
 	const r = await runCampaignAgent(config('template'), deps, { runId: 'llmdown-2' });
 	expect(r.counts.sent).toBe(300);
 	for (const m of sim.accepted) expect(m.subject).toMatch(/^Hi User\d+, spring deals inside$/); // the campaign template, merged
-	recordTally({ suite: 'faults: LLM down', faults: 2, inputs: 600, duplicates: 0, lost: 300 - sim.accepted.length });
+	recordTally({ suite: 'faults: LLM down', faults: 2, inputs: 600, duplicates: sim.accepted.length - new Set(sim.accepted.map((m) => m.to)).size, lost: 300 - new Set(sim.accepted.map((m) => m.to)).size });
 });

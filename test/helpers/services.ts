@@ -29,14 +29,34 @@ async function waitFor(port: number, ms: number): Promise<boolean> {
 	return false;
 }
 
-export async function ensurePostgres(): Promise<void> {
-	if (await portOpen(PG.port)) return;
+/** True once the server answers a query (an open port may still say "the database system is starting up"). */
+async function acceptsQueries(): Promise<boolean> {
+	const c = new Client({ ...PG, database: 'postgres', connectionTimeoutMillis: 2000 });
+	c.on('error', () => undefined);
 	try {
-		execSync('pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start', { stdio: 'pipe', shell: '/bin/bash' });
-	} catch (e) {
-		throw new Error(`PostgreSQL is not running on 127.0.0.1:${PG.port} and could not be started: ${(e as Error).message}`);
+		await c.connect();
+		await c.query('SELECT 1');
+		return true;
+	} catch {
+		return false;
+	} finally {
+		await c.end().catch(() => undefined);
 	}
-	if (!(await waitFor(PG.port, 20_000))) throw new Error(`PostgreSQL was started but does not answer on 127.0.0.1:${PG.port}`);
+}
+
+export async function ensurePostgres(): Promise<void> {
+	if (!(await portOpen(PG.port))) {
+		try {
+			execSync('pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start', { stdio: 'pipe', shell: '/bin/bash' });
+		} catch (e) {
+			throw new Error(`PostgreSQL is not running on 127.0.0.1:${PG.port} and could not be started: ${(e as Error).message}`);
+		}
+	}
+	const end = Date.now() + 30_000;
+	while (!(await acceptsQueries())) {
+		if (Date.now() > end) throw new Error(`PostgreSQL was started but does not answer queries on 127.0.0.1:${PG.port}`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
 }
 
 export async function ensureRedis(): Promise<void> {

@@ -163,7 +163,7 @@ describe('Campaign Agent graph', () => {
 			query: <T,>(sql: string, params?: unknown[]) => (guard(sql), q.query<T>(sql, params)),
 			exec: (sql: string) => (guard(sql), q.exec(sql)),
 		});
-		const dying: SqlDriver = { kind: store.db.kind, ...wrap(store.db), transaction: (fn) => store.db.transaction((tx) => fn(wrap(tx))), close: async () => undefined };
+		const dying: SqlDriver = { kind: store.db.kind, ...wrap(store.db), transaction: (fn) => store.db.transaction((tx) => fn(wrap(tx))), readOnlySession: (fn, o) => store.db.readOnlySession(fn, o), close: async () => undefined };
 		let builds = 0;
 		class ArmingSaver extends StoreCheckpointSaver {
 			async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
