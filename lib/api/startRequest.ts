@@ -11,7 +11,7 @@ export const startCampaignRequest = z.object({
 	campaign,
 	contacts: z.array(contact).min(1, { message: 'needs at least one contact' }).max(10_000, { message: 'at most 10,000 contacts per request; send larger lists as a CSV upload' }),
 	dry_run: z.boolean().default(false),
-	steps: z.array(z.number().int().min(1)).max(50).optional(),
+	steps: z.array(z.number().int().min(1).max(50, { message: 'steps are numbered 1 to 50' })).max(50, { message: 'at most 50 steps per request' }).optional(),
 });
 export type StartCampaignRequest = z.infer<typeof startCampaignRequest>;
 
@@ -24,13 +24,20 @@ export function checkStartRequest(body: unknown): Checked {
 	return { ok: true, request: r.data, runId: newRunId() };
 }
 
-/** Counts a call against the caller's window; returns false when over the limit. */
+/** Per store, the last window whose predecessors were pruned: one DELETE per minute and process. */
+const prunedUpTo = new WeakMap<CampaignStore, number>();
+
+/**
+ * Counts a call against the caller's one-minute window; not allowed when over the limit. Past
+ * windows are pruned as each new one starts, so however many callers there are (spoofed or not),
+ * the table holds about one minute of them.
+ */
 export async function takeRateLimit(store: CampaignStore, caller: string, perMinute: number, now = Date.now()): Promise<{ allowed: boolean; remaining: number; resetSeconds: number }> {
 	const window = Math.floor(now / 60_000);
-	const r = await store.db.query<{ n: number }>(
-		`INSERT INTO eca_api_rate (caller, win, n) VALUES ($1, $2, 1) ON CONFLICT (caller, win) DO UPDATE SET n = eca_api_rate.n + 1 RETURNING n`,
-		[caller.slice(0, 200), window],
-	);
-	const n = r.rows[0].n;
+	if ((prunedUpTo.get(store) ?? -1) < window) {
+		prunedUpTo.set(store, window);
+		await store.pruneApiCalls(window);
+	}
+	const n = await store.countApiCall(caller.slice(0, 200), window);
 	return { allowed: n <= perMinute, remaining: Math.max(0, perMinute - n), resetSeconds: 60 - Math.floor((now % 60_000) / 1000) };
 }

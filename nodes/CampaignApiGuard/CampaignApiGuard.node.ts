@@ -1,16 +1,11 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 import { checkStartRequest, takeRateLimit } from '../../lib/api/startRequest';
+import { CallerPolicy, CallerPolicyError, identifyCaller, trustedProxyList } from '../../lib/api/caller';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 
-/** Who is calling: the JWT subject when the Webhook verified a token, else the client address. */
-function callerOf(j: IDataObject): string {
-	const jwt = (j.jwtPayload ?? {}) as IDataObject;
-	if (jwt.sub) return `jwt:${String(jwt.sub)}`;
-	const headers = (j.headers ?? {}) as IDataObject;
-	const ip = String(headers['x-forwarded-for'] ?? headers['x-real-ip'] ?? '').split(',')[0].trim();
-	return ip ? `ip:${ip}` : 'anonymous';
-}
+const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
 export class CampaignApiGuard implements INodeType {
 	description: INodeTypeDescription = {
@@ -34,7 +29,36 @@ export class CampaignApiGuard implements INodeType {
 				type: 'number',
 				typeOptions: { minValue: 1 },
 				default: 10,
-				description: 'Callers are told apart by the JWT subject (sub), else by X-Forwarded-For',
+				description: 'Callers are told apart by the JWT subject (sub), else by API key, else by address behind Trusted Proxies; callers that cannot be told apart share one limit',
+			},
+			{
+				displayName: 'Security',
+				name: 'security',
+				type: 'collection',
+				placeholder: 'Add option',
+				default: {},
+				options: [
+					{
+						displayName: 'API Key Header',
+						name: 'identityHeader',
+						type: 'string',
+						default: '',
+						placeholder: 'x-api-key',
+						description: "Callers without a JWT are limited by this header's value (kept only as a hash). Check the key with the Webhook's Header Auth.",
+					},
+					{ displayName: 'Audience (Aud)', name: 'audience', type: 'string', default: '', description: "If set, the token's aud claim must include this value" },
+					{ displayName: 'Issuer (Iss)', name: 'issuer', type: 'string', default: '', description: "If set, the token's iss claim must equal this value" },
+					{ displayName: 'Require Expiry (Exp)', name: 'requireExpiry', type: 'boolean', default: true, description: 'Whether tokens without an exp claim are refused (401)' },
+					{
+						displayName: 'Trusted Proxies',
+						name: 'trustedProxies',
+						type: 'string',
+						default: '',
+						placeholder: '10.0.0.1, 172.16.0.0/12',
+						description:
+							'Addresses or CIDR ranges of your own reverse proxies. X-Forwarded-For is read only through them (anyone can write that header); empty: it is ignored.',
+					},
+				],
 			},
 		],
 	};
@@ -47,8 +71,27 @@ export class CampaignApiGuard implements INodeType {
 		try {
 			const store = await campaignStore(this);
 			const perMinute = this.getNodeParameter('perMinute', 0, 10) as number;
+			const o = this.getNodeParameter('security', 0, {}) as IDataObject;
+			const policy: CallerPolicy = {
+				apiKeyHeader: String(o.identityHeader ?? '').trim() || undefined,
+				audience: String(o.audience ?? '').trim() || undefined,
+				issuer: String(o.issuer ?? '').trim() || undefined,
+				requireExpiry: o.requireExpiry !== false,
+				trustedProxies: list(o.trustedProxies),
+			};
+			try {
+				trustedProxyList(policy.trustedProxies ?? []);
+			} catch (e) {
+				if (e instanceof CallerPolicyError) throw new NodeOperationError(this.getNode(), e.message, { description: 'Fix Security → Trusted Proxies' });
+				throw e;
+			}
 			for (const [i, item] of this.getInputData().entries()) {
-				const caller = callerOf(item.json);
+				const who = identifyCaller(item.json as { jwtPayload?: unknown; headers?: unknown }, policy);
+				if (!who.ok) {
+					rejected.push({ json: { status: who.status, error: who.error, fields: [] }, pairedItem: i });
+					continue;
+				}
+				const caller = who.caller;
 				const limit = await takeRateLimit(store, caller, perMinute);
 				if (!limit.allowed) {
 					rejected.push({ json: { status: 429, error: `rate limit of ${perMinute} requests per minute reached; retry in ${limit.resetSeconds} s`, retry_after: limit.resetSeconds }, pairedItem: i });
