@@ -45,7 +45,7 @@ export class SendGridCampaignApi implements ICredentialType {
 			typeOptions: { password: true },
 			default: '',
 			description:
-				'Optional. The public key SendGrid shows under Mail Settings → Event Webhook → Signed Event Webhook (base64). The SendGrid Trigger fetches it itself when it registers the webhook.',
+				"Optional. The public key SendGrid shows under Mail Settings → Event Webhook → Signed Event Webhook (base64, or PEM — also pasted as one line). The SendGrid Trigger verifies events with it unless the trigger has its own Verification Key; with neither, it uses the key it fetched when it registered the webhook.",
 		},
 	];
 

@@ -8,18 +8,62 @@ export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
 export const TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
 
 const keys = new Map<string, KeyObject>();
+const MAX_CACHED_KEYS = 64;
 
-/** Accepts the base64 DER key SendGrid shows, or a PEM block. */
+/**
+ * The base64 of the key's DER, from any of the forms a user may paste: SendGrid's base64, a PEM
+ * block, or a PEM squeezed into one line (no newlines, spaces for newlines, or the two characters
+ * `\n` as n8n's one-line fields produce). String scans only, linear in the input.
+ */
+export function publicKeyBase64(key: string): string {
+	let body = key;
+	const begin = body.indexOf('-----BEGIN');
+	if (begin >= 0) {
+		const labelEnd = body.indexOf('-----', begin + 10);
+		if (labelEnd < 0) throw new Error('the PEM key has no end to its BEGIN line');
+		const end = body.indexOf('-----END', labelEnd + 5);
+		if (end < 0) throw new Error('the PEM key has no -----END line');
+		body = body.slice(labelEnd + 5, end);
+	}
+	// Literal "\n"/"\r" pairs first: their letters would otherwise pass as base64.
+	body = body.split('\\n').join('').split('\\r').join('');
+	let out = '';
+	let from = 0;
+	for (let i = 0; i <= body.length; i++) {
+		const c = i < body.length ? body.charCodeAt(i) : 32;
+		if (c <= 32) {
+			if (i > from) out += body.slice(from, i);
+			from = i + 1;
+		}
+	}
+	return out;
+}
+
+/** Accepts the base64 DER key SendGrid shows, or a PEM block, also pasted as one line. */
 export function parsePublicKey(key: string): KeyObject {
-	const trimmed = key.trim();
-	let k = keys.get(trimmed);
+	const b64 = publicKeyBase64(key);
+	let k = keys.get(b64);
 	if (!k) {
-		k = trimmed.includes('BEGIN PUBLIC KEY')
-			? createPublicKey(trimmed)
-			: createPublicKey({ key: Buffer.from(trimmed.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
-		keys.set(trimmed, k);
+		k = createPublicKey({ key: Buffer.from(b64, 'base64'), format: 'der', type: 'spki' });
+		if (keys.size >= MAX_CACHED_KEYS) keys.clear();
+		keys.set(b64, k);
 	}
 	return k;
+}
+
+export type VerificationKeySource = 'node' | 'credential' | 'registration';
+
+/**
+ * Which verification key the SendGrid Trigger checks events with: the node's own Verification Key,
+ * else the SendGrid credential's Event Webhook Verification Key, else the key fetched when the
+ * trigger registered the webhook. Blank candidates do not count.
+ */
+export function chooseVerificationKey(candidates: { node?: unknown; credential?: unknown; registration?: unknown }): { key: string; source: VerificationKeySource } | undefined {
+	for (const source of ['node', 'credential', 'registration'] as const) {
+		const v = candidates[source];
+		if (typeof v === 'string' && v.trim()) return { key: v.trim(), source };
+	}
+	return undefined;
 }
 
 export type SignatureVerdict = { ok: true } | { ok: false; reason: string };

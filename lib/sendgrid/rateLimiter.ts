@@ -4,7 +4,9 @@
  * workers. A 429 pauses everyone sharing the limiter until SendGrid's reset.
  */
 import { createHash } from 'node:crypto';
+import type { RedisOptions } from 'ioredis';
 import { sleep } from './retry';
+import { redactDetail, redactUrl } from '../redact';
 
 export interface RateLimits {
 	/** 0 = unlimited */
@@ -182,19 +184,116 @@ export class RedisRateLimiter implements RateLimiter {
 	}
 }
 
+/** Where the shared limiter's Redis is (the Campaign Redis credential): options, never a URL holding the password. */
+export interface RedisConnection {
+	host: string;
+	port: number;
+	/** Database number (SELECT n). */
+	db?: number;
+	/** Redis 6 ACL user; empty for password-only auth. */
+	username?: string;
+	password?: string;
+	tls?: boolean;
+	/** Verify the server certificate (default true when tls is on). */
+	tlsRejectUnauthorized?: boolean;
+}
+
+/** Lazy: the limiter connects and reports failures itself. A failed socket is dropped after 0.5 s, not ioredis' 2 s. */
+const CLIENT_OPTIONS = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, disconnectTimeout: 500 } as const;
+
+/** ioredis options for a connection. */
+export function redisOptions(conn: RedisConnection): RedisOptions {
+	return {
+		...CLIENT_OPTIONS,
+		host: conn.host,
+		port: conn.port,
+		db: conn.db ?? 0,
+		username: conn.username || undefined,
+		password: conn.password || undefined,
+		tls: conn.tls ? { rejectUnauthorized: conn.tlsRejectUnauthorized !== false } : undefined,
+	};
+}
+
+export class RateLimiterError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'RateLimiterError';
+	}
+}
+
 const redisLimiters = new Map<string, Promise<RateLimiter>>();
 
-/** A Redis-backed limiter shared by all workers (queue mode); one connection per process and URL. */
-export function sharedRedisLimiter(redisUrl: string, account: string, limits: RateLimits): Promise<RateLimiter> {
-	const key = `${redisUrl}|${account}`;
+/** Network failures in words: n8n replaces any message that contains a code such as ECONNREFUSED with a generic one. */
+const NETWORK_REASONS: Record<string, string> = {
+	ECONNREFUSED: 'connection refused',
+	ENOTFOUND: 'host not found',
+	EAI_AGAIN: 'host name lookup failed',
+	ETIMEDOUT: 'timed out',
+	ECONNRESET: 'connection reset',
+	EHOSTUNREACH: 'host unreachable',
+	ENETUNREACH: 'network unreachable',
+};
+
+function describeRedisError(connection: RedisConnection | string) {
+	const secrets = typeof connection === 'string' ? [] : [connection.password];
+	const where = typeof connection === 'string' ? redactUrl(connection) : `${connection.host}:${connection.port}`;
+	// Errors name the server, never the password (a URL's userinfo is masked too).
+	return (what: string, e: unknown) =>
+		new RateLimiterError(
+			`Campaign Redis at ${where} ${what}: ${NETWORK_REASONS[String((e as { code?: unknown })?.code)] ?? redactDetail(String((e as Error)?.message ?? e), secrets, 300)} — check the Campaign Redis credential (host, port, password, SSL) and that Redis is running`,
+		);
+}
+
+async function connectRedis(connection: RedisConnection | string, describe: ReturnType<typeof describeRedisError>): Promise<import('ioredis').default> {
+	const { default: Redis } = await import('ioredis');
+	const redis = typeof connection === 'string' ? new Redis(connection, { ...CLIENT_OPTIONS }) : new Redis(redisOptions(connection));
+	// An unhandled 'error' event would crash n8n; failures surface through the calls instead.
+	let lastError: unknown;
+	redis.on('error', (e) => (lastError = e));
+	try {
+		await redis.connect();
+	} catch (e) {
+		redis.disconnect(); // stop ioredis reconnecting in the background
+		throw describe('could not be reached', lastError ?? e); // the 'error' event says why ("Connection is closed" does not)
+	}
+	return redis;
+}
+
+/** The Campaign Redis credential test: connect, PING, disconnect. */
+export async function pingRedis(connection: RedisConnection): Promise<void> {
+	const describe = describeRedisError(connection);
+	const redis = await connectRedis({ ...connection }, describe);
+	try {
+		await redis.ping();
+	} catch (e) {
+		throw describe('did not answer PING', e);
+	} finally {
+		redis.disconnect();
+	}
+}
+
+/**
+ * A Redis-backed limiter shared by all workers (queue mode); one connection per process, Redis and
+ * account. A URL is accepted for tests and scripts; nodes pass the credential's fields.
+ */
+export function sharedRedisLimiter(connection: RedisConnection | string, account: string, limits: RateLimits): Promise<RateLimiter> {
+	const describe = describeRedisError(connection);
+	const key = createHash('sha256').update(`${JSON.stringify(connection)}|${account}`).digest('hex');
 	let limiter = redisLimiters.get(key);
 	if (!limiter) {
 		limiter = (async () => {
-			const { default: Redis } = await import('ioredis');
-			const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
-			redis.on('error', () => undefined);
-			await redis.connect();
-			return new RedisRateLimiter(redis as unknown as RedisLike, account, limits);
+			const redis = await connectRedis(connection, describe);
+			const inner = new RedisRateLimiter(redis as unknown as RedisLike, account, limits);
+			const guarded: RateLimiter = {
+				acquire: (emails) =>
+					inner.acquire(emails).catch((e) => {
+						throw describe('failed while rate limiting', e);
+					}),
+				pauseUntil: (epochMs) => inner.pauseUntil(epochMs),
+				setLimits: (l) => inner.setLimits(l),
+				close: () => inner.close(),
+			};
+			return guarded;
 		})();
 		redisLimiters.set(key, limiter);
 		limiter.catch(() => redisLimiters.delete(key));

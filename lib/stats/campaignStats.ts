@@ -1,5 +1,6 @@
 /** What the dashboard shows, straight from the store: campaigns, runs with progress, rates per step and variant, A/B results, recent deliveries. */
 import type { CampaignStore } from '../store';
+import { redactSecrets } from '../redact';
 
 export interface RateRow {
 	campaign_id: string;
@@ -73,7 +74,8 @@ export async function campaignStats(store: CampaignStore, filter: { campaignId?:
 			},
 		})),
 		ab,
-		recent,
+		// Rows written before errors were redacted at the store may still hold a secret: never show one.
+		recent: recent.map((r) => ({ ...r, error: r.error === null ? null : redactSecrets(r.error) })),
 		suppressions,
 	};
 }

@@ -1,5 +1,6 @@
-/** The stats dashboard as one self-contained HTML page: inline SVG charts, no scripts, every value escaped. */
+/** The stats dashboard as one self-contained HTML page: inline SVG charts, no scripts, every value escaped, error texts redacted. */
 import { escapeHtml } from '../merge';
+import { redactSecrets } from '../redact';
 import type { CampaignStats, RateRow } from './campaignStats';
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -54,7 +55,7 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 		.map((d) => `<tr><td>${e(d.campaign_id)}</td><td>${e(d.step)}</td><td>${e(d.metric)}</td><td>${e(d.winner ?? '—')}</td><td>${e(d.send_variant ?? '—')}</td><td>${e(typeof d.p_value === 'number' ? d.p_value.toFixed(4) : d.p_value)}</td><td>${e(d.reason)}</td></tr>`)
 		.join('');
 	const recent = stats.recent
-		.map((r) => `<tr class="${r.error ? 'err' : ''}"><td>${e(r.email)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.variant)}</td><td>${e(r.status)}</td><td>${e(r.error ?? '')}</td><td>${e(r.updated_at)}</td></tr>`)
+		.map((r) => `<tr class="${r.error ? 'err' : ''}"><td>${e(r.email)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.variant)}</td><td>${e(r.status)}</td><td>${e(redactSecrets(r.error ?? ''))}</td><td>${e(r.updated_at)}</td></tr>`)
 		.join('');
 	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="15"><title>${e(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#111827}table{border-collapse:collapse;margin:8px 0 24px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:13px}th{background:#f9fafb}.muted{color:#6b7280}tr.err td{color:#b91c1c}h2{margin-top:28px}</style></head>

@@ -6,6 +6,7 @@
 import type { Campaign, DeliveryResult, DeliveryStatus } from '../schemas';
 import type { Queryable, SqlDriver } from './driver';
 import { migrate } from './migrations';
+import { clip, redactSecrets } from '../redact';
 
 export interface ClaimRow {
 	delivery_id: string;
@@ -49,6 +50,11 @@ export interface CachedCopy {
 	model: string | null;
 	prompt_tokens: number;
 	completion_tokens: number;
+}
+
+/** Error texts are stored redacted (a server may have echoed a key or a URL with a password) and bounded. */
+function storedError(error: string | null | undefined): string | null {
+	return error === null || error === undefined ? null : clip(redactSecrets(String(error)), 2000);
 }
 
 /** Statuses a later run may claim again: nothing was accepted by SendGrid for these. */
@@ -187,7 +193,7 @@ export class CampaignStore {
 		for (const o of outcomes) {
 			const key = `${o.status}\n${o.error ?? ''}\n${o.http_status ?? ''}`;
 			let g = groups.get(key);
-			if (!g) groups.set(key, (g = { status: o.status, error: o.error ?? null, http: o.http_status ?? null, ids: [] }));
+			if (!g) groups.set(key, (g = { status: o.status, error: storedError(o.error), http: o.http_status ?? null, ids: [] }));
 			g.ids.push(o.id);
 		}
 		for (const g of groups.values())
@@ -226,7 +232,7 @@ export class CampaignStore {
 					part.map((x) => x.status),
 					part.map((x) => x.message_id ?? null),
 					part.map((x) => x.http_status ?? null),
-					part.map((x) => x.error ?? null),
+					part.map((x) => storedError(x.error)),
 					part.map((x) => x.attempts ?? 0),
 				],
 			);
@@ -269,7 +275,7 @@ export class CampaignStore {
 				finished_at = CASE WHEN $5::boolean THEN now() ELSE finished_at END,
 				error = COALESCE($6, error)
 			 WHERE run_id = $1`,
-			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, extra.finished ?? false, extra.error ?? null],
+			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, extra.finished ?? false, storedError(extra.error)],
 		);
 		return counts;
 	}
@@ -340,6 +346,20 @@ export class CampaignStore {
 	async releaseDailyQuota(account: string, n: number, day: string): Promise<void> {
 		if (n <= 0) return;
 		await this.db.query('UPDATE eca_daily_quota SET used = GREATEST(0, used - $3) WHERE account = $1 AND day = $2', [account, day, n]);
+	}
+
+	/** Counts one call of a campaign API caller in a fixed window; returns the calls so far in it. */
+	async countApiCall(caller: string, window: number): Promise<number> {
+		const r = await this.db.query<{ n: number }>(
+			`INSERT INTO eca_api_rate (caller, win, n) VALUES ($1, $2, 1) ON CONFLICT (caller, win) DO UPDATE SET n = eca_api_rate.n + 1 RETURNING n`,
+			[caller, window],
+		);
+		return r.rows[0].n;
+	}
+
+	/** Drops the rate counts of windows before this one: the table holds about one window of callers. */
+	async pruneApiCalls(beforeWindow: number): Promise<number> {
+		return (await this.db.query('DELETE FROM eca_api_rate WHERE win < $1', [beforeWindow])).rowCount;
 	}
 
 	async getCachedCopy(key: string): Promise<CachedCopy | undefined> {

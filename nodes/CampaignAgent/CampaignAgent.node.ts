@@ -4,6 +4,7 @@ import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { newRunId } from '../../lib/ids';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
+import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
@@ -28,6 +29,7 @@ export class CampaignAgent implements INodeType {
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
 			{ name: 'campaignLlmApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
 		],
 		properties: [
 			heading('campaignHeading', 'Campaign'),
@@ -84,7 +86,7 @@ export class CampaignAgent implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();

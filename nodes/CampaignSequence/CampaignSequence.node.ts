@@ -6,6 +6,7 @@ import { decideAbTest, storedDecision } from '../../lib/abtest/decide';
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
+import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
@@ -32,6 +33,7 @@ export class CampaignSequence implements INodeType {
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } } },
 			{ name: 'campaignLlmApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
 		],
 		properties: [
 			{
@@ -94,7 +96,7 @@ export class CampaignSequence implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();

@@ -3,6 +3,7 @@ import type { IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INod
 import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { campaignStore, nodeError, sendGrid } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
+import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { countByStatus, payloadsFromItems } from '../shared/items';
 import type { EmailPayload } from '../../lib/schemas';
 import { deliveryProperties } from '../shared/properties';
@@ -24,6 +25,7 @@ export class SendEmailSendGrid implements INodeType {
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
 		],
 		properties: [
 			...deliveryProperties,
@@ -31,7 +33,7 @@ export class SendEmailSendGrid implements INodeType {
 	};
 
 	methods = {
-		credentialTest: { campaignDatabaseConnectionTest },
+		credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest },
 		loadOptions: {
 			async getUnsubscribeGroups(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
 				const { transport } = await sendGrid(this);

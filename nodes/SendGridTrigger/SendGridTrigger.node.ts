@@ -8,11 +8,11 @@ import type {
 	IWebhookResponseData,
 } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
+import { chooseVerificationKey, verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
 import { CampaignEvent, EVENT_TYPES, EventBodyError, normalizeEvent, parseEventBody } from '../../lib/events/normalize';
 import { replyEvent } from '../../lib/events/inbound';
 import { applyEvents } from '../../lib/store/events';
-import { campaignStore, sendGrid } from '../shared/context';
+import { CREDENTIALS, campaignStore, optionalCredentials, sendGrid } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { createWebhook, deleteWebhook, findWebhook, signedPublicKey } from './registration';
 
@@ -33,7 +33,8 @@ export class SendGridTrigger implements INodeType {
 		inputs: [],
 		outputs: ['main'],
 		credentials: [
-			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { registration: ['auto'] } } },
+			// Optional so that Manual registration can take the verification key from the credential; Automatic checks it is there.
+			{ name: 'sendGridCampaignApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
 		],
 		webhooks: [
@@ -58,7 +59,8 @@ export class SendGridTrigger implements INodeType {
 				typeOptions: { password: true },
 				default: '',
 				displayOptions: { show: { registration: ['manual'] } },
-				description: 'The public key from SendGrid → Mail Settings → Event Webhooks → Signature Verification (base64)',
+				description:
+					"The public key from SendGrid → Mail Settings → Event Webhooks → Signature Verification (base64 or PEM, also pasted as one line). Leave empty to use the SendGrid credential's Event Webhook Verification Key.",
 			},
 			{
 				displayName: 'Events',
@@ -105,6 +107,7 @@ export class SendGridTrigger implements INodeType {
 			async checkExists(this: IHookFunctions): Promise<boolean> {
 				assertKeepsEvents(this);
 				if (this.getNodeParameter('registration') !== 'auto') return true;
+				assertHasSendGrid(this);
 				const data = this.getWorkflowStaticData('node') as StaticData;
 				const { transport } = await sendGrid(this);
 				const found = await findWebhook(transport, this.getNodeWebhookUrl('default') as string);
@@ -115,6 +118,7 @@ export class SendGridTrigger implements INodeType {
 			},
 			async create(this: IHookFunctions): Promise<boolean> {
 				if (this.getNodeParameter('registration') !== 'auto') return true;
+				assertHasSendGrid(this);
 				const { transport } = await sendGrid(this);
 				const events = this.getNodeParameter('events') as string[];
 				const created = await createWebhook(transport, this.getNodeWebhookUrl('default') as string, events, `n8n ${this.getWorkflow().name ?? ''}`.trim());
@@ -123,7 +127,7 @@ export class SendGridTrigger implements INodeType {
 			},
 			async delete(this: IHookFunctions): Promise<boolean> {
 				const data = this.getWorkflowStaticData('node') as StaticData;
-				if (this.getNodeParameter('registration') === 'auto' && data.webhookId) {
+				if (this.getNodeParameter('registration') === 'auto' && data.webhookId && this.getNode().credentials?.[CREDENTIALS.sendGrid]) {
 					const { transport } = await sendGrid(this);
 					await deleteWebhook(transport, data.webhookId).catch(() => undefined);
 				}
@@ -151,8 +155,14 @@ export class SendGridTrigger implements INodeType {
 		if (raw.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
 
 		const data = this.getWorkflowStaticData('node') as StaticData;
-		const publicKey = ((this.getNodeParameter('registration') === 'manual' ? (this.getNodeParameter('publicKey', '') as string) : '') || data.publicKey || '').trim();
-		if (!publicKey) return refuse(403, 'no verification key configured for this SendGrid Trigger');
+		const credential = await optionalCredentials(this, CREDENTIALS.sendGrid).catch(() => undefined);
+		const chosen = chooseVerificationKey({
+			node: this.getNodeParameter('registration') === 'manual' ? this.getNodeParameter('publicKey', '') : undefined,
+			credential: credential?.webhookPublicKey,
+			registration: data.publicKey,
+		});
+		if (!chosen) return refuse(403, 'no verification key configured for this SendGrid Trigger');
+		const publicKey = chosen.key;
 		const headers = this.getHeaderData() as Record<string, string | undefined>;
 		const verdict = verifyEventSignature({
 			publicKey,
@@ -193,6 +203,14 @@ export class SendGridTrigger implements INodeType {
 		const items: INodeExecutionData[] = mode === 'request' ? [{ json: { events: clean, count: clean.length } }] : clean.map((json) => ({ json }));
 		return { webhookResponse: 'OK', workflowData: [items] };
 	}
+}
+
+/** Automatic registration talks to SendGrid's API: say so clearly when no credential is selected. */
+function assertHasSendGrid(ctx: IHookFunctions): void {
+	if (!ctx.getNode().credentials?.[CREDENTIALS.sendGrid])
+		throw new NodeOperationError(ctx.getNode(), 'Automatic registration needs a SendGrid Campaign API credential', {
+			description: 'Select a SendGrid Campaign API credential, or set Registration to Manual and paste the verification key (on the node or in the credential).',
+		});
 }
 
 /** Refuses to go live in a configuration that would answer 200 to every event and keep none of them. */

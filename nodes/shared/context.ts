@@ -1,6 +1,7 @@
 /**
  * What every node of this package needs from n8n: the campaign store (Campaign Database credential
- * or the embedded default), the SendGrid transport, the LLM client, and readable errors.
+ * or the embedded default), the SendGrid transport, the LLM client, the shared rate limit's Redis,
+ * and readable errors that never carry a secret.
  */
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
@@ -10,7 +11,8 @@ import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
 import { CampaignInputError } from '../../lib/schemas';
 import { PayloadError } from '../../lib/sendgrid/mailRequest';
 import { CopyGenerationError } from '../../lib/llm/copywriter';
-import { accountKey } from '../../lib/sendgrid/rateLimiter';
+import { RateLimiterError, RedisConnection, accountKey } from '../../lib/sendgrid/rateLimiter';
+import { redactSecrets } from '../../lib/redact';
 
 type Ctx = IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions | IHookFunctions;
 
@@ -18,10 +20,11 @@ export const CREDENTIALS = {
 	sendGrid: 'sendGridCampaignApi',
 	llm: 'campaignLlmApi',
 	database: 'campaignDatabaseApi',
+	redis: 'campaignRedisApi',
 } as const;
 
 /** An optional credential: undefined when the node has none selected. */
-async function optionalCredentials(ctx: Ctx, name: string): Promise<Record<string, unknown> | undefined> {
+export async function optionalCredentials(ctx: Ctx, name: string): Promise<Record<string, unknown> | undefined> {
 	const node = ctx.getNode();
 	if (!node.credentials?.[name]) return undefined;
 	return (await ctx.getCredentials(name)) as Record<string, unknown>;
@@ -45,7 +48,7 @@ export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
 	try {
 		return await getCampaignStore(creds ? { postgres: postgresFromCredentials(creds) } : { embeddedDir: defaultEmbeddedDir() });
 	} catch (e) {
-		throw new NodeOperationError(ctx.getNode(), `The campaign store could not be opened: ${(e as Error).message}`, {
+		throw new NodeOperationError(ctx.getNode(), `The campaign store could not be opened: ${redactSecrets((e as Error).message, [creds?.password as string | undefined])}`, {
 			description: creds
 				? 'Check the Campaign Database credential (host, port, database, user, password, SSL) and that the server is running.'
 				: 'The embedded store lives under the n8n user folder and serves one n8n process; in queue mode add a Campaign Database credential.',
@@ -70,6 +73,24 @@ export async function sendGrid(ctx: Ctx, timeoutMs?: number): Promise<{ transpor
 	};
 }
 
+/** The Campaign Redis credential as connection options (no URL, so the password is never part of one); undefined when none is selected. */
+export async function redisConnection(ctx: Ctx): Promise<RedisConnection | undefined> {
+	const c = await optionalCredentials(ctx, CREDENTIALS.redis);
+	return c ? redisFromCredentials(c) : undefined;
+}
+
+export function redisFromCredentials(c: Record<string, unknown>): RedisConnection {
+	return {
+		host: String(c.host || 'localhost'),
+		port: Number(c.port) || 6379,
+		db: Number(c.database) || 0,
+		username: c.user ? String(c.user) : undefined,
+		password: c.password ? String(c.password) : undefined,
+		tls: c.ssl === true,
+		tlsRejectUnauthorized: c.disableTlsVerification !== true,
+	};
+}
+
 export async function chatModel(ctx: Ctx, modelOverride?: string): Promise<ChatModel> {
 	const c = (await ctx.getCredentials(CREDENTIALS.llm)) as Record<string, unknown>;
 	return createChatModel({
@@ -89,7 +110,9 @@ export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 		e instanceof PayloadError ||
 		e instanceof SendGridApiError ||
 		e instanceof LlmApiError ||
+		e instanceof RateLimiterError ||
 		e instanceof CopyGenerationError;
-	const message = e instanceof Error ? e.message : String(e);
+	// Domain errors are redacted where they are made; this also covers anything unexpected.
+	const message = redactSecrets(e instanceof Error ? e.message : String(e));
 	return new NodeOperationError(node, known ? message : `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
 }

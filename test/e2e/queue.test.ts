@@ -34,13 +34,19 @@ const webhook = (path: string) => ({ id: 'hook', name: 'Start', type: 'n8n-nodes
 it('runs campaign-agent.json twice at once on two workers: each contact gets exactly one message', async () => {
 	const wf = template('campaign-agent.json');
 	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(3000, 'queue.example'));
-	Object.assign(node(wf, 'Campaign Agent').parameters, { campaignId: 'queue-agent', dryRun: false, batchSize: 250, limits: { requestsPerSecond: 20, concurrency: 2, redisUrl: 'redis://127.0.0.1:6379' } });
+	const agent = node(wf, 'Campaign Agent');
+	Object.assign(agent.parameters, { campaignId: 'queue-agent', dryRun: false, batchSize: 250, limits: { requestsPerSecond: 20, concurrency: 2 } });
+	// The shared rate limit's Redis comes from a Campaign Redis credential (host/port fields, no URL).
+	const redisCred = { id: await n8n.createCredential('campaignRedisApi', 'Campaign Redis (queue test)', { host: '127.0.0.1', port: 6379, database: 0, user: '', password: '', ssl: false }), name: 'Campaign Redis (queue test)' };
+	(agent as { credentials?: Record<string, unknown> }).credentials = { campaignRedisApi: redisCred };
 	const start = webhook('queue-agent');
 	const conns = { ...(wf.connections as Record<string, unknown>), Start: { main: [[{ node: 'Contacts CSV', type: 'main', index: 0 }]] } };
 	const { id } = await n8n.importWorkflow({ ...wf, id: 'e2eQueueAgent001', name: 'queue agent', nodes: [...wf.nodes.filter((n) => n.name !== 'Start'), start], connections: Object.fromEntries(Object.entries(conns)) }, r.creds);
 	await n8n.activate(id);
 	const url = n8n.webhookUrl('queue-agent');
-	await eventually(async () => (await fetch(url, { method: 'GET' })).status !== 404 || true, 'webhook');
+	// Registered for POST only: a GET is answered "not registered for GET requests. Did you mean to make a POST request?"
+	// once the webhook is live, and "is not registered" before.
+	await eventually(async () => /Did you mean to make a POST request/.test(await (await fetch(url, { method: 'GET' })).text()), 'the webhook to be registered');
 	await new Promise((res) => setTimeout(res, 3000));
 	const posts = await Promise.all([fetch(url, { method: 'POST' }), fetch(url, { method: 'POST' })]);
 	expect(posts.map((p) => p.status)).toEqual([200, 200]);

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, createSign } from 'node:crypto';
-import { verifyEventSignature } from '../../lib/events/signature';
+import { chooseVerificationKey, verifyEventSignature } from '../../lib/events/signature';
 import { normalizeEvent, parseEventBody, suppressionFor, messageIdOf } from '../../lib/events/normalize';
 import { addressIn, replyEvent } from '../../lib/events/inbound';
 
@@ -89,5 +89,47 @@ describe('Inbound Parse replies', () => {
 		expect(a.sg_event_id).toBe(b.sg_event_id);
 		expect(suppressionFor(a)).toEqual({ scope: 'global', reason: 'replied' });
 		expect(replyEvent({ from: 'nobody' })).toBeUndefined();
+	});
+});
+
+describe('verification keys as users paste them', () => {
+	const body = '[{"email":"a@x.io","event":"open","sg_event_id":"e9","timestamp":1700000000}]';
+	const now = Date.now();
+	const ts = String(Math.floor(now / 1000));
+	// Signed the way SendGrid (and test/simulators/sendgridServer.ts) signs: ECDSA P-256, SHA-256 over timestamp + raw body.
+	const signature = sign(body, ts);
+	const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+	const verify = (key: string) => verifyEventSignature({ publicKey: key, signature, timestamp: ts, rawBody: Buffer.from(body), now });
+
+	it.each([
+		['base64 DER, as SendGrid shows it', publicKeyB64],
+		['a PEM block', pem],
+		['a PEM block with CRLF line ends', pem.replace(/\n/g, '\r\n')],
+		['a PEM on one line, no newlines', pem.replace(/\n/g, '')],
+		['a PEM whose newlines became spaces', pem.replace(/\n/g, ' ')],
+		['a PEM whose newlines became the two characters \\n', pem.replace(/\n/g, '\\n')],
+		['base64 DER with surrounding spaces and a line break', `  ${publicKeyB64.slice(0, 40)}\n${publicKeyB64.slice(40)}  `],
+	])('accepts %s', (_form, key) => {
+		expect(verify(key)).toEqual({ ok: true });
+	});
+
+	it('refuses another key in every form, and says when the key is not a key', () => {
+		const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+		expect(verify(other.replace(/\n/g, ' '))).toEqual({ ok: false, reason: 'signature does not match' });
+		expect(verify('-----BEGIN PUBLIC KEY-----not base64 at all-----END PUBLIC KEY-----')).toEqual({ ok: false, reason: 'the configured verification key is not a valid public key' });
+		expect(verify('-----BEGIN PUBLIC KEY-----' + publicKeyB64)).toEqual({ ok: false, reason: 'the configured verification key is not a valid public key' });
+	});
+
+	it('reads a pasted key in linear time (a 5 MB paste is refused quickly, not parsed for minutes)', () => {
+		const t0 = performance.now();
+		expect(verify('-----BEGIN PUBLIC KEY-----' + '\\n '.repeat(1_700_000) + '-----END PUBLIC KEY-----').ok).toBe(false);
+		expect(performance.now() - t0).toBeLessThan(3000);
+	});
+
+	it("the trigger's key: the node's own, else the credential's, else the one fetched at registration", () => {
+		expect(chooseVerificationKey({ node: 'N', credential: 'C', registration: 'R' })).toEqual({ key: 'N', source: 'node' });
+		expect(chooseVerificationKey({ node: '  ', credential: 'C', registration: 'R' })).toEqual({ key: 'C', source: 'credential' });
+		expect(chooseVerificationKey({ node: undefined, credential: '', registration: ' R ' })).toEqual({ key: 'R', source: 'registration' });
+		expect(chooseVerificationKey({ node: '', credential: undefined, registration: undefined })).toBeUndefined();
 	});
 });
