@@ -2,6 +2,7 @@
  * The campaign's shapes, declared once. Types are inferred from these schemas and their messages
  * are the validation errors users see, so a field named here is the field named in an error.
  */
+import { domainToASCII } from 'node:url';
 import { z } from 'zod/v4';
 
 /** SendGrid's limits that the schemas enforce (https://www.twilio.com/docs/sendgrid/api-reference/mail-send). */
@@ -16,18 +17,52 @@ export const LIMITS = {
 	subjectHardLimit: 255,
 	subjectRecommended: 78,
 	maxVariants: 5,
+	/** Lists a user (or an LLM) controls: each is capped so a pasted or generated list cannot run away. */
+	maxSteps: 50,
+	maxLinks: 20,
+	maxFallbacks: 100,
+	maxFallbackChars: 1000,
+	/** Merge fields per contact (besides email), their name length and their value length. */
+	maxContactFields: 500,
+	maxFieldNameChars: 100,
+	maxFieldChars: 10_000,
+	maxMergeTags: 100,
+	maxPersonalizeFields: 20,
 } as const;
 
 const EMAIL_RE = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const CONTROL_CHARS = /[\r\n\u0000-\u001f\u007f]/;
+/** Unicode format characters: zero-width (U+200B-U+200D, U+2060), BOM, soft hyphen, bidi controls... */
+const INVISIBLE_CHAR = /\p{Cf}/u;
+const CONTROL_CHAR = /\p{Cc}/u;
+const NON_ASCII = /[^\u0000-\u007f]/;
 
-/** Trims and lower-cases an address; the canonical form used for dedupe, claims and suppressions. */
-export function normalizeEmail(raw: unknown): string {
-	return typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+const codePoint = (ch: string) => `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/**
+ * The domain as it goes out: internationalised labels in punycode (bücher.example → xn--bcher-kva.example);
+ * undefined when it is not a valid IDN.
+ */
+function asciiDomain(domain: string): string | undefined {
+	if (!NON_ASCII.test(domain) && !/(^|\.)xn--/.test(domain)) return domain;
+	const ascii = domainToASCII(domain);
+	return ascii === '' ? undefined : ascii;
 }
 
+/** NFC, trimmed and lower-cased, domain in punycode: the canonical form used for dedupe, claims and suppressions. */
+export function normalizeEmail(raw: unknown): string {
+	if (typeof raw !== 'string') return '';
+	const email = raw.normalize('NFC').trim().toLowerCase();
+	const at = email.lastIndexOf('@');
+	if (at < 0) return email;
+	const domain = email.length <= 320 ? asciiDomain(email.slice(at + 1)) : undefined;
+	return domain === undefined ? email : `${email.slice(0, at)}@${domain}`;
+}
+
+/** Whether an already normalised address (ASCII, lower-case) is one SendGrid accepts. */
 export function isValidEmail(email: string): boolean {
 	if (email.length > 254 || email.length < 6) return false;
+	if (NON_ASCII.test(email) || CONTROL_CHAR.test(email)) return false;
 	const at = email.lastIndexOf('@');
 	if (at < 1 || at > 64) return false;
 	const local = email.slice(0, at);
@@ -35,10 +70,73 @@ export function isValidEmail(email: string): boolean {
 	return EMAIL_RE.test(email);
 }
 
-export const emailAddress = z
-	.string({ error: 'must be an email address' })
-	.transform((s) => s.trim().toLowerCase())
-	.refine(isValidEmail, { message: 'is not a valid email address' });
+/**
+ * One address checked the way SendGrid's mail-send API will check it: either its canonical form
+ * (NFC, trimmed, lower-case, IDN domain in punycode; Gmail dots and +tags untouched) or the reason it
+ * cannot be used, worded to follow the address ("... contains an invisible character (U+200B) ...").
+ */
+export function checkEmailAddress(raw: unknown): { email: string; reason?: undefined } | { email?: undefined; reason: string } {
+	if (raw === undefined || raw === null) return { reason: 'is empty' };
+	if (typeof raw !== 'string') return { reason: 'is not a valid email address' };
+	const text = raw.normalize('NFC');
+	const invisible = INVISIBLE_CHAR.exec(text);
+	if (invisible) return { reason: `contains an invisible character (${codePoint(invisible[0])}) — retype the address` };
+	const email = text.trim().toLowerCase();
+	if (email === '') return { reason: 'is empty' };
+	const control = CONTROL_CHAR.exec(email);
+	if (control) return { reason: `contains a control character (${codePoint(control[0])}) — retype the address` };
+	if (email.length > 254) return { reason: `is ${email.length} characters long — an email address has at most 254` };
+	const at = email.lastIndexOf('@');
+	if (at < 1) return { reason: 'is not a valid email address' };
+	if (NON_ASCII.test(email.slice(0, at)))
+		return { reason: "has a non-ASCII character before the @ — SendGrid's mail-send API refuses non-ASCII local parts; use the contact's ASCII address" };
+	const domain = asciiDomain(email.slice(at + 1));
+	if (domain === undefined) return { reason: 'has a domain that is not a valid internationalised domain name' };
+	const canonical = `${email.slice(0, at)}@${domain}`;
+	return isValidEmail(canonical) ? { email: canonical } : { reason: 'is not a valid email address' };
+}
+
+export const emailAddress = z.string({ error: 'must be an email address' }).transform((s, ctx) => {
+	const checked = checkEmailAddress(s);
+	if (checked.reason === undefined) return checked.email;
+	ctx.addIssue({ code: 'custom', message: checked.reason, input: s });
+	return z.NEVER;
+});
+
+/** Rejects an oversized list or record before its items are parsed, so a huge one costs one issue, not one per item. */
+function capped<S extends z.ZodType>(schema: S, max: number, message: string) {
+	return z
+		.custom<z.input<S>>()
+		.check((ctx) => {
+			const v = ctx.value;
+			const size = Array.isArray(v) ? v.length : v && typeof v === 'object' ? Object.keys(v).length : 0;
+			if (size > max) ctx.issues.push({ code: 'custom', message: `${message} (this one has ${size})`, input: v });
+		})
+		.pipe(schema as unknown as z.ZodType<z.output<S>, z.input<S>>);
+}
+
+/** A record of named fields: at most `max` entries, names of at most maxFieldNameChars characters. */
+function namedFields<V extends z.ZodType>(value: V, max: number, what: string) {
+	return capped(z.record(z.string(), value), max, `at most ${max} ${what}s`).check((ctx) => {
+		for (const key of Object.keys(ctx.value ?? {}))
+			if (key.length > LIMITS.maxFieldNameChars)
+				ctx.issues.push({ code: 'custom', message: `${what} names are at most ${LIMITS.maxFieldNameChars} characters (this one has ${key.length})`, input: key });
+	});
+}
+
+/** A contact's merge fields as a payload carries them. */
+const mergeFields = namedFields(
+	z.string().max(LIMITS.maxFieldChars, { message: `merge field values are at most ${LIMITS.maxFieldChars} characters` }),
+	LIMITS.maxContactFields,
+	'merge field',
+);
+
+/** Values used when a contact lacks a merge field: capped like a contact's own fields. */
+const fallbackValues = namedFields(
+	z.string().max(LIMITS.maxFallbackChars, { message: `fallback values are at most ${LIMITS.maxFallbackChars} characters` }),
+	LIMITS.maxFallbacks,
+	'fallback',
+);
 
 /** A header-safe single line: CR, LF and other control characters are rejected, never passed on. */
 const headerSafe = (what: string) =>
@@ -63,7 +161,11 @@ export const brief = z.object({
 	audience: z.string().max(2000).default(''),
 	offer: z.string().max(2000).default(''),
 	callToAction: z.string().max(500).default(''),
-	links: z.array(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' })).max(20).default([]),
+	links: capped(
+		z.array(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2000, { message: 'a link is at most 2,000 characters' })),
+		LIMITS.maxLinks,
+		`at most ${LIMITS.maxLinks} links`,
+	).default([]),
 	notes: z.string().max(4000).default(''),
 });
 export type Brief = z.infer<typeof brief>;
@@ -83,12 +185,19 @@ export const campaignStep = z.object({
 	/** What this step is about, added to the campaign brief for the LLM. */
 	goal: z.string().max(2000).optional(),
 	/** Template copy per A/B variant (B, C...): what differs from the step's own subject and body. */
-	variantCopy: z
-		.record(
+	variantCopy: capped(
+		z.record(
 			z.string().regex(/^[A-E]$/, { message: 'variant names are A to E' }),
-			z.object({ subject: headerSafe('The subject').max(LIMITS.subjectHardLimit).optional(), preheader: z.string().optional(), html: z.string().optional(), text: z.string().optional() }),
-		)
-		.optional(),
+			z.object({
+				subject: headerSafe('The subject').max(LIMITS.subjectHardLimit).optional(),
+				preheader: z.string().max(250).optional(),
+				html: z.string().max(1_000_000).optional(),
+				text: z.string().max(1_000_000).optional(),
+			}),
+		),
+		LIMITS.maxVariants,
+		`at most ${LIMITS.maxVariants} variants (A to E)`,
+	).optional(),
 });
 export type CampaignStep = z.infer<typeof campaignStep>;
 
@@ -133,16 +242,19 @@ export const campaign = z
 			.trim()
 			.regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { message: 'must be a BCP 47 language code such as "en", "es" or "pt-BR"' })
 			.default('en'),
-		steps: z.array(campaignStep).min(1).max(50).default(() => [{ step: 1, delayHours: 0 }]),
+		steps: capped(z.array(campaignStep).min(1, { message: 'needs at least one step' }), LIMITS.maxSteps, `at most ${LIMITS.maxSteps} steps`).default(() => [
+			{ step: 1, delayHours: 0 },
+		]),
 		variants: z.number().int().min(1).max(LIMITS.maxVariants).default(1),
-		categories: z
-			.array(z.string().trim().min(1).max(LIMITS.maxCategoryLength))
-			.max(LIMITS.maxCategories, { message: `SendGrid accepts at most ${LIMITS.maxCategories} categories` })
-			.default([]),
+		categories: capped(
+			z.array(z.string().trim().min(1).max(LIMITS.maxCategoryLength)),
+			LIMITS.maxCategories,
+			`SendGrid accepts at most ${LIMITS.maxCategories} categories`,
+		).default([]),
 		unsubscribeUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
 		unsubscribeGroupId: z.number().int().positive().optional(),
 		/** Values used when a contact lacks a merge field, e.g. { first_name: "there" }. */
-		fallbacks: z.record(z.string(), z.string()).default({}),
+		fallbacks: fallbackValues.default({}),
 		/** Sequences: only send inside this local window (contact's time zone, else the campaign's). */
 		sendWindow: sendWindow.optional(),
 		timezone: z.string().default('UTC'),
@@ -161,9 +273,15 @@ export type Campaign = z.infer<typeof campaign>;
 export type CampaignInput = z.input<typeof campaign>;
 
 /** A contact: its email plus any other columns, kept as strings for merge tags. */
-export const contact = z
-	.object({ email: emailAddress })
-	.catchall(z.string().max(10_000));
+export const contact = capped(
+	z.object({ email: emailAddress }).catchall(z.string().max(LIMITS.maxFieldChars, { message: `merge field values are at most ${LIMITS.maxFieldChars} characters` })),
+	LIMITS.maxContactFields + 1,
+	`a contact has at most ${LIMITS.maxContactFields} merge fields besides its email`,
+).check((ctx) => {
+	for (const key of Object.keys(ctx.value ?? {}))
+		if (key.length > LIMITS.maxFieldNameChars)
+			ctx.issues.push({ code: 'custom', message: `merge field names are at most ${LIMITS.maxFieldNameChars} characters`, path: [key.slice(0, 40)], input: key });
+});
 export type Contact = z.infer<typeof contact>;
 
 export const recipient = z.object({
@@ -171,7 +289,7 @@ export const recipient = z.object({
 	name: z.string().optional(),
 	delivery_id: z.string().min(1),
 	/** The contact's merge fields (first_name, company, ...). */
-	fields: z.record(z.string(), z.string()).default({}),
+	fields: mergeFields.default({}),
 });
 export type Recipient = z.infer<typeof recipient>;
 
@@ -206,13 +324,13 @@ export const emailPayload = z.object({
 	from: sender,
 	reply_to: sender.optional(),
 	copy: emailCopy.optional(),
-	recipients: z.array(recipient).min(1).max(LIMITS.maxRecipientsPerRequest),
-	fallbacks: z.record(z.string(), z.string()).default({}),
+	recipients: capped(z.array(recipient).min(1), LIMITS.maxRecipientsPerRequest, `at most ${LIMITS.maxRecipientsPerRequest} recipients per payload`),
+	fallbacks: fallbackValues.default({}),
 	/** What the LLM writes from (Generate Email Copy); absent for plain payloads built elsewhere. */
 	brief: brief.optional(),
 	step_name: z.string().optional(),
 	step_goal: z.string().optional(),
-	categories: z.array(z.string()).max(LIMITS.maxCategories).default([]),
+	categories: capped(z.array(z.string().max(LIMITS.maxCategoryLength)), LIMITS.maxCategories, `SendGrid accepts at most ${LIMITS.maxCategories} categories`).default([]),
 	unsubscribe_url: z.string().optional(),
 	asm_group_id: z.number().int().positive().optional(),
 	send_at: z.number().int().positive().optional(),
@@ -252,13 +370,17 @@ export type DeliveryResult = z.infer<typeof deliveryResult>;
 
 /** Turns a zod error into one readable line per problem: `steps.0.subject: must be one line ...`. */
 export function describeIssues(error: z.ZodError, prefix = ''): string {
-	return error.issues
-		.map((i) => {
-			const path = [prefix, ...i.path.map(String)].filter((p) => p !== '').join('.');
-			return path ? `${path}: ${i.message}` : i.message;
-		})
-		.join('; ');
+	const shown = error.issues.slice(0, MAX_ISSUES_SHOWN).map((i) => {
+		// A key can be as long as the input: the path shows the start of it.
+		const path = [prefix, ...i.path.map((p) => (String(p).length > 60 ? `${String(p).slice(0, 60)}…` : String(p)))].filter((p) => p !== '').join('.');
+		return path ? `${path}: ${i.message}` : i.message;
+	});
+	const more = error.issues.length - shown.length;
+	return shown.join('; ') + (more > 0 ? `; and ${more} more problem${more === 1 ? '' : 's'}` : '');
 }
+
+/** A list of a million bad items is still one readable error. */
+const MAX_ISSUES_SHOWN = 20;
 
 export class CampaignInputError extends Error {
 	constructor(

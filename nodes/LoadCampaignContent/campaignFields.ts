@@ -2,6 +2,7 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { DEFAULT_STEPS, TONES } from '../../lib/schemas';
 import { LANGUAGE_NAMES } from '../../lib/llm/prompts';
+import { looksLikeHtml } from '../../lib/copy/format';
 
 const show = { show: { campaignSource: ['fields'] } };
 
@@ -227,7 +228,7 @@ export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unkno
 	const sequence = get<string>('sequence', 'single');
 	const subject = get('subject', '');
 	const body = get('body', '');
-	const bodyIsHtml = /<[a-z][^>]*>/i.test(body);
+	const bodyIsHtml = looksLikeHtml(body);
 	const template = subject && body ? { subject, ...(bodyIsHtml ? { html: body } : { text: body }) } : {};
 	let steps: unknown[];
 	if (sequence === 'custom') steps = parseJsonParam(ctx, 'stepsJson', i) as unknown[];

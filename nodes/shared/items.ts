@@ -27,7 +27,8 @@ export function contactsFromItems(items: INodeExecutionData[]): ContactItems {
 			rows.push(plain);
 		}
 	}
-	const list = contactsFromRows(rows);
+	// These items are already in n8n's memory and were counted where they came in (Load Campaign Content's Max Rows).
+	const list = contactsFromRows(rows, { maxRows: Number.MAX_SAFE_INTEGER });
 	return { contacts: list.contacts, invalid: list.invalid, campaign, runId };
 }
 

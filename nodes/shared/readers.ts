@@ -7,9 +7,11 @@ import type { SendOptions } from '../../lib/stages/sendEmailWithSendgrid';
 import type { ChatModel } from '../../lib/llm/client';
 import type { SendGridTransport } from '../../lib/sendgrid/client';
 import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
-import { parseColumnMap } from '../../lib/contacts/loadContacts';
+import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
+import { LIMITS } from '../../lib/schemas';
+import { queryContacts, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
-import { CREDENTIALS, chatModel, sendGrid } from './context';
+import { CREDENTIALS, chatModel, redisConnection, sendGrid } from './context';
 
 /** Parameter names differ where a node shows several groups at once (the agent). */
 export interface GroupNames {
@@ -39,12 +41,12 @@ export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): 
 			language: override ? pick('language', 'customLanguage') : undefined,
 			maxWords: o.maxWords as number | undefined,
 			maxSubjectChars: o.maxSubjectChars as number | undefined,
-			mergeTags: typeof o.mergeTags === 'string' ? o.mergeTags.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+			mergeTags: typeof o.mergeTags === 'string' ? parseFieldList(o.mergeTags, 'Merge Tags Allowed', LIMITS.maxMergeTags) : undefined,
 			write: { maxAttempts: (o.maxAttempts as number | undefined) ?? 3 },
 			personalize:
 				typeof o.personalizeFields === 'string' && o.personalizeFields.trim()
 					? {
-							fields: o.personalizeFields.split(',').map((f) => f.trim()).filter(Boolean),
+							fields: parseFieldList(o.personalizeFields, 'Personalize per Recipient (Fields)', LIMITS.maxPersonalizeFields),
 							concurrency: Number(o.personalizeConcurrency ?? 4),
 							requestsPerMinute: Number(o.personalizeRpm ?? 60),
 						}
@@ -82,20 +84,54 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 		delivery.transport = sg.transport;
 		delivery.options.account = sg.account;
 		const rates = { requestsPerSecond: Number(limits.requestsPerSecond ?? 20), emailsPerSecond: Number(limits.emailsPerSecond ?? 0) };
-		delivery.limiter = limits.redisUrl ? await sharedRedisLimiter(String(limits.redisUrl), sg.account, rates) : sharedLimiter(sg.account, rates);
+		// With a Campaign Redis credential the limit holds across queue-mode workers; else per process.
+		const redis = await redisConnection(ctx);
+		delivery.limiter = redis ? await sharedRedisLimiter(redis, sg.account, rates) : sharedLimiter(sg.account, rates);
 	}
 	return delivery;
+}
+
+/** CSV Options → the loader's options (the file size is set in MB). */
+function readCsvOptions(o: Record<string, unknown>): CsvOptions {
+	const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+	const number = (v: unknown) => (v === undefined || v === null || v === '' ? undefined : (v as number));
+	const mb = number(o.maxFileSizeMb);
+	return {
+		delimiter: text(o.delimiter),
+		encoding: text(o.encoding),
+		emailColumn: text(o.emailColumn),
+		columnMap: parseColumnMap(text(o.columnMap)),
+		maxRows: number(o.maxRows),
+		maxBytes: mb === undefined ? undefined : Number(mb) * 1024 * 1024,
+		maxColumns: number(o.maxColumns),
+		maxFieldChars: number(o.maxFieldLength),
+	};
 }
 
 export async function readContactSource(ctx: IExecuteFunctions, items: INodeExecutionData[], store?: CampaignStore): Promise<ContactSource> {
 	const node = ctx.getNode();
 	const source = ctx.getNodeParameter('contactSource', 0) as string;
-	const csvOptions = ctx.getNodeParameter('csvOptions', 0, {}) as Record<string, string>;
-	const csv = { ...csvOptions, columnMap: parseColumnMap(csvOptions.columnMap) };
+	const csv = readCsvOptions(ctx.getNodeParameter('csvOptions', 0, {}) as Record<string, unknown>);
 	if (source === 'csvText') return { kind: 'csv', data: ctx.getNodeParameter('csvText', 0) as string, options: csv };
 	if (source === 'csvBinary') {
 		// Empty: the item's first file, whatever the uploading node called it (Form Trigger names it after the field label).
 		const field = (ctx.getNodeParameter('binaryPropertyName', 0) as string).trim() || Object.keys(items[0]?.binary ?? {})[0] || 'data';
+		const binary = items[0]?.binary?.[field];
+		const { getBinaryMetadata, getBinaryStream } = ctx.helpers;
+		if (binary?.id && getBinaryMetadata && getBinaryStream) {
+			// Stored outside memory (filesystem, S3): refuse by size first, then stream it, opened only when read.
+			const id = binary.id;
+			const { fileSize } = await getBinaryMetadata(id);
+			checkCsvSize(fileSize, csv);
+			const data: AsyncIterable<Uint8Array> = {
+				async *[Symbol.asyncIterator]() {
+					yield* await getBinaryStream(id, 64 * 1024);
+				},
+			};
+			return { kind: 'csv', data, options: { ...csv, sizeBytes: fileSize } };
+		}
+		// In memory as base64: its size is known before decoding it into a buffer.
+		if (typeof binary?.data === 'string' && !binary.id) checkCsvSize(Math.floor((binary.data.length * 3) / 4), csv);
 		const data = await ctx.helpers.getBinaryDataBuffer(0, field).catch(() => {
 			throw new NodeOperationError(node, `The input item has no binary field "${field}" — set Input Binary Field to the field holding the CSV file`, { itemIndex: 0 });
 		});
@@ -105,8 +141,10 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 	if (source === 'postgres') {
 		if (!store || store.kind !== 'postgres')
 			throw new NodeOperationError(node, 'Contacts from a Postgres query need a Campaign Database credential (Postgres)');
-		const sql = ctx.getNodeParameter('contactsQuery', 0) as string;
-		const rows = (await store.db.query<Record<string, unknown>>(sql)).rows;
+		const rows = await queryContacts(store.db, ctx.getNodeParameter('contactsQuery', 0) as string, {
+			params: parseQueryParameters(ctx.getNodeParameter('contactsQueryParameters', 0, '')),
+			statementTimeoutMs: Number(ctx.getNodeParameter('contactsQueryTimeout', 0, 60)) * 1000,
+		});
 		return { kind: 'rows', rows, options: { emailField } };
 	}
 	const listField = ctx.getNodeParameter('contactsField', 0, '') as string;

@@ -19,14 +19,14 @@ describe('CSV fuzzing', () => {
 	let rejected = 0;
 	afterAll(() => recordTally({ suite: 'csv-fuzz', inputs, rejected, lost: 0, duplicates: 0 }));
 
-	it('never crashes: either a clear whole-file error or every row accounted for with a reason', () => {
-		fc.assert(
-			fc.property(fc.array(row, { maxLength: 40 }), eol, fc.boolean(), (rows, nl, bom) => {
+	it('never crashes: either a clear whole-file error or every row accounted for with a reason', async () => {
+		await fc.assert(
+			fc.asyncProperty(fc.array(row, { maxLength: 40 }), eol, fc.boolean(), async (rows, nl, bom) => {
 				inputs++;
 				const text = (bom ? '\uFEFF' : '') + ['email,first_name,company', ...rows.map((r) => r.join(','))].join(nl);
 				let result;
 				try {
-					result = contactsFromCsv(text);
+					result = await contactsFromCsv(text);
 				} catch (e) {
 					expect(e).toBeInstanceOf(CampaignInputError);
 					expect((e as Error).message.length).toBeGreaterThan(10);
@@ -49,19 +49,19 @@ describe('CSV fuzzing', () => {
 		);
 	});
 
-	it('reads 100,000 rows with mixed line endings and reports every bad row', () => {
+	it('reads 100,000 rows with mixed line endings and reports every bad row', async () => {
 		const lines = ['email,first_name'];
 		for (let i = 0; i < 100_000; i++) lines.push(i % 1000 === 0 ? `broken-${i},X` : `user${i}@example.org,U${i}`);
 		const text = lines.map((l, i) => l + (i % 3 === 0 ? '\r\n' : '\n')).join('');
-		const r = contactsFromCsv(text);
+		const r = await contactsFromCsv(text);
 		inputs += 100_000;
 		expect(r.contacts).toHaveLength(99_900);
 		expect(r.invalid).toHaveLength(100);
 		expect(r.invalid[0]).toMatchObject({ row: 2, reason: expect.stringMatching(/not a valid email/) });
 	});
 
-	it('keeps huge fields out and names them', () => {
-		const r = contactsFromCsv(`email,note\nada@example.com,${'x'.repeat(2_000_000)}\ngrace@example.com,ok`);
+	it('keeps huge fields out and names them', async () => {
+		const r = await contactsFromCsv(`email,note\nada@example.com,${'x'.repeat(2_000_000)}\ngrace@example.com,ok`);
 		expect(r.contacts.map((c) => c.email)).toEqual(['grace@example.com']);
 		expect(r.invalid[0].reason).toMatch(/field "note" is 2000000 characters long/);
 	});
@@ -78,8 +78,8 @@ describe('CSV fuzzing', () => {
 });
 
 describe('formula cells in the Invalid output', () => {
-	it('come out escaped so a spreadsheet export cannot run them', () => {
-		const r = contactsFromCsv('email,name\n=cmd|/c calc!A1,x\n@SUM(A1),y\n+1-1,w\nok@example.com,z\n=HYPERLINK("x"),q');
+	it('come out escaped so a spreadsheet export cannot run them', async () => {
+		const r = await contactsFromCsv('email,name\n=cmd|/c calc!A1,x\n@SUM(A1),y\n+1-1,w\nok@example.com,z\n=HYPERLINK("x"),q');
 		expect(r.invalid.map((x) => x.email)).toEqual(["'=cmd|/c calc!A1", "'@SUM(A1)", "'+1-1", '']);
 		expect(r.invalid[3]).toMatchObject({ row: 6, reason: expect.stringMatching(/unreadable CSV row/) });
 		expect(r.contacts).toHaveLength(1);

@@ -524,7 +524,8 @@ export function validateMail(body: unknown): ErrorItem[] {
 	const m = body as MailBody;
 	const email = (a: unknown, field: string) => {
 		const addr = a as Address | undefined;
-		if (!addr || typeof addr.email !== 'string' || !EMAIL_RE.test(addr.email)) err(field, 'Does not contain a valid address.');
+		// Mail send has no SMTPUTF8: a non-ASCII local part (josé@…) is refused; IDN domains must come in punycode.
+		if (!addr || typeof addr.email !== 'string' || !EMAIL_RE.test(addr.email) || /[^\x00-\x7f]/.test(addr.email)) err(field, 'Does not contain a valid address.');
 		if (addr?.name !== undefined && (typeof addr.name !== 'string' || /[\r\n]/.test(addr.name))) err(`${field.replace(/\.email$/, '')}.name`, 'The name must be a string without line breaks.');
 	};
 	const strings = (obj: unknown, field: string, limit?: number) => {

@@ -2,9 +2,9 @@ import { contactsFromCsv, contactsFromRows, escapeCsvFormula, parseColumnMap } f
 import { CampaignInputError } from '../../lib/schemas';
 
 describe('contacts from CSV', () => {
-	it('trims and lower-cases emails, keeps custom fields as merge fields and reports bad rows with line numbers', () => {
+	it('trims and lower-cases emails, keeps custom fields as merge fields and reports bad rows with line numbers', async () => {
 		const csv = 'Email,First Name,Company\n  Ada@Example.COM ,Ada,Acme\nnot-an-email,Bob,Beta\n,Empty,Co\nada@example.com,Ada again,Acme\ngrace@example.com,Grace,Navy\n';
-		const r = contactsFromCsv(csv);
+		const r = await contactsFromCsv(csv);
 		expect(r.contacts).toEqual([
 			{ email: 'ada@example.com', first_name: 'Ada', company: 'Acme' },
 			{ email: 'grace@example.com', first_name: 'Grace', company: 'Navy' },
@@ -17,33 +17,33 @@ describe('contacts from CSV', () => {
 		expect(r.total).toBe(5);
 	});
 
-	it('reads a BOM, semicolons, windows-1252 bytes and a column mapping', () => {
+	it('reads a BOM, semicolons, windows-1252 bytes and a column mapping', async () => {
 		const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('Mail;Vorname\r\nzoe@example.de;Zo', 'latin1'), Buffer.from([0xeb])]);
-		const utf8 = contactsFromCsv(bytes, { delimiter: ';', columnMap: parseColumnMap('Vorname=first_name') });
+		const utf8 = await contactsFromCsv(bytes, { delimiter: ';', columnMap: parseColumnMap('Vorname=first_name') });
 		expect(utf8.contacts[0].email).toBe('zoe@example.de');
-		const latin = contactsFromCsv(Buffer.from('email;Vorname\nzoe@example.de;Zo\xeb', 'latin1'), { delimiter: ';', encoding: 'windows-1252', columnMap: parseColumnMap('Vorname=first_name') });
+		const latin = await contactsFromCsv(Buffer.from('email;Vorname\nzoe@example.de;Zo\xeb', 'latin1'), { delimiter: ';', encoding: 'windows-1252', columnMap: parseColumnMap('Vorname=first_name') });
 		expect(latin.contacts).toEqual([{ email: 'zoe@example.de', first_name: 'Zoë' }]);
 	});
 
-	it('names the fix for an empty file, a header-only file, a missing email column and a wrong delimiter', () => {
-		expect(() => contactsFromCsv('')).toThrow(/The CSV is empty/);
-		expect(() => contactsFromCsv('email,first_name\n')).toThrow(/header row but no contacts/);
-		expect(() => contactsFromCsv('name,phone\nAda,123')).toThrow(/no email column.*"name", "phone".*Email Column/);
-		expect(() => contactsFromCsv('email;first_name\nada@example.com;Ada')).toThrow(/delimiter looks like ";"/);
-		expect(() => contactsFromCsv('email,name\nada@example.com,Ada', { emailColumn: 'mail' })).toThrow(CampaignInputError);
+	it('names the fix for an empty file, a header-only file, a missing email column and a wrong delimiter', async () => {
+		await expect(contactsFromCsv('')).rejects.toThrow(/The CSV is empty/);
+		await expect(contactsFromCsv('email,first_name\n')).rejects.toThrow(/header row but no contacts/);
+		await expect(contactsFromCsv('name,phone\nAda,123')).rejects.toThrow(/no email column.*"name", "phone".*Email Column/);
+		await expect(contactsFromCsv('email;first_name\nada@example.com;Ada')).rejects.toThrow(/delimiter looks like ";"/);
+		await expect(contactsFromCsv('email,name\nada@example.com,Ada', { emailColumn: 'mail' })).rejects.toThrow(CampaignInputError);
 	});
 
-	it('reports rows with the wrong number of fields or broken quoting instead of failing the file', () => {
+	it('reports rows with the wrong number of fields or broken quoting instead of failing the file', async () => {
 		const csv = 'email,first_name\nada@example.com,Ada\nbob@example.com,Bob,extra\n"carol@example.com,Carol\ndan@example.com,Dan';
-		const r = contactsFromCsv(csv);
+		const r = await contactsFromCsv(csv);
 		expect(r.contacts.map((c) => c.email)).toContain('ada@example.com');
 		expect(r.invalid.find((x) => x.email === 'bob@example.com')?.reason).toMatch(/has 3 fields but the header has 2/);
 		expect(r.invalid.length + r.contacts.length).toBeGreaterThanOrEqual(3);
 		for (const bad of r.invalid) expect(bad.reason.length).toBeGreaterThan(5);
 	});
 
-	it('rejects oversize fields with the field named', () => {
-		const r = contactsFromCsv(`email,note\nada@example.com,${'x'.repeat(10_001)}`);
+	it('rejects oversize fields with the field named', async () => {
+		const r = await contactsFromCsv(`email,note\nada@example.com,${'x'.repeat(10_001)}`);
 		expect(r.invalid[0].reason).toMatch(/field "note" is 10001 characters/);
 	});
 });

@@ -17,6 +17,11 @@ import { campaignDatabaseConnectionTest } from '../../../nodes/shared/databaseCr
 import type { ICredentialTestFunctions } from 'n8n-workflow';
 import { SendGridSimulator } from '../../simulators/sendgridServer';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
+import Redis from 'ioredis';
+import { readDelivery } from '../../../nodes/shared/readers';
+import { campaignRedisConnectionTest } from '../../../nodes/shared/redisCredential';
+import { TokenBucketLimiter } from '../../../lib/sendgrid/rateLimiter';
+import { ensureRedis } from '../../helpers/services';
 
 jest.setTimeout(60_000);
 
@@ -98,12 +103,35 @@ describe('stage node adapters', () => {
 	it('Campaign API Guard: accepted requests get a run id, bad ones a status and the fields', async () => {
 		const out = await new CampaignApiGuard().execute.call(
 			context({ perMinute: 100 }, [
-				{ json: { body: { campaign: campaignInput({ id: 'api' }), contacts: contacts(2) }, jwtPayload: { sub: 'caller' } } },
+				{ json: { body: { campaign: campaignInput({ id: 'api' }), contacts: contacts(2) }, jwtPayload: { sub: 'caller', exp: Math.floor(Date.now() / 1000) + 600 } } },
 				{ json: { body: { campaign: { id: '' }, contacts: [] }, headers: { 'x-forwarded-for': '10.0.0.1' } } },
 			]),
 		);
 		expect(out[0][0].json).toMatchObject({ status: 202, run_id: expect.stringMatching(/^run_/), caller: 'jwt:caller' });
 		expect(out[1][0].json).toMatchObject({ status: 400, fields: expect.arrayContaining(['campaign.id', 'contacts']) });
+	});
+
+	it('Campaign API Guard: tokens without expiry or for another audience are refused; bad Trusted Proxies are named', async () => {
+		const body = { campaign: campaignInput({ id: 'api' }), contacts: contacts(1) };
+		const exp = Math.floor(Date.now() / 1000) + 600;
+		const out = await new CampaignApiGuard().execute.call(
+			context({ perMinute: 100, security: { audience: 'campaign-api', issuer: 'https://auth.example' } }, [
+				{ json: { body, jwtPayload: { sub: 'a' } } },
+				{ json: { body, jwtPayload: { sub: 'a', exp, aud: 'other', iss: 'https://auth.example' } } },
+				{ json: { body, jwtPayload: { sub: 'a', exp, aud: ['x', 'campaign-api'], iss: 'https://evil.example' } } },
+				{ json: { body, jwtPayload: { sub: 'a', exp, aud: ['x', 'campaign-api'], iss: 'https://auth.example' } } },
+			]),
+		);
+		expect(out[1].map((i) => [i.json.status, i.pairedItem])).toEqual([
+			[401, 0],
+			[403, 1],
+			[403, 2],
+		]);
+		expect(out[1][0].json.error).toMatch(/no expiry/);
+		expect(out[0]).toHaveLength(1);
+		await expect(new CampaignApiGuard().execute.call(context({ perMinute: 1, security: { trustedProxies: '10.0.0.1, nonsense' } }, [{ json: { body } }]))).rejects.toThrow(
+			/Trusted Proxies: "nonsense" is not an IP address/,
+		);
 	});
 });
 
@@ -164,5 +192,106 @@ describe('Campaign Database credential test', () => {
 		expect(bad.status).toBe('Error');
 		expect(bad.message).toMatch(/Campaign database postgres@127\.0\.0\.1:9\/postgres/);
 		expect(bad.message).not.toContain('pw-not-to-show-123');
+	});
+});
+
+describe('Campaign Redis credential (shared SendGrid rate limit)', () => {
+	const REDIS_PASSWORD = 'redis-pw-not-to-show-456';
+	/** A send node's context with the SendGrid credential and, optionally, a Campaign Redis credential. */
+	function sendContext(redis?: Record<string, unknown>): IExecuteFunctions {
+		const base = context({ dryRun: false, limits: { requestsPerSecond: 50 }, options: {} });
+		const credentials: Record<string, Record<string, unknown>> = { sendGridCampaignApi: { apiKey: 'SG.adapters-test-key', region: 'custom', baseUrl: 'http://127.0.0.1:9' } };
+		if (redis) credentials.campaignRedisApi = redis;
+		return Object.assign(base, {
+			getNode: () => ({ id: '1', name: 'Send', type: 'test', typeVersion: 1, position: [0, 0], parameters: {}, credentials: Object.fromEntries(Object.keys(credentials).map((k) => [k, { id: k, name: k }])) }),
+			getCredentials: async (name: string) => {
+				if (!credentials[name]) throw new Error(`no ${name} credential in this test`);
+				return credentials[name];
+			},
+		}) as IExecuteFunctions;
+	}
+
+	it('without it, the limit is per process; the node no longer has a Redis URL parameter', async () => {
+		const d = await readDelivery(sendContext());
+		expect(d.limiter).toBeInstanceOf(TokenBucketLimiter);
+		const limits = new SendEmailSendGrid().description.properties.find((p) => p.name === 'limits')!;
+		expect((limits.options as Array<{ name: string }>).map((o) => o.name)).not.toContain('redisUrl');
+		expect(new SendEmailSendGrid().description.credentials!.map((c) => c.name)).toContain('campaignRedisApi');
+		expect(new CampaignAgent().description.credentials!.map((c) => c.name)).toContain('campaignRedisApi');
+		expect(new CampaignSequence().description.credentials!.map((c) => c.name)).toContain('campaignRedisApi');
+	});
+
+	it('with it, requests are counted in that Redis database (host, port and database number from the credential)', async () => {
+		await ensureRedis();
+		const d = await readDelivery(sendContext({ host: '127.0.0.1', port: 6379, database: 7, user: '', password: '', ssl: false }));
+		expect(d.limiter).not.toBeInstanceOf(TokenBucketLimiter);
+		await d.limiter!.acquire(3);
+		const check = new Redis({ host: '127.0.0.1', port: 6379, db: 7 });
+		try {
+			const keys = await check.keys(`eca:rl:{${d.options.account}}:req:*`);
+			expect(keys.length).toBeGreaterThan(0);
+		} finally {
+			check.disconnect();
+			await d.limiter!.close?.();
+		}
+	});
+
+	it('a Redis that cannot be reached fails the send with a clear error that names it, without the password', async () => {
+		const e = await readDelivery(sendContext({ host: '127.0.0.1', port: 9, database: 0, password: REDIS_PASSWORD, ssl: false })).catch((x: unknown) => x);
+		expect((e as Error).message).toMatch(/^Campaign Redis at 127\.0\.0\.1:9 could not be reached: connection refused — check the Campaign Redis credential/);
+		expect(`${(e as Error).message}${(e as Error).stack}${JSON.stringify(e)}`).not.toContain(REDIS_PASSWORD);
+		// Through the node, n8n shows the same message.
+		const fromNode = await new SendEmailSendGrid().execute.call(Object.assign(sendContext({ host: '127.0.0.1', port: 9, password: REDIS_PASSWORD }), { getInputData: () => [] })).catch((x: unknown) => x);
+		expect((fromNode as Error).message).toMatch(/Campaign Redis at 127\.0\.0\.1:9 could not be reached/);
+		expect((fromNode as Error).message).not.toContain(REDIS_PASSWORD);
+	});
+
+	it('the credential test says OK for a reachable Redis and gives the reason otherwise', async () => {
+		await ensureRedis();
+		const test = (data: Record<string, unknown>) => campaignRedisConnectionTest.call({} as ICredentialTestFunctions, { id: '1', name: 'redis', type: 'campaignRedisApi', data: data as never });
+		expect(await test({ host: '127.0.0.1', port: 6379, database: 0 })).toMatchObject({ status: 'OK' });
+		const bad = await test({ host: '127.0.0.1', port: 9, password: REDIS_PASSWORD });
+		expect(bad.status).toBe('Error');
+		expect(bad.message).toMatch(/Campaign Redis at 127\.0\.0\.1:9/);
+		expect(bad.message).not.toContain(REDIS_PASSWORD);
+	});
+});
+
+describe('SendGrid Trigger verification key from the credential', () => {
+	const sim = new SendGridSimulator();
+	const body = Buffer.from(JSON.stringify([{ email: 'a@x.io', event: 'delivered', sg_event_id: 'k1', timestamp: Math.floor(Date.now() / 1000) }]));
+	/** The key as a one-line PEM with literal \n, the way n8n's single-line credential field keeps a pasted PEM. */
+	const oneLinePem = `-----BEGIN PUBLIC KEY-----\\n${sim.publicKey}\\n-----END PUBLIC KEY-----`;
+	function hook(params: Params, credential?: Record<string, unknown>, registered?: string) {
+		const res = { code: 200, body: undefined as unknown, status(c: number) { this.code = c; return this; }, json(b: unknown) { this.body = b; return this; } };
+		const s = sim.signPayload(body);
+		const ctx = {
+			getRequestObject: () => ({ rawBody: body }),
+			getResponseObject: () => res,
+			getNodeParameter: (name: string, fallback?: unknown) => ({ events: ['delivered'], output: 'event', options: { updateStore: false }, ...params } as Params)[name] ?? fallback,
+			getWebhookName: () => 'default',
+			getWorkflowStaticData: () => (registered ? { publicKey: registered } : {}),
+			getHeaderData: () => ({ 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp }),
+			getNode: () => ({ name: 'SendGrid Trigger', credentials: credential ? { sendGridCampaignApi: { id: '1', name: 'sg' } } : {} }),
+			getCredentials: async () => credential,
+		} as unknown as IWebhookFunctions;
+		return { res, run: () => new SendGridTrigger().webhook.call(ctx) };
+	}
+	const wrongKey = new SendGridSimulator().publicKey;
+
+	it("verifies with the credential's key (one-line PEM) when the node has none", async () => {
+		const r = await hook({ registration: 'manual', publicKey: '' }, { apiKey: 'SG.x', webhookPublicKey: oneLinePem }).run();
+		expect(r.workflowData?.[0].map((i) => i.json.sg_event_id)).toEqual(['k1']);
+	});
+
+	it("the node's own key wins over the credential's; the credential's over the registered one", async () => {
+		const nodeWins = hook({ registration: 'manual', publicKey: wrongKey }, { webhookPublicKey: sim.publicKey });
+		await nodeWins.run();
+		expect(nodeWins.res.code).toBe(403);
+		const credentialWins = hook({ registration: 'auto' }, { webhookPublicKey: wrongKey }, sim.publicKey);
+		await credentialWins.run();
+		expect(credentialWins.res.code).toBe(403);
+		const registered = await hook({ registration: 'auto' }, { webhookPublicKey: '' }, sim.publicKey).run();
+		expect(registered.workflowData?.[0]).toHaveLength(1);
 	});
 });
