@@ -12,13 +12,13 @@ const r = spawnSync(process.execPath, [jest, '--selectProjects', 'hardening', '-
 
 const file = path.join(dir, 'tallies.jsonl');
 const rows = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-const keys = ['faults', 'inputs', 'rejected', 'duplicates', 'lost'];
+const keys = ['faults', 'inputs', 'rejected', 'duplicates', 'lost', 'attacks', 'let_in'];
 const total = Object.fromEntries(keys.map((k) => [k, rows.reduce((n, t) => n + (t[k] ?? 0), 0)]));
 const pad = (s, n) => String(s).padEnd(n);
 console.log('\nHardening report');
-console.log(pad('suite', 28) + keys.map((k) => pad(k, 12)).join(''));
-for (const t of rows) console.log(pad(t.suite, 28) + keys.map((k) => pad(t[k] ?? 0, 12)).join(''));
-console.log(pad('total', 28) + keys.map((k) => pad(total[k], 12)).join(''));
+console.log(pad('suite', 28) + keys.map((k) => pad(k, 11)).join(''));
+for (const t of rows) console.log(pad(t.suite, 28) + keys.map((k) => pad(t[k] ?? 0, 11)).join(''));
+console.log(pad('total', 28) + keys.map((k) => pad(total[k], 11)).join(''));
 if (r.status !== 0) console.log('(some hardening tests failed: see above)');
 console.log(JSON.stringify(total));
 process.exit(r.status ?? 1);

@@ -15,7 +15,9 @@ jest.setTimeout(60_000);
 
 let inputs = 0;
 let rejected = 0;
-afterAll(() => recordTally({ suite: 'hostile-input', inputs, rejected, duplicates: 0, lost: 0 }));
+/** Hostile values seen where they must not be (a CR/LF in a header, markup that runs, a secret). */
+let letIn = 0;
+afterAll(() => recordTally({ suite: 'hostile-input', inputs, rejected, attacks: inputs, let_in: letIn }));
 
 const CRLF_VALUES = ['Ada\r\nBcc: victim@example.com', 'x\nSubject: spoofed', 'tab\there', 'nul\u0000byte', 'ok'];
 
@@ -45,7 +47,11 @@ describe('header injection', () => {
 		const contacts = CRLF_VALUES.map((v, i) => ({ email: `c${i}@example.org`, first_name: v, last_name: v, company: v }));
 		inputs += contacts.length;
 		for (const p of buildEmailPayloads(campaign, contacts, 'r', { step: 1 }))
-			for (const req of buildMailRequests(p)) for (const v of allHeaderValues(req.body)) expect(v).not.toMatch(/[\r\n\u0000]/);
+			for (const req of buildMailRequests(p))
+				for (const v of allHeaderValues(req.body)) {
+					if (/[\r\n\u0000]/.test(v)) letIn++;
+					expect(v).not.toMatch(/[\r\n\u0000]/);
+				}
 	});
 });
 
@@ -99,7 +105,10 @@ describe('prompt injection and generated html', () => {
 		expect(JSON.parse(block[1]).brief.product).toBe(injected);
 		// The generated html is sanitised before it can be sent.
 		const html = r.payloads[0].copy!.html;
-		for (const bad of ['<script', '<iframe', 'javascript:', '<form', '<input', 'onerror']) expect(html).not.toContain(bad);
+		for (const bad of ['<script', '<iframe', 'javascript:', '<form', '<input', 'onerror']) {
+			if (html.includes(bad)) letIn++;
+			expect(html).not.toContain(bad);
+		}
 		expect(html).toContain('https://acme.example/sale');
 	});
 
@@ -143,6 +152,7 @@ describe('secrets', () => {
 		await llm.listModels().catch(check);
 		await connectPostgres({ host: '127.0.0.1', port: 9, database: 'x', user: 'u', password: DB_PASSWORD }).then((d) => d.query('SELECT 1')).catch(check);
 		inputs += 5;
+		letIn += leaks.length;
 		expect(leaks).toEqual([]);
 	});
 });
