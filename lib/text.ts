@@ -111,6 +111,16 @@ export class TextBuilder {
 		this.appendRange(s, 0, s.length);
 	}
 
+	/** One character by its code point (two units above U+FFFF). */
+	appendCodePoint(cp: number): void {
+		this.ensure(2);
+		if (cp > 0xffff) {
+			this.buf[this.n++] = 0xd800 + ((cp - 0x10000) >> 10);
+			this.buf[this.n++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+		} else this.buf[this.n++] = cp;
+		if (cp > 255) this.wide = true;
+	}
+
 	toString(): string {
 		return unitsToString(this.buf, this.n, this.wide);
 	}
@@ -138,35 +148,52 @@ export class Splicer {
 }
 
 /**
- * Replaces single UTF-16 code units (here ASCII characters) by strings (possibly empty), in two
- * passes over the text. Other code units, lone surrogates included, are copied unchanged.
+ * A function that replaces single ASCII characters by strings (possibly empty), in two passes over
+ * the text with lookup tables built once: no callback and no piece per match. Other code units, lone
+ * surrogates included, are copied unchanged.
  */
-export function replaceCodeUnits(s: string, replacements: Readonly<Record<string, string>>): string {
-	const table: Array<number[] | undefined> = [];
-	for (const [ch, to] of Object.entries(replacements)) table[ch.charCodeAt(0)] = [...to].map((c) => c.charCodeAt(0));
-	const n = s.length;
-	let extra = 0;
-	let found = false;
-	let high = 0;
-	for (let i = 0; i < n; i++) {
-		const c = s.charCodeAt(i);
-		high |= c;
-		const to = c < table.length ? table[c] : undefined;
-		if (to !== undefined) {
-			extra += to.length - 1;
-			found = true;
+export function codeUnitReplacer(replacements: Readonly<Record<string, string>>): (s: string) => string {
+	const first = new Int32Array(128).fill(-1);
+	const size = new Int32Array(128);
+	const flat: number[] = [];
+	let wideReplacement = false;
+	for (const [ch, to] of Object.entries(replacements)) {
+		const c = ch.charCodeAt(0);
+		if (ch.length !== 1 || c >= 128) throw new Error(`codeUnitReplacer replaces ASCII characters, not ${JSON.stringify(ch)}`);
+		first[c] = flat.length;
+		size[c] = to.length;
+		for (let k = 0; k < to.length; k++) {
+			flat.push(to.charCodeAt(k));
+			if (to.charCodeAt(k) > 255) wideReplacement = true;
 		}
 	}
-	if (!found) return s;
-	const units = new Uint16Array(n + extra);
-	let j = 0;
-	for (let i = 0; i < n; i++) {
-		const c = s.charCodeAt(i);
-		const to = c < table.length ? table[c] : undefined;
-		if (to === undefined) units[j++] = c;
-		else for (let k = 0; k < to.length; k++) units[j++] = to[k];
-	}
-	return unitsToString(units, j, high > 255 || Object.values(replacements).some((to) => /[^\u0000-\u00ff]/.test(to)));
+	const units = Uint16Array.from(flat);
+	return (s) => {
+		const n = s.length;
+		let outLength = n;
+		let found = false;
+		let high = 0;
+		for (let i = 0; i < n; i++) {
+			const c = s.charCodeAt(i);
+			if (c < 128) {
+				if (first[c] >= 0) {
+					outLength += size[c] - 1;
+					found = true;
+				}
+			} else high |= c;
+		}
+		if (!found) return s;
+		// Latin-1 text (most of it) is written one byte a unit: half the memory, and Node decodes it fastest.
+		const out = high > 255 || wideReplacement ? new Uint16Array(outLength) : new Uint8Array(outLength);
+		let j = 0;
+		for (let i = 0; i < n; i++) {
+			const c = s.charCodeAt(i);
+			const at = c < 128 ? first[c] : -1;
+			if (at < 0) out[j++] = c;
+			else for (let k = at, end = at + size[c]; k < end; k++) out[j++] = units[k];
+		}
+		return out instanceof Uint8Array ? Buffer.from(out.buffer, 0, j).toString('latin1') : unitsToString(out, j, true);
+	};
 }
 
 /** Each maximal run of code units for which `inRun` holds becomes `replacement` (what `replace(/[…]+/g, r)` does). */

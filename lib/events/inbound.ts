@@ -4,19 +4,72 @@
  */
 import { createHash } from 'node:crypto';
 import { isValidEmail } from '../schemas';
+import { asciiLower, isJsSpace } from '../text';
 import { CampaignEvent, storableText } from './normalize';
 
+const FIRST_SEPARATOR = /[\s,;]/;
+
+/**
+ * The sender's address: the first `<local@domain>` (no spaces or angle brackets inside), else the first
+ * word. What `/<([^<>\s]+@[^<>\s]+)>/` and `split(/[\s,;]+/)[0]` found, in one forward scan (the
+ * regex re-read "<a@a@a@…" once per "@").
+ */
 export function addressIn(field: unknown): string | undefined {
 	if (typeof field !== 'string') return undefined;
-	const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(field);
-	const email = (angle ? angle[1] : field.trim().split(/[\s,;]+/)[0]).toLowerCase();
+	const email = (angleAddress(field) ?? firstWord(field.trim())).toLowerCase();
 	return isValidEmail(email) ? email : undefined;
 }
 
+const isAddressEnd = (c: number) => c === 60 || c === 62 || isJsSpace(c);
+
+function angleAddress(field: string): string | undefined {
+	const n = field.length;
+	for (let i = field.indexOf('<'); i >= 0; ) {
+		// The run after "<" up to the first "<", ">" or whitespace; an address when it ends with ">" and has an inner "@".
+		let end = i + 1;
+		while (end < n && !isAddressEnd(field.charCodeAt(end))) end++;
+		if (end >= n) return undefined;
+		if (field.charCodeAt(end) === 62) {
+			const inside = field.slice(i + 1, end);
+			if (inside.slice(1, -1).includes('@')) return inside;
+		}
+		i = field.indexOf('<', end);
+	}
+	return undefined;
+}
+
+function firstWord(s: string): string {
+	const m = FIRST_SEPARATOR.exec(s);
+	return m ? s.slice(0, m.index) : s;
+}
+
+const isLineBreak = (c: number) => c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
+
+/**
+ * A header's value from the raw header block: the first line starting with `name:` (any case), the
+ * value after it trimmed (as `/^name:\s*(.+)$/im` read it, also when the value starts on the next
+ * line). The name is looked for with indexOf, so a megabyte of headers (or of line breaks) is read once.
+ */
 function header(headers: unknown, name: string): string | undefined {
 	if (typeof headers !== 'string') return undefined;
-	const m = new RegExp(`^${name}:\\s*(.+)$`, 'im').exec(headers);
-	return m?.[1].trim();
+	const lower = asciiLower(headers);
+	const want = `${name.toLowerCase()}:`;
+	for (let at = lower.indexOf(want); at >= 0; at = lower.indexOf(want, at + 1))
+		if (at === 0 || isLineBreak(lower.charCodeAt(at - 1))) return headerValue(headers, at + want.length);
+	return undefined;
+}
+
+function headerValue(headers: string, from: number): string | undefined {
+	let i = from;
+	while (i < headers.length && isJsSpace(headers.charCodeAt(i))) i++;
+	if (i < headers.length) {
+		let end = i;
+		while (end < headers.length && !isLineBreak(headers.charCodeAt(end))) end++;
+		return headers.slice(i, end).trim();
+	}
+	// Only whitespace follows: the pattern still matched one space or tab left on a line, giving "".
+	for (let k = from; k < headers.length; k++) if (!isLineBreak(headers.charCodeAt(k))) return '';
+	return undefined;
 }
 
 /** A reply as an event: stored once (its Message-ID), it stops sequences and suppresses the sender. */

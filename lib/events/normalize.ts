@@ -3,6 +3,7 @@
  * level (campaign_id, run_id, step, variant, delivery_id).
  */
 import { createHash } from 'node:crypto';
+import { codeUnitReplacer } from '../text';
 
 export const EVENT_TYPES = [
 	'processed',
@@ -45,8 +46,9 @@ export interface CampaignEvent {
  * Postgres text and jsonb hold neither NUL nor lone UTF-16 surrogates: one such character in one
  * event must not fail the whole batch (SendGrid would retry it for 24 h and never get a 2xx).
  */
+const withoutNul = codeUnitReplacer({ '\u0000': '' });
 export const storableText = (v: string): string => {
-	const s = v.includes('\u0000') ? v.replace(/\u0000/g, '') : v;
+	const s = v.includes('\u0000') ? withoutNul(v) : v;
 	const w = s as string & { isWellFormed(): boolean; toWellFormed(): string };
 	return w.isWellFormed() ? s : w.toWellFormed();
 };
@@ -54,11 +56,36 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 
 export class EventBodyError extends Error {}
 
+/** SendGrid events are flat objects in an array (categories one level further): anything deeper is not an event post. */
+export const MAX_EVENT_NESTING = 16;
+
+/**
+ * How deep arrays and objects nest in a JSON text, outside strings, stopping as soon as it passes
+ * `max`: JSON.parse of megabytes of "[[[[" takes seconds before it fails.
+ */
+function nestsDeeperThan(json: string, max: number): boolean {
+	let depth = 0;
+	let inString = false;
+	for (let i = 0; i < json.length; i++) {
+		const c = json.charCodeAt(i);
+		if (inString) {
+			if (c === 92) i++;
+			else if (c === 34) inString = false;
+		} else if (c === 34) inString = true;
+		else if (c === 91 || c === 123) {
+			if (++depth > max) return true;
+		} else if (c === 93 || c === 125) depth--;
+	}
+	return false;
+}
+
 /** Parses the raw POST body: must be a JSON array of objects. */
 export function parseEventBody(raw: Buffer | string): Array<Record<string, unknown>> {
 	let parsed: unknown;
+	const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+	if (nestsDeeperThan(text, MAX_EVENT_NESTING)) throw new EventBodyError(`body nests deeper than ${MAX_EVENT_NESTING} levels: not a SendGrid event post`);
 	try {
-		parsed = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+		parsed = JSON.parse(text);
 	} catch {
 		throw new EventBodyError('body is not JSON');
 	}

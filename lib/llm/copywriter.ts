@@ -7,8 +7,8 @@ import { z } from 'zod/v4';
 import type { EmailCopy } from '../schemas';
 import { hashOf } from '../ids';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
-import { ChatMessage, ChatModel, LlmApiError, ResponseFormat } from './client';
-import { CopyCheckContext, checkCopy, sanitizeEmailHtml, SUBJECT_HARD_LIMIT } from './checks';
+import { ChatMessage, ChatModel, LlmApiError, MAX_REPLY_BYTES, ResponseFormat, replyTooLarge } from './client';
+import { CopyCheckContext, checkCopy, htmlTagProblem, sanitizeEmailHtml, SUBJECT_HARD_LIMIT } from './checks';
 import { PromptInput, buildCopyMessages, repairMessage } from './prompts';
 
 export const llmCopySchema = z.object({
@@ -45,9 +45,34 @@ export interface WrittenCopy {
 const preferredFormat = new WeakMap<ChatModel, ResponseFormat>();
 const FORMATS: ResponseFormat[] = ['json_schema', 'json_object', 'text'];
 
-/** Pulls the first JSON object out of a reply that may wrap it in prose or a code fence. */
-export function extractJson(content: string): unknown {
-	const trimmed = content.trim().replace(/^```(?:json)?\s*|\s*```$/g, '');
+/**
+ * Drops a leading "```" or "```json" (and the whitespace after it) and a trailing "```" (and the
+ * whitespace before it): what `replace(/^```(?:json)?\s*|\s*```$/g, '')` did, without that regex's
+ * n² backtracking over long runs of whitespace.
+ */
+function withoutCodeFence(s: string): string {
+	let start = 0;
+	if (s.startsWith('```')) {
+		start = s.startsWith('json', 3) ? 7 : 3;
+		const rest = s.slice(start);
+		start += rest.length - rest.trimStart().length;
+	}
+	let end = s.length;
+	const fence = s.length - 3;
+	if (fence >= start && s.endsWith('```')) {
+		const before = s.slice(start, fence);
+		end = start + before.trimEnd().length;
+	}
+	return s.slice(start, end);
+}
+
+/**
+ * Pulls the first JSON object out of a reply that may wrap it in prose or a code fence. A reply over
+ * `maxBytes` is refused unread (JSON.parse of megabytes of "[[[[" alone takes seconds).
+ */
+export function extractJson(content: string, maxBytes = MAX_REPLY_BYTES): unknown {
+	if (Buffer.byteLength(content, 'utf8') > maxBytes) throw replyTooLarge(maxBytes);
+	const trimmed = withoutCodeFence(content.trim());
 	try {
 		return JSON.parse(trimmed);
 	} catch {
@@ -62,6 +87,8 @@ export interface WriteOptions {
 	maxAttempts?: number;
 	backoff?: Partial<BackoffPolicy>;
 	temperature?: number;
+	/** Replies longer than this (bytes of content) fail with LlmReplyTooLargeError; default: the chat model's cap, else 256 KB. */
+	maxReplyBytes?: number;
 }
 
 export async function writeCopy(chat: ChatModel, prompt: PromptInput, check: CopyCheckContext, options: WriteOptions = {}): Promise<WrittenCopy> {
@@ -109,21 +136,27 @@ export async function writeCopy(chat: ChatModel, prompt: PromptInput, check: Cop
 			throw e;
 		}
 		attempt++;
+		// Checked before anything parses it: a reply past the cap is refused whole, never read.
+		const replyLimit = options.maxReplyBytes ?? chat.maxReplyBytes ?? MAX_REPLY_BYTES;
+		if (Buffer.byteLength(content, 'utf8') > replyLimit) throw replyTooLarge(replyLimit);
 		const problems: string[] = [];
 		let parsed: z.infer<typeof llmCopySchema> | undefined;
 		if (finishReason === 'length') problems.push('the reply was cut off (too long); keep the copy shorter');
 		else {
 			try {
-				const r = llmCopySchema.safeParse(extractJson(content));
+				const r = llmCopySchema.safeParse(extractJson(content, replyLimit));
 				if (r.success) parsed = r.data;
 				else problems.push(...r.error.issues.map((i) => `${i.path.join('.') || 'reply'}: ${i.message}`));
 			} catch (e) {
 				problems.push(`${(e as Error).message}; answer with one JSON object with subject, preheader, html, text and language`);
 			}
 		}
-		if (parsed) {
+		// Too long or too many tags for sanitize-html to clean quickly: fed back like any other problem.
+		const htmlProblem = parsed && htmlTagProblem(parsed.html);
+		if (htmlProblem) problems.push(htmlProblem);
+		else if (parsed) {
 			const draft = { subject: parsed.subject.trim(), preheader: parsed.preheader.trim(), html: sanitizeEmailHtml(parsed.html), text: parsed.text.trim() };
-			problems.push(...checkCopy(draft, check));
+			problems.push(...checkCopy(draft, { maxChars: replyLimit, ...check }));
 			if (problems.length === 0) {
 				const copy: EmailCopy = { ...draft, source: 'llm', model, hash: hashOf(draft).slice(0, 16) };
 				return { copy, model, usage, calls, format };

@@ -3,8 +3,10 @@
  * and the instructions say they are data: a brief or a contact field that says "ignore previous
  * instructions" is quoted, not obeyed.
  */
+import { CampaignInputError } from '../schemas';
 import type { Brief } from '../schemas';
 import type { ChatMessage } from './client';
+import { codeUnitReplacer } from '../text';
 
 /** Bump when the prompt changes: it is part of the copy cache key. */
 export const PROMPT_VERSION = 'copy-v3';
@@ -35,7 +37,7 @@ export function languageName(tag: string): string {
 }
 
 export function toneGuide(tone: string): string {
-	return TONE_GUIDES[tone.toLowerCase()] ?? `as described by the user: "${tone.replace(/"/g, "'").slice(0, 200)}"`;
+	return TONE_GUIDES[tone.toLowerCase()] ?? `as described by the user: "${tone.slice(0, 200).replace(/"/g, "'")}"`;
 }
 
 export interface PromptInput {
@@ -53,12 +55,36 @@ export interface PromptInput {
 	contact?: Record<string, string>;
 }
 
+const escapeLessThan = codeUnitReplacer({ '<': '\\u003c' });
+
 /** JSON that cannot close the data block: every "<" is escaped. */
 export function dataBlock(value: unknown): string {
-	return `<campaign_data>\n${JSON.stringify(value, null, 2).replace(/</g, '\\u003c')}\n</campaign_data>`;
+	return `<campaign_data>\n${escapeLessThan(JSON.stringify(value, null, 2))}\n</campaign_data>`;
+}
+
+/**
+ * The campaign data a prompt may carry, in characters: the brief's fields are capped far below this,
+ * so only a runaway list of previous steps or contact fields gets here, and it is refused before it is
+ * serialised (a model would refuse a prompt this long anyway).
+ */
+export const MAX_PROMPT_DATA_CHARS = 512 * 1024;
+
+/** Characters of text in a JSON-like value (strings and keys), counted without serialising it. */
+function textLength(value: unknown, depth = 0): number {
+	if (typeof value === 'string') return value.length;
+	if (value === null || typeof value !== 'object' || depth > 20) return 0;
+	let n = 0;
+	for (const [k, v] of Object.entries(value)) n += k.length + textLength(v, depth + 1);
+	return n;
 }
 
 export function buildCopyMessages(p: PromptInput): ChatMessage[] {
+	const size = textLength([p.brief, p.step, p.previousSteps, p.variant, p.contact, p.tone]);
+	if (size > MAX_PROMPT_DATA_CHARS)
+		throw new CampaignInputError(
+			`The prompt data (brief, step, previous steps, tone and contact fields) is ${Math.ceil(size / 1024)} KB; the limit is ${MAX_PROMPT_DATA_CHARS / 1024} KB — shorten the brief or personalise with fewer contact fields`,
+			'brief',
+		);
 	const tags = p.mergeTags.length ? p.mergeTags.map((t) => `{{${t}}}`).join(', ') : 'none';
 	const angle = VARIANT_ANGLES[p.variantIndex % VARIANT_ANGLES.length];
 	const system = [

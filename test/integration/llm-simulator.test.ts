@@ -1,6 +1,6 @@
 /** Generate Email Copy through the real `openai` client against the OpenAI-compatible simulator. */
 import { OpenAISimulator, copywriterResponder } from '../simulators/openaiServer';
-import { createChatModel } from '../../lib/llm/client';
+import { createChatModel, LlmReplyTooLargeError } from '../../lib/llm/client';
 import { generateEmailCopy } from '../../lib/stages/generateEmailCopy';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
@@ -124,5 +124,52 @@ describe('copy through an OpenAI-compatible endpoint', () => {
 		expect(Date.now() - t0).toBeLessThan(5000);
 		const r = await generateEmailCopy(payloads(), { mode: 'llm', onLlmFailure: 'template', write: { backoff: { maxRetries: 0 } } }, { chat: down });
 		expect(r.payloads[0].copy?.source).toBe('fallback');
+	});
+});
+
+describe('a reply too large for any email', () => {
+	/** The heap after a full collection (gc exposed at run time, as jest does not pass --expose-gc). */
+	const heapAfterGc = (): number => {
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		require('node:v8').setFlagsFromString('--expose-gc');
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const gc = require('node:vm').runInNewContext('gc') as () => void;
+		gc();
+		gc();
+		return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+	};
+
+	it('a 5 MB reply fails at once with a clear error, is never downloaded whole, and leaves no memory behind', async () => {
+		const FIVE_MB = 5 * 1024 * 1024;
+		await generateEmailCopy(payloads(), { mode: 'llm' }, { chat: chat(), store }); // warm up the client and the store
+		sim.reset();
+		const before = heapAfterGc();
+		for (let k = 0; k < 3; k++) {
+			sim.failNext(1, 'huge', { bytes: FIVE_MB });
+			const t0 = Date.now();
+			const error = await generateEmailCopy(payloads(), { mode: 'llm', write: fast }, { chat: chat(), store }).catch((e: unknown) => e);
+			expect(Date.now() - t0).toBeLessThan(5000);
+			expect(error).toBeInstanceOf(LlmReplyTooLargeError);
+			expect((error as LlmReplyTooLargeError).message).toMatch(/^The LLM reply was larger than 256 KB; raise the LLM reply limit \(maxReplyBytes\) or lower Max Body Words/);
+			expect((error as LlmReplyTooLargeError).retryable).toBe(false);
+			expect(JSON.stringify(error).length + String((error as Error).stack).length).toBeLessThan(5000);
+		}
+		// Not retried, and each download was cut off long before the server got the body out.
+		expect(sim.requests.map((r) => r.status)).toEqual([200, 200, 200]);
+		expect(sim.hugeReplies).toHaveLength(3);
+		for (let wait = 0; wait < 500 && !sim.hugeReplies.every((r) => r.closed); wait++) await new Promise((r) => setTimeout(r, 10));
+		for (const reply of sim.hugeReplies) {
+			expect(reply.aborted).toBe(true);
+			expect(reply.bytesWritten).toBeLessThan(FIVE_MB / 2);
+		}
+		// Three 5 MB bodies kept alive would be 15 MB or more.
+		expect(heapAfterGc() - before).toBeLessThan(4 * 1024 * 1024);
+	});
+
+	it('the cap is an option: a lower maxReplyBytes refuses a normal reply, the default lets it through', async () => {
+		const small = createChatModel({ apiKey: 'sk-test', baseUrl: `${sim.baseUrl}/v1`, model: 'gpt-4o-mini', maxReplyBytes: 100 });
+		await expect(generateEmailCopy(payloads(), { mode: 'llm', write: fast }, { chat: small })).rejects.toThrow(/The LLM reply was larger than 100 bytes/);
+		const r = await generateEmailCopy(payloads(), { mode: 'llm', write: fast }, { chat: chat() });
+		expect(r.payloads[0].copy?.source).toBe('llm');
 	});
 });

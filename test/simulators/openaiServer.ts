@@ -19,7 +19,17 @@ export interface ChatRequestRecord {
 }
 
 export type Responder = (req: ChatRequestRecord) => string | object | Promise<string | object>;
-type FaultKind = '429' | '500' | '503' | 'malformed' | 'incomplete' | 'drop';
+type FaultKind = '429' | '500' | '503' | 'malformed' | 'incomplete' | 'drop' | 'huge';
+
+/** What a 'huge' reply did: how much of it was written before the client hung up. */
+export interface HugeReplyRecord {
+	totalBytes: number;
+	bytesWritten: number;
+	/** The client closed the connection before the whole body was written. */
+	aborted: boolean;
+	/** The response is over (written out, or the client hung up). */
+	closed: boolean;
+}
 
 export interface OpenAISimulatorOptions {
 	apiKeys?: string[];
@@ -138,7 +148,9 @@ export class OpenAISimulator {
 	private inFlight = 0;
 	private server?: http.Server;
 	private port = 0;
-	private faults: Array<{ kind: FaultKind; retryAfterSeconds?: number }> = [];
+	private faults: Array<{ kind: FaultKind; retryAfterSeconds?: number; bytes?: number }> = [];
+	/** One entry per 'huge' reply, filled in as it streams. */
+	hugeReplies: HugeReplyRecord[] = [];
 	private rpm?: number;
 	private window: number[] = [];
 
@@ -172,7 +184,8 @@ export class OpenAISimulator {
 		this.opts.responder = r;
 	}
 
-	failNext(n: number, kind: FaultKind, opts: { retryAfterSeconds?: number } = {}): void {
+	/** 'huge': a valid chat completion whose content makes the body `bytes` long (default 5 MB), streamed in 64 KB chunks. */
+	failNext(n: number, kind: FaultKind, opts: { retryAfterSeconds?: number; bytes?: number } = {}): void {
 		for (let i = 0; i < n; i++) this.faults.push({ kind, ...opts });
 	}
 
@@ -186,6 +199,47 @@ export class OpenAISimulator {
 		this.usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 		this.faults = [];
 		this.concurrencyPeak = 0;
+		this.hugeReplies = [];
+	}
+
+	/**
+	 * A chat completion of `totalBytes`, written chunk by chunk with a pause between chunks (so a client
+	 * that stops reading is seen hanging up, instead of the whole body sitting in socket buffers).
+	 */
+	private async streamHugeReply(res: http.ServerResponse, model: string, totalBytes: number): Promise<void> {
+		const record: HugeReplyRecord = { totalBytes, bytesWritten: 0, aborted: false, closed: false };
+		this.hugeReplies.push(record);
+		const head = `{"id":"chatcmpl-huge","object":"chat.completion","created":${Math.floor(Date.now() / 1000)},"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`;
+		const tail = '"},"finish_reason":"stop","logprobs":null}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}';
+		let closed = false;
+		res.on('close', () => {
+			closed = record.closed = true;
+			if (!res.writableFinished) record.aborted = true;
+		});
+		res.writeHead(200, { 'content-type': 'application/json' });
+		const write = (chunk: string) => {
+			record.bytesWritten += Buffer.byteLength(chunk);
+			return res.write(chunk);
+		};
+		write(head);
+		const chunk = 'x'.repeat(64 * 1024);
+		let left = totalBytes - head.length - tail.length;
+		while (left > 0 && !closed) {
+			const piece = left >= chunk.length ? chunk : chunk.slice(0, left);
+			left -= piece.length;
+			if (!write(piece))
+				await new Promise<void>((resolve) => {
+					const done = () => {
+						res.off('drain', done);
+						res.off('close', done);
+						resolve();
+					};
+					res.on('drain', done);
+					res.on('close', done);
+				});
+			await new Promise((r) => setTimeout(r, 5));
+		}
+		if (!closed) res.end(tail, () => (record.bytesWritten += tail.length));
 	}
 
 	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -257,6 +311,10 @@ export class OpenAISimulator {
 		if (fault?.kind === 'drop') {
 			record.status = -1;
 			return void req.socket.destroy();
+		}
+		if (fault?.kind === 'huge') {
+			record.status = 200;
+			return this.streamHugeReply(res, body.model, fault.bytes ?? 5 * 1024 * 1024);
 		}
 
 		this.inFlight++;
