@@ -5,7 +5,7 @@
  */
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { CampaignStore, PostgresConnection, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
+import { CampaignStore, PostgresConnection, StoreConnectionError, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
 import { SendGridTransport, createSendGridTransport, SENDGRID_EU_URL, SENDGRID_GLOBAL_URL, SendGridApiError } from '../../lib/sendgrid/client';
 import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
 import { CampaignInputError } from '../../lib/schemas';
@@ -48,7 +48,7 @@ export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
 	try {
 		return await getCampaignStore(creds ? { postgres: postgresFromCredentials(creds) } : { embeddedDir: defaultEmbeddedDir() });
 	} catch (e) {
-		throw new NodeOperationError(ctx.getNode(), `The campaign store could not be opened: ${redactSecrets((e as Error).message, [creds?.password as string | undefined])}`, {
+		throw new NodeOperationError(ctx.getNode(), n8nSafeMessage(`The campaign store could not be opened: ${redactSecrets((e as Error).message, [creds?.password as string | undefined])}`), {
 			description: creds
 				? 'Check the Campaign Database credential (host, port, database, user, password, SSL) and that the server is running.'
 				: 'The embedded store lives under the n8n user folder and serves one n8n process; in queue mode add a Campaign Database credential.',
@@ -100,6 +100,35 @@ export async function chatModel(ctx: Ctx, modelOverride?: string): Promise<ChatM
 	});
 }
 
+/**
+ * n8n swaps any error message containing a Node network code (ECONNREFUSED, ETIMEDOUT, ...) for a
+ * generic sentence of its own, losing ours (which database, which credential, what to do): the codes
+ * are put into words first.
+ */
+const CODE_WORDS: Record<string, string> = {
+	ECONNREFUSED: 'connection refused',
+	ECONNRESET: 'connection reset',
+	ECONNABORTED: 'connection aborted',
+	ENOTFOUND: 'host not found',
+	EAI_AGAIN: 'host name lookup failed',
+	GETADDRINFO: 'host name lookup',
+	ETIMEDOUT: 'timed out',
+	EHOSTUNREACH: 'host unreachable',
+	EADDRNOTAVAIL: 'address not available',
+	ERRADDRINUSE: 'address in use',
+	ENOENT: 'no such file',
+	EISDIR: 'is a directory',
+	ENOTDIR: 'not a directory',
+	EACCES: 'permission denied',
+	EEXIST: 'already exists',
+	EPERM: 'operation not permitted',
+};
+const CODES = /ECONNREFUSED|ECONNRESET|ECONNABORTED|ENOTFOUND|EAI_AGAIN|GETADDRINFO|ETIMEDOUT|EHOSTUNREACH|EADDRNOTAVAIL|ERRADDRINUSE|ENOENT|EISDIR|ENOTDIR|EACCES|EEXIST|EPERM/gi;
+
+export function n8nSafeMessage(message: string): string {
+	return message.replace(CODES, (code) => CODE_WORDS[code.toUpperCase()] ?? code);
+}
+
 /** Turns the domain's errors into n8n errors that name the item and say what to fix. */
 export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 	if (e instanceof NodeOperationError) return e;
@@ -111,8 +140,9 @@ export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 		e instanceof SendGridApiError ||
 		e instanceof LlmApiError ||
 		e instanceof RateLimiterError ||
+		e instanceof StoreConnectionError ||
 		e instanceof CopyGenerationError;
 	// Domain errors are redacted where they are made; this also covers anything unexpected.
-	const message = redactSecrets(e instanceof Error ? e.message : String(e));
+	const message = n8nSafeMessage(redactSecrets(e instanceof Error ? e.message : String(e)));
 	return new NodeOperationError(node, known ? message : `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
 }

@@ -295,3 +295,15 @@ describe('SendGrid Trigger verification key from the credential', () => {
 		expect(registered.workflowData?.[0]).toHaveLength(1);
 	});
 });
+
+describe('errors reach the user in the package\'s words', () => {
+	it('a store that went away keeps its message: n8n would swap a message naming ECONNREFUSED for a generic one', () => {
+		const { nodeError } = jest.requireActual('../../../nodes/shared/context') as typeof import('../../../nodes/shared/context');
+		const { StoreConnectionError } = jest.requireActual('../../../lib/store') as typeof import('../../../lib/store');
+		const node = { id: '1', name: 'Under test', type: 'test', typeVersion: 1, position: [0, 0] as [number, number], parameters: {} };
+		const err = nodeError(node, new StoreConnectionError('Campaign database postgres@db:5432/campaigns: connect ECONNREFUSED 10.0.0.5:5432 — the database went away'), 3);
+		expect(err.message).toBe('Campaign database postgres@db:5432/campaigns: connect connection refused 10.0.0.5:5432 — the database went away');
+		expect(err.message).not.toMatch(/Unexpected error|perhaps it is offline/);
+		expect((err as { context?: { itemIndex?: number } }).context?.itemIndex).toBe(3);
+	});
+});
