@@ -6,6 +6,7 @@
  */
 import { EmailCopy, EmailPayload, LIMITS, Recipient } from '../schemas';
 import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
+import { newMessageId } from '../events/reply';
 
 export interface MailAddress {
 	email: string;
@@ -60,6 +61,11 @@ function byteLength(s: string): number {
 
 function address(a: { email: string; name?: string }): MailAddress {
 	return a.name ? { email: a.email, name: headerSafe(a.name) } : { email: a.email };
+}
+
+/** The Message-ID header each recipient of a request goes out with, in recipient order. */
+export function messageIdsOf(req: MailRequest): Array<string | undefined> {
+	return req.body.personalizations.map((p) => p.headers?.['Message-ID']);
 }
 
 /** Per-recipient one-click unsubscribe URL: the delivery id identifies who clicked, not the address itself. */
@@ -174,11 +180,11 @@ function personalization(payload: EmailPayload, r: Recipient, subs: Record<strin
 		},
 	};
 	if (subs && Object.keys(subs).length > 0) p.substitutions = subs;
+	// A Message-ID of our own per recipient (not one of SendGrid's reserved headers): a reply names it in In-Reply-To, and only such a reply counts.
+	p.headers = { 'Message-ID': newMessageId(payload.from.email) };
 	if (payload.unsubscribe_url) {
-		p.headers = {
-			'List-Unsubscribe': `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step)}>`,
-			'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-		};
+		p.headers['List-Unsubscribe'] = `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step)}>`;
+		p.headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
 	}
 	return p;
 }

@@ -4,7 +4,7 @@
  * recipient gets a step at most once and every recipient ends with a reported status.
  */
 import { DeliveryResult, DeliveryStatus, EmailPayload, Recipient } from '../schemas';
-import { MailRequest, buildMailRequests } from '../sendgrid/mailRequest';
+import { MailRequest, buildMailRequests, messageIdsOf } from '../sendgrid/mailRequest';
 import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
@@ -236,12 +236,15 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 	// Exactly once: claim before any API call. Sandbox sends deliver nothing, so they claim nothing.
 	let sendable = new Set(recipients);
 	if (store && !payload.sandbox) {
+		// The Message-ID each recipient goes out with is stored in the claim: replies are matched on it.
+		const replyIds = new Map<Recipient, string | undefined>();
+		for (const req of requests) messageIdsOf(req).forEach((id, i) => replyIds.set(req.recipients[i], id));
 		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live' });
 		const claim = await store.claimDeliveries(
 			payload.campaign_id,
 			payload.run_id,
 			payload.step,
-			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant })),
+			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant, reply_message_id: replyIds.get(r) })),
 			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds },
 		);
 		const byEmail = new Map(recipients.map((r) => [r.email, r]));

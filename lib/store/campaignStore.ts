@@ -12,6 +12,8 @@ export interface ClaimRow {
 	delivery_id: string;
 	email: string;
 	variant: string;
+	/** The Message-ID header this send carries (replies are matched on it). */
+	reply_message_id?: string;
 }
 
 export interface ClaimedRow extends ClaimRow {
@@ -31,6 +33,17 @@ export interface ClaimOutcome {
 	claimed: ClaimedRow[];
 	/** Rows that already existed and were not claimable (sent, failed, in flight or unconfirmed). */
 	existing: ExistingDelivery[];
+}
+
+/** The delivery an inbound reply answers. */
+export interface ReplyTarget {
+	delivery_id: string;
+	campaign_id: string;
+	run_id: string;
+	step: number;
+	variant: string;
+	email: string;
+	matched_by: 'message_id' | 'x_message_id';
 }
 
 export interface Suppression {
@@ -126,18 +139,19 @@ export class CampaignStore {
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
 		const outcome = await this.db.transaction(async (tx) => {
 			const inserted = await tx.query<{ id: string; email: string }>(
-				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at)
-				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now()
-				 FROM unnest($4::text[], $5::text[], $6::text[]) AS t(d, v, e)
+				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id)
+				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m
+				 FROM unnest($4::text[], $5::text[], $6::text[], $9::text[]) AS t(d, v, e, m)
 				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
 				 DO UPDATE SET status = 'claimed', run_id = EXCLUDED.run_id, variant = EXCLUDED.variant,
 					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
+					reply_message_id = COALESCE(EXCLUDED.reply_message_id, eca_deliveries.reply_message_id),
 					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
 				 WHERE eca_deliveries.status = ANY($7::text[])
 					OR ($8::float8 IS NOT NULL AND eca_deliveries.status IN ('claimed', 'unconfirmed') AND eca_deliveries.processed_at IS NULL
 						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8))
 				 RETURNING id::text AS id, lower(email) AS email`,
-				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE, reclaimAfter],
+				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE, reclaimAfter, rows.map((r) => r.reply_message_id ?? null)],
 			);
 			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));
 			const claimed = rows.filter((r) => idOf.has(r.email.toLowerCase())).map((r) => ({ ...r, id: idOf.get(r.email.toLowerCase())! }));
@@ -294,6 +308,68 @@ export class CampaignStore {
 		return (
 			await this.db.query(`SELECT * FROM eca_deliveries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`, params)
 		).rows;
+	}
+
+	/**
+	 * The delivery a reply answers: one whose own Message-ID is among `messageIds` (In-Reply-To and
+	 * References), else one sent to `sender` whose SendGrid X-Message-Id is among `xMessageIds`
+	 * (SendGrid's own Message-ID is built from it; one X-Message-Id covers a whole request, hence the address).
+	 */
+	async findReplyTarget(messageIds: string[], xMessageIds: string[], sender: string | undefined): Promise<ReplyTarget | undefined> {
+		if (messageIds.length > 0) {
+			const r = await this.db.query<ReplyTarget>(
+				`SELECT delivery_id, campaign_id, run_id, step, variant, lower(email) AS email, 'message_id' AS matched_by FROM eca_deliveries
+				 WHERE reply_message_id = ANY($1::text[]) AND mode = 'live' ORDER BY id DESC LIMIT 1`,
+				[messageIds],
+			);
+			if (r.rows[0]) return r.rows[0];
+		}
+		if (xMessageIds.length > 0 && sender) {
+			const r = await this.db.query<ReplyTarget>(
+				`SELECT delivery_id, campaign_id, run_id, step, variant, lower(email) AS email, 'x_message_id' AS matched_by FROM eca_deliveries
+				 WHERE lower(email) = $2 AND message_id = ANY($1::text[]) AND mode = 'live' ORDER BY id DESC LIMIT 1`,
+				[xMessageIds, sender.toLowerCase()],
+			);
+			if (r.rows[0]) return r.rows[0];
+		}
+		return undefined;
+	}
+
+	/**
+	 * Records a matched reply once (keyed by its event id) in one transaction: the event row, the
+	 * delivery's replied_at, the contact's enrollments in that campaign stopped, and a global
+	 * suppression only when asked. A reply seen before changes nothing.
+	 */
+	async recordReply(reply: {
+		eventId: string;
+		target: ReplyTarget;
+		at: string;
+		payload: Record<string, unknown>;
+		suppressGlobally?: boolean;
+	}): Promise<{ fresh: boolean; sequencesStopped: number; suppressed: boolean }> {
+		const { target } = reply;
+		return this.db.transaction(async (tx) => {
+			const ins = await tx.query(
+				`INSERT INTO eca_events (sg_event_id, event, email, ts, campaign_id, run_id, step, variant, delivery_id, payload)
+				 VALUES ($1, 'reply', $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id`,
+				[reply.eventId, target.email, reply.at, target.campaign_id, target.run_id, target.step, target.variant, target.delivery_id, JSON.stringify(reply.payload)],
+			);
+			if (ins.rowCount === 0) return { fresh: false, sequencesStopped: 0, suppressed: false };
+			await tx.query(
+				`UPDATE eca_deliveries SET replied_at = COALESCE(replied_at, $3), updated_at = now()
+				 WHERE mode = 'live' AND delivery_id = $1 AND campaign_id = $2`,
+				[target.delivery_id, target.campaign_id, reply.at],
+			);
+			const stopped = await tx.query(
+				`UPDATE eca_enrollments SET status = 'stopped', stop_reason = 'replied', next_step = NULL, next_send_at = NULL, updated_at = now()
+				 WHERE campaign_id = $1 AND lower(email) = $2 AND status IN ('active', 'paused')`,
+				[target.campaign_id, target.email],
+			);
+			let suppressed = false;
+			if (reply.suppressGlobally)
+				suppressed = (await this.addSuppressions([{ email: target.email, scope: 'global', reason: 'replied', source: `inbound:${reply.eventId}` }], tx)) > 0;
+			return { fresh: true, sequencesStopped: stopped.rowCount, suppressed };
+		});
 	}
 
 	/** Which of these addresses may not be emailed (global suppressions, or the given unsubscribe group's). */

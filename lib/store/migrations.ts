@@ -227,6 +227,17 @@ CREATE TABLE eca_api_rate (
 		name: 'campaign api rate limits: past windows are pruned by window',
 		sql: `CREATE INDEX IF NOT EXISTS eca_api_rate_win ON eca_api_rate (win);`,
 	},
+	{
+		version: 8,
+		name: 'replies: the Message-ID each delivery went out with, and when it was answered',
+		// Set when the delivery is claimed (before the request), so a reply matches even before SendGrid confirms;
+		// message_id stays unindexed (claimed → sent stays a HOT update): SendGrid-id matches go through the address index.
+		sql: `
+ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS reply_message_id text;
+ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS replied_at timestamptz;
+CREATE INDEX IF NOT EXISTS eca_deliveries_reply_message_id ON eca_deliveries (reply_message_id) WHERE reply_message_id IS NOT NULL;
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

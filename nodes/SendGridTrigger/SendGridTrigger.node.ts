@@ -10,7 +10,8 @@ import type {
 import { NodeOperationError } from 'n8n-workflow';
 import { chooseVerificationKey, verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
 import { CampaignEvent, EVENT_TYPES, EventBodyError, normalizeEvent, parseEventBody } from '../../lib/events/normalize';
-import { replyEvent } from '../../lib/events/inbound';
+import { InboundReply, multipartFields, readInboundReply, secretMatches } from '../../lib/events/reply';
+import { applyInboundReply } from '../../lib/events/replyFlow';
 import { applyEvents } from '../../lib/store/events';
 import { CREDENTIALS, campaignStore, optionalCredentials, sendGrid } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
@@ -62,6 +63,18 @@ export class SendGridTrigger implements INodeType {
 				description:
 					"The public key from SendGrid → Mail Settings → Event Webhooks → Signature Verification (base64 or PEM, also pasted as one line). Leave empty to use the SendGrid credential's Event Webhook Verification Key.",
 			},
+			// The default is made of the node's own ids, random per node (n8n generates them when the node is created): a new trigger is protected with nothing to set.
+			// Shown in clear on purpose: it is part of the URL the user pastes into SendGrid's Inbound Parse settings.
+			{
+				displayName: 'Inbound Parse Secret',
+				name: 'inboundSecret',
+				// eslint-disable-next-line n8n-nodes-base/node-param-type-options-password-missing
+				type: 'string',
+				default: '={{ [$nodeId, $webhookId].join(".") }}',
+				description:
+					'Inbound Parse posts (the …/inbound URL) must carry this secret, as ?secret=… in the URL or an X-Inbound-Secret header; others are refused with 403 and change nothing. Generated for each new trigger; type your own to override. In SendGrid → Inbound Parse, enter this trigger\'s Production URL ending in /inbound followed by ?secret= and this value.',
+				hint: 'Inbound Parse URL: the …/inbound Production URL + ?secret= + this value',
+			},
 			{
 				displayName: 'Events',
 				name: 'events',
@@ -88,10 +101,13 @@ export class SendGridTrigger implements INodeType {
 				placeholder: 'Add option',
 				default: {},
 				options: [
+					{ displayName: 'Auto-Replies Stop Sequence', name: 'autoRepliesStop', type: 'boolean', default: false, description: 'Whether automatic replies (Auto-Submitted, X-Autoreply, Precedence: bulk, out-of-office subjects) count as replies' },
 					{ displayName: 'Drop Machine Opens', name: 'dropMachineOpens', type: 'boolean', default: true, description: 'Whether to leave out opens SendGrid flags as machine opens (e.g. Apple Mail Privacy Protection) from the output and from open counts' },
 					{ displayName: 'Emit Replayed Events', name: 'emitDuplicates', type: 'boolean', default: false, description: 'Whether events already received before (SendGrid retries for up to 24 hours) are output again' },
-					{ displayName: 'Inbound Parse Token', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'If set, Inbound Parse posts must carry ?token=… with this value (configure the URL in SendGrid with it)' },
+					{ displayName: 'Inbound Parse Token (Legacy)', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'Older setting: if set, it is the Inbound Parse secret instead of the Inbound Parse Secret parameter (accepted as ?token=… or ?secret=…)' },
 					{ displayName: 'Max Body Size (MB)', name: 'maxBodyMb', type: 'number', default: 5, description: 'Larger requests are refused with 413' },
+					{ displayName: 'Reply Requires SPF or DKIM Pass', name: 'replyRequireAuth', type: 'boolean', default: true, description: 'Whether a reply whose SPF and DKIM (for the sender\'s domain) both failed is only reported (an ignored item) instead of stopping a sequence' },
+					{ displayName: 'Reply Suppresses Globally', name: 'replySuppressesGlobally', type: 'boolean', default: false, description: 'Whether a reply also suppresses the contact for every later campaign (by default it stops only the sequence of the campaign it answers)' },
 					{ displayName: 'Stop Sequence on Click', name: 'stopSequenceOnClick', type: 'boolean', default: false, description: 'Whether a click ends the contact\'s sequence (unsubscribe, hard bounce, spam report and reply always do)' },
 					{ displayName: 'Timestamp Tolerance (Seconds)', name: 'toleranceSeconds', type: 'number', default: 600, description: 'Reject signed requests older or newer than this; 0 turns the check off' },
 					{ displayName: 'Update Campaign Store', name: 'updateStore', type: 'boolean', default: true, description: 'Whether to store events once each, update delivery rows and suppressions' },
@@ -228,24 +244,40 @@ async function inboundReply(
 	options: IDataObject,
 	refuse: (status: number, error: string) => IWebhookResponseData,
 ): Promise<IWebhookResponseData> {
-	const token = String(options.inboundToken ?? '');
-	if (token && (this.getQueryData() as IDataObject).token !== token) return refuse(403, 'wrong or missing inbound token');
-	// n8n hands multipart posts over as { data: fields, files }.
+	// The secret: the legacy token option when set, else the Inbound Parse Secret parameter (by default made of the node's random ids).
+	const expected = String(options.inboundToken || this.getNodeParameter('inboundSecret', '') || '');
+	const query = (this.getQueryData() ?? {}) as IDataObject;
+	const headers = (this.getHeaderData() ?? {}) as Record<string, string | undefined>;
+	const given = [query.secret, query.token, headers['x-inbound-secret']].find((v) => typeof v === 'string' && v.length > 0);
+	if (!expected) return refuse(403, 'no Inbound Parse secret is set on this SendGrid Trigger; nothing was changed');
+	if (!secretMatches(expected, given)) return refuse(403, 'wrong or missing Inbound Parse secret; nothing was changed');
+
+	const req = this.getRequestObject() as unknown as { rawBody?: Buffer; headers?: Record<string, string | undefined> };
+	if (req.rawBody && req.rawBody.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
+	// n8n hands multipart posts over as { data: fields, files }, each field already decoded as UTF-8; the raw bytes, when n8n kept them, are decoded by SendGrid's charsets instead.
 	const body = (this.getBodyData() ?? {}) as Record<string, unknown>;
 	const fields = (body.data && typeof body.data === 'object' ? body.data : body) as Record<string, unknown>;
-	const event = replyEvent(fields);
-	if (!event) return refuse(400, 'the Inbound Parse post has no sender address in "from"');
-	let fresh = true;
-	if (options.updateStore !== false) {
-		try {
-			const store = await campaignStore(this);
-			fresh = (await applyEvents(store, [event])).inserted === 1;
-		} catch (e) {
-			return refuse(500, `the campaign store could not record the reply: ${(e as Error).message}`);
-		}
+	const bytes = req.rawBody ? multipartFields(req.rawBody, req.headers?.['content-type'] ?? headers['content-type']) : undefined;
+	let reply: InboundReply;
+	try {
+		reply = await readInboundReply(fields, bytes);
+	} catch (e) {
+		// Inbound Parse does not retry a 4xx: a post that cannot be read is kept as an item, not refused.
+		return emit(this, { ignored: true, reason: `the post could not be read: ${(e as Error).message}`.slice(0, 500) });
 	}
-	if (!fresh && !options.emitDuplicates) return { webhookResponse: 'OK' };
-	const out = { ...event, subject: fields.subject, text: typeof fields.text === 'string' ? fields.text.slice(0, 10_000) : undefined, to: fields.to };
-	return { webhookResponse: 'OK', workflowData: [[{ json: out as IDataObject }]] };
+	const replyOptions = { requireAuth: options.replyRequireAuth !== false, autoRepliesStop: options.autoRepliesStop === true, suppressGlobally: options.replySuppressesGlobally === true };
+	let outcome;
+	try {
+		outcome = await applyInboundReply(options.updateStore === false ? undefined : await campaignStore(this), reply, replyOptions);
+	} catch (e) {
+		return refuse(500, `the campaign store could not record the reply: ${(e as Error).message}`);
+	}
+	if (!outcome.fresh && !options.emitDuplicates) return { webhookResponse: 'OK' };
+	return emit(this, outcome.item as IDataObject);
 }
 
+/** One item for the workflow (none in Store Only mode); every Inbound Parse post is answered 200 once read. */
+function emit(ctx: IWebhookFunctions, json: IDataObject): IWebhookResponseData {
+	if (ctx.getNodeParameter('output', 'event') === 'none') return { webhookResponse: 'OK' };
+	return { webhookResponse: 'OK', workflowData: [[{ json: JSON.parse(JSON.stringify(json)) as IDataObject }]] };
+}

@@ -466,24 +466,98 @@ export class SendGridSimulator {
 		return { status: r.status };
 	}
 
-	/** Inbound Parse: a reply as multipart/form-data with SendGrid's field names. */
-	async postInboundReply(url: string, reply: { from: string; to: string; subject: string; text: string; inReplyTo?: string }): Promise<{ status: number }> {
-		const form = new FormData();
+	/**
+	 * Inbound Parse: a reply as multipart/form-data with SendGrid's field names (parsed mode), or with the
+	 * whole MIME message in `email` (raw: true, SendGrid's "POST the raw, full MIME message"). `secret`
+	 * goes in the URL as ?secret=… (or in the X-Inbound-Secret header with secretIn: 'header').
+	 * `charset` other than UTF-8 sends the text in that charset's bytes, as SendGrid forwards them.
+	 */
+	async postInboundReply(
+		url: string,
+		reply: {
+			from: string;
+			to: string;
+			subject: string;
+			text: string;
+			inReplyTo?: string;
+			references?: string;
+			secret?: string;
+			secretIn?: 'url' | 'header';
+			headers?: Record<string, string>;
+			spf?: string;
+			dkim?: string;
+			raw?: boolean;
+			charset?: 'utf-8' | 'iso-8859-1' | 'windows-1252';
+		},
+	): Promise<{ status: number; body: string }> {
 		const msgId = `<${randomBytes(8).toString('hex')}@mail.example>`;
-		form.set('headers', `Message-ID: ${msgId}\nFrom: ${reply.from}\nTo: ${reply.to}\nSubject: ${reply.subject}\n${reply.inReplyTo ? `In-Reply-To: ${reply.inReplyTo}\n` : ''}`);
-		form.set('from', reply.from);
-		form.set('to', reply.to);
-		form.set('subject', reply.subject);
-		form.set('text', reply.text);
-		form.set('html', `<p>${reply.text}</p>`);
-		form.set('envelope', JSON.stringify({ to: [reply.to], from: reply.from.replace(/.*<|>.*/g, '') }));
-		form.set('charsets', JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: 'UTF-8', text: 'UTF-8' }));
-		form.set('SPF', 'pass');
-		form.set('dkim', '{@mail.example : pass}');
-		const r = await fetch(url, { method: 'POST', body: form });
-		await r.arrayBuffer();
-		return { status: r.status };
+		const domain = reply.from.replace(/.*@/, '').replace(/>.*/, '');
+		const charset = reply.charset ?? 'utf-8';
+		const extra = Object.entries(reply.headers ?? {}).map(([k, v]) => `${k}: ${v}\n`).join('');
+		const threading = `${reply.inReplyTo ? `In-Reply-To: ${reply.inReplyTo}\n` : ''}${reply.references ? `References: ${reply.references}\n` : ''}`;
+		const headers = `Message-ID: ${msgId}\nFrom: ${reply.from}\nTo: ${reply.to}\nSubject: ${reply.subject}\n${threading}${extra}`;
+		const fields: Record<string, string | Buffer> = {};
+		const envelope = JSON.stringify({ to: [reply.to.replace(/.*<|>.*/g, '')], from: reply.from.replace(/.*<|>.*/g, '') });
+		if (reply.raw) {
+			const qp = quotedPrintable(Buffer.from(reply.text, charset === 'utf-8' ? 'utf8' : 'latin1'));
+			fields.email = `${headers.replace(/\n/g, '\r\n')}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=${charset.toUpperCase()}\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${qp}\r\n`;
+			fields.charsets = JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: 'UTF-8' });
+		} else {
+			fields.headers = headers;
+			fields.text = charset === 'utf-8' ? reply.text : Buffer.from(reply.text, 'latin1');
+			fields.html = `<p>${reply.text}</p>`;
+			fields.charsets = JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: 'UTF-8', text: charset.toUpperCase(), html: 'UTF-8' });
+		}
+		Object.assign(fields, { from: reply.from, to: reply.to, subject: reply.subject, envelope, SPF: reply.spf ?? 'pass', dkim: reply.dkim ?? `{@${domain} : pass}`, sender_ip: '192.0.2.25', spam_score: '0.1' });
+		return this.postInbound(url, fields, { secret: reply.secret, secretIn: reply.secretIn });
 	}
+
+	/** POSTs Inbound Parse fields as multipart/form-data (text fields, some as raw bytes); returns the answer. */
+	async postInbound(url: string, fields: Record<string, string | Buffer>, opts: { secret?: string; secretIn?: 'url' | 'header' } = {}): Promise<{ status: number; body: string }> {
+		const { body, contentType } = multipartBody(fields);
+		const target = new URL(url);
+		const headers: Record<string, string> = { 'content-type': contentType, 'user-agent': 'Sendlib/1.0 inbound.sendgrid.net' };
+		if (opts.secret !== undefined) {
+			if (opts.secretIn === 'header') headers['x-inbound-secret'] = opts.secret;
+			else target.searchParams.set('secret', opts.secret);
+		}
+		const r = await fetch(target, { method: 'POST', headers, body });
+		return { status: r.status, body: await r.text() };
+	}
+}
+
+/** multipart/form-data from text fields; Buffers go out as their bytes (a charset other than UTF-8). */
+export function multipartBody(fields: Record<string, string | Buffer>): { body: Buffer; contentType: string } {
+	const boundary = `xYzZY${randomBytes(8).toString('hex')}`;
+	const parts: Buffer[] = [];
+	for (const [name, value] of Object.entries(fields)) {
+		parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n`));
+		parts.push(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+		parts.push(Buffer.from('\r\n'));
+	}
+	parts.push(Buffer.from(`--${boundary}--\r\n`));
+	return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+/** Quoted-printable (RFC 2045) for a test body: bytes outside printable ASCII and "=" escaped, soft line breaks at 76. */
+function quotedPrintable(bytes: Buffer): string {
+	let out = '';
+	let line = 0;
+	for (const b of bytes) {
+		const piece = b === 10 ? '\r\n' : b === 13 ? '' : (b >= 33 && b <= 126 && b !== 61) || b === 32 ? String.fromCharCode(b) : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+		if (piece === '\r\n') {
+			out += piece;
+			line = 0;
+			continue;
+		}
+		if (line + piece.length > 75) {
+			out += '=\r\n';
+			line = 0;
+		}
+		out += piece;
+		line += piece.length;
+	}
+	return out;
 }
 
 // ---------------------------------------------------------------- /v3/mail/send rules
