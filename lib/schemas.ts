@@ -296,13 +296,24 @@ export type Recipient = z.infer<typeof recipient>;
 export const emailCopy = z.object({
 	subject: headerSafe('The subject').min(1).max(LIMITS.subjectHardLimit),
 	preheader: z.string().max(250).default(''),
-	html: z.string().min(1),
-	text: z.string().min(1),
+	html: z.string().min(1, { message: 'the html part is empty; SendGrid refuses an empty content value' }),
+	text: z.string().refine((t) => t.trim() !== '', { message: 'the text part is empty (an image-only html body has no words for it); SendGrid refuses an empty content value — add a text version or words to the html' }),
 	source: z.enum(['template', 'llm', 'fallback']),
 	model: z.string().optional(),
 	hash: z.string().optional(),
 });
 export type EmailCopy = z.infer<typeof emailCopy>;
+
+/**
+ * What SendGrid would refuse in a copy (an empty or multi-line subject, a control character in it, an
+ * empty part), one readable line per problem. The one validator for copy: the LLM copy check, the copy
+ * cache and the mail request all ask it, so copy that passes one never fails the next.
+ */
+export function copyProblems(copy: unknown): string[] {
+	const r = emailCopy.safeParse(copy);
+	if (r.success) return [];
+	return r.error.issues.slice(0, MAX_ISSUES_SHOWN).map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
+}
 
 export const trackingSettings = z.object({
 	clickTracking: z.boolean().optional(),

@@ -5,7 +5,7 @@
 import sanitizeHtml from 'sanitize-html';
 import { htmlToText } from '../copy/format';
 import { findMergeTags, unfilledPlaceholders } from '../merge';
-import { CampaignInputError } from '../schemas';
+import { CampaignInputError, LIMITS, copyProblems } from '../schemas';
 import { blankTagsAndUrls, languageMatches } from './language';
 import { MAX_REPLY_BYTES } from './client';
 import { linkProblems } from './links';
@@ -104,9 +104,10 @@ export function checkCopy(draft: CopyDraft, ctx: CopyCheckContext): string[] {
 	// Nothing else is read from copy this large: one problem, at once.
 	if (size > maxChars) return [`the copy is ${Math.ceil(size / 1024)} KB; the limit is ${Math.floor(maxChars / 1024)} KB — write a much shorter email`];
 	const problems: string[] = [];
-	const hard = Math.max(ctx.maxSubjectChars ?? SUBJECT_RECOMMENDED, SUBJECT_HARD_LIMIT);
+	const hard = Math.min(Math.max(ctx.maxSubjectChars ?? SUBJECT_RECOMMENDED, SUBJECT_HARD_LIMIT), LIMITS.subjectHardLimit);
 	if (draft.subject.length > hard) problems.push(`subject is ${draft.subject.length} characters; the limit is ${hard}`);
-	if (/[\r\n]/.test(draft.subject)) problems.push('subject must be one line');
+	// Whatever the payload schema would refuse later (a tab or other control character in the subject, an empty part).
+	problems.push(...copyProblems({ ...draft, source: 'llm' }).filter((p) => !(draft.subject.length > hard && p.startsWith('subject:'))));
 	const all = `${draft.subject}\n${draft.preheader}\n${draft.html}\n${draft.text}`;
 	const unknownTags = findMergeTags(all).filter((tag) => !ctx.allowedTags.has(tag.name));
 	const available = [...ctx.allowedTags].map((t) => `{{${t}}}`).join(', ') || 'no merge tags';

@@ -4,7 +4,7 @@
  * personalization (larger ones get a message of their own with the values rendered in place),
  * text/plain before text/html, RFC 8058 one-click unsubscribe headers.
  */
-import { EmailCopy, EmailPayload, LIMITS, Recipient } from '../schemas';
+import { EmailCopy, EmailPayload, LIMITS, Recipient, copyProblems } from '../schemas';
 import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
 import { newMessageId } from '../events/reply';
 
@@ -128,11 +128,18 @@ function substitutionBytes(subs: Record<string, string>): number {
  * Builds the request bodies for one payload. Recipients whose substitutions exceed SendGrid's
  * 10,000 bytes get their own request with the values rendered into the copy.
  */
-export function buildMailRequests(payload: EmailPayload, now = Date.now()): MailRequest[] {
+export function buildMailRequests(payload: EmailPayload, now = Date.now(), onRefused?: (r: Recipient, reason: string) => void): MailRequest[] {
 	if (!payload.copy)
 		throw new PayloadError(
 			`Batch ${payload.batch} of campaign "${payload.campaign_id}" step ${payload.step} has no subject or body — add a Generate Email Copy node before sending, or set the step's subject and body`,
 			'copy',
+		);
+	// The same validator as the copy check and the copy cache: what it refuses, SendGrid would refuse for the whole request.
+	const problems = copyProblems(payload.copy);
+	if (problems.length > 0)
+		throw new PayloadError(
+			`The copy of campaign "${payload.campaign_id}" step ${payload.step} variant ${payload.variant} cannot be sent: ${problems.join('; ')}`,
+			`copy.${problems[0].split(':')[0]}`,
 		);
 	checkSendAt(payload.send_at, now);
 	const p = prepare(payload.copy);
@@ -159,11 +166,21 @@ export function buildMailRequests(payload: EmailPayload, now = Date.now()): Mail
 		});
 	}
 	for (const r of own) {
-		const subject = renderMergeTags(payload.copy.subject, r.fields, payload.fallbacks, 'subject');
+		const subject = headerSafe(renderMergeTags(payload.copy.subject, r.fields, payload.fallbacks, 'subject'));
 		const text = renderMergeTags(payload.copy.text, r.fields, payload.fallbacks, 'text');
 		const bodyHtml = payload.copy.preheader ? preheaderHtml(payload.copy.preheader) + payload.copy.html : payload.copy.html;
 		const html = renderMergeTags(bodyHtml, r.fields, payload.fallbacks, 'html');
-		requests.push({ recipients: [r], body: baseBody(payload, headerSafe(subject), text, html, [personalization(payload, r, undefined)]) });
+		// Rendered in place, an empty merge value without a fallback can leave nothing SendGrid would take.
+		const empty = subject === '' ? 'subject' : text.trim() === '' ? 'text part' : html.trim() === '' ? 'html part' : undefined;
+		if (empty) {
+			const source = empty === 'subject' ? payload.copy.subject : empty === 'text part' ? payload.copy.text : bodyHtml;
+			const tags = [...new Set(findMergeTags(source).filter((t) => !(r.fields[t.name] ?? '').trim() && !t.fallback?.trim() && !payload.fallbacks[t.name]?.trim()).map((t) => t.name))];
+			const reason = `the ${empty} would be empty for this recipient (${tags.map((t) => `{{${t}}}`).join(', ') || 'a merge tag'} has no value and no fallback) — give the contact a value or the tag a fallback ({{${tags[0] ?? 'tag'}|…}})`;
+			if (!onRefused) throw new PayloadError(`${r.email}: ${reason}`, 'recipients');
+			onRefused(r, reason);
+			continue;
+		}
+		requests.push({ recipients: [r], body: baseBody(payload, subject, text, html, [personalization(payload, r, undefined)]) });
 	}
 	return requests;
 }
@@ -180,7 +197,8 @@ function personalization(payload: EmailPayload, r: Recipient, subs: Record<strin
 		},
 	};
 	if (subs && Object.keys(subs).length > 0) p.substitutions = subs;
-	// A Message-ID of our own per recipient (not one of SendGrid's reserved headers): a reply names it in In-Reply-To, and only such a reply counts.
+	// A Message-ID of our own per recipient: a reply names it in In-Reply-To, and only such a reply counts. Not one of SendGrid's reserved
+	// headers (x-sg-id, x-sg-eid, received, dkim-signature, Content-Type, Content-Transfer-Encoding, To, From, Subject, Reply-To, CC, BCC: its v3 docs and SDKs).
 	p.headers = { 'Message-ID': newMessageId(payload.from.email) };
 	if (payload.unsubscribe_url) {
 		p.headers['List-Unsubscribe'] = `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step)}>`;

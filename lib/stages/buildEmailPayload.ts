@@ -5,7 +5,7 @@
  */
 import { htmlToText, textToHtml } from '../copy/format';
 import { deliveryId, variantFor } from '../ids';
-import { Campaign, CampaignInputError, CampaignStep, Contact, EmailCopy, EmailPayload, LIMITS, Recipient } from '../schemas';
+import { Campaign, CampaignInputError, CampaignStep, Contact, EmailCopy, EmailPayload, LIMITS, Recipient, copyProblems } from '../schemas';
 import { checkSendAt } from '../sendgrid/mailRequest';
 
 export interface BuildOptions {
@@ -40,7 +40,12 @@ export function templateCopy(step: CampaignStep, variant = 'A'): EmailCopy | und
 	if (!subject || (!htmlIn && !textIn)) return undefined;
 	const html = htmlIn ?? textToHtml(textIn!);
 	const text = textIn ?? htmlToText(htmlIn!);
-	return { subject, preheader: own?.preheader ?? step.preheader ?? '', html, text, source: 'template' };
+	const copy: EmailCopy = { subject, preheader: own?.preheader ?? step.preheader ?? '', html, text, source: 'template' };
+	// Refused here, before a single recipient is claimed, rather than by SendGrid for every batch.
+	const problems = copyProblems(copy);
+	if (problems.length > 0)
+		throw new CampaignInputError(`Step ${step.step}${variant !== 'A' ? ` (variant ${variant})` : ''} cannot be sent: ${problems.join('; ')}`, `steps.${step.step}`);
+	return copy;
 }
 
 function displayName(c: Contact): string | undefined {

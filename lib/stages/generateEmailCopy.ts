@@ -8,7 +8,7 @@ import type { ChatModel } from '../llm/client';
 import { CopyGenerationError, WriteOptions, writeCopy } from '../llm/copywriter';
 import { SUBJECT_RECOMMENDED } from '../llm/checks';
 import { PROMPT_VERSION } from '../llm/prompts';
-import { Brief, CampaignInputError, EmailCopy, EmailPayload, brief as briefSchema } from '../schemas';
+import { Brief, CampaignInputError, EmailCopy, EmailPayload, brief as briefSchema, copyProblems } from '../schemas';
 import type { CampaignStore } from '../store';
 import { TokenBucketLimiter } from '../sendgrid/rateLimiter';
 
@@ -127,10 +127,12 @@ async function copyFor(
 	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags, contact: options.contact });
 
 	const cached = await deps.store?.getCachedCopy(cacheKey);
-	if (cached) {
+	// A cached copy the payload schema refuses (cached by an older version) is written again, never sent.
+	if (cached && copyProblems(cached.copy).length === 0) {
 		const copy = cached.copy as EmailCopy;
 		return { copy, info: info(copy, true) };
 	}
+	if (cached) await deps.store?.dropCachedCopy(cacheKey);
 	const previousSteps = deps.store ? await deps.store.previousStepCopies(p.campaign_id, p.step, p.variant, g.language, g.tone) : [];
 	try {
 		const written = await writeCopy(

@@ -161,14 +161,22 @@ class BatchSender {
 						[],
 					);
 				}
-				if (e.status === 400) return this.splitRejected(req, e, attempts);
+				if (e.status === 400) {
+					const wide = requestWideProblem(e);
+					if (wide) {
+						// Every other batch would fail the same way: stop, and give the claims back for a re-run once it is fixed.
+						await this.record(req.recipients, 'retry', { error: `SendGrid refused the whole request: ${wide}`, http_status: 400, attempts });
+						throw new SendAbortedError(`SendGrid refused the whole request (400): ${wide} — fix that in the campaign or the node's settings and run again; nobody was sent`, []);
+					}
+					return this.splitRejected(req, e, attempts);
+				}
 				await this.record(req.recipients, 'failed', { error: e.message, http_status: e.status, attempts });
 				return;
 			}
 		}
 	}
 
-	/** A 400 names the bad personalizations (field personalizations.N...): fail those, send the others. */
+	/** A 400 names the bad personalizations (field personalizations.N...): fail those, send the others. Only called when it names some. */
 	private async splitRejected(req: MailRequest, e: SendGridApiError, attempts: number): Promise<void> {
 		const bad = new Map<number, string>();
 		for (const err of e.errors) {
@@ -182,14 +190,19 @@ class BatchSender {
 			const keep = new Set(req.recipients.filter((_r, i) => !bad.has(i)));
 			return this.send(subset(req, keep));
 		}
-		if (req.recipients.length > 1 && named.length === 0) {
-			const half = Math.ceil(req.recipients.length / 2);
-			await this.send(subset(req, new Set(req.recipients.slice(0, half))));
-			await this.send(subset(req, new Set(req.recipients.slice(half))));
-			return;
-		}
 		await this.record(req.recipients, 'failed', { error: e.message, http_status: 400, attempts });
 	}
+}
+
+/**
+ * A 400 that names no personalization (the sender, the ASM group, a content part...) is about the
+ * request as a whole: halving it would only send the same mistake again. Its fields and messages, or
+ * undefined when the 400 names at least one personalization.
+ */
+function requestWideProblem(e: SendGridApiError): string | undefined {
+	if (e.errors.some((x) => (x.field ?? '').startsWith('personalizations.'))) return undefined;
+	const named = e.errors.map((x) => (x.field ? `${x.field}: ${x.message}` : x.message)).filter(Boolean);
+	return named.length > 0 ? named.slice(0, 5).join('; ') : e.message;
 }
 
 /** The same request for fewer recipients (personalizations kept in order). */
@@ -226,7 +239,13 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 
 	if (recipients.length === 0) return out();
 	// Built before anything is claimed, so a payload SendGrid would reject (no copy, send_at too far) claims nobody.
-	const requests = buildMailRequests({ ...payload, recipients }, options.now?.());
+	const refused = new Set<Recipient>();
+	const requests = buildMailRequests({ ...payload, recipients }, options.now?.(), (r, reason) => {
+		refused.add(r);
+		sender.result(r, 'failed', { error: `not sent: ${reason}` });
+	});
+	if (refused.size > 0) recipients = recipients.filter((r) => !refused.has(r));
+	if (recipients.length === 0) return out();
 
 	if (options.dryRun) {
 		for (const r of recipients) sender.result(r, 'dry_run');

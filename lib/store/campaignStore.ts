@@ -442,6 +442,11 @@ export class CampaignStore {
 		return (await this.db.query<CachedCopy>('SELECT copy, model, prompt_tokens, completion_tokens FROM eca_copy_cache WHERE cache_key = $1', [key])).rows[0];
 	}
 
+	/** Forgets a cached copy that may no longer be used (the copy validator refuses it). */
+	async dropCachedCopy(key: string): Promise<void> {
+		await this.db.query('DELETE FROM eca_copy_cache WHERE cache_key = $1', [key]);
+	}
+
 	async putCachedCopy(entry: {
 		key: string;
 		campaignId: string;
