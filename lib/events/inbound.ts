@@ -1,6 +1,8 @@
 /**
- * SendGrid Inbound Parse: a reply arrives as multipart form fields (from, to, subject, text,
- * headers...). The sender is marked as replied, which ends their sequences and suppresses them.
+ * SendGrid Inbound Parse, the first version: a reply as an event for applyEvents, which ends every
+ * sequence of the sender and suppresses them. The SendGrid Trigger no longer uses it: replies go
+ * through lib/events/reply.ts (secret, Message-ID match, SPF/DKIM, auto-replies, both Inbound Parse
+ * modes) and lib/events/replyFlow.ts (stops only the answered campaign). Kept for callers of replyEvent.
  */
 import { createHash } from 'node:crypto';
 import { isValidEmail } from '../schemas';

@@ -18,6 +18,7 @@ import { LlmReplyTooLargeError, normalizeLlmBaseUrl } from '../../lib/llm/client
 import type { ChatModel } from '../../lib/llm/client';
 import { EventBodyError, messageIdOf, normalizeEvent, parseEventBody, storableText, suppressionFor } from '../../lib/events/normalize';
 import { addressIn, replyEvent } from '../../lib/events/inbound';
+import { authVerdict, autoReplyReason, decodeBytes, envelopeFrom, fromAddress, messageIdsIn, multipartFields, parseCharsets, parseHeaderBlock, readInboundReply, xMessageIdOf } from '../../lib/events/reply';
 import { escapeCsvFormula, mergeFieldName, parseColumnMap } from '../../lib/contacts/loadContacts';
 import { CampaignInputError, brief as briefSchema, contact as contactSchema, isValidEmail, normalizeEmail } from '../../lib/schemas';
 import { deliveryId, hashOf, variantFor } from '../../lib/ids';
@@ -127,6 +128,18 @@ const TARGETS: Target[] = [
 	{ name: 'addressIn', run: (s) => addressIn(s) },
 	{ name: 'replyEvent', run: (s) => replyEvent({ from: s, to: s, subject: s, text: s, headers: s }) },
 	{ name: 'replyEvent (one address, hostile headers)', run: (s) => replyEvent({ from: 'Ada <ada@example.com>', subject: s, text: s, headers: s }) },
+	// Inbound Parse replies (lib/events/reply): every field of a post is hostile text.
+	{ name: 'fromAddress', run: (s) => fromAddress(s) },
+	{ name: 'envelopeFrom', run: (s) => envelopeFrom(s) },
+	{ name: 'messageIdsIn and xMessageIdOf', run: (s) => messageIdsIn(s).map(xMessageIdOf).concat(xMessageIdOf(s)) },
+	{ name: 'parseHeaderBlock and autoReplyReason', run: (s) => autoReplyReason(parseHeaderBlock(s), s) },
+	{ name: 'authVerdict', run: (s) => authVerdict(s, s, 'a@b.example') },
+	{ name: 'parseCharsets', run: (s) => parseCharsets(s) },
+	{ name: 'decodeBytes (Windows-1252)', run: (s) => decodeBytes(Buffer.from(s, 'latin1'), 'windows-1252') },
+	{ name: 'multipartFields', run: (s) => multipartFields(Buffer.from(s), `multipart/form-data; boundary=${s.slice(0, 70)}`) },
+	{ name: 'multipartFields (hostile parts)', run: (s) => multipartFields(Buffer.from(`--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n${s}\r\n--b\r\n${s}\r\n\r\n${s}--b--`), 'multipart/form-data; boundary=b') },
+	{ name: 'readInboundReply (parsed fields)', run: (s) => readInboundReply({ from: s, to: s, subject: s, text: s, html: s, headers: s, envelope: s, SPF: s, dkim: s, charsets: s }) },
+	{ name: 'readInboundReply (raw MIME)', run: (s) => readInboundReply({ email: `From: a@b.example\r\nIn-Reply-To: ${s.slice(0, 100_000)}\r\nSubject: ${s.slice(0, 100_000)}\r\n\r\n${s}` }) },
 	{ name: 'mergeFieldName', run: (s) => mergeFieldName(s) },
 	{ name: 'escapeCsvFormula', run: (s) => escapeCsvFormula(s) },
 	{ name: 'parseColumnMap', run: (s) => parseColumnMap(s), refuses: anyError },
