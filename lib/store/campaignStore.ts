@@ -397,7 +397,13 @@ export class CampaignStore {
 		return r.rowCount;
 	}
 
+	/** Lifts a suppression now, and remembers when: a SendGrid event from before the lift, re-posted later, does not suppress again. */
 	async liftSuppression(email: string, scope: string, tx: Queryable = this.db): Promise<number> {
+		await tx.query(
+			`INSERT INTO eca_suppression_lifts AS l (email, scope, lifted_at, source) VALUES ($1, $2, now(), 'user')
+			 ON CONFLICT (email, scope) DO UPDATE SET lifted_at = GREATEST(l.lifted_at, EXCLUDED.lifted_at), source = EXCLUDED.source`,
+			[email.toLowerCase(), scope],
+		);
 		return (await tx.query('DELETE FROM eca_suppressions WHERE email = $1 AND scope = $2', [email.toLowerCase(), scope])).rowCount;
 	}
 

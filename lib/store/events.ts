@@ -1,12 +1,13 @@
 /**
- * Applying SendGrid events to the store in one transaction: each event stored once (sg_event_id),
- * delivery rows updated (processed confirms unconfirmed sends; async bounces joined by message id),
- * suppressions added or lifted, and sequences stopped for people who left.
+ * Applying SendGrid events to the store in one transaction: each event stored once (its sg_event_id,
+ * and its natural key: message id + address + event + time, + url for clicks), delivery rows updated
+ * (processed confirms unconfirmed sends; events without custom args joined by message id or smtp-id),
+ * suppressions added or lifted in event time order, and sequences stopped for people who left.
  */
 import type { CampaignEvent } from '../events/normalize';
-import { messageIdOf, suppressionFor } from '../events/normalize';
+import { messageIdOf, messageIdOfSmtpId, stopFor, suppressionFor, timeWasGuessed } from '../events/normalize';
 import type { Queryable } from './driver';
-import type { CampaignStore, Suppression } from './campaignStore';
+import type { CampaignStore } from './campaignStore';
 
 export interface ApplyEventsResult {
 	received: number;
@@ -16,6 +17,8 @@ export interface ApplyEventsResult {
 	suppressionsAdded: number;
 	suppressionsLifted: number;
 	sequencesStopped: number;
+	/** Events the database refused even one at a time: stored as a bare row (id, event, the error) and not applied. */
+	quarantined: number;
 	/** The events that were new (not replays), in input order. */
 	fresh: CampaignEvent[];
 }
@@ -27,15 +30,15 @@ export interface ApplyEventsOptions {
 	stopSequenceOnClick?: boolean;
 }
 
-/** Which events end a contact's sequences, and the reason stored. */
-function stopReason(e: CampaignEvent, options: ApplyEventsOptions): string | undefined {
-	if (e.event === 'unsubscribe' || e.event === 'group_unsubscribe') return 'unsubscribed';
-	if (e.event === 'spamreport') return 'spam_report';
-	if (e.event === 'bounce' && e.type !== 'blocked') return 'hard_bounce';
-	if (e.event === 'dropped' && /bounce|invalid/i.test(e.reason ?? '')) return 'hard_bounce';
-	if (e.event === 'reply') return 'replied';
-	if (e.event === 'click' && options.stopSequenceOnClick) return 'clicked';
-	return undefined;
+/**
+ * The second dedupe key: SendGrid may re-post an event under a new sg_event_id, but its message,
+ * address, type and time (and the link, for clicks) stay. None when the time was made up on arrival
+ * or the event names no message.
+ */
+export function naturalKeyOf(e: CampaignEvent): string | null {
+	const mid = messageIdOf(e.sg_message_id) ?? messageIdOfSmtpId(e.smtp_id);
+	if (!mid || !e.email || timeWasGuessed(e)) return null;
+	return `${mid}\u001f${e.email}\u001f${e.event}\u001f${e.timestamp}\u001f${e.event === 'click' ? (e.url ?? '') : ''}`;
 }
 
 interface Agg {
@@ -46,11 +49,15 @@ interface Agg {
 	extra2?: string;
 }
 
-function aggregate(events: Array<CampaignEvent & { delivery_id: string }>, extraOf: (e: CampaignEvent) => string | undefined): Agg[] & { ids: string[] } {
+function aggregate(
+	events: Array<CampaignEvent & { delivery_id: string }>,
+	extraOf: (e: CampaignEvent) => string | undefined,
+	extra2Of: (e: CampaignEvent) => string | undefined,
+): Agg[] & { ids: string[] } {
 	const by = new Map<string, Agg>();
 	for (const e of events) {
 		const a = by.get(e.delivery_id);
-		if (!a) by.set(e.delivery_id, { first: e.timestamp, last: e.timestamp, n: 1, extra: extraOf(e), extra2: e.reason });
+		if (!a) by.set(e.delivery_id, { first: e.timestamp, last: e.timestamp, n: 1, extra: extraOf(e), extra2: extra2Of(e) });
 		else {
 			if (e.timestamp < a.first) a.first = e.timestamp;
 			if (e.timestamp > a.last) a.last = e.timestamp;
@@ -65,7 +72,7 @@ function aggregate(events: Array<CampaignEvent & { delivery_id: string }>, extra
 const UPDATES: Record<string, string> = {
 	processed: `processed_at = COALESCE(LEAST(d.processed_at, t.first), t.first),
 		sg_message_id = COALESCE(d.sg_message_id, t.extra),
-		message_id = COALESCE(d.message_id, split_part(t.extra, '.', 1)),
+		message_id = COALESCE(d.message_id, t.extra2),
 		status = CASE WHEN d.status IN ('claimed', 'unconfirmed') THEN 'sent' ELSE d.status END,
 		sent_at = COALESCE(d.sent_at, t.first)`,
 	delivered: `delivered_at = COALESCE(LEAST(d.delivered_at, t.first), t.first),
@@ -80,53 +87,114 @@ const UPDATES: Record<string, string> = {
 	spamreport: 'spam_reported_at = COALESCE(d.spam_reported_at, t.first)',
 };
 
+const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
+	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id, md5(k.nk), e.value
+	 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, i)
+	 JOIN unnest($2::text[]) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
+	 CROSS JOIN LATERAL jsonb_to_record(e.value) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
+	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text)
+	 ORDER BY e.i
+	 ON CONFLICT DO NOTHING
+	 RETURNING sg_event_id`;
+
 /**
  * One statement per batch, the events passed as one JSON array: a single JSON.stringify instead of
- * eleven text arrays escaped element by element (bench:events measured the difference).
+ * eleven text arrays escaped element by element (bench:events measured the difference). Either key
+ * (sg_event_id or natural key) already there: not inserted. Should the database refuse the batch
+ * anyway, the events go in one at a time, and one it refuses alone is kept as a bare row: the rest of
+ * the post is stored and SendGrid is answered 2xx.
  */
-async function insertEvents(tx: Queryable, events: CampaignEvent[]): Promise<Set<string>> {
-	const r = await tx.query<{ sg_event_id: string }>(
-		`INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, payload)
-		 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id, e
-		 FROM jsonb_array_elements($1::jsonb) AS e,
-		      jsonb_to_record(e) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
-		                              campaign_id text, run_id text, step int, variant text, delivery_id text)
-		 ON CONFLICT (sg_event_id) DO NOTHING
-		 RETURNING sg_event_id`,
-		[JSON.stringify(events)],
-	);
-	return new Set(r.rows.map((x) => x.sg_event_id));
+async function insertEvents(tx: Queryable, events: CampaignEvent[]): Promise<{ inserted: Set<string>; quarantined: Set<string> }> {
+	const keys = events.map(naturalKeyOf);
+	const quarantined = new Set<string>();
+	const ids = (rows: Array<{ sg_event_id: string }>) => rows.map((x) => x.sg_event_id);
+	const batch = await guarded(tx, 'eca_events_batch', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify(events), keys]));
+	if (batch.ok) return { inserted: new Set(ids(batch.value.rows)), quarantined };
+	const inserted = new Set<string>();
+	for (let i = 0; i < events.length; i++) {
+		const e = events[i];
+		const one = await guarded(tx, 'eca_events_one', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify([e]), [keys[i]]]));
+		if (one.ok) {
+			for (const id of ids(one.value.rows)) inserted.add(id);
+			continue;
+		}
+		const bare = { sg_event_id: String(e.sg_event_id).slice(0, 200), event: String(e.event).slice(0, 64), problems: [`not storable: ${one.error.slice(0, 300)}`] };
+		const kept = await guarded(tx, 'eca_events_one', () =>
+			tx.query<{ sg_event_id: string }>(
+				`INSERT INTO eca_events (sg_event_id, event, payload) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING sg_event_id`,
+				[bare.sg_event_id, bare.event, JSON.stringify(bare)],
+			),
+		);
+		if (kept.ok && kept.value.rows.length > 0) quarantined.add(e.sg_event_id);
+	}
+	return { inserted, quarantined };
 }
 
-/** Joins events without custom args (async bounces) to their delivery through the message id. */
+/** Runs one statement under a savepoint: a refused statement is rolled back alone, the transaction goes on. */
+async function guarded<T>(tx: Queryable, name: string, run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+	await tx.query(`SAVEPOINT ${name}`);
+	try {
+		const value = await run();
+		await tx.query(`RELEASE SAVEPOINT ${name}`);
+		return { ok: true, value };
+	} catch (e) {
+		// A lost connection fails here too and is thrown: SendGrid retries the post.
+		await tx.query(`ROLLBACK TO SAVEPOINT ${name}`);
+		return { ok: false, error: (e as Error).message ?? String(e) };
+	}
+}
+
+/**
+ * Joins events without custom args (async bounces, processed events of sends that lost them) to their
+ * delivery: through the sg_message_id, the X-Message-Id in it or in the smtp-id (SendGrid's Message-ID,
+ * "<x-message-id@…>"), or the Message-ID the delivery went out with. One X-Message-Id covers a whole
+ * request, so the address must match too.
+ */
 async function resolveByMessageId(tx: Queryable, events: CampaignEvent[]): Promise<void> {
-	const orphans = events.filter((e) => !e.delivery_id && e.sg_message_id && e.email);
+	const orphans = events.filter((e) => !e.delivery_id && e.email && (e.sg_message_id || e.smtp_id));
 	if (orphans.length === 0) return;
 	const r = await tx.query<{ i: number; delivery_id: string; campaign_id: string; run_id: string; step: number; variant: string }>(
 		`SELECT DISTINCT ON (t.i) t.i, d.delivery_id, d.campaign_id, d.run_id, d.step, d.variant
-		 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS t(i, smid, mid, email)
-		 JOIN eca_deliveries d ON d.mode = 'live' AND lower(d.email) = t.email AND (d.sg_message_id = t.smid OR d.message_id = t.mid)
+		 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(i, smid, mid, smtpmid, smtp, email)
+		 JOIN eca_deliveries d ON d.mode = 'live' AND lower(d.email) = t.email
+			AND (d.sg_message_id = t.smid OR d.message_id = t.mid OR d.message_id = t.smtpmid OR d.reply_message_id = t.smtp)
 		 ORDER BY t.i, d.id DESC`,
-		[orphans.map((_e, i) => i), orphans.map((e) => e.sg_message_id), orphans.map((e) => messageIdOf(e.sg_message_id)), orphans.map((e) => e.email)],
+		[
+			orphans.map((_e, i) => i),
+			orphans.map((e) => e.sg_message_id ?? null),
+			orphans.map((e) => messageIdOf(e.sg_message_id) ?? null),
+			orphans.map((e) => messageIdOfSmtpId(e.smtp_id) ?? null),
+			orphans.map((e) => e.smtp_id?.trim() ?? null),
+			orphans.map((e) => e.email),
+		],
 	);
+	if (r.rows.length === 0) return;
 	for (const row of r.rows) {
 		const e = orphans[row.i];
 		Object.assign(e, { delivery_id: row.delivery_id, campaign_id: row.campaign_id, run_id: row.run_id, step: row.step, variant: row.variant });
-		await tx.query('UPDATE eca_events SET delivery_id = $2, campaign_id = $3, run_id = $4, step = $5, variant = $6 WHERE sg_event_id = $1', [
-			e.sg_event_id,
-			row.delivery_id,
-			row.campaign_id,
-			row.run_id,
-			row.step,
-			row.variant,
-		]);
 	}
+	await tx.query(
+		`UPDATE eca_events ev SET delivery_id = t.d, campaign_id = t.c, run_id = t.r, step = t.s, variant = t.v
+		 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[]) AS t(id, d, c, r, s, v)
+		 WHERE ev.sg_event_id = t.id`,
+		[
+			r.rows.map((x) => orphans[x.i].sg_event_id),
+			r.rows.map((x) => x.delivery_id),
+			r.rows.map((x) => x.campaign_id),
+			r.rows.map((x) => x.run_id),
+			r.rows.map((x) => x.step),
+			r.rows.map((x) => x.variant),
+		],
+	);
 }
 
 async function updateDeliveries(tx: Queryable, kind: string, events: Array<CampaignEvent & { delivery_id: string }>): Promise<number> {
 	const set = UPDATES[kind];
 	if (!set || events.length === 0) return 0;
-	const agg = aggregate(events, (e) => (kind === 'processed' ? e.sg_message_id : e.type));
+	const agg =
+		kind === 'processed'
+			? aggregate(events, (e) => e.sg_message_id, (e) => messageIdOf(e.sg_message_id))
+			: aggregate(events, (e) => e.type, (e) => e.reason);
 	const r = await tx.query(
 		`UPDATE eca_deliveries d SET ${set}, updated_at = now()
 		 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::text[], $6::text[]) AS t(id, first, last, n, extra, extra2)
@@ -134,6 +202,106 @@ async function updateDeliveries(tx: Queryable, kind: string, events: Array<Campa
 		[agg.ids, agg.map((a) => a.first), agg.map((a) => a.last), agg.map((a) => a.n), agg.map((a) => a.extra ?? null), agg.map((a) => a.extra2 ?? null)],
 	);
 	return r.rowCount;
+}
+
+interface ScopeAction {
+	email: string;
+	scope: string;
+	at: string;
+	/** Suppression reason; absent for a lift. */
+	reason?: string;
+	source: string;
+	stop?: { reason: string; group?: number; campaign?: string };
+}
+
+/**
+ * Suppressions and lifts in event time order: per address and scope only the latest event of the
+ * post counts (ties: the later one in the post); against the store, an unsubscribe older than the
+ * last lift changes nothing, and a lift removes only suppressions made before it.
+ */
+async function applySuppressions(tx: Queryable, fresh: CampaignEvent[], result: ApplyEventsResult, options: ApplyEventsOptions): Promise<void> {
+	const latest = new Map<string, ScopeAction>();
+	const plainStops: Array<{ email: string; reason: string; group?: number; campaign?: string }> = [];
+	for (const e of fresh) {
+		if (!e.email) continue;
+		const s = suppressionFor(e);
+		const stop = stopFor(e, options);
+		if (!s) {
+			if (stop) plainStops.push({ email: e.email, ...stop, campaign: e.campaign_id });
+			continue;
+		}
+		const scope = 'lift' in s ? s.lift : s.scope;
+		const key = `${e.email}\n${scope}`;
+		const before = latest.get(key);
+		if (before && before.at > e.timestamp) continue;
+		latest.set(key, {
+			email: e.email,
+			scope,
+			at: e.timestamp,
+			reason: 'lift' in s ? undefined : s.reason,
+			source: `sendgrid:${e.sg_event_id}`,
+			stop: stop && { ...stop, campaign: e.campaign_id },
+		});
+	}
+	const actions = [...latest.values()];
+	const lifts = actions.filter((a) => a.reason === undefined);
+	const adds = actions.filter((a) => a.reason !== undefined);
+	if (lifts.length > 0) {
+		await tx.query(
+			`INSERT INTO eca_suppression_lifts AS l (email, scope, lifted_at, source)
+			 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[])
+			 ON CONFLICT (email, scope) DO UPDATE SET lifted_at = EXCLUDED.lifted_at, source = EXCLUDED.source WHERE l.lifted_at < EXCLUDED.lifted_at`,
+			[lifts.map((a) => a.email), lifts.map((a) => a.scope), lifts.map((a) => a.at), lifts.map((a) => a.source)],
+		);
+		const r = await tx.query(
+			`DELETE FROM eca_suppressions s USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(email, scope, at)
+			 WHERE s.email = t.email AND s.scope = t.scope AND (s.event_at IS NULL OR s.event_at <= t.at)`,
+			[lifts.map((a) => a.email), lifts.map((a) => a.scope), lifts.map((a) => a.at)],
+		);
+		result.suppressionsLifted += r.rowCount;
+	}
+	const stops = [...plainStops];
+	if (adds.length > 0) {
+		// An unsubscribe older than the last lift of its scope is history: no suppression, no stop.
+		const r = await tx.query<{ i: number; inserted: boolean }>(
+			`WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) AS t(email, scope, reason, source, at, i)),
+			 live AS (SELECT t.* FROM t WHERE NOT EXISTS (SELECT 1 FROM eca_suppression_lifts l WHERE l.email = t.email AND l.scope = t.scope AND l.lifted_at > t.at)),
+			 up AS (
+				INSERT INTO eca_suppressions AS s (email, scope, reason, source, event_at)
+				SELECT email, scope, reason, source, at FROM live
+				ON CONFLICT (email, scope) DO UPDATE SET event_at = EXCLUDED.event_at WHERE s.event_at IS NOT NULL AND s.event_at < EXCLUDED.event_at
+				RETURNING email, scope, (xmax = 0) AS inserted)
+			 SELECT live.i, COALESCE(up.inserted, false) AS inserted FROM live LEFT JOIN up ON up.email = live.email AND up.scope = live.scope`,
+			[adds.map((a) => a.email), adds.map((a) => a.scope), adds.map((a) => a.reason), adds.map((a) => a.source), adds.map((a) => a.at), adds.map((_a, i) => i)],
+		);
+		for (const row of r.rows) {
+			if (row.inserted) result.suppressionsAdded++;
+			const a = adds[row.i];
+			if (a.stop) stops.push({ email: a.email, ...a.stop });
+		}
+	}
+	if (stops.length === 0) return;
+	// First stop reason per address and group wins; a group stop ends only what is sent under that group:
+	// campaigns whose definition names it, and the campaign the event came from.
+	const seen = new Set<string>();
+	const unique = stops.filter((s) => {
+		const k = `${s.email}\n${s.group ?? ''}`;
+		if (seen.has(k)) return false;
+		seen.add(k);
+		return true;
+	});
+	const r = await tx.query(
+		`UPDATE eca_enrollments en SET status = 'stopped', stop_reason = t.reason, next_step = NULL, next_send_at = NULL, updated_at = now()
+		 FROM (SELECT DISTINCT ON (email, campaign_id) * FROM (
+			SELECT t.email, t.reason, e2.campaign_id, t.i FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[]) AS t(email, reason, grp, campaign, i)
+			JOIN eca_enrollments e2 ON e2.email = t.email AND e2.status IN ('active', 'paused')
+			WHERE t.grp IS NULL OR e2.campaign_id = t.campaign
+				OR EXISTS (SELECT 1 FROM eca_campaigns c WHERE c.id = e2.campaign_id AND c.definition->>'unsubscribeGroupId' = t.grp::text)
+		 ) x ORDER BY email, campaign_id, i) t
+		 WHERE en.email = t.email AND en.campaign_id = t.campaign_id AND en.status IN ('active', 'paused')`,
+		[unique.map((s) => s.email), unique.map((s) => s.reason), unique.map((s) => s.group ?? null), unique.map((s) => s.campaign ?? null), unique.map((_s, i) => i)],
+	);
+	result.sequencesStopped += r.rowCount;
 }
 
 export async function applyEvents(store: CampaignStore, events: CampaignEvent[], options: ApplyEventsOptions = {}): Promise<ApplyEventsResult> {
@@ -145,51 +313,33 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		suppressionsAdded: 0,
 		suppressionsLifted: 0,
 		sequencesStopped: 0,
+		quarantined: 0,
 		fresh: [],
 	};
 	if (events.length === 0) return result;
 	// The same sg_event_id twice in one POST counts once.
 	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
 	await store.db.transaction(async (tx) => {
-		const inserted = await insertEvents(tx, unique);
+		const { inserted, quarantined } = await insertEvents(tx, unique);
 		const fresh = unique.filter((e) => inserted.has(e.sg_event_id));
-		result.inserted = fresh.length;
-		result.duplicates = events.length - fresh.length;
-		result.fresh = fresh;
-		// processed first: it records the sg_message_id that later events without custom args join on.
-		const kinds = ['processed', ...Object.keys(UPDATES).filter((k) => k !== 'processed')];
-		const byKind = (k: string) =>
-			fresh.filter(
+		result.inserted = fresh.length + quarantined.size;
+		result.quarantined = quarantined.size;
+		result.duplicates = events.length - result.inserted;
+		result.fresh = unique.filter((e) => inserted.has(e.sg_event_id) || quarantined.has(e.sg_event_id));
+		const byKind = (k: string, among: CampaignEvent[]) =>
+			among.filter(
 				(e): e is CampaignEvent & { delivery_id: string } =>
 					e.event === k && !!e.delivery_id && !(k === 'open' && e.machine_open && !options.countMachineOpens),
 			);
-		result.matched += await updateDeliveries(tx, 'processed', byKind('processed'));
+		// processed first: it records the sg_message_id that later events without custom args join on.
+		const processedWithIds = byKind('processed', fresh);
+		result.matched += await updateDeliveries(tx, 'processed', processedWithIds);
 		await resolveByMessageId(tx, fresh);
-		for (const k of kinds.slice(1)) result.matched += await updateDeliveries(tx, k, byKind(k));
-
-		const add: Suppression[] = [];
-		for (const e of fresh) {
-			const s = suppressionFor(e);
-			if (!s || !e.email) continue;
-			if ('lift' in s) result.suppressionsLifted += await tx.query('DELETE FROM eca_suppressions WHERE email = $1 AND scope = $2', [e.email, s.lift]).then((r) => r.rowCount);
-			else add.push({ email: e.email, scope: s.scope, reason: s.reason, source: `sendgrid:${e.sg_event_id}` });
-		}
-		result.suppressionsAdded = await store.addSuppressions(add, tx);
-
-		const stops = new Map<string, string>();
-		for (const e of fresh) {
-			const reason = stopReason(e, options);
-			if (reason && e.email && !stops.has(e.email)) stops.set(e.email, reason);
-		}
-		if (stops.size > 0) {
-			const r = await tx.query(
-				`UPDATE eca_enrollments en SET status = 'stopped', stop_reason = t.reason, next_step = NULL, next_send_at = NULL, updated_at = now()
-				 FROM unnest($1::text[], $2::text[]) AS t(email, reason)
-				 WHERE en.email = t.email AND en.status IN ('active', 'paused')`,
-				[[...stops.keys()], [...stops.values()]],
-			);
-			result.sequencesStopped = r.rowCount;
-		}
+		// processed events joined through their message id confirm their delivery too.
+		const done = new Set(processedWithIds);
+		result.matched += await updateDeliveries(tx, 'processed', byKind('processed', fresh).filter((e) => !done.has(e)));
+		for (const k of Object.keys(UPDATES)) if (k !== 'processed') result.matched += await updateDeliveries(tx, k, byKind(k, fresh));
+		await applySuppressions(tx, fresh, result, options);
 	});
 	return result;
 }

@@ -228,6 +228,26 @@ CREATE TABLE eca_api_rate (
 		sql: `CREATE INDEX IF NOT EXISTS eca_api_rate_win ON eca_api_rate (win);`,
 	},
 	{
+		version: 7,
+		name: 'events: natural-key dedupe; suppressions and lifts in event time order',
+		// SendGrid re-posts events, sometimes under a new sg_event_id: a second unique key made of the
+		// message id, address, event, time (and url for clicks), hashed to keep the index small.
+		// Suppressions keep the time of the event that made them, and lifts (group resubscribes, a user's
+		// lift) are remembered, so an older unsubscribe arriving after a newer resubscribe changes nothing.
+		sql: `
+ALTER TABLE eca_events ADD COLUMN IF NOT EXISTS natural_key text;
+CREATE UNIQUE INDEX IF NOT EXISTS eca_events_natural_key ON eca_events (natural_key);
+ALTER TABLE eca_suppressions ADD COLUMN IF NOT EXISTS event_at timestamptz;
+CREATE TABLE IF NOT EXISTS eca_suppression_lifts (
+	email text NOT NULL,
+	scope text NOT NULL,
+	lifted_at timestamptz NOT NULL,
+	source text,
+	PRIMARY KEY (email, scope)
+);
+`,
+	},
+	{
 		version: 8,
 		name: 'replies: the Message-ID each delivery went out with, and when it was answered',
 		// Set when the delivery is claimed (before the request), so a reply matches even before SendGrid confirms;

@@ -21,7 +21,7 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		({ store, drop } = await open());
 		const emails = ['a@x.io', 'b@x.io', 'c@x.io'];
 		const { claimed } = await store.claimDeliveries('c', 'r', 1, emails.map((email, i) => ({ email, delivery_id: `d${i}`, variant: 'A' })));
-		await store.markSent(claimed.filter((c) => c.email !== 'b@x.io').map((c) => c.id), 'MSG1', 202);
+		await store.recordOutcome({ runId: 'r', ids: claimed.filter((c) => c.email !== 'b@x.io').map((c) => c.id), status: 'sent', message_id: 'MSG1' });
 		// b@x.io stays claimed: its sender crashed before the 202 came back.
 		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('c', 'a@x.io', 2, now()), ('c', 'c@x.io', 2, now())`);
 	});
@@ -103,5 +103,164 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		// A reply whose subject was cut in the middle of an emoji is stored too.
 		const reply = replyEvent({ from: 's@x.io', subject: 'x'.repeat(199) + emoji, headers: 'Message-ID: <cut@y>' })!;
 		expect((await applyEvents(store, [reply])).inserted).toBe(1);
+	});
+});
+
+/** Issue 23: no event lost, none counted twice, each filed right — on both backends. */
+describe.each(backends)('events as SendGrid really sends them, into the $name store', ({ open }) => {
+	let store: CampaignStore;
+	let drop: () => Promise<void>;
+	const T = 1700000000;
+	const raw = (o: Record<string, unknown>) => normalizeEvent({ timestamp: T, ...o });
+	const count = async (where: string) => (await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE ${where}`)).rows[0].n;
+	const suppressed = async (email: string, scope = 'global') =>
+		(await store.db.query<{ reason: string }>('SELECT reason FROM eca_suppressions WHERE email = $1 AND scope = $2', [email, scope])).rows[0]?.reason;
+	beforeAll(async () => {
+		({ store, drop } = await open());
+	});
+	afterAll(async () => {
+		await closeAllStores();
+		await drop();
+	});
+
+	it('one bad event never fails its post: odd timestamps are read or replaced and noted, the rest is stored', async () => {
+		const batch = [
+			raw({ event: 'delivered', email: 'ms@x.io', sg_event_id: 'bad-ms', timestamp: 1700000000123 }),
+			raw({ event: 'delivered', email: 'iso@x.io', sg_event_id: 'bad-iso', timestamp: '2023-11-14T22:13:20Z' }),
+			raw({ event: 'delivered', email: 'huge@x.io', sg_event_id: 'bad-huge', timestamp: 1e300 }),
+			raw({ event: 'delivered', email: 'neg@x.io', sg_event_id: 'bad-neg', timestamp: -1 }),
+			raw({ event: 'delivered', email: 'obj@x.io', sg_event_id: 'bad-obj', timestamp: { t: 1 } }),
+			raw({ event: 'delivered', sg_event_id: 'bad-noemail', step: 99999999999 }),
+			raw({ event: 'open', email: 'fine@x.io', sg_event_id: 'fine-1' }),
+		];
+		const r = await applyEvents(store, batch);
+		expect(r).toMatchObject({ received: 7, inserted: 7, duplicates: 0, quarantined: 0 });
+		const ms = await store.db.query<{ ts: Date; payload: { problems: string[] } }>(`SELECT ts, payload FROM eca_events WHERE sg_event_id = 'bad-ms'`);
+		expect(new Date(ms.rows[0].ts).getTime()).toBe(1700000000123);
+		expect(ms.rows[0].payload.problems).toEqual(['timestamp: in milliseconds, read as such']);
+		expect(await count(`sg_event_id LIKE 'bad-%' OR sg_event_id = 'fine-1'`)).toBe(7);
+	});
+
+	it('an event the database refuses anyway is kept as a bare row; the rest of the post is stored and applied', async () => {
+		// Built by hand (not through normalizeEvent): a step past int and a timestamp Postgres cannot read.
+		const batch = [
+			{ event: 'delivered', email: 'q1@x.io', sg_event_id: 'pg-bad-step', timestamp: new Date(T * 1000).toISOString(), step: 1e12 },
+			{ event: 'delivered', email: 'q2@x.io', sg_event_id: 'pg-bad-ts', timestamp: 'not a time' },
+			raw({ event: 'unsubscribe', email: 'q3@x.io', sg_event_id: 'pg-ok' }),
+		];
+		const r = await applyEvents(store, batch);
+		expect(r).toMatchObject({ inserted: 3, quarantined: 2, suppressionsAdded: 1 });
+		const bare = await store.db.query<{ sg_event_id: string; payload: { problems: string[] } }>(`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id LIKE 'pg-bad-%' ORDER BY 1`);
+		expect(bare.rows.map((x) => x.sg_event_id)).toEqual(['pg-bad-step', 'pg-bad-ts']);
+		expect(bare.rows[0].payload.problems[0]).toMatch(/^not storable: /);
+		expect(await suppressed('q3@x.io')).toBe('unsubscribe');
+		// Re-posted: nothing new.
+		expect(await applyEvents(store, batch)).toMatchObject({ inserted: 0, duplicates: 3 });
+	});
+
+	it('dedupe survives re-delivery under a new sg_event_id (message id + event + time, + url for clicks)', async () => {
+		const open1 = raw({ event: 'open', email: 'rd@x.io', sg_event_id: 'rd-1', sg_message_id: 'RD.filter-1' });
+		const r1 = await applyEvents(store, [open1]);
+		expect(r1.inserted).toBe(1);
+		const again = raw({ event: 'open', email: 'rd@x.io', sg_event_id: 'rd-1-new-id', sg_message_id: 'RD.filter-1' });
+		expect(await applyEvents(store, [again])).toMatchObject({ inserted: 0, duplicates: 1, fresh: [] });
+		// In one post as well.
+		const twice = [raw({ event: 'delivered', email: 'rd@x.io', sg_event_id: 'rd-2', sg_message_id: 'RD.filter-1' }), raw({ event: 'delivered', email: 'rd@x.io', sg_event_id: 'rd-2b', sg_message_id: 'RD.filter-1' })];
+		expect(await applyEvents(store, twice)).toMatchObject({ inserted: 1, duplicates: 1 });
+		// Two clicks on different links in the same second are two events; another second is another event.
+		const clicks = [
+			raw({ event: 'click', email: 'rd@x.io', sg_event_id: 'rd-c1', sg_message_id: 'RD.filter-1', url: 'https://x.io/a' }),
+			raw({ event: 'click', email: 'rd@x.io', sg_event_id: 'rd-c2', sg_message_id: 'RD.filter-1', url: 'https://x.io/b' }),
+			raw({ event: 'open', email: 'rd@x.io', sg_event_id: 'rd-o2', sg_message_id: 'RD.filter-1', timestamp: T + 1 }),
+		];
+		expect(await applyEvents(store, clicks)).toMatchObject({ inserted: 3 });
+		expect(await applyEvents(store, clicks.map((c) => ({ ...c, sg_event_id: `${c.sg_event_id}-re` })))).toMatchObject({ inserted: 0, duplicates: 3 });
+		// Without an sg_event_id at all: the same event twice is one.
+		const noId = { event: 'open', email: 'rd@x.io', timestamp: T + 5, sg_message_id: 'RD.filter-1' };
+		expect((await applyEvents(store, [normalizeEvent(noId), normalizeEvent({ ...noId })])).inserted).toBe(1);
+	});
+
+	it('processed confirms an unconfirmed delivery through its message id; a bounce with only an smtp-id is joined through it', async () => {
+		await store.claimDeliveries('corr', 'r1', 1, [
+			{ email: 'u1@x.io', delivery_id: 'cd1', variant: 'A' },
+			{ email: 'u2@x.io', delivery_id: 'cd2', variant: 'A', reply_message_id: '<our-2@mail.example>' },
+			{ email: 'u3@x.io', delivery_id: 'cd3', variant: 'A' },
+		]);
+		// Set up by hand (the send path's own API is not under test here): u1 unconfirmed though its
+		// X-Message-Id is known, u2 unconfirmed with only the Message-ID it went out with, u3 sent.
+		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed', message_id = 'XM1' WHERE delivery_id = 'cd1'`);
+		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed', error = 'timeout' WHERE delivery_id = 'cd2'`);
+		await store.db.query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'XM3', http_status = 202, sent_at = now() WHERE delivery_id = 'cd3'`);
+		const r = await applyEvents(store, [
+			// No custom args on any of them.
+			raw({ event: 'processed', email: 'u1@x.io', sg_event_id: 'cp1', sg_message_id: 'XM1.filter0001.1', 'smtp-id': '<XM1@ismtpd-555>' }),
+			raw({ event: 'processed', email: 'u2@x.io', sg_event_id: 'cp2', sg_message_id: 'XM2.filter0001.2', 'smtp-id': '<our-2@mail.example>' }),
+			raw({ event: 'bounce', email: 'u3@x.io', sg_event_id: 'cb3', 'smtp-id': '<XM3@ismtpd-555>', type: 'bounce', reason: '550 5.1.1 no such user', timestamp: T + 60 }),
+		]);
+		expect(r.matched).toBe(3);
+		const rows = Object.fromEntries((await store.deliveries({ campaignId: 'corr' })).map((x) => [x.email, x]));
+		expect(rows['u1@x.io']).toMatchObject({ status: 'sent', sg_message_id: 'XM1.filter0001.1', message_id: 'XM1' });
+		expect(rows['u2@x.io']).toMatchObject({ status: 'sent', message_id: 'XM2' });
+		expect(rows['u3@x.io'].bounce_type).toBe('bounce');
+		const ev = await store.db.query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = 'cb3'`);
+		expect(ev.rows[0].delivery_id).toBe('cd3');
+	});
+
+	it('drops filed by reason: recipient-side reasons suppress and stop, sender-side ones suppress nobody', async () => {
+		const people = ['d-unsub', 'd-spam', 'd-smtpapi', 'd-content', 'd-quota', 'd-bounced', 'd-invalid'].map((p) => `${p}@x.io`);
+		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT 'drops', e, 2 FROM unnest($1::text[]) AS e`, [people]);
+		const reasons = ['Unsubscribed Address', 'Spam Reporting Address', 'Invalid SMTPAPI header', 'Spam Content (if spam checker app enabled)', 'Recipient List over Package Quota', 'Bounced Address', 'Invalid'];
+		await applyEvents(store, people.map((email, i) => raw({ event: 'dropped', email, sg_event_id: `drop-${i}`, reason: reasons[i] })));
+		expect(await Promise.all(people.map((p) => suppressed(p)))).toEqual(['unsubscribe', 'spamreport', undefined, undefined, undefined, 'dropped', 'dropped']);
+		const en = await store.db.query<{ email: string; status: string; stop_reason: string | null }>(`SELECT email, status, stop_reason FROM eca_enrollments WHERE campaign_id = 'drops'`);
+		const by = Object.fromEntries(en.rows.map((x) => [x.email, x.stop_reason]));
+		expect(people.map((p) => by[p])).toEqual(['unsubscribed', 'spam_report', null, null, null, 'hard_bounce', 'hard_bounce']);
+	});
+
+	it('group_unsubscribe for group N stops only what is sent under group N; a global unsubscribe stops all', async () => {
+		await store.db.query(`INSERT INTO eca_campaigns (id, definition) VALUES ('grp5', '{"id":"grp5","unsubscribeGroupId":5}'), ('grp6', '{"id":"grp6","unsubscribeGroupId":6}'), ('nogrp', '{"id":"nogrp"}')`);
+		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['grp5','grp6','nogrp']) AS c, unnest(ARRAY['g@x.io','h@x.io']) AS e`);
+		const r = await applyEvents(store, [raw({ event: 'group_unsubscribe', email: 'g@x.io', sg_event_id: 'gu5', asm_group_id: 5 })]);
+		expect(r.sequencesStopped).toBe(1);
+		const status = async (email: string) =>
+			Object.fromEntries((await store.db.query<{ campaign_id: string; status: string }>(`SELECT campaign_id, status FROM eca_enrollments WHERE email = $1`, [email])).rows.map((x) => [x.campaign_id, x.status]));
+		expect(await status('g@x.io')).toEqual({ grp5: 'stopped', grp6: 'active', nogrp: 'active' });
+		expect(await suppressed('g@x.io', 'group:5')).toBe('group_unsubscribe');
+		expect(await suppressed('g@x.io')).toBeUndefined();
+		await applyEvents(store, [raw({ event: 'unsubscribe', email: 'h@x.io', sg_event_id: 'gu-all' })]);
+		expect(await status('h@x.io')).toEqual({ grp5: 'stopped', grp6: 'stopped', nogrp: 'stopped' });
+	});
+
+	it('unsubscribe and resubscribe apply in event time order, within a post and across posts', async () => {
+		const un = (id: string, email: string, t: number) => raw({ event: 'group_unsubscribe', email, sg_event_id: id, asm_group_id: 3, timestamp: t });
+		const re = (id: string, email: string, t: number) => raw({ event: 'group_resubscribe', email, sg_event_id: id, asm_group_id: 3, timestamp: t });
+		// Within one post, out of order: the newer resubscribe wins.
+		await applyEvents(store, [re('o-re1', 'o1@x.io', T + 20), un('o-un1', 'o1@x.io', T + 10)]);
+		expect(await suppressed('o1@x.io', 'group:3')).toBeUndefined();
+		// Across posts: a newer resubscribe, then an older unsubscribe re-posted late: still subscribed.
+		await applyEvents(store, [un('o-un2', 'o2@x.io', T + 10)]);
+		await applyEvents(store, [re('o-re2', 'o2@x.io', T + 20)]);
+		expect(await suppressed('o2@x.io', 'group:3')).toBeUndefined();
+		await applyEvents(store, [un('o-un2-late', 'o2@x.io', T + 15)]);
+		expect(await suppressed('o2@x.io', 'group:3')).toBeUndefined();
+		// An older resubscribe does not lift a newer unsubscribe.
+		await applyEvents(store, [un('o-un3', 'o3@x.io', T + 30)]);
+		await applyEvents(store, [re('o-re3-old', 'o3@x.io', T + 5)]);
+		expect(await suppressed('o3@x.io', 'group:3')).toBe('group_unsubscribe');
+		// A newer unsubscribe after a resubscribe suppresses again.
+		await applyEvents(store, [un('o-un2-new', 'o2@x.io', T + 40)]);
+		expect(await suppressed('o2@x.io', 'group:3')).toBe('group_unsubscribe');
+		// A user's lift is remembered the same way: an event from before it, re-posted, does not suppress again.
+		await store.liftSuppression('o2@x.io', 'group:3');
+		await applyEvents(store, [un('o-un2-again', 'o2@x.io', T + 41)]);
+		expect(await suppressed('o2@x.io', 'group:3')).toBeUndefined();
+	});
+
+	it('keeps every useful field and custom arg in the stored payload', async () => {
+		await applyEvents(store, [
+			raw({ event: 'deferred', email: 'k@x.io', sg_event_id: 'keep-1', sg_message_id: 'K.filter-1', response: '400 try again later', attempt: '5', ip: '192.0.2.9', tls: 1, pool: { name: 'p', id: 2 }, order_id: 'PO-9', marketing_campaign_id: 77, singlesend_id: 'ss', template_id: 'd-1' }),
+		]);
+		const p = (await store.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE sg_event_id = 'keep-1'`)).rows[0].payload;
+		expect(p).toMatchObject({ response: '400 try again later', attempt: '5', ip: '192.0.2.9', tls: 1, pool: { name: 'p', id: 2 }, extra: { order_id: 'PO-9' }, marketing_campaign_id: 77, singlesend_id: 'ss', template_id: 'd-1' });
 	});
 });
