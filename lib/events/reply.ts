@@ -350,6 +350,8 @@ export interface InboundReply {
 	headers: Map<string, string>;
 	auth: AuthVerdict;
 	charsets: Record<string, string>;
+	/** Fields declared in a charset other than UTF-8 that reached us already decoded as UTF-8, with U+FFFD where letters were. */
+	charsetLost: string[];
 }
 
 const cap = (s: unknown, n: number): string => (typeof s === 'string' ? (s.length > n ? s.slice(0, n) : s) : '');
@@ -386,7 +388,7 @@ export async function readInboundReply(fields: Record<string, unknown>, bytes?: 
 	const text = (name: string, limit: number) => fieldText(fields, bytes, name, charsets, limit);
 	const envelope = text('envelope', REPLY_LIMITS.headerValueChars);
 	const rawEmail = bytes?.get('email') ?? (typeof fields.email === 'string' ? fields.email : undefined);
-	let reply: Omit<InboundReply, 'from' | 'fromSource' | 'auth'>;
+	let reply: Omit<InboundReply, 'from' | 'fromSource' | 'auth' | 'charsetLost'>;
 	let fromField: string;
 	if (rawEmail !== undefined && rawEmail.length > 0) {
 		const source = clipRaw(rawEmail);
@@ -421,11 +423,15 @@ export async function readInboundReply(fields: Record<string, unknown>, bytes?: 
 			charsets,
 		};
 	}
+	const charsetLost = bytes
+		? []
+		: Object.keys(charsets).filter((k) => !/^utf-?8$/.test(charsets[k]) && typeof fields[k] === 'string' && (fields[k] as string).includes('\ufffd'));
 	const fromHeader = fromAddress(fromField);
 	const fromEnvelope = fromHeader ? undefined : envelopeFrom(envelope);
 	const from = fromHeader ?? fromEnvelope;
 	return {
 		...reply,
+		charsetLost,
 		from,
 		fromSource: fromHeader ? 'from' : fromEnvelope ? 'envelope' : undefined,
 		auth: authVerdict(text('SPF', 100), text('dkim', 2000), from),

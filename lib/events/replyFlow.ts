@@ -37,6 +37,7 @@ export function replySummary(reply: InboundReply): Record<string, unknown> {
 		mode: reply.mode,
 		spf: reply.auth.spf,
 		dkim: reply.auth.dkim,
+		...(reply.charsetLost.length > 0 ? { charset_lost: reply.charsetLost, charset_note: "n8n decoded these fields as UTF-8 before the trigger saw them; turn on the option Read Raw Request Bytes to decode them by SendGrid's charsets" } : {}),
 	};
 }
 

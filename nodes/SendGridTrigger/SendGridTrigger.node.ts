@@ -95,6 +95,13 @@ export class SendGridTrigger implements INodeType {
 				default: 'event',
 			},
 			{
+				displayName:
+					'SendGrid posts events more than once, sometimes under a new sg_event_id. Each is recognised and output once only while the option Update Campaign Store is on (the default): with it off, no de-duplication happens.',
+				name: 'dedupeNotice',
+				type: 'notice',
+				default: '',
+			},
+			{
 				displayName: 'Options',
 				name: 'options',
 				type: 'collection',
@@ -103,14 +110,16 @@ export class SendGridTrigger implements INodeType {
 				options: [
 					{ displayName: 'Auto-Replies Stop Sequence', name: 'autoRepliesStop', type: 'boolean', default: false, description: 'Whether automatic replies (Auto-Submitted, X-Autoreply, Precedence: bulk, out-of-office subjects) count as replies' },
 					{ displayName: 'Drop Machine Opens', name: 'dropMachineOpens', type: 'boolean', default: true, description: 'Whether to leave out opens SendGrid flags as machine opens (e.g. Apple Mail Privacy Protection) from the output and from open counts' },
-					{ displayName: 'Emit Replayed Events', name: 'emitDuplicates', type: 'boolean', default: false, description: 'Whether events already received before (SendGrid retries for up to 24 hours) are output again' },
+					{ displayName: 'Emit Replayed Events', name: 'emitDuplicates', type: 'boolean', default: false, description: 'Whether events already received before (SendGrid retries for up to 24 hours) are output again. Replays are recognised only with Update Campaign Store on.' },
 					{ displayName: 'Inbound Parse Token (Legacy)', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'Older setting: if set, it is the Inbound Parse secret instead of the Inbound Parse Secret parameter (accepted as ?token=… or ?secret=…)' },
 					{ displayName: 'Max Body Size (MB)', name: 'maxBodyMb', type: 'number', default: 5, description: 'Larger requests are refused with 413' },
+					// n8n 2.x reads `options.binaryData` of a version-1 webhook node and then leaves the request body unparsed (its multipart parser decodes every field as UTF-8).
+					{ displayName: 'Read Raw Request Bytes', name: 'binaryData', type: 'boolean', default: false, description: 'Whether n8n hands this trigger the request bytes unparsed, so Inbound Parse fields sent in ISO-8859-1 or Windows-1252 are decoded by SendGrid\'s charsets field instead of arriving with U+FFFD in place of their accented letters (raw-MIME posts keep their charsets either way)' },
 					{ displayName: 'Reply Requires SPF or DKIM Pass', name: 'replyRequireAuth', type: 'boolean', default: true, description: 'Whether a reply whose SPF and DKIM (for the sender\'s domain) both failed is only reported (an ignored item) instead of stopping a sequence' },
 					{ displayName: 'Reply Suppresses Globally', name: 'replySuppressesGlobally', type: 'boolean', default: false, description: 'Whether a reply also suppresses the contact for every later campaign (by default it stops only the sequence of the campaign it answers)' },
 					{ displayName: 'Stop Sequence on Click', name: 'stopSequenceOnClick', type: 'boolean', default: false, description: 'Whether a click ends the contact\'s sequence (unsubscribe, hard bounce, spam report and reply always do)' },
 					{ displayName: 'Timestamp Tolerance (Seconds)', name: 'toleranceSeconds', type: 'number', default: 600, description: 'Reject signed requests older or newer than this; 0 turns the check off' },
-					{ displayName: 'Update Campaign Store', name: 'updateStore', type: 'boolean', default: true, description: 'Whether to store events once each, update delivery rows and suppressions' },
+					{ displayName: 'Update Campaign Store', name: 'updateStore', type: 'boolean', default: true, description: 'Whether to store events once each (by sg_event_id and by message, event and time: SendGrid re-posts events, sometimes under a new sg_event_id), update delivery rows and suppressions. Off: no de-duplication at all — every event SendGrid re-posts is output again, and nothing is stored or suppressed.' },
 				],
 			},
 		],
@@ -191,7 +200,8 @@ export class SendGridTrigger implements INodeType {
 
 		let events: CampaignEvent[];
 		try {
-			events = parseEventBody(raw).map(normalizeEvent);
+			// normalizeEvent never throws: an odd field is read, or left out and said in the event's `problems`.
+			events = parseEventBody(raw).map((e) => normalizeEvent(e));
 		} catch (e) {
 			if (e instanceof EventBodyError) return refuse(400, e.message);
 			throw e;
@@ -252,7 +262,8 @@ async function inboundReply(
 	if (!expected) return refuse(403, 'no Inbound Parse secret is set on this SendGrid Trigger; nothing was changed');
 	if (!secretMatches(expected, given)) return refuse(403, 'wrong or missing Inbound Parse secret; nothing was changed');
 
-	const req = this.getRequestObject() as unknown as { rawBody?: Buffer; headers?: Record<string, string | undefined> };
+	const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; headers?: Record<string, string | undefined> };
+	if (options.binaryData === true && !req.rawBody && req.readRawBody) await req.readRawBody();
 	if (req.rawBody && req.rawBody.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
 	// n8n hands multipart posts over as { data: fields, files }, each field already decoded as UTF-8; the raw bytes, when n8n kept them, are decoded by SendGrid's charsets instead.
 	const body = (this.getBodyData() ?? {}) as Record<string, unknown>;

@@ -28,6 +28,8 @@ const q = async <T = Record<string, unknown>>(sql: string, params: unknown[] = [
 
 it('registers the webhook on publish, stores signed events once, updates deliveries and suppressions, refuses forgeries', async () => {
 	const tracking = template('sendgrid-event-tracking.json');
+	// Replies stop only the answered campaign by default; this test also checks the global suppression option.
+	node(tracking, 'SendGrid Trigger').parameters.options = { replySuppressesGlobally: true };
 	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
 	await n8n.activate(trackingId);
 	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
@@ -96,9 +98,12 @@ it('registers the webhook on publish, stores signed events once, updates deliver
 	expect(out2.nodes['Log Campaign Result'][0][0]).toMatchObject({ sent: 56, suppressed: 4 });
 	expect(r.sg.accepted.map((m) => m.to)).not.toContain('user3@events.example');
 
-	// Inbound Parse: a reply marks the contact as replied.
+	// Inbound Parse: a reply (with the trigger's secret, answering the message user10 was sent) marks the contact as replied.
 	const inbound = hook.url.replace(/\/events$/, '/inbound');
-	expect((await r.sg.postInboundReply(inbound, { from: 'User Ten <user10@events.example>', to: 'news@example.com', subject: 'Re: spring', text: 'Tell me more' })).status).toBe(200);
+	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${trackingId}`);
+	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const inReplyTo = r.sg.accepted.find((m) => m.to === 'user10@events.example')!.headers['Message-ID'];
+	expect((await r.sg.postInboundReply(inbound, { from: 'User Ten <user10@events.example>', to: 'news@example.com', subject: 'Re: spring', text: 'Tell me more', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}` })).status).toBe(200);
 	expect(await q(`SELECT reason FROM eca_suppressions WHERE email = 'user10@events.example'`)).toEqual([{ reason: 'replied' }]);
 
 	// Unpublishing removes the registration.

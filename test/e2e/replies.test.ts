@@ -128,3 +128,22 @@ it('forged, unmatched and automatic replies change nothing; a real reply stops t
 	expect(r.sg.duplicateRecipients()).toEqual([]);
 	await n8n.deactivate(trackingId);
 });
+
+it('with Read Raw Request Bytes on, a parsed-mode reply sent in ISO-8859-1 is decoded by SendGrid\'s charsets (n8n\'s own parser would leave U+FFFD)', async () => {
+	const wf = template('sendgrid-event-tracking.json');
+	const t = node(wf, 'SendGrid Trigger') as { parameters: Record<string, unknown>; webhookId?: string };
+	t.parameters.options = { binaryData: true };
+	t.webhookId = '5d1c7e0a-3b2f-4c8d-9e6a-7f1b2c3d4e5f';
+	const { id } = await n8n.importWorkflow({ ...wf, id: 'e2eRepRawBytes01', name: 'tracking, raw bytes' }, r.creds);
+	await n8n.activate(id);
+	const hook = await eventually(() => r.sg.webhooks.find((w) => w.url.includes(t.webhookId!)), 'the second trigger to register');
+	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${id}`);
+	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const inReplyTo = r.sg.accepted.find((m) => m.to === 'user4@rep.example' && m.customArgs.step === '2')!.headers['Message-ID'];
+	const answer = await r.sg.postInboundReply(hook!.url.replace(/\/events$/, '/inbound'), { from: 'User Four <user4@rep.example>', to: 'news@example.com', subject: 'Re: Frühling', text: 'Grüße, Café?', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}`, charset: 'iso-8859-1' });
+	expect(answer.status).toBe(200);
+	const [row] = (await eventually(() => q<{ payload: { subject: string } }>(`SELECT payload FROM eca_events WHERE event = 'reply' AND email = 'user4@rep.example'`).then((rows) => (rows.length ? rows : undefined)), 'the reply to be stored', 30_000))!;
+	expect(row.payload.subject).toBe('Re: Frühling');
+	expect((await q(`SELECT status FROM eca_enrollments WHERE email = 'user4@rep.example'`))[0]).toEqual({ status: 'stopped' });
+	await n8n.deactivate(id);
+});

@@ -64,7 +64,11 @@ it('sends Day 1, Day 3 and Day 7 exactly once each, minus the contacts who unsub
 	const leavers = contacts(10, 'seq.example').map((c) => c.email);
 	const unsub = r.sg.eventsFor(step(1).filter((m) => leavers.includes(m.to)), { unsubscribe: leavers, noDelivery: true });
 	expect((await r.sg.postEvents(hook, unsub)).every((a) => a.status === 200)).toBe(true);
-	expect((await r.sg.postInboundReply(hook.replace(/\/events$/, '/inbound'), { from: 'Someone <user42@seq.example>', to: 'news@example.com', subject: 'Re: hello', text: 'Call me' })).status).toBe(200);
+	// A reply needs the trigger's Inbound Parse secret (by default its node id and webhook id) and must answer a message we sent.
+	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${tracking.id}`);
+	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const inReplyTo = step(1).find((m) => m.to === 'user42@seq.example')!.headers['Message-ID'];
+	expect((await r.sg.postInboundReply(hook.replace(/\/events$/, '/inbound'), { from: 'Someone <user42@seq.example>', to: 'news@example.com', subject: 'Re: hello', text: 'Call me', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}` })).status).toBe(200);
 
 	await tick(T0 + 3 * DAY);
 	expect(step(2)).toHaveLength(289);

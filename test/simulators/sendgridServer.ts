@@ -506,9 +506,10 @@ export class SendGridSimulator {
 			fields.headers = headers;
 			fields.text = charset === 'utf-8' ? reply.text : Buffer.from(reply.text, 'latin1');
 			fields.html = `<p>${reply.text}</p>`;
-			fields.charsets = JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: 'UTF-8', text: charset.toUpperCase(), html: 'UTF-8' });
+			fields.charsets = JSON.stringify({ to: 'UTF-8', from: 'UTF-8', subject: charset.toUpperCase(), text: charset.toUpperCase(), html: 'UTF-8' });
 		}
-		Object.assign(fields, { from: reply.from, to: reply.to, subject: reply.subject, envelope, SPF: reply.spf ?? 'pass', dkim: reply.dkim ?? `{@${domain} : pass}`, sender_ip: '192.0.2.25', spam_score: '0.1' });
+		const subject = reply.raw || charset === 'utf-8' ? reply.subject : Buffer.from(reply.subject, 'latin1');
+		Object.assign(fields, { from: reply.from, to: reply.to, subject, envelope, SPF: reply.spf ?? 'pass', dkim: reply.dkim ?? `{@${domain} : pass}`, sender_ip: '192.0.2.25', spam_score: '0.1' });
 		return this.postInbound(url, fields, { secret: reply.secret, secretIn: reply.secretIn });
 	}
 

@@ -178,6 +178,14 @@ describe('charsets', () => {
 		expect(clipRaw('short\r\nmessage')).toBe('short\r\nmessage');
 	});
 
+	it('says which fields n8n already decoded as UTF-8 when they were declared in another charset', async () => {
+		const lossy = Buffer.from('Caf\u00e9', 'latin1').toString('utf8');
+		const r = await readInboundReply({ from: 'a@b.example', text: lossy, subject: 'Re: x', charsets: '{"text":"iso-8859-1","subject":"UTF-8"}' });
+		expect(r.charsetLost).toEqual(['text']);
+		const fromBytes = await readInboundReply({ from: 'a@b.example' }, new Map([['text', Buffer.from('Caf\u00e9', 'latin1')], ['charsets', Buffer.from('{"text":"iso-8859-1"}')]]));
+		expect(fromBytes).toMatchObject({ text: 'Café', charsetLost: [] });
+	});
+
 	it('caps bodies and header blocks', async () => {
 		const r = await readInboundReply({ from: 'a@b.example', text: 'x'.repeat(1_000_000), headers: `In-Reply-To: <a@b>\n${'X-Pad: y\n'.repeat(100_000)}` });
 		expect(r.text.length).toBe(100 * 1024);
