@@ -22,6 +22,8 @@ export interface RunSummary {
 	suppressed: number;
 	already_sent: number;
 	rows_written: number;
+	/** Results the store refused: a newer run holds the row, or the row has moved on (see errors). */
+	not_written?: number;
 	/** Counts of the whole run as the store has them (across every execution that logged into it). */
 	stored_counts?: RunCounts;
 	errors: Array<{ email: string; status: string; error: string }>;
@@ -80,9 +82,17 @@ export async function logCampaignResult(
 		const mode = s.dry_run > 0 ? 'dry_run' : s.sandbox > 0 ? 'sandbox' : 'live';
 		await deps.store.startRun({ runId: s.run_id, campaignId: s.campaign_id, step: s.steps[0], mode, total: s.recipients });
 	}
-	const written = await deps.store.recordResults(results);
+	const { written, refused } = await deps.store.recordResults(results);
 	const perRun = new Map(summaries.map((s) => [s.run_id, s]));
 	if (summaries.length === 1) summaries[0].rows_written = written;
+	// A result the store did not take (another run holds the row now, or it moved on): reported, never forced.
+	for (const x of refused) {
+		const s = perRun.get(x.run_id);
+		if (!s) continue;
+		s.not_written = (s.not_written ?? 0) + 1;
+		if (s.errors.length < 100)
+			s.errors.push({ email: x.email, status: x.status, error: `not written: the store has it ${x.stored_status}${x.stored_run_id !== x.run_id ? ` in run ${x.stored_run_id}` : ''}` });
+	}
 	for (const s of perRun.values()) {
 		s.stored_counts = await deps.store.refreshRun(s.run_id, {
 			finished: options.finishRun ?? true,

@@ -9,6 +9,7 @@ import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
 import type { CampaignStore } from '../store';
+import { DeliveryTransitionError, isDeliveryState } from '../delivery/states';
 
 export interface SendOptions {
 	dryRun?: boolean;
@@ -80,6 +81,8 @@ class BatchSender {
 	readonly results = new Map<string, DeliveryResult>();
 	/** Claimed row id per address: outcomes are written to exactly the rows this batch claimed. */
 	readonly claimedIds = new Map<string, string>();
+	/** The account and day the claimed rows reserved daily quota under (when a cap is set). */
+	quota?: { account: string; day: string };
 	requests = 0;
 
 	constructor(
@@ -109,8 +112,31 @@ class BatchSender {
 		for (const r of recipients) this.result(r, status, extra);
 		if (!this.deps.store || this.payload.sandbox || this.options.dryRun) return;
 		const ids = recipients.map((r) => this.claimedIds.get(r.email)).filter((id): id is string => id !== undefined);
-		if (status === 'sent') await this.deps.store.markSent(ids, extra.message_id, extra.http_status ?? 202);
-		else await this.deps.store.markOutcome(ids.map((id) => ({ id, status, error: extra.error, http_status: extra.http_status })));
+		if (!isDeliveryState(status)) return;
+		try {
+			await this.deps.store.recordOutcome({ runId: this.payload.run_id, ids, status, error: extra.error, http_status: extra.http_status ?? (status === 'sent' ? 202 : undefined), message_id: extra.message_id, quota: this.quota });
+		} catch (e) {
+			if (!(e instanceof DeliveryTransitionError)) throw e;
+			// Another run took these rows over (past the resend grace) or they moved on: the store keeps their state; say so.
+			const byId = new Map([...this.claimedIds].map(([email, id]) => [id, email]));
+			for (const x of e.refused) {
+				const email = byId.get(x.id);
+				const r = email ? this.results.get(email) : undefined;
+				if (r) r.error = `${r.error ? `${r.error}; ` : ''}not recorded as ${status}: ${x.from === null ? 'another run holds this claim now' : `the row is ${x.from}`}`;
+			}
+		}
+	}
+
+	/** Right before a request leaves: addresses suppressed while it waited (limiter, 429 pause, backoff) are taken out. */
+	async withoutSuppressed(req: MailRequest): Promise<MailRequest | undefined> {
+		const { store } = this.deps;
+		if (!store || this.payload.sandbox || this.options.dryRun) return req;
+		const suppressed = await store.suppressedAmong(req.recipients.map((r) => r.email), this.payload.asm_group_id);
+		if (suppressed.size === 0) return req;
+		const gone = req.recipients.filter((r) => suppressed.has(r.email.toLowerCase()));
+		for (const r of gone) await this.record([r], 'suppressed', { error: `suppressed while waiting to send: ${suppressed.get(r.email.toLowerCase())}` });
+		const keep = new Set(req.recipients.filter((r) => !suppressed.has(r.email.toLowerCase())));
+		return keep.size > 0 ? subset(req, keep) : undefined;
 	}
 
 	/** Sends one request; on a 400 that names recipients, drops them and sends the rest; else splits. */
@@ -121,6 +147,9 @@ class BatchSender {
 		let ambiguous = false;
 		for (;;) {
 			await limiter?.acquire(req.recipients.length);
+			const checked = await this.withoutSuppressed(req);
+			if (!checked) return;
+			req = checked;
 			this.requests++;
 			try {
 				const res = await transport!.sendMail(req.body);
@@ -231,7 +260,8 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 	let recipients = payload.recipients;
 	const { store } = deps;
 
-	if (store && !options.dryRun) {
+	// Sandbox sends claim nothing, so they check suppressions here; live sends check inside the claim.
+	if (store && !options.dryRun && payload.sandbox) {
 		const suppressed = await store.suppressedAmong(recipients.map((r) => r.email), payload.asm_group_id);
 		for (const r of recipients) if (suppressed.has(r.email)) sender.result(r, 'suppressed', { error: `suppressed: ${suppressed.get(r.email)}` });
 		recipients = recipients.filter((r) => !suppressed.has(r.email));
@@ -242,7 +272,8 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 	const refused = new Set<Recipient>();
 	const requests = buildMailRequests({ ...payload, recipients }, options.now?.(), (r, reason) => {
 		refused.add(r);
-		sender.result(r, 'failed', { error: `not sent: ${reason}` });
+		// Not claimed, so nothing is final: once the value or a fallback is there, a re-run sends it.
+		sender.result(r, 'retry', { error: `not sent: ${reason}` });
 	});
 	if (refused.size > 0) recipients = recipients.filter((r) => !refused.has(r));
 	if (recipients.length === 0) return out();
@@ -259,14 +290,24 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		const replyIds = new Map<Recipient, string | undefined>();
 		for (const req of requests) messageIdsOf(req).forEach((id, i) => replyIds.set(req.recipients[i], id));
 		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live' });
+		const cap = options.dailyCap && options.dailyCap > 0 ? { account: options.account ?? 'default', cap: options.dailyCap, day: utcDay(policy.now()) } : undefined;
 		const claim = await store.claimDeliveries(
 			payload.campaign_id,
 			payload.run_id,
 			payload.step,
 			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant, reply_message_id: replyIds.get(r) })),
-			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds },
+			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds, groupId: payload.asm_group_id, sendAt: payload.send_at, dailyCap: cap },
 		);
+		if (cap) sender.quota = { account: cap.account, day: cap.day };
 		const byEmail = new Map(recipients.map((r) => [r.email, r]));
+		for (const r of recipients) {
+			const reason = claim.suppressed.get(r.email.toLowerCase());
+			if (reason) sender.result(r, 'suppressed', { error: `suppressed: ${reason}` });
+		}
+		for (const d of claim.deferred) {
+			const r = byEmail.get(d.email);
+			if (r) sender.result(r, 'deferred', { error: `daily cap of ${cap!.cap} reached; goes out on the next run after ${cap!.day}` });
+		}
 		for (const x of claim.existing) {
 			const r = byEmail.get(x.email);
 			if (!r) continue;
@@ -276,17 +317,6 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		}
 		for (const c of claim.claimed) sender.claimedIds.set(c.email.toLowerCase(), c.id);
 		sendable = new Set(recipients.filter((r) => sender.claimedIds.has(r.email)));
-
-		if (options.dailyCap && options.dailyCap > 0 && sendable.size > 0) {
-			const day = utcDay(policy.now());
-			const granted = await store.reserveDailyQuota(options.account ?? 'default', sendable.size, options.dailyCap, day);
-			if (granted < sendable.size) {
-				const ordered = recipients.filter((r) => sendable.has(r));
-				const over = ordered.slice(granted);
-				await sender.record(over, 'deferred', { error: `daily cap of ${options.dailyCap} reached; goes out on the next run after ${day}` });
-				for (const r of over) sendable.delete(r);
-			}
-		}
 	}
 	try {
 		for (const req of requests) {

@@ -3,9 +3,10 @@
  * suppressions, enrollments and the copy cache. One implementation over SqlDriver serves both
  * Postgres and embedded PGlite.
  */
-import type { Campaign, DeliveryResult, DeliveryStatus } from '../schemas';
+import type { Campaign, DeliveryResult } from '../schemas';
 import type { Queryable, SqlDriver } from './driver';
 import { migrate } from './migrations';
+import { CLAIMABLE, DeliveryState, DeliveryTransitionError, TRANSITIONS, sourcesOf } from '../delivery/states';
 import { clip, redactSecrets } from '../redact';
 
 export interface ClaimRow {
@@ -33,6 +34,34 @@ export interface ClaimOutcome {
 	claimed: ClaimedRow[];
 	/** Rows that already existed and were not claimable (sent, failed, in flight or unconfirmed). */
 	existing: ExistingDelivery[];
+	/** Addresses suppressed when the claim was made: never claimed (lower-case address → reason). */
+	suppressed: Map<string, string>;
+	/** Claimed rows the daily cap could not take: recorded deferred in the claim itself. */
+	deferred: ClaimedRow[];
+}
+
+export interface ClaimOptions {
+	/** Rows claimed or unconfirmed, never confirmed by a processed event for this long, are claimed again. */
+	reclaimUnconfirmedAfterSeconds?: number;
+	/** The ASM group the step is sent under: its group suppressions count too. */
+	groupId?: number;
+	/** Unix seconds the request is scheduled for: a claim is never reclaimed before it plus the grace. */
+	sendAt?: number;
+	/** Reserve the account's daily quota in the same transaction; rows past the cap become deferred. */
+	dailyCap?: { account: string; cap: number; day: string };
+}
+
+/** A status change of claimed rows, as the run that claimed them asks for it. */
+export interface OutcomeRequest {
+	runId: string;
+	ids: string[];
+	status: DeliveryState;
+	error?: string;
+	http_status?: number;
+	/** Only for 'sent': SendGrid's X-Message-Id. */
+	message_id?: string;
+	/** The daily quota these rows reserved when claimed: given back in the same transaction when nothing went out. */
+	quota?: { account: string; day: string };
 }
 
 /** The delivery an inbound reply answers. */
@@ -70,9 +99,11 @@ function storedError(error: string | null | undefined): string | null {
 	return error === null || error === undefined ? null : clip(redactSecrets(String(error)), 2000);
 }
 
-/** Statuses a later run may claim again: nothing was accepted by SendGrid for these. */
-const RECLAIMABLE = ['retry', 'deferred', 'suppressed'];
-const FINAL_SEND_STATUSES = new Set(['sent', 'failed', 'retry', 'deferred', 'unconfirmed', 'suppressed']);
+/** Outcomes after which nothing went out: the quota the row reserved is given back. */
+const RELEASES_QUOTA: ReadonlySet<DeliveryState> = new Set(['retry', 'failed', 'suppressed']);
+/** The (from, to) pairs a run's own report may make: generated from the state table. */
+const OUTCOME_PAIRS = TRANSITIONS.filter((t) => t.cause === 'outcome');
+const OUTCOME_STATES: ReadonlySet<string> = new Set(OUTCOME_PAIRS.map((t) => t.to));
 
 export class CampaignStore {
 	constructor(readonly db: SqlDriver) {}
@@ -121,58 +152,88 @@ export class CampaignStore {
 	}
 
 	/**
-	 * Claims deliveries before SendGrid is called. Returns who may be sent now; rows already sent,
-	 * failed or in flight are returned as `existing` and are never sent again by this call.
-	 * A row still `claimed` (its sender crashed before confirming) becomes `unconfirmed`.
+	 * Claims deliveries before SendGrid is called, in one transaction: suppressed addresses are left
+	 * out (checked inside the claim), claimable rows (see lib/delivery) become this run's, the daily
+	 * quota is reserved and rows past it are deferred. Rows already sent, failed or in flight are
+	 * returned as `existing` and are never sent again by this call; a row still `claimed` by a run
+	 * that never reported becomes `unconfirmed`.
 	 */
-	async claimDeliveries(
-		campaignId: string,
-		runId: string,
-		step: number,
-		rows: ClaimRow[],
-		options: { reclaimUnconfirmedAfterSeconds?: number } = {},
-	): Promise<ClaimOutcome> {
-		if (rows.length === 0) return { claimed: [], existing: [] };
-		// Claimed but never confirmed by a processed event for this long: SendGrid did not take it, send again.
+	async claimDeliveries(campaignId: string, runId: string, step: number, rows: ClaimRow[], options: ClaimOptions = {}): Promise<ClaimOutcome> {
+		if (rows.length === 0) return { claimed: [], existing: [], suppressed: new Map(), deferred: [] };
+		// Claimed but never confirmed by a processed event for this long (and past its send_at): SendGrid did not take it, send again.
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
 		const outcome = await this.db.transaction(async (tx) => {
+			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId);
+			const wanted = rows.filter((r) => !suppressed.has(r.email.toLowerCase()));
 			const inserted = await tx.query<{ id: string; email: string }>(
-				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id)
-				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m
+				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id, send_at)
+				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m, to_timestamp($11::float8)
 				 FROM unnest($4::text[], $5::text[], $6::text[], $9::text[]) AS t(d, v, e, m)
 				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
 				 DO UPDATE SET status = 'claimed', run_id = EXCLUDED.run_id, variant = EXCLUDED.variant,
 					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
 					reply_message_id = COALESCE(EXCLUDED.reply_message_id, eca_deliveries.reply_message_id),
+					send_at = EXCLUDED.send_at,
 					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
 				 WHERE eca_deliveries.status = ANY($7::text[])
-					OR ($8::float8 IS NOT NULL AND eca_deliveries.status IN ('claimed', 'unconfirmed') AND eca_deliveries.processed_at IS NULL
-						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8))
+					OR ($8::float8 IS NOT NULL AND eca_deliveries.status = ANY($10::text[]) AND eca_deliveries.processed_at IS NULL
+						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8)
+						AND (eca_deliveries.send_at IS NULL OR eca_deliveries.send_at < now() - make_interval(secs => $8::float8)))
 				 RETURNING id::text AS id, lower(email) AS email`,
-				[campaignId, runId, step, rows.map((r) => r.delivery_id), rows.map((r) => r.variant), rows.map((r) => r.email), RECLAIMABLE, reclaimAfter, rows.map((r) => r.reply_message_id ?? null)],
+				[
+					campaignId,
+					runId,
+					step,
+					wanted.map((r) => r.delivery_id),
+					wanted.map((r) => r.variant),
+					wanted.map((r) => r.email),
+					CLAIMABLE,
+					reclaimAfter,
+					wanted.map((r) => r.reply_message_id ?? null),
+					sourcesOf('claimed', 'reclaim'),
+					options.sendAt ?? null,
+				],
 			);
 			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));
-			const claimed = rows.filter((r) => idOf.has(r.email.toLowerCase())).map((r) => ({ ...r, id: idOf.get(r.email.toLowerCase())! }));
-			const others = rows.filter((r) => !idOf.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
+			let claimed = wanted.filter((r) => idOf.has(r.email.toLowerCase())).map((r) => ({ ...r, id: idOf.get(r.email.toLowerCase())! }));
+			const others = wanted.filter((r) => !idOf.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
 			let existing: ExistingDelivery[] = [];
 			if (others.length > 0) {
 				existing = (
 					await tx.query<ExistingDelivery>(
-						`UPDATE eca_deliveries SET status = CASE WHEN status = 'claimed' THEN 'unconfirmed' ELSE status END,
-							updated_at = CASE WHEN status = 'claimed' THEN now() ELSE updated_at END
+						`UPDATE eca_deliveries SET status = CASE WHEN status = ANY($4::text[]) AND run_id <> $5 THEN 'unconfirmed' ELSE status END,
+							updated_at = CASE WHEN status = ANY($4::text[]) AND run_id <> $5 THEN now() ELSE updated_at END
 						 WHERE id IN (
 							SELECT id FROM eca_deliveries WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])
 							ORDER BY lower(email) FOR UPDATE)
 						 RETURNING lower(email) AS email, delivery_id, status, message_id, run_id`,
-						[campaignId, step, others],
+						[campaignId, step, others, sourcesOf('unconfirmed', 'orphan'), runId],
 					)
 				).rows;
 			}
-			return { claimed, existing };
+			let deferred: ClaimedRow[] = [];
+			if (options.dailyCap && claimed.length > 0) {
+				const granted = await this.reserveQuotaIn(tx, options.dailyCap.account, claimed.length, options.dailyCap.cap, options.dailyCap.day);
+				if (granted < claimed.length) {
+					// Addresses in the order the caller gave them: the first ones go out today.
+					const order = new Map(rows.map((r, i) => [r.email.toLowerCase(), i]));
+					const byOrder = [...claimed].sort((a, b) => order.get(a.email.toLowerCase())! - order.get(b.email.toLowerCase())!);
+					deferred = byOrder.slice(granted);
+					await this.transitionIn(tx, {
+						runId,
+						ids: deferred.map((d) => d.id),
+						status: 'deferred',
+						error: `daily cap of ${options.dailyCap.cap} reached; goes out on the next run after ${options.dailyCap.day}`,
+					});
+					const gone = new Set(deferred);
+					claimed = claimed.filter((c) => !gone.has(c));
+				}
+			}
+			return { claimed, existing, suppressed, deferred };
 		});
-		await this.keepStatisticsFresh(outcome.claimed.length);
+		await this.keepStatisticsFresh(outcome.claimed.length + outcome.deferred.length);
 		return outcome;
 	}
 
@@ -190,43 +251,58 @@ export class CampaignStore {
 		await this.db.query('ANALYZE eca_deliveries');
 	}
 
-	/** Confirms an accepted request: its recipients (claimed row ids) are sent, with SendGrid's X-Message-Id. */
-	async markSent(ids: string[], messageId: string | undefined, httpStatus: number): Promise<void> {
-		if (ids.length === 0) return;
-		await this.db.query(
-			`UPDATE eca_deliveries SET status = 'sent', message_id = $2, http_status = $3, sent_at = now(), updated_at = now()
-			 WHERE id = ANY($1::bigint[])`,
-			[ids, messageId ?? null, httpStatus],
-		);
+	/**
+	 * Records what happened to rows this run claimed (sent, unconfirmed, retry, failed, deferred,
+	 * suppressed), in one transaction with the quota they give back. Only the run holding the claim,
+	 * and only a transition lib/delivery allows: anything else is refused and reported.
+	 */
+	async recordOutcome(req: OutcomeRequest): Promise<void> {
+		if (req.ids.length === 0) return;
+		const refused = await this.db.transaction((tx) => this.transitionIn(tx, req));
+		if (refused.length > 0) throw new DeliveryTransitionError(req.status, 'outcome', refused);
 	}
 
-	/** Records outcomes that are not a confirmed send (failed, retry, deferred, unconfirmed) for claimed row ids. */
-	async markOutcome(outcomes: Array<{ id: string; status: DeliveryStatus; error?: string; http_status?: number }>): Promise<void> {
-		// Outcomes of one request share status and error: one indexed update per group.
-		const groups = new Map<string, { status: string; error: string | null; http: number | null; ids: string[] }>();
-		for (const o of outcomes) {
-			const key = `${o.status}\n${o.error ?? ''}\n${o.http_status ?? ''}`;
-			let g = groups.get(key);
-			if (!g) groups.set(key, (g = { status: o.status, error: storedError(o.error), http: o.http_status ?? null, ids: [] }));
-			g.ids.push(o.id);
-		}
-		for (const g of groups.values())
-			await this.db.query('UPDATE eca_deliveries SET status = $2, error = $3, http_status = $4, updated_at = now() WHERE id = ANY($1::bigint[])', [g.ids, g.status, g.error, g.http]);
+	/** The rows that did not move, with the state they are in (null: not this run's claim). */
+	private async transitionIn(tx: Queryable, req: OutcomeRequest): Promise<Array<{ id: string; from: string | null }>> {
+		const from = sourcesOf(req.status, 'outcome');
+		const sent = req.status === 'sent';
+		const moved = await tx.query<{ id: string }>(
+			`UPDATE eca_deliveries SET status = $3, error = $4, http_status = $5, updated_at = now(),
+				message_id = CASE WHEN $6::boolean THEN COALESCE($7, message_id) ELSE message_id END,
+				sent_at = CASE WHEN $6::boolean THEN COALESCE(sent_at, now()) ELSE sent_at END
+			 WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = ANY($8::text[])
+			 RETURNING id::text AS id`,
+			[req.ids, req.runId, req.status, sent ? null : storedError(req.error), req.http_status ?? null, sent, req.message_id ?? null, from],
+		);
+		if (req.quota && RELEASES_QUOTA.has(req.status) && moved.rowCount > 0)
+			await tx.query('UPDATE eca_daily_quota SET used = GREATEST(0, used - $3) WHERE account = $1 AND day = $2', [req.quota.account, req.quota.day, moved.rowCount]);
+		if (moved.rowCount === req.ids.length) return [];
+		const done = new Set(moved.rows.map((r) => r.id));
+		const left = req.ids.filter((id) => !done.has(String(id)));
+		const now = await tx.query<{ id: string; status: string; run_id: string }>('SELECT id::text AS id, status, run_id FROM eca_deliveries WHERE id = ANY($1::bigint[])', [left]);
+		const state = new Map(now.rows.map((r) => [r.id, r]));
+		return left
+			.map((id) => ({ id: String(id), row: state.get(String(id)) }))
+			.filter((x) => !(x.row && x.row.run_id === req.runId && x.row.status === req.status))
+			.map((x) => ({ id: x.id, from: x.row && x.row.run_id === req.runId ? x.row.status : null }));
 	}
 
 	/**
-	 * Writes result rows (Log Campaign Result). Live rows: inserted when missing, and a row's status
-	 * only moves forward — a sent row is never rewritten by a later report. Dry-run and sandbox rows
-	 * live apart from the live key so a rehearsal never blocks the real send.
+	 * Writes result rows (Log Campaign Result). A live row missing from the store (the send ran
+	 * without one) is inserted; an existing row changes only when this result's run holds its claim
+	 * and lib/delivery allows the move, so a stale report can never undo a newer run's claim. The
+	 * results that were refused come back with the row's state. Dry-run and sandbox rows live apart
+	 * from the live key so a rehearsal never blocks the real send.
 	 */
-	async recordResults(results: DeliveryResult[]): Promise<number> {
+	async recordResults(results: DeliveryResult[]): Promise<{ written: number; refused: Array<{ email: string; status: string; run_id: string; stored_status: string; stored_run_id: string }> }> {
 		let written = 0;
-		const live = results.filter((r) => FINAL_SEND_STATUSES.has(r.status));
+		const refused: Array<{ email: string; status: string; run_id: string; stored_status: string; stored_run_id: string }> = [];
+		const live = results.filter((r) => OUTCOME_STATES.has(r.status));
 		const rehearsal = results.filter((r) => r.status === 'dry_run' || r.status === 'sandbox');
 		const chunk = 5000;
 		for (let i = 0; i < live.length; i += chunk) {
 			const part = live.slice(i, i + chunk);
-			const r = await this.db.query(
+			const r = await this.db.query<{ email: string; campaign_id: string; step: number }>(
 				`INSERT INTO eca_deliveries AS d (delivery_id, campaign_id, run_id, step, variant, email, mode, status, message_id, http_status, error, attempts, sent_at)
 				 SELECT t.d, t.c, t.r, t.s, t.v, t.e, 'live', t.st, t.m, t.h, t.err, t.a, CASE WHEN t.st = 'sent' THEN now() END
 				 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::int[])
@@ -235,7 +311,9 @@ export class CampaignStore {
 				 DO UPDATE SET status = EXCLUDED.status, message_id = COALESCE(EXCLUDED.message_id, d.message_id),
 					http_status = COALESCE(EXCLUDED.http_status, d.http_status), error = EXCLUDED.error, updated_at = now(),
 					sent_at = COALESCE(d.sent_at, EXCLUDED.sent_at)
-				 WHERE d.status NOT IN ('sent') AND d.status IS DISTINCT FROM EXCLUDED.status`,
+				 WHERE d.run_id = EXCLUDED.run_id
+					AND (d.status, EXCLUDED.status) IN (SELECT * FROM unnest($12::text[], $13::text[]))
+				 RETURNING lower(email) AS email, campaign_id, step`,
 				[
 					part.map((x) => x.delivery_id),
 					part.map((x) => x.campaign_id),
@@ -248,9 +326,28 @@ export class CampaignStore {
 					part.map((x) => x.http_status ?? null),
 					part.map((x) => storedError(x.error)),
 					part.map((x) => x.attempts ?? 0),
+					OUTCOME_PAIRS.map((t) => t.from),
+					OUTCOME_PAIRS.map((t) => t.to),
 				],
 			);
 			written += r.rowCount;
+			const done = new Set(r.rows.map((x) => `${x.campaign_id}\n${x.step}\n${x.email}`));
+			const rest = part.filter((x) => !done.has(`${x.campaign_id}\n${x.step}\n${x.email.toLowerCase()}`));
+			if (rest.length > 0) {
+				// Not written: already in that state for that run (a repeated log), or refused — tell which.
+				const now = await this.db.query<{ email: string; campaign_id: string; step: number; status: string; run_id: string }>(
+					`SELECT lower(d.email) AS email, d.campaign_id, d.step, d.status, d.run_id
+					 FROM unnest($1::text[], $2::int[], $3::text[]) AS t(c, s, e)
+					 JOIN eca_deliveries d ON d.mode = 'live' AND d.campaign_id = t.c AND d.step = t.s AND lower(d.email) = t.e`,
+					[rest.map((x) => x.campaign_id), rest.map((x) => x.step), rest.map((x) => x.email.toLowerCase())],
+				);
+				const stored = new Map(now.rows.map((x) => [`${x.campaign_id}\n${x.step}\n${x.email}`, x]));
+				for (const x of rest) {
+					const row = stored.get(`${x.campaign_id}\n${x.step}\n${x.email.toLowerCase()}`);
+					if (row && !(row.run_id === x.run_id && row.status === x.status))
+						refused.push({ email: x.email, status: x.status, run_id: x.run_id, stored_status: row.status, stored_run_id: row.run_id });
+				}
+			}
 		}
 		for (let i = 0; i < rehearsal.length; i += chunk) {
 			const part = rehearsal.slice(i, i + chunk);
@@ -271,7 +368,7 @@ export class CampaignStore {
 			);
 			written += r.rowCount;
 		}
-		return written;
+		return { written, refused };
 	}
 
 	/** Recounts a run from its delivery rows and stores the counts on the run row. */
@@ -374,11 +471,16 @@ export class CampaignStore {
 
 	/** Which of these addresses may not be emailed (global suppressions, or the given unsubscribe group's). */
 	async suppressedAmong(emails: string[], groupId?: number): Promise<Map<string, string>> {
+		return this.suppressedIn(this.db, emails, groupId);
+	}
+
+	/** Suppressed addresses among `emails` (global, or for the ASM group the step is sent under): lower-case address → reason. */
+	private async suppressedIn(q: Queryable, emails: string[], groupId?: number): Promise<Map<string, string>> {
 		const out = new Map<string, string>();
 		if (emails.length === 0) return out;
 		const scopes = ['global'];
 		if (groupId) scopes.push(`group:${groupId}`);
-		const r = await this.db.query<{ email: string; reason: string }>(
+		const r = await q.query<{ email: string; reason: string }>(
 			'SELECT email, reason FROM eca_suppressions WHERE email = ANY($1::text[]) AND scope = ANY($2::text[])',
 			[emails.map((e) => e.toLowerCase()), scopes],
 		);
@@ -413,21 +515,22 @@ export class CampaignStore {
 	 */
 	async reserveDailyQuota(account: string, wanted: number, cap: number, day: string): Promise<number> {
 		if (wanted <= 0) return 0;
-		const r = await this.db.transaction(async (tx) => {
-			await tx.query('INSERT INTO eca_daily_quota (account, day, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING', [account, day]);
-			const row = await tx.query<{ used: number }>('SELECT used FROM eca_daily_quota WHERE account = $1 AND day = $2 FOR UPDATE', [account, day]);
-			const used = row.rows[0]?.used ?? 0;
-			const granted = Math.max(0, Math.min(wanted, cap - used));
-			if (granted > 0) await tx.query('UPDATE eca_daily_quota SET used = used + $3 WHERE account = $1 AND day = $2', [account, day, granted]);
-			return granted;
-		});
-		return r;
+		return this.db.transaction((tx) => this.reserveQuotaIn(tx, account, wanted, cap, day));
 	}
 
-	/** Gives back quota that was reserved but not used (a request failed for good). */
-	async releaseDailyQuota(account: string, n: number, day: string): Promise<void> {
-		if (n <= 0) return;
-		await this.db.query('UPDATE eca_daily_quota SET used = GREATEST(0, used - $3) WHERE account = $1 AND day = $2', [account, day, n]);
+	/** Takes up to `wanted` of the day's cap for the account; returns how many it got. */
+	private async reserveQuotaIn(tx: Queryable, account: string, wanted: number, cap: number, day: string): Promise<number> {
+		await tx.query('INSERT INTO eca_daily_quota (account, day, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING', [account, day]);
+		const row = await tx.query<{ used: number }>('SELECT used FROM eca_daily_quota WHERE account = $1 AND day = $2 FOR UPDATE', [account, day]);
+		const used = row.rows[0]?.used ?? 0;
+		const granted = Math.max(0, Math.min(wanted, cap - used));
+		if (granted > 0) await tx.query('UPDATE eca_daily_quota SET used = used + $3 WHERE account = $1 AND day = $2', [account, day, granted]);
+		return granted;
+	}
+
+	/** The day's quota the account has used (the dashboard, tests). */
+	async dailyQuotaUsed(account: string, day: string): Promise<number> {
+		return (await this.db.query<{ used: number }>('SELECT used FROM eca_daily_quota WHERE account = $1 AND day = $2', [account, day])).rows[0]?.used ?? 0;
 	}
 
 	/** Counts one call of a campaign API caller in a fixed window; returns the calls so far in it. */

@@ -258,6 +258,11 @@ ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS replied_at timestamptz;
 CREATE INDEX IF NOT EXISTS eca_deliveries_reply_message_id ON eca_deliveries (reply_message_id) WHERE reply_message_id IS NOT NULL;
 `,
 	},
+	{
+		version: 9,
+		name: 'deliveries: the send_at a claim was scheduled for (never reclaimed before it plus the grace)',
+		sql: `ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS send_at timestamptz;`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

@@ -1,7 +1,14 @@
 /** Events applied to the store: once per sg_event_id, out of order, async bounces, suppressions, sequences. */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IWebhookFunctions } from 'n8n-workflow';
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
+import type { StoreConfig } from '../../lib/store';
+import { SendGridTrigger } from '../../nodes/SendGridTrigger/SendGridTrigger.node';
+import { SendGridSimulator } from '../simulators/sendgridServer';
 import { applyEvents } from '../../lib/store/events';
-import { normalizeEvent } from '../../lib/events/normalize';
+import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
 import { replyEvent } from '../../lib/events/inbound';
 import { createTestDatabase } from '../helpers/services';
 
@@ -262,5 +269,129 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		]);
 		const p = (await store.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE sg_event_id = 'keep-1'`)).rows[0].payload;
 		expect(p).toMatchObject({ response: '400 try again later', attempt: '5', ip: '192.0.2.9', tls: 1, pool: { name: 'p', id: 2 }, extra: { order_id: 'PO-9' }, marketing_campaign_id: 77, singlesend_id: 'ss', template_id: 'd-1' });
+	});
+});
+
+/**
+ * Real-shaped events for every type (test/fixtures/sendgrid-events, each shape citing its source)
+ * through the SendGrid Trigger node's webhook, on both store backends.
+ */
+describe.each([
+	{ name: 'postgres', open: async () => { const db = await createTestDatabase(); return { credential: { host: db.connection.host, port: db.connection.port, database: db.connection.database, user: db.connection.user, password: '', ssl: 'disable' } as Record<string, unknown>, config: { postgres: db.connection } as StoreConfig, drop: db.drop }; } },
+	{ name: 'pglite', open: async () => { const dir = mkdtempSync(join(tmpdir(), 'eca-fixtures-')); return { credential: undefined, config: { embeddedDir: dir } as StoreConfig, drop: async () => undefined, dir }; } },
+])('SendGrid fixtures through the trigger node into the $name store', ({ open }) => {
+	type Fixture = Record<string, unknown> & { _expect?: Expectation; _source?: string };
+	interface Expectation {
+		suppressed?: { scope: string; reason: string } | null;
+		stopped?: string | null;
+		delivery?: Record<string, unknown>;
+		payload?: Record<string, unknown>;
+		joined?: string;
+	}
+	const files = ['delivery', 'engagement', 'dropped'];
+	const fixtures: Fixture[] = files.flatMap((f) => (JSON.parse(readFileSync(join(__dirname, '../fixtures/sendgrid-events', `${f}.json`), 'utf8')) as { events: Fixture[] }).events);
+	const strip = (f: Fixture) => Object.fromEntries(Object.entries(f).filter(([k]) => !k.startsWith('_')));
+	const sim = new SendGridSimulator();
+	let store: CampaignStore;
+	let env: { credential?: Record<string, unknown>; config: StoreConfig; drop: () => Promise<void>; dir?: string };
+	const savedDir = process.env.EMAIL_CAMPAIGN_STORE_DIR;
+
+	function post(events: Array<Record<string, unknown>>, options: Record<string, unknown> = {}) {
+		const raw = Buffer.from(JSON.stringify(events));
+		const s = sim.signPayload(raw);
+		const res = { code: 200, body: undefined as unknown, status(c: number) { this.code = c; return this; }, json(b: unknown) { this.body = b; return this; } };
+		const params: Record<string, unknown> = { registration: 'manual', publicKey: sim.publicKey, events: [...EVENT_TYPES], output: 'event', options: { toleranceSeconds: 0, ...options } };
+		const ctx = {
+			getRequestObject: () => ({ rawBody: raw }),
+			getResponseObject: () => res,
+			getNodeParameter: (name: string, fallback?: unknown) => params[name] ?? fallback,
+			getWebhookName: () => 'default',
+			getWorkflowStaticData: () => ({}),
+			getHeaderData: () => ({ 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp }),
+			getNode: () => ({ name: 'SendGrid Trigger', credentials: env.credential ? { campaignDatabaseApi: { id: '1', name: 'db' } } : {} }),
+			getCredentials: async () => env.credential,
+		} as unknown as IWebhookFunctions;
+		return new SendGridTrigger().webhook.call(ctx).then((r) => ({ r, res }));
+	}
+
+	beforeAll(async () => {
+		env = await open();
+		if (env.dir) process.env.EMAIL_CAMPAIGN_STORE_DIR = env.dir;
+		store = await getCampaignStore(env.config);
+		await store.db.query(`INSERT INTO eca_campaigns (id, definition) VALUES ('fx', '{"id":"fx","unsubscribeGroupId":42}'), ('fx-other', '{"id":"fx-other"}')`);
+		const withDelivery = fixtures.filter((f) => typeof f.delivery_id === 'string');
+		const rows = [...withDelivery.map((f) => ({ email: String(f.email), delivery_id: String(f.delivery_id), variant: 'A' })), { email: 'async-bounce@fx.example', delivery_id: 'fx-async', variant: 'A' }];
+		const unique = [...new Map(rows.map((r) => [r.email, r])).values()];
+		await store.claimDeliveries('fx', 'fx-run', 1, unique);
+		// All went out in one request (one X-Message-Id), but processed@ never got its answer back.
+		await store.db.query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'FXMSG0001', sent_at = now() WHERE campaign_id = 'fx' AND email <> 'processed@fx.example'`);
+		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed' WHERE campaign_id = 'fx' AND email = 'processed@fx.example'`);
+		const emails = [...new Set(fixtures.map((f) => String(f.email)))];
+		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['fx', 'fx-other']) AS c, unnest($1::text[]) AS e`, [emails]);
+	});
+	afterAll(async () => {
+		process.env.EMAIL_CAMPAIGN_STORE_DIR = savedDir;
+		await closeAllStores();
+		await env.drop();
+	});
+
+	it('every event type is stored once, filed right, and output with all its fields', async () => {
+		// One post with a malformed event in the middle: a timestamp in milliseconds.
+		const events = fixtures.map(strip);
+		const odd = { email: 'odd@fx.example', event: 'open', timestamp: 1732530000123, sg_event_id: 'fx-odd-ms', sg_message_id: 'FXMSG0001.filter-odd' };
+		const { r, res } = await post([...events.slice(0, 5), odd, ...events.slice(5)]);
+		expect(res.code).toBe(200);
+		const items = r.workflowData![0].map((i) => i.json);
+		// Machine opens are left out of the output by default; everything else is there once.
+		expect(items).toHaveLength(events.length + 1 - 1);
+		const stored = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
+		expect(stored.rows[0].n).toBe(events.length + 1);
+		expect(items.find((i) => i.sg_event_id === 'fx-odd-ms')).toMatchObject({ timestamp: '2024-11-25T10:20:00.123Z', problems: ['timestamp: in milliseconds, read as such'] });
+
+		for (const f of fixtures) {
+			const x = f._expect ?? {};
+			const email = String(f.email);
+			const what = `${f.event} ${email} (${f._source})`;
+			if (x.suppressed !== undefined) {
+				const s = await store.db.query<{ scope: string; reason: string }>('SELECT scope, reason FROM eca_suppressions WHERE email = $1', [email]);
+				expect({ what, s: s.rows }).toEqual({ what, s: x.suppressed ? [x.suppressed] : [] });
+			}
+			if (x.stopped !== undefined) {
+				const en = await store.db.query<{ campaign_id: string; status: string; stop_reason: string | null }>('SELECT campaign_id, status, stop_reason FROM eca_enrollments WHERE email = $1 ORDER BY campaign_id', [email]);
+				const fxRow = en.rows.find((row) => row.campaign_id === 'fx')!;
+				expect({ what, stop: fxRow.stop_reason }).toEqual({ what, stop: x.stopped });
+				// A group unsubscribe leaves the campaign sent without that group alone.
+				const other = en.rows.find((row) => row.campaign_id === 'fx-other')!;
+				const global = x.stopped && !String(f.event).startsWith('group_');
+				expect({ what, other: other.status }).toEqual({ what, other: global ? 'stopped' : 'active' });
+			}
+			if (x.delivery) {
+				const d = (await store.db.query<Record<string, unknown>>(`SELECT * FROM eca_deliveries WHERE campaign_id = 'fx' AND email = $1`, [email])).rows[0];
+				for (const [k, v] of Object.entries(x.delivery)) {
+					const got = k === 'processed' ? d.processed_at !== null : k === 'delivered' ? d.delivered_at !== null : k === 'dropped' ? d.dropped_at !== null : k === 'unsubscribed' ? d.unsubscribed_at !== null : k === 'spam_reported' ? d.spam_reported_at !== null : d[k];
+					expect({ what, [k]: got }).toEqual({ what, [k]: v });
+				}
+			}
+			if (x.payload) {
+				const p = (await store.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE email = $1 AND event = $2 ORDER BY ts DESC LIMIT 1`, [email, f.event])).rows[0].payload;
+				expect({ what, p }).toMatchObject({ what, p: x.payload });
+				// The node's item carries the same fields (machine opens are not output).
+				const item = items.find((i) => i.email === email && i.event === f.event);
+				if (!(f.event === 'open' && f.sg_machine_open)) expect({ what, item }).toMatchObject({ what, item: x.payload });
+			}
+			if (x.joined) {
+				const ev = (await store.db.query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = $1`, [f.sg_event_id])).rows[0];
+				expect({ what, joined: ev.delivery_id }).toEqual({ what, joined: x.joined });
+			}
+		}
+	});
+
+	it('the same post again, every event under a new sg_event_id (or none): nothing new, nothing output', async () => {
+		const again = fixtures.map(strip).map((e) => (e.sg_event_id ? { ...e, sg_event_id: `${e.sg_event_id}-redelivered` } : e));
+		const { r, res } = await post(again);
+		expect(res.code).toBe(200);
+		expect(r.workflowData).toBeUndefined();
+		const stored = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
+		expect(stored.rows[0].n).toBe(fixtures.length + 1);
 	});
 });

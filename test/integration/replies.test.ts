@@ -55,7 +55,7 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 			{ email: 'lou@customer.example', delivery_id: 'd-lou', variant: 'A', reply_message_id: ours.lou },
 		];
 		const { claimed } = await store.claimDeliveries('spring', 'run-1', 1, rows);
-		await store.markSent(claimed.map((c) => c.id), xMessageId, 202);
+		await store.recordOutcome({ runId: 'run-1', ids: claimed.map((c) => c.id), status: 'sent', message_id: xMessageId });
 		await store.db.query(
 			`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES
 			 ('spring', 'pat.reader@customer.example', 2, now()), ('other', 'pat.reader@customer.example', 2, now()),
@@ -191,7 +191,7 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 	it('suppresses globally only when Reply Suppresses Globally is on', async () => {
 		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('spring', 'kai2@customer.example', 2, now())`);
 		const { claimed } = await store.claimDeliveries('spring', 'run-1', 1, [{ email: 'kai2@customer.example', delivery_id: 'd-kai2', variant: 'A', reply_message_id: '<eca.kai2Kai2Kai2Kai2Kai2K@acme.example>' }]);
-		await store.markSent(claimed.map((c) => c.id), 'XMIDkai2', 202);
+		await store.recordOutcome({ runId: 'run-1', ids: claimed.map((c) => c.id), status: 'sent', message_id: 'XMIDkai2' });
 		const fields = { ...withReplyTo(fixture('parsed-reply.json').fields, '<eca.kai2Kai2Kai2Kai2Kai2K@acme.example>'), from: 'kai2@customer.example', headers: `Message-ID: <k2@customer.example>\nIn-Reply-To: <eca.kai2Kai2Kai2Kai2Kai2K@acme.example>\n` };
 		const { item } = await post(fields, { secret: SECRET, options: { replySuppressesGlobally: true } });
 		expect(item).toMatchObject({ ignored: false, suppressed_globally: true });

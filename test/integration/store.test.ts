@@ -43,7 +43,7 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 	it('claims a delivery once per campaign, step and address (case-insensitive)', async () => {
 		const first = await store.claimDeliveries('c1', 'run1', 1, claimRows(['a@x.io', 'B@x.io']));
 		expect(first.claimed.map((c) => c.email.toLowerCase())).toEqual(['a@x.io', 'b@x.io']);
-		await store.markSent([first.claimed[0].id], 'msg-1', 202);
+		await store.recordOutcome({ runId: 'run1', ids: [first.claimed[0].id], status: 'sent', message_id: 'msg-1' });
 		const second = await store.claimDeliveries('c1', 'run2', 1, claimRows(['a@x.io', 'b@x.io', 'c@x.io']));
 		expect(second.claimed.map((c) => c.email)).toEqual(['c@x.io']);
 		const byEmail = Object.fromEntries(second.existing.map((e) => [e.email, e.status]));
@@ -56,12 +56,10 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 	it('lets a later run claim deferred and retry rows, never sent or failed ones', async () => {
 		const { claimed } = await store.claimDeliveries('c2', 'r1', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
 		const id = (email: string) => claimed.find((c) => c.email === email)!.id;
-		await store.markOutcome([
-			{ id: id('d@x.io'), status: 'deferred' },
-			{ id: id('e@x.io'), status: 'retry', error: '503' },
-			{ id: id('f@x.io'), status: 'failed', error: 'bad address', http_status: 400 },
-		]);
-		await store.markSent([id('g@x.io')], 'm', 202);
+		await store.recordOutcome({ runId: 'r1', ids: [id('d@x.io')], status: 'deferred' });
+		await store.recordOutcome({ runId: 'r1', ids: [id('e@x.io')], status: 'retry', error: '503' });
+		await store.recordOutcome({ runId: 'r1', ids: [id('f@x.io')], status: 'failed', error: 'bad address', http_status: 400 });
+		await store.recordOutcome({ runId: 'r1', ids: [id('g@x.io')], status: 'sent', message_id: 'm' });
 		const again = await store.claimDeliveries('c2', 'r2', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
 		expect(again.claimed.map((c) => c.email).sort()).toEqual(['d@x.io', 'e@x.io']);
 		expect(again.existing.map((e) => e.status).sort()).toEqual(['failed', 'sent']);
@@ -85,9 +83,12 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 			{ ...base, delivery_id: 'x2', email: 'i@x.io', status: 'failed', error: 'bad' },
 			{ ...base, delivery_id: 'x3', email: 'j@x.io', status: 'dry_run' },
 		];
-		expect(await store.recordResults(results)).toBe(3);
-		expect(await store.recordResults(results)).toBe(0);
-		await store.recordResults([{ ...results[0], status: 'deferred' }]);
+		expect(await store.recordResults(results)).toEqual({ written: 3, refused: [] });
+		expect(await store.recordResults(results)).toEqual({ written: 0, refused: [] });
+		// sent is final: a later report of the same run cannot move it, and says so.
+		expect((await store.recordResults([{ ...results[0], status: 'deferred' }])).refused).toEqual([
+			{ email: 'h@x.io', status: 'deferred', run_id: 'r4', stored_status: 'sent', stored_run_id: 'r4' },
+		]);
 		const rows = await store.deliveries({ campaignId: 'c4' });
 		expect(rows.map((r) => [r.email, r.status, r.mode])).toEqual([
 			['h@x.io', 'sent', 'live'],

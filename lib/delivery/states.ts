@@ -1,0 +1,103 @@
+/**
+ * The delivery state machine, as data. A live delivery row — one per (campaign, step, address) — is
+ * in exactly one of these states, and moves only along the transitions below. Every SQL statement
+ * that changes a row's status takes its allowed source states from this table (`sourcesOf`), so the
+ * rules live here and nowhere else.
+ *
+ *   (none) ──claim──▶ claimed ──request accepted──▶ sent
+ *                       │ ├──no answer (timeout, reset)──▶ unconfirmed ──processed event──▶ sent
+ *                       │ ├──transient error / aborted──▶ retry ──────┐
+ *                       │ ├──daily cap reached──────────▶ deferred ───┤──next run claims──▶ claimed
+ *                       │ ├──suppressed before the request▶ suppressed┘
+ *                       │ └──permanent refusal──────────▶ failed
+ *                       └──processed event (the answer was lost, SendGrid took it)──▶ sent
+ *   claimed / unconfirmed, never confirmed, past the resend grace ──reclaim──▶ claimed
+ *   claimed, found by another run whose owner vanished ──▶ unconfirmed (the owner may still report)
+ * Only the run that holds a claim (its run_id on the row) may record an outcome for it.
+ */
+
+/** Where a live delivery row can be. */
+export const DELIVERY_STATES = ['claimed', 'sent', 'unconfirmed', 'retry', 'failed', 'deferred', 'suppressed'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+/** Why a row moves: who is asking decides which transitions are open to it. */
+export type TransitionCause =
+	/** A run claims a recipient before any API call. */
+	| 'claim'
+	/** A run claims again a row never confirmed, past the resend grace (its claimant crashed or got no answer). */
+	| 'reclaim'
+	/** The run that claimed the row records what SendGrid answered (or why it did not ask). */
+	| 'outcome'
+	/** A claimer finds a row still claimed by a run that never recorded an outcome. */
+	| 'orphan'
+	/** SendGrid's processed or delivered event says it took the message. */
+	| 'event';
+
+export interface Transition {
+	from: DeliveryState;
+	to: DeliveryState;
+	cause: TransitionCause;
+	/** One line: when this happens. */
+	when: string;
+}
+
+/** Every allowed transition. Anything not listed is refused and reported. */
+export const TRANSITIONS: readonly Transition[] = [
+	{ from: 'retry', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient nothing was accepted for' },
+	{ from: 'deferred', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient the daily cap held back' },
+	{ from: 'suppressed', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient whose suppression was lifted' },
+	{ from: 'claimed', to: 'claimed', cause: 'reclaim', when: 'never confirmed past the resend grace: its claimant crashed before the request' },
+	{ from: 'unconfirmed', to: 'claimed', cause: 'reclaim', when: 'never confirmed by a processed event past the resend grace' },
+	{ from: 'claimed', to: 'sent', cause: 'outcome', when: 'SendGrid accepted the request (202)' },
+	{ from: 'claimed', to: 'unconfirmed', cause: 'outcome', when: 'the request got no answer: SendGrid may or may not have taken it' },
+	{ from: 'claimed', to: 'retry', cause: 'outcome', when: 'a transient error outlasted the retries, or the run stopped before this request' },
+	{ from: 'claimed', to: 'failed', cause: 'outcome', when: 'SendGrid refused this recipient for good (a 4xx naming it)' },
+	{ from: 'claimed', to: 'deferred', cause: 'outcome', when: "the daily cap was reached before this recipient's request" },
+	{ from: 'claimed', to: 'suppressed', cause: 'outcome', when: 'the address was suppressed while the request waited' },
+	// Another run may have marked the claim unconfirmed while its run was still waiting for the answer: the owner's report still counts.
+	{ from: 'unconfirmed', to: 'sent', cause: 'outcome', when: "the owning run's request was accepted after another run had marked its claim unconfirmed" },
+	{ from: 'unconfirmed', to: 'retry', cause: 'outcome', when: 'the owning run learned nothing was accepted (it never sent, or SendGrid answered 5xx)' },
+	{ from: 'unconfirmed', to: 'failed', cause: 'outcome', when: 'the owning run got a permanent refusal for this recipient' },
+	{ from: 'unconfirmed', to: 'deferred', cause: 'outcome', when: "the owning run's daily cap held it back" },
+	{ from: 'unconfirmed', to: 'suppressed', cause: 'outcome', when: 'the owning run found the address suppressed before its request' },
+	{ from: 'claimed', to: 'unconfirmed', cause: 'orphan', when: 'another run found the claim left behind by a run that never answered' },
+	{ from: 'claimed', to: 'sent', cause: 'event', when: "SendGrid's processed event arrived before (or instead of) the answer" },
+	{ from: 'unconfirmed', to: 'sent', cause: 'event', when: "SendGrid's processed event confirms a request that got no answer" },
+];
+
+/** Rows in these states may be claimed by a new run without any grace: nothing was accepted for them. */
+export const CLAIMABLE: readonly DeliveryState[] = sourcesOf('claimed', 'claim');
+/** A row in one of these states will never be sent again for its step. */
+export const FINAL: readonly DeliveryState[] = DELIVERY_STATES.filter((s) => !TRANSITIONS.some((t) => t.from === s));
+
+export function isDeliveryState(s: string): s is DeliveryState {
+	return (DELIVERY_STATES as readonly string[]).includes(s);
+}
+
+export function canTransition(from: string, to: string, cause?: TransitionCause): boolean {
+	return TRANSITIONS.some((t) => t.from === from && t.to === to && (cause === undefined || t.cause === cause));
+}
+
+/** The states a row may be in for `cause` to move it to `to`: the WHERE list of the statement that does it. */
+export function sourcesOf(to: DeliveryState, cause: TransitionCause): DeliveryState[] {
+	return TRANSITIONS.filter((t) => t.to === to && t.cause === cause).map((t) => t.from);
+}
+
+/** A status change the table does not allow, reported with the rows it concerned. */
+export class DeliveryTransitionError extends Error {
+	constructor(
+		readonly to: string,
+		readonly cause: TransitionCause,
+		readonly refused: Array<{ id: string; from: string | null }>,
+	) {
+		super(
+			`${refused.length} deliver${refused.length === 1 ? 'y' : 'ies'} could not move to "${to}" (${cause}): ` +
+				refused
+					.slice(0, 5)
+					.map((r) => (r.from === null ? `row ${r.id} is not this run's claim` : `row ${r.id} is ${r.from}`))
+					.join(', ') +
+				(refused.length > 5 ? ` and ${refused.length - 5} more` : ''),
+		);
+		this.name = 'DeliveryTransitionError';
+	}
+}
