@@ -227,7 +227,9 @@ function categoriesOf(v: unknown): string[] | undefined {
  * One SendGrid event → one flat shape. Never throws: a field that cannot be read is left out (or the
  * time received stands in for the timestamp) and said in `problems`, so one odd event never fails its post.
  */
-export function normalizeEvent(e: Record<string, unknown>, now = Date.now()): CampaignEvent {
+export function normalizeEvent(e: Record<string, unknown>, clock?: { now?: number } | number): CampaignEvent {
+	// Also called as a map() callback: a number there is the index, not a clock.
+	const now = typeof clock === 'object' && clock?.now !== undefined ? clock.now : Date.now();
 	const problems: string[] = [];
 	const time = eventTime(e.timestamp, now);
 	if (time.problem) problems.push(time.problem);

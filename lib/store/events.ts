@@ -36,8 +36,11 @@ export interface ApplyEventsOptions {
  * or the event names no message.
  */
 export function naturalKeyOf(e: CampaignEvent): string | null {
-	const mid = messageIdOf(e.sg_message_id) ?? messageIdOfSmtpId(e.smtp_id);
-	if (!mid || !e.email || timeWasGuessed(e)) return null;
+	if (timeWasGuessed(e)) return null;
+	// sg_message_id names one recipient's message; the X-Message-Id in an smtp-id a whole request, so the address must be there too.
+	const smtp = e.sg_message_id ? undefined : messageIdOfSmtpId(e.smtp_id);
+	const mid = e.sg_message_id ?? (smtp && e.email ? `smtp:${smtp}` : undefined);
+	if (!mid) return null;
 	return `${mid}\u001f${e.email}\u001f${e.event}\u001f${e.timestamp}\u001f${e.event === 'click' ? (e.url ?? '') : ''}`;
 }
 
@@ -211,37 +214,47 @@ interface ScopeAction {
 	/** Suppression reason; absent for a lift. */
 	reason?: string;
 	source: string;
-	stop?: { reason: string; group?: number; campaign?: string };
+}
+
+interface Stop {
+	email: string;
+	reason: string;
+	group?: number;
+	campaign?: string;
 }
 
 /**
  * Suppressions and lifts in event time order: per address and scope only the latest event of the
  * post counts (ties: the later one in the post); against the store, an unsubscribe older than the
- * last lift changes nothing, and a lift removes only suppressions made before it.
+ * last lift changes nothing, and a lift removes only suppressions made before it. Sequences stop on
+ * every unsubscribe, bounce or spam report not older than a lift made before this post (a resubscribe
+ * lifts the suppression but does not restart a stopped sequence, however SendGrid batched the two).
  */
 async function applySuppressions(tx: Queryable, fresh: CampaignEvent[], result: ApplyEventsResult, options: ApplyEventsOptions): Promise<void> {
 	const latest = new Map<string, ScopeAction>();
-	const plainStops: Array<{ email: string; reason: string; group?: number; campaign?: string }> = [];
+	const stops: Stop[] = [];
+	const scopedStops: Array<Stop & { scope: string; at: string }> = [];
 	for (const e of fresh) {
 		if (!e.email) continue;
 		const s = suppressionFor(e);
 		const stop = stopFor(e, options);
-		if (!s) {
-			if (stop) plainStops.push({ email: e.email, ...stop, campaign: e.campaign_id });
-			continue;
-		}
+		if (stop && s && !('lift' in s)) scopedStops.push({ email: e.email, ...stop, campaign: e.campaign_id, scope: s.scope, at: e.timestamp });
+		else if (stop) stops.push({ email: e.email, ...stop, campaign: e.campaign_id });
+		if (!s) continue;
 		const scope = 'lift' in s ? s.lift : s.scope;
 		const key = `${e.email}\n${scope}`;
 		const before = latest.get(key);
 		if (before && before.at > e.timestamp) continue;
-		latest.set(key, {
-			email: e.email,
-			scope,
-			at: e.timestamp,
-			reason: 'lift' in s ? undefined : s.reason,
-			source: `sendgrid:${e.sg_event_id}`,
-			stop: stop && { ...stop, campaign: e.campaign_id },
-		});
+		latest.set(key, { email: e.email, scope, at: e.timestamp, reason: 'lift' in s ? undefined : s.reason, source: `sendgrid:${e.sg_event_id}` });
+	}
+	if (scopedStops.length > 0) {
+		// Lifts known before this post: an event older than one of them is history and stops nothing.
+		const r = await tx.query<{ i: number }>(
+			`SELECT t.i FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[]) AS t(email, scope, at, i)
+			 WHERE NOT EXISTS (SELECT 1 FROM eca_suppression_lifts l WHERE l.email = t.email AND l.scope = t.scope AND l.lifted_at > t.at)`,
+			[scopedStops.map((x) => x.email), scopedStops.map((x) => x.scope), scopedStops.map((x) => x.at), scopedStops.map((_x, i) => i)],
+		);
+		for (const row of r.rows) stops.push(scopedStops[row.i]);
 	}
 	const actions = [...latest.values()];
 	const lifts = actions.filter((a) => a.reason === undefined);
@@ -260,32 +273,27 @@ async function applySuppressions(tx: Queryable, fresh: CampaignEvent[], result: 
 		);
 		result.suppressionsLifted += r.rowCount;
 	}
-	const stops = [...plainStops];
 	if (adds.length > 0) {
-		// An unsubscribe older than the last lift of its scope is history: no suppression, no stop.
-		const r = await tx.query<{ i: number; inserted: boolean }>(
-			`WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[]) AS t(email, scope, reason, source, at, i)),
-			 live AS (SELECT t.* FROM t WHERE NOT EXISTS (SELECT 1 FROM eca_suppression_lifts l WHERE l.email = t.email AND l.scope = t.scope AND l.lifted_at > t.at)),
+		// An unsubscribe older than the last lift of its scope is history: no suppression.
+		const r = await tx.query<{ n: number }>(
+			`WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS t(email, scope, reason, source, at)),
 			 up AS (
 				INSERT INTO eca_suppressions AS s (email, scope, reason, source, event_at)
-				SELECT email, scope, reason, source, at FROM live
+				SELECT email, scope, reason, source, at FROM t
+				WHERE NOT EXISTS (SELECT 1 FROM eca_suppression_lifts l WHERE l.email = t.email AND l.scope = t.scope AND l.lifted_at > t.at)
 				ON CONFLICT (email, scope) DO UPDATE SET event_at = EXCLUDED.event_at WHERE s.event_at IS NOT NULL AND s.event_at < EXCLUDED.event_at
-				RETURNING email, scope, (xmax = 0) AS inserted)
-			 SELECT live.i, COALESCE(up.inserted, false) AS inserted FROM live LEFT JOIN up ON up.email = live.email AND up.scope = live.scope`,
-			[adds.map((a) => a.email), adds.map((a) => a.scope), adds.map((a) => a.reason), adds.map((a) => a.source), adds.map((a) => a.at), adds.map((_a, i) => i)],
+				RETURNING (xmax = 0) AS inserted)
+			 SELECT count(*) FILTER (WHERE inserted)::int AS n FROM up`,
+			[adds.map((a) => a.email), adds.map((a) => a.scope), adds.map((a) => a.reason), adds.map((a) => a.source), adds.map((a) => a.at)],
 		);
-		for (const row of r.rows) {
-			if (row.inserted) result.suppressionsAdded++;
-			const a = adds[row.i];
-			if (a.stop) stops.push({ email: a.email, ...a.stop });
-		}
+		result.suppressionsAdded += r.rows[0]?.n ?? 0;
 	}
 	if (stops.length === 0) return;
 	// First stop reason per address and group wins; a group stop ends only what is sent under that group:
 	// campaigns whose definition names it, and the campaign the event came from.
 	const seen = new Set<string>();
 	const unique = stops.filter((s) => {
-		const k = `${s.email}\n${s.group ?? ''}`;
+		const k = `${s.email}\n${s.group ?? ''}\n${s.group ? (s.campaign ?? '') : ''}`;
 		if (seen.has(k)) return false;
 		seen.add(k);
 		return true;

@@ -13,7 +13,7 @@ describe('timestamps in any shape: normalised, or the time received with the pro
 		['a numeric string', '1700000000', '2023-11-14T22:13:20.000Z', false],
 		['an ISO string', '2023-11-14T22:13:20Z', '2023-11-14T22:13:20.000Z', true],
 	])('%s', (_what, timestamp, iso, noted) => {
-		const e = normalizeEvent({ ...base, timestamp }, NOW);
+		const e = normalizeEvent({ ...base, timestamp }, { now: NOW });
 		expect(e.timestamp).toBe(iso);
 		expect(e.problems?.some((p) => p.startsWith('timestamp'))).toBe(noted || undefined);
 	});
@@ -30,7 +30,7 @@ describe('timestamps in any shape: normalised, or the time received with the pro
 		['not a date', 'yesterday-ish'],
 		['missing', undefined],
 	])('%s: the time received, noted', (_what, timestamp) => {
-		const e = normalizeEvent({ ...base, timestamp }, NOW);
+		const e = normalizeEvent({ ...base, timestamp }, { now: NOW });
 		expect(e.timestamp).toBe(new Date(NOW).toISOString());
 		expect(e.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^timestamp: .*the time received is used$/)]));
 	});
@@ -38,18 +38,18 @@ describe('timestamps in any shape: normalised, or the time received with the pro
 
 describe('odd fields never throw and never reach a typed column unchecked', () => {
 	it('missing or odd email, step and group: left out, said in problems', () => {
-		const e = normalizeEvent({ event: 'open', timestamp: 1700000000, sg_event_id: 'x', step: 1e12, asm_group_id: 'abc' }, NOW);
+		const e = normalizeEvent({ event: 'open', timestamp: 1700000000, sg_event_id: 'x', step: 1e12, asm_group_id: 'abc' }, { now: NOW });
 		expect(e.email).toBe('');
 		expect(e.step).toBeUndefined();
 		expect(e.asm_group_id).toBeUndefined();
 		expect(e.problems).toEqual(expect.arrayContaining(['email: missing', 'step: not a whole number from 1, left out']));
-		expect(normalizeEvent({ ...base, email: { a: 1 }, timestamp: 1700000000 }, NOW).problems).toContain('email: not a text');
-		expect(normalizeEvent({ ...base, step: '3', timestamp: 1700000000 }, NOW).step).toBe(3);
+		expect(normalizeEvent({ ...base, email: { a: 1 }, timestamp: 1700000000 }, { now: NOW }).problems).toContain('email: not a text');
+		expect(normalizeEvent({ ...base, step: '3', timestamp: 1700000000 }, { now: NOW }).step).toBe(3);
 	});
 
 	it('an sg_event_id that is not a text or number: the event is keyed by its own hash, stable across re-posts', () => {
-		const a = normalizeEvent({ ...base, sg_event_id: { id: 1 }, timestamp: 1700000000 }, NOW);
-		const b = normalizeEvent({ ...base, sg_event_id: { id: 1 }, timestamp: 1700000000 }, NOW);
+		const a = normalizeEvent({ ...base, sg_event_id: { id: 1 }, timestamp: 1700000000 }, { now: NOW });
+		const b = normalizeEvent({ ...base, sg_event_id: { id: 1 }, timestamp: 1700000000 }, { now: NOW });
 		expect(a.sg_event_id).toMatch(/^h:/);
 		expect(a.sg_event_id).toBe(b.sg_event_id);
 	});
@@ -83,7 +83,7 @@ describe('nothing useful dropped, all of it bounded', () => {
 				order_id: 'PO-1',
 				nested: { a: [1, 2] },
 			},
-			NOW,
+			{ now: NOW },
 		);
 		expect(e).toMatchObject({
 			response: '250 OK',
@@ -110,7 +110,7 @@ describe('nothing useful dropped, all of it bounded', () => {
 
 	it('a hostile post cannot grow memory: texts cut, extra keys counted past the limit, categories capped', () => {
 		const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 'v'.repeat(10)]));
-		const e = normalizeEvent({ ...base, timestamp: 1700000000, ...many, useragent: 'u'.repeat(1_000_000), category: Array.from({ length: 1000 }, () => 'c'.repeat(10_000)), ['x'.repeat(10_000)]: 1 }, NOW);
+		const e = normalizeEvent({ ...base, timestamp: 1700000000, ...many, useragent: 'u'.repeat(1_000_000), category: Array.from({ length: 1000 }, () => 'c'.repeat(10_000)), ['x'.repeat(10_000)]: 1 }, { now: NOW });
 		expect(Object.keys(e.extra!)).toHaveLength(MAX_EXTRA_KEYS);
 		expect(e.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^extra: \d+ more fields left out/)]));
 		expect(e.useragent!.length).toBeLessThanOrEqual(1000);
@@ -120,7 +120,7 @@ describe('nothing useful dropped, all of it bounded', () => {
 });
 
 describe('drops filed by reason (one table)', () => {
-	const drop = (reason: string, extra: Record<string, unknown> = {}) => suppressionFor(normalizeEvent({ ...base, event: 'dropped', timestamp: 1700000000, reason, ...extra }, NOW));
+	const drop = (reason: string, extra: Record<string, unknown> = {}) => suppressionFor(normalizeEvent({ ...base, event: 'dropped', timestamp: 1700000000, reason, ...extra }, { now: NOW }));
 	it.each([
 		['Bounced Address', { scope: 'global', reason: 'dropped' }],
 		['Invalid', { scope: 'global', reason: 'dropped' }],
@@ -136,6 +136,12 @@ describe('drops filed by reason (one table)', () => {
 	it('a drop for an unsubscribe of the message\'s group suppresses that group only', () => {
 		expect(drop('Unsubscribed Address', { asm_group_id: 7 })).toEqual({ scope: 'group:7', reason: 'unsubscribe' });
 	});
+});
+
+it('as a map() callback the index is not taken for a clock', () => {
+	const [e] = [{ ...base, timestamp: 1700000000 }].map(normalizeEvent);
+	expect(e.timestamp).toBe('2023-11-14T22:13:20.000Z');
+	expect(e.problems).toBeUndefined();
 });
 
 it('the X-Message-Id of an sg_message_id, in the old dotted form too', () => {
