@@ -173,9 +173,17 @@ export async function runCampaignAgent(
 			return { runId: options.runId, campaignId: v.campaign?.id, steps: v.stepsDone, total: v.total, counts: v.counts, llm: v.llm, invalid: v.invalid ?? [], rows: v.rows ?? [], resumed: true, durationMs: Date.now() - started };
 		}
 	}
-	const final = (await app.invoke(input, thread)) as CampaignGraphState;
+	let final: CampaignGraphState;
+	try {
+		final = (await app.invoke(input, thread)) as CampaignGraphState;
+	} catch (e) {
+		// With a checkpoint the run can go on from where it stopped: interrupted, not failed.
+		await deps.store.failRun(options.runId, e, options.checkpointer ? 'interrupted' : 'failed');
+		throw e;
+	}
 	// Never report a partial run as a finished one.
 	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {
+		await deps.store.failRun(options.runId, 'stopped before it was finished; resume it', 'interrupted');
 		throw new Error(
 			`Campaign Agent run ${options.runId} stopped before it was finished (${final.cursor ?? 0} of ${final.total ?? '?'} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
 		);

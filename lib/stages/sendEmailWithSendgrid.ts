@@ -378,7 +378,11 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		}
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
-	if (failure) throw failure.error;
-	if (aborted) throw new SendAbortedError(aborted.message, results.filter(Boolean));
+	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)) : undefined;
+	if (stopped) {
+		// The run ends here with its error, so the dashboard never shows it running for ever.
+		if (deps.store && !options.dryRun) for (const runId of new Set(payloads.map((p) => p.run_id))) await deps.store.failRun(runId, stopped);
+		throw stopped;
+	}
 	return results;
 }

@@ -371,24 +371,38 @@ export class CampaignStore {
 		return { written, refused };
 	}
 
-	/** Recounts a run from its delivery rows and stores the counts on the run row. */
-	async refreshRun(runId: string, extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string } = {}): Promise<RunCounts> {
+	/**
+	 * Recounts a run from its delivery rows and stores the counts on the run row. With `finished`
+	 * the run ends: `failed` when an error is given, else `finished`; `interrupted` (resumable, with
+	 * its error) is for a run that keeps a checkpoint to resume from.
+	 */
+	async refreshRun(
+		runId: string,
+		extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string; outcome?: 'finished' | 'failed' | 'interrupted' } = {},
+	): Promise<RunCounts> {
 		const counts: RunCounts = {};
 		const rows = await this.db.query<{ status: string; n: number }>(
 			'SELECT status, count(*)::int AS n FROM eca_deliveries WHERE run_id = $1 GROUP BY status',
 			[runId],
 		);
 		for (const r of rows.rows) counts[r.status] = r.n;
+		const outcome = extra.finished ? (extra.outcome ?? (extra.error ? 'failed' : 'finished')) : null;
 		await this.db.query(
 			`UPDATE eca_runs SET counts = $2, updated_at = now(),
 				llm_calls = llm_calls + $3, llm_tokens = llm_tokens + $4,
-				status = CASE WHEN $5::boolean THEN CASE WHEN $6::text IS NULL THEN 'finished' ELSE 'failed' END ELSE status END,
-				finished_at = CASE WHEN $5::boolean THEN now() ELSE finished_at END,
-				error = COALESCE($6, error)
+				status = COALESCE($5::text, status),
+				finished_at = CASE WHEN $5::text IS NOT NULL THEN now() ELSE finished_at END,
+				error = CASE WHEN $5::text = 'finished' THEN NULL ELSE COALESCE($6, error) END
 			 WHERE run_id = $1`,
-			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, extra.finished ?? false, storedError(extra.error)],
+			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, outcome, storedError(extra.error)],
 		);
 		return counts;
+	}
+
+	/** Ends a run that stopped on an error; never throws (the store may be the thing that failed). */
+	async failRun(runId: string, error: unknown, outcome: 'failed' | 'interrupted' = 'failed'): Promise<void> {
+		const message = error instanceof Error ? error.message : String(error);
+		await this.refreshRun(runId, { finished: true, error: message || 'failed', outcome }).catch(() => undefined);
 	}
 
 	async deliveries(filter: { campaignId?: string; runId?: string; step?: number; mode?: string } = {}): Promise<Array<Record<string, unknown>>> {

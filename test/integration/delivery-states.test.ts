@@ -228,6 +228,25 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		expect(rows.find((r) => r.email === 'user3@wait.example')!.status).toBe('suppressed');
 	});
 
+	it('a run that stops on an error ends failed with it (never running for ever); finishing it later clears it', async () => {
+		class Refusing implements SendGridTransport {
+			async sendMail(): Promise<SendGridResponse> {
+				throw new SendGridApiError('SendGrid mail send failed (400)', 400, [{ field: 'from', message: 'The from address does not match a verified Sender Identity.' }], {});
+			}
+			async request(): Promise<SendGridResponse> {
+				return { status: 200, headers: {}, body: {} };
+			}
+		}
+		await expect(sendEmailWithSendgrid(payloads('runfail', 20, 'run-fail'), { transport: new Refusing(), store })).rejects.toThrow(/verified Sender Identity/);
+		const run = await store.getRun('run-fail');
+		expect(run).toMatchObject({ status: 'failed', error: expect.stringMatching(/from: The from address/) });
+		expect(run!.finished_at).not.toBeNull();
+		await store.failRun('run-fail', new Error('worker lost'), 'interrupted');
+		expect(await store.getRun('run-fail')).toMatchObject({ status: 'interrupted', error: expect.stringMatching(/worker lost/) });
+		await store.refreshRun('run-fail', { finished: true });
+		expect(await store.getRun('run-fail')).toMatchObject({ status: 'finished', error: null });
+	});
+
 	it('the daily quota reserved by refused recipients is given back: the next campaign is not deferred', async () => {
 		const cap = { dailyCap: 100, account: `acct-${Date.now()}` };
 		const refused = (await sendEmailWithSendgrid(payloads('quota-a', 100, 'run-qa'), { transport: new Transport(true), store }, cap)).flatMap((b) => b.results);

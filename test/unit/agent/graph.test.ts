@@ -88,10 +88,13 @@ describe('Campaign Agent graph', () => {
 		const checkpointer = new StoreCheckpointSaver(store.db);
 		await expect(runCampaignAgent(config, deps, { runId, checkpointer })).rejects.toThrow(/process killed/);
 		expect(crashing.accepted).toHaveLength(500);
+		// The run says it stopped and can be resumed, with the reason; it is not left "running".
+		expect(await store.getRun(runId)).toMatchObject({ status: 'interrupted', error: expect.stringMatching(/process killed/) });
 		// The crashed request's recipients are claimed but unconfirmed; nothing went out for them.
 		const fresh = new CountingSendGrid();
 		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer, resume: true });
 		expect(resumed.resumed).toBe(true);
+		expect(await store.getRun(runId)).toMatchObject({ status: 'finished', error: null });
 		expect(fresh.accepted).toHaveLength(400);
 		expect(resumed.counts.unconfirmed).toBe(100);
 		const all = [...crashing.accepted, ...fresh.accepted];
