@@ -6,6 +6,7 @@
  */
 import type { CampaignEvent } from '../events/normalize';
 import { messageIdOf, messageIdOfSmtpId, stopFor, suppressionFor, timeWasGuessed } from '../events/normalize';
+import { sourcesOf } from '../delivery/states';
 import type { Queryable } from './driver';
 import type { CampaignStore } from './campaignStore';
 
@@ -72,14 +73,17 @@ function aggregate(
 	return list;
 }
 
+/** The states a processed or delivered event confirms as sent (lib/delivery's table; constants, written into the SQL). */
+const CONFIRMABLE = sourcesOf('sent', 'event').map((x) => `'${x}'`).join(', ');
+
 const UPDATES: Record<string, string> = {
 	processed: `processed_at = COALESCE(LEAST(d.processed_at, t.first), t.first),
 		sg_message_id = COALESCE(d.sg_message_id, t.extra),
 		message_id = COALESCE(d.message_id, t.extra2),
-		status = CASE WHEN d.status IN ('claimed', 'unconfirmed') THEN 'sent' ELSE d.status END,
+		status = CASE WHEN d.status IN (${CONFIRMABLE}) THEN 'sent' ELSE d.status END,
 		sent_at = COALESCE(d.sent_at, t.first)`,
 	delivered: `delivered_at = COALESCE(LEAST(d.delivered_at, t.first), t.first),
-		status = CASE WHEN d.status IN ('claimed', 'unconfirmed') THEN 'sent' ELSE d.status END`,
+		status = CASE WHEN d.status IN (${CONFIRMABLE}) THEN 'sent' ELSE d.status END`,
 	open: 'opened_at = COALESCE(LEAST(d.opened_at, t.first), t.first), open_count = d.open_count + t.n',
 	click: 'clicked_at = COALESCE(LEAST(d.clicked_at, t.first), t.first), click_count = d.click_count + t.n',
 	bounce: 'bounced_at = COALESCE(d.bounced_at, t.first), bounce_type = t.extra, bounce_reason = t.extra2',
