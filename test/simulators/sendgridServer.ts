@@ -353,6 +353,7 @@ export class SendGridSimulator {
 		if (method === 'POST' && rest === '') {
 			if (typeof b.url !== 'string' || !/^https?:\/\//.test(b.url)) return send(400, { errors: [{ field: 'url', message: 'url must be a valid http(s) URL', help: null }] });
 			if (this.webhooks.length >= 5) return send(400, { errors: [{ field: null, message: 'you have reached the maximum number of webhooks', help: null }] });
+			for (const [k, v] of Object.entries(b)) if (WEBHOOK_FLAGS.has(k) && typeof v !== 'boolean') return send(400, { errors: [{ field: k, message: `${k} must be a boolean`, help: null }] });
 			const w: WebhookSetting = { ...b, id: randomBytes(8).toString('hex'), url: b.url, enabled: b.enabled !== false, signed: false };
 			this.webhooks.push(w);
 			return send(201, view(w));
@@ -361,7 +362,11 @@ export class SendGridSimulator {
 		if (signed) {
 			const w = this.webhooks.find((x) => x.id === signed[1]);
 			if (!w) return send(404, { errors: [{ field: 'id', message: 'webhook not found', help: null }] });
-			if (method === 'PATCH') w.signed = b.enabled === true;
+			if (method === 'PATCH') {
+				// The signing toggle needs its boolean: a body without it is refused, never read as "off".
+				if (typeof b.enabled !== 'boolean') return send(400, { errors: [{ field: 'enabled', message: 'enabled is required and must be a boolean', help: null }] });
+				w.signed = b.enabled;
+			}
 			return send(200, { id: w.id, public_key: w.signed ? this.publicKey : '' });
 		}
 		const one = /^\/([^/]+)$/.exec(rest);
@@ -579,8 +584,12 @@ interface MailBody {
 	categories?: string[];
 	send_at?: number;
 	asm?: { group_id: number; groups_to_display?: number[] };
-	mail_settings?: { sandbox_mode?: { enable?: boolean } };
+	mail_settings?: Record<string, { enable?: unknown } | undefined>;
+	tracking_settings?: Record<string, { enable?: unknown; enable_text?: unknown } | undefined>;
 }
+
+/** Event Webhook settings that are flags: JSON booleans only ("true" is refused, as SendGrid's schema says). */
+const WEBHOOK_FLAGS = new Set(['enabled', 'bounce', 'click', 'deferred', 'delivered', 'dropped', 'group_resubscribe', 'group_unsubscribe', 'open', 'processed', 'spam_report', 'unsubscribe']);
 
 function countRecipients(body: unknown): number {
 	const ps = (body as MailBody | undefined)?.personalizations;
@@ -689,6 +698,19 @@ export function validateMail(body: unknown): ErrorItem[] {
 		}
 	}
 	if (m.send_at !== undefined) checkSendAt(m.send_at, 'send_at', err);
+	// Settings are objects of JSON booleans: a string "true" is refused with the field, as SendGrid does.
+	for (const [group, settings] of [['mail_settings', m.mail_settings], ['tracking_settings', m.tracking_settings]] as const) {
+		if (settings === undefined) continue;
+		if (!settings || typeof settings !== 'object' || Array.isArray(settings)) {
+			err(group, `The ${group} must be an object.`);
+			continue;
+		}
+		for (const [name, setting] of Object.entries(settings)) {
+			if (!setting || typeof setting !== 'object') err(`${group}.${name}`, `The ${group}.${name} must be an object.`);
+			else for (const flag of ['enable', 'enable_text'] as const) if (flag in setting && typeof (setting as Record<string, unknown>)[flag] !== 'boolean') err(`${group}.${name}.${flag}`, `The ${flag} value must be a boolean.`);
+		}
+	}
+	if (typeof m.subject === 'string' && m.subject.length > 0 && m.subject.trim() === '') err('subject', 'The subject is required and may not be blank.');
 	if (m.asm !== undefined) {
 		if (!Number.isInteger(m.asm.group_id)) err('asm.group_id', 'The asm.group_id must be an integer.');
 		if (m.asm.groups_to_display && m.asm.groups_to_display.length > 25) err('asm.groups_to_display', 'The asm.groups_to_display may not have more than 25 groups.');
