@@ -111,6 +111,53 @@ it('registers the webhook on publish, stores signed events once, updates deliver
 	await eventually(() => r.sg.webhooks.length === 0, 'the trigger to remove its webhook');
 });
 
+it('a post with malformed events stores all the others; an event re-delivered under a new sg_event_id is counted once', async () => {
+	const tracking = template('sendgrid-event-tracking.json');
+	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
+	await n8n.activate(trackingId);
+	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
+	const hook = r.sg.webhooks[0];
+
+	const wf = template('campaign-pipeline.json');
+	wf.id = 'e2eEventsRobust1';
+	wf.name = 'events robustness';
+	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(8, 'robust.example'));
+	node(wf, 'Load Campaign Content').parameters.campaignId = 'e2e-events-robust';
+	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
+	const { id } = await n8n.importWorkflow(wf, r.creds);
+	expect((await n8n.execute(id)).error).toBeUndefined();
+	const sent = r.sg.accepted.filter((m) => m.to.endsWith('@robust.example'));
+	expect(sent).toHaveLength(8);
+
+	// One post: every message's processed/delivered/open, with malformed events in the middle.
+	const good = r.sg.eventsFor(sent, { open: 1, seed: 11 });
+	const bad = [
+		{ ...good[0], event: 'deferred', sg_event_id: 'robust-ms', timestamp: Date.now() },
+		{ ...good[1], event: 'deferred', sg_event_id: 'robust-obj', timestamp: { not: 'a time' } },
+		{ ...good[2], event: 'delivered', sg_event_id: 'robust-noemail', email: undefined, step: 1e12 },
+	] as unknown as typeof good;
+	const post = [...good.slice(0, 5), ...bad, ...good.slice(5)];
+	const [answer] = await r.sg.postEvents(hook.url, post);
+	expect(answer.status).toBe(200);
+	const ids = post.map((e) => e.sg_event_id);
+	const stored = async () => (await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE sg_event_id = ANY($1::text[])`, [ids]))[0].n;
+	expect(await stored()).toBe(post.length);
+	const ms = await q<{ payload: { problems: string[] } }>(`SELECT payload FROM eca_events WHERE sg_event_id = 'robust-ms'`);
+	expect(ms[0].payload.problems).toEqual(['timestamp: in milliseconds, read as such']);
+
+	// SendGrid posts the opens again, each under a new sg_event_id: stored and counted once.
+	const opens = good.filter((e) => e.event === 'open');
+	expect(opens).toHaveLength(8);
+	const again = await r.sg.postEvents(hook.url, opens.map((e) => ({ ...e, sg_event_id: `${e.sg_event_id}-again` })));
+	expect(again.every((a) => a.status === 200)).toBe(true);
+	expect((await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE sg_event_id LIKE '%-again'`))[0].n).toBe(0);
+	const counts = await q<{ open_count: number }>(`SELECT open_count FROM eca_deliveries WHERE campaign_id = 'e2e-events-robust'`);
+	expect(counts.map((c) => c.open_count)).toEqual(Array(8).fill(1));
+
+	await n8n.deactivate(trackingId);
+	await eventually(() => r.sg.webhooks.length === 0, 'the trigger to remove its webhook');
+});
+
 function signed(rig: Rig, body: string): Record<string, string> {
 	const s = rig.sg.signPayload(body);
 	return { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp };
