@@ -1,6 +1,6 @@
 /** A/B decisions from the store's delivery rows, stored once per campaign step. */
 import type { Campaign } from '../schemas';
-import type { CampaignStore } from '../store';
+import { abDecisionOf, recordAbDecision, variantOutcomes, type CampaignStore } from '../store';
 import { WinnerDecision, decideWinner, VariantStats } from './stats';
 
 export interface StoredDecision extends WinnerDecision {
@@ -13,19 +13,11 @@ export interface StoredDecision extends WinnerDecision {
 
 /** Unique conversions per variant among sent deliveries: clicks, or human opens (machine opens are never counted). */
 export async function variantStats(store: CampaignStore, campaignId: string, step: number, metric: string): Promise<VariantStats[]> {
-	const col = metric === 'unique_open_rate' ? 'open_count' : 'click_count';
-	const r = await store.db.query<{ variant: string; sent: number; conversions: number }>(
-		`SELECT variant, count(*)::int AS sent, count(*) FILTER (WHERE ${col} > 0)::int AS conversions
-		 FROM eca_deliveries WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND status = 'sent' AND variant <> 'holdout'
-		 GROUP BY variant ORDER BY variant`,
-		[campaignId, step],
-	);
-	return r.rows;
+	return variantOutcomes(store, campaignId, step, metric === 'unique_open_rate' ? 'opens' : 'clicks');
 }
 
 export async function storedDecision(store: CampaignStore, campaignId: string, step: number): Promise<StoredDecision | undefined> {
-	const r = await store.db.query<Record<string, unknown>>('SELECT * FROM eca_ab_decisions WHERE campaign_id = $1 AND step = $2', [campaignId, step]);
-	const row = r.rows[0];
+	const row = await abDecisionOf(store, campaignId, step);
 	if (!row) return undefined;
 	return {
 		campaign_id: campaignId,
@@ -65,12 +57,18 @@ export async function decideAbTest(store: CampaignStore, campaign: Campaign, ste
 			decision = { ...decision, reason: `${decision.reason}; fallback: sending the leading variant ${decision.leader}` };
 		}
 	}
-	await store.db.query(
-		`INSERT INTO eca_ab_decisions (campaign_id, step, metric, confidence, decided, winner, leader, send_variant, reason, p_value, variants)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		 ON CONFLICT (campaign_id, step) DO UPDATE SET decided = EXCLUDED.decided, winner = EXCLUDED.winner, leader = EXCLUDED.leader,
-			send_variant = EXCLUDED.send_variant, reason = EXCLUDED.reason, p_value = EXCLUDED.p_value, variants = EXCLUDED.variants, decided_at = now()`,
-		[campaign.id, step, decision.metric, decision.confidence, decision.decided, decision.winner ?? null, decision.leader, send ?? null, decision.reason, decision.pValue, JSON.stringify(decision.variants)],
-	);
+	await recordAbDecision(store, {
+		campaign_id: campaign.id,
+		step,
+		metric: decision.metric,
+		confidence: decision.confidence,
+		decided: decision.decided,
+		winner: decision.winner ?? null,
+		leader: decision.leader,
+		send_variant: send ?? null,
+		reason: decision.reason,
+		p_value: decision.pValue,
+		variants: decision.variants,
+	});
 	return { ...decision, campaign_id: campaign.id, step, send };
 }

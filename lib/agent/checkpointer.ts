@@ -13,22 +13,21 @@ import {
 	PendingWrite,
 	WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
-import type { SqlDriver } from '../store/driver';
-
-interface Row {
-	thread_id: string;
-	checkpoint_ns: string;
-	checkpoint_id: string;
-	parent_id: string | null;
-	type: string;
-	checkpoint: Uint8Array;
-	metadata: Uint8Array;
-}
+import {
+	checkpointWrites,
+	deleteCheckpointThread,
+	findCheckpoint,
+	listCheckpoints,
+	saveCheckpoint,
+	saveTaskWrites,
+	type CampaignStore,
+	type CheckpointRow as Row,
+} from '../store';
 
 const KEEP_PER_THREAD = 3;
 
 export class StoreCheckpointSaver extends BaseCheckpointSaver {
-	constructor(private readonly db: SqlDriver) {
+	constructor(private readonly store: CampaignStore) {
 		super();
 	}
 
@@ -39,13 +38,9 @@ export class StoreCheckpointSaver extends BaseCheckpointSaver {
 	}
 
 	private async tuple(row: Row): Promise<CheckpointTuple> {
-		const writes = await this.db.query<{ task_id: string; channel: string; type: string; value: Uint8Array }>(
-			`SELECT task_id, channel, type, value FROM eca_checkpoint_writes
-			 WHERE thread_id = $1 AND checkpoint_ns = $2 AND checkpoint_id = $3 ORDER BY task_path, task_id, idx`,
-			[row.thread_id, row.checkpoint_ns, row.checkpoint_id],
-		);
+		const writes = await checkpointWrites(this.store, row.thread_id, row.checkpoint_ns, row.checkpoint_id);
 		const pendingWrites = await Promise.all(
-			writes.rows.map(async (w) => [w.task_id, w.channel, await this.serde.loadsTyped(w.type, new Uint8Array(w.value))] as [string, string, unknown]),
+			writes.map(async (w) => [w.task_id, w.channel, await this.serde.loadsTyped(w.type, new Uint8Array(w.value))] as [string, string, unknown]),
 		);
 		const config = { configurable: { thread_id: row.thread_id, checkpoint_ns: row.checkpoint_ns, checkpoint_id: row.checkpoint_id } };
 		return {
@@ -59,21 +54,15 @@ export class StoreCheckpointSaver extends BaseCheckpointSaver {
 
 	async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
 		const { thread, ns, id } = this.ids(config);
-		const r = id
-			? await this.db.query<Row>('SELECT * FROM eca_checkpoints WHERE thread_id = $1 AND checkpoint_ns = $2 AND checkpoint_id = $3', [thread, ns, id])
-			: await this.db.query<Row>('SELECT * FROM eca_checkpoints WHERE thread_id = $1 AND checkpoint_ns = $2 ORDER BY checkpoint_id DESC LIMIT 1', [thread, ns]);
-		return r.rows[0] ? this.tuple(r.rows[0]) : undefined;
+		const row = await findCheckpoint(this.store, thread, ns, id);
+		return row ? this.tuple(row) : undefined;
 	}
 
 	async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
 		const { thread, ns } = this.ids(config);
 		const before = options.before?.configurable?.checkpoint_id as string | undefined;
-		const r = await this.db.query<Row>(
-			`SELECT * FROM eca_checkpoints WHERE thread_id = $1 AND checkpoint_ns = $2 AND ($3::text IS NULL OR checkpoint_id < $3)
-			 ORDER BY checkpoint_id DESC LIMIT $4`,
-			[thread, ns, before ?? null, options.limit ?? 1000],
-		);
-		for (const row of r.rows) {
+		const rows = await listCheckpoints(this.store, thread, ns, before, options.limit ?? 1000);
+		for (const row of rows) {
 			const t = await this.tuple(row);
 			if (options.filter && !Object.entries(options.filter).every(([k, v]) => (t.metadata as Record<string, unknown> | undefined)?.[k] === v)) continue;
 			yield t;
@@ -84,23 +73,7 @@ export class StoreCheckpointSaver extends BaseCheckpointSaver {
 		const { thread, ns, id: parent } = this.ids(config);
 		const [type, bytes] = await this.serde.dumpsTyped(checkpoint);
 		const [, meta] = await this.serde.dumpsTyped(metadata);
-		await this.db.transaction(async (tx) => {
-			await tx.query(
-				`INSERT INTO eca_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, type, checkpoint, metadata)
-				 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE
-				 SET type = EXCLUDED.type, checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata`,
-				[thread, ns, checkpoint.id, parent ?? null, type, Buffer.from(bytes), Buffer.from(meta)],
-			);
-			const old = await tx.query<{ checkpoint_id: string }>(
-				`SELECT checkpoint_id FROM eca_checkpoints WHERE thread_id = $1 AND checkpoint_ns = $2 ORDER BY checkpoint_id DESC OFFSET $3`,
-				[thread, ns, KEEP_PER_THREAD],
-			);
-			if (old.rows.length > 0) {
-				const ids = old.rows.map((r) => r.checkpoint_id);
-				await tx.query('DELETE FROM eca_checkpoint_writes WHERE thread_id = $1 AND checkpoint_ns = $2 AND checkpoint_id = ANY($3::text[])', [thread, ns, ids]);
-				await tx.query('DELETE FROM eca_checkpoints WHERE thread_id = $1 AND checkpoint_ns = $2 AND checkpoint_id = ANY($3::text[])', [thread, ns, ids]);
-			}
-		});
+		await saveCheckpoint(this.store, { thread, ns, id: checkpoint.id, parent, type, checkpoint: Buffer.from(bytes), metadata: Buffer.from(meta) }, KEEP_PER_THREAD);
 		return { configurable: { thread_id: thread, checkpoint_ns: ns, checkpoint_id: checkpoint.id } };
 	}
 
@@ -114,23 +87,11 @@ export class StoreCheckpointSaver extends BaseCheckpointSaver {
 				return { idx: WRITES_IDX_MAP[channel] ?? i, channel, type, bytes: Buffer.from(bytes) };
 			}),
 		);
-		// A task's writes land together or not at all: a process killed half way through them must not leave
-		// a task that looks finished but lacks the write that routes to the next node (the run would end early).
-		await this.db.transaction(async (tx) => {
-			for (const w of rows) {
-				// Special channels (errors, interrupts) have fixed negative indexes and are overwritten; others are written once.
-				await tx.query(
-					`INSERT INTO eca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-					 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO ${w.idx < 0 ? 'UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, value = EXCLUDED.value' : 'NOTHING'}`,
-					[thread, ns, id, taskId, w.idx, w.channel, w.type, w.bytes, taskPath],
-				);
-			}
-		});
+		// A task's writes land together or not at all (one transaction in the store).
+		await saveTaskWrites(this.store, { thread, ns, id, taskId, taskPath }, rows);
 	}
 
 	async deleteThread(threadId: string): Promise<void> {
-		await this.db.query('DELETE FROM eca_checkpoint_writes WHERE thread_id = $1', [threadId]);
-		await this.db.query('DELETE FROM eca_checkpoints WHERE thread_id = $1', [threadId]);
+		await deleteCheckpointThread(this.store, threadId);
 	}
 }

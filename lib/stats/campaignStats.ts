@@ -1,5 +1,5 @@
 /** What the dashboard shows, straight from the store: campaigns, runs with progress, rates per step and variant, A/B results, recent deliveries. */
-import type { CampaignStore } from '../store';
+import { listAbDecisions, listCampaigns, listRuns, recentDeliveries, stepCounts, suppressionCounts, type CampaignStore } from '../store';
 import { redactSecrets } from '../redact';
 
 export interface RateRow {
@@ -31,33 +31,13 @@ const rate = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 1
 
 export async function campaignStats(store: CampaignStore, filter: { campaignId?: string; recent?: number } = {}): Promise<CampaignStats> {
 	const c = filter.campaignId ?? null;
-	const q = <T>(sql: string, params: unknown[] = [c]) => store.db.query<T>(sql, params).then((r) => r.rows);
 	const [campaigns, runs, steps, ab, recent, suppressions] = await Promise.all([
-		q<CampaignStats['campaigns'][number]>(`SELECT id, name, status, created_at::text FROM eca_campaigns WHERE $1::text IS NULL OR id = $1 ORDER BY created_at DESC LIMIT 200`),
-		q<CampaignStats['runs'][number]>(
-			`SELECT run_id, campaign_id, step, mode, status, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens
-			 FROM eca_runs WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY started_at DESC LIMIT 50`,
-		),
-		q<Omit<RateRow, 'rates'>>(
-			`SELECT campaign_id, step, variant,
-				count(*) FILTER (WHERE status = 'sent')::int AS sent,
-				count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered,
-				count(*) FILTER (WHERE open_count > 0)::int AS opened,
-				count(*) FILTER (WHERE click_count > 0)::int AS clicked,
-				count(*) FILTER (WHERE bounced_at IS NOT NULL OR dropped_at IS NOT NULL)::int AS bounced,
-				count(*) FILTER (WHERE unsubscribed_at IS NOT NULL)::int AS unsubscribed,
-				count(*) FILTER (WHERE spam_reported_at IS NOT NULL)::int AS spam,
-				count(*) FILTER (WHERE status = 'failed')::int AS failed
-			 FROM eca_deliveries WHERE mode = 'live' AND ($1::text IS NULL OR campaign_id = $1)
-			 GROUP BY campaign_id, step, variant ORDER BY campaign_id, step, variant`,
-		),
-		q<Record<string, unknown>>(`SELECT * FROM eca_ab_decisions WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY decided_at DESC LIMIT 50`),
-		q<CampaignStats['recent'][number]>(
-			`SELECT email, campaign_id, step, variant, status, error, updated_at::text FROM eca_deliveries
-			 WHERE mode = 'live' AND ($1::text IS NULL OR campaign_id = $1) ORDER BY updated_at DESC, id DESC LIMIT $2`,
-			[c, filter.recent ?? 50],
-		),
-		q<{ reason: string; n: number }>(`SELECT reason, count(*)::int AS n FROM eca_suppressions GROUP BY reason ORDER BY n DESC`, []),
+		listCampaigns(store, c),
+		listRuns(store, c),
+		stepCounts(store, c),
+		listAbDecisions(store, c),
+		recentDeliveries(store, c, filter.recent ?? 50),
+		suppressionCounts(store),
 	]);
 	return {
 		generated_at: new Date().toISOString(),

@@ -106,7 +106,7 @@ const OUTCOME_PAIRS = TRANSITIONS.filter((t) => t.cause === 'outcome');
 const OUTCOME_STATES: ReadonlySet<string> = new Set(OUTCOME_PAIRS.map((t) => t.to));
 
 export class CampaignStore {
-	constructor(readonly db: SqlDriver) {}
+	constructor(private readonly db: SqlDriver) {}
 
 
 	get kind(): SqlDriver['kind'] {
@@ -609,4 +609,9 @@ export class CampaignStore {
 		const row = r.rows[0];
 		return { prompt_tokens: row?.p ?? 0, completion_tokens: row?.c ?? 0, generations: row?.n ?? 0 };
 	}
+}
+
+/** The store's driver, for the SQL functions in lib/store/*.ts: only lib/store may use it (not re-exported from lib/store/index.ts). */
+export function driverOf(store: CampaignStore): SqlDriver {
+	return store['db'];
 }

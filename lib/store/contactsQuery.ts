@@ -6,6 +6,7 @@
  */
 import { CampaignInputError } from '../schemas';
 import type { SqlDriver } from './driver';
+import { driverOf, type CampaignStore } from './campaignStore';
 
 export interface ContactsQueryOptions {
 	/** Values for $1, $2, ... */
@@ -117,6 +118,11 @@ export async function queryContacts(db: SqlDriver, sql: string, options: Contact
 	if (rows.length > maxRows)
 		throw new CampaignInputError(`Contacts Query returned more than ${maxRows.toLocaleString('en-US')} rows — narrow it, or send in parts`, FIELD);
 	return rows;
+}
+
+/** The user's contacts query against the campaign store's database (see queryContacts). */
+export function contactsFromQuery(store: CampaignStore, sql: string, options: ContactsQueryOptions = {}): Promise<Array<Record<string, unknown>>> {
+	return queryContacts(driverOf(store), sql, options);
 }
 
 /**

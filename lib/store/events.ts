@@ -8,7 +8,7 @@ import type { CampaignEvent } from '../events/normalize';
 import { messageIdOf, messageIdOfSmtpId, stopFor, suppressionFor, timeWasGuessed } from '../events/normalize';
 import { sourcesOf } from '../delivery/states';
 import type { Queryable } from './driver';
-import type { CampaignStore } from './campaignStore';
+import { driverOf, type CampaignStore } from './campaignStore';
 
 export interface ApplyEventsResult {
 	received: number;
@@ -331,7 +331,7 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 	if (events.length === 0) return result;
 	// The same sg_event_id twice in one POST counts once.
 	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
-	await store.db.transaction(async (tx) => {
+	await driverOf(store).transaction(async (tx) => {
 		const { inserted, quarantined } = await insertEvents(tx, unique);
 		const fresh = unique.filter((e) => inserted.has(e.sg_event_id));
 		result.inserted = fresh.length + quarantined.size;

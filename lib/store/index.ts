@@ -9,10 +9,16 @@ import { join } from 'node:path';
 import { CampaignStore } from './campaignStore';
 import { PostgresConnection, SqlDriver, connectPostgres, openPglite } from './driver';
 
-export * from './campaignStore';
+// Named one by one: campaignStore.ts also exports driverOf, which stays inside lib/store (add new exports here).
+export { CampaignStore } from './campaignStore';
+export type { CachedCopy, ClaimedRow, ClaimOptions, ClaimOutcome, ClaimRow, ExistingDelivery, OutcomeRequest, ReplyTarget, RunCounts, Suppression } from './campaignStore';
 export type { PostgresConnection, SqlDriver, Queryable } from './driver';
 export { StoreConnectionError, connectPostgres, openPglite, checkSchemaName } from './driver';
-export { queryContacts, parseQueryParameters, CONTACTS_QUERY_DEFAULTS } from './contactsQuery';
+export { queryContacts, contactsFromQuery, parseQueryParameters, CONTACTS_QUERY_DEFAULTS } from './contactsQuery';
+export * from './abtest';
+export * from './checkpoints';
+export * from './enrollments';
+export * from './stats';
 
 export type StoreConfig = { postgres: PostgresConnection } | { embeddedDir?: string; inMemory?: boolean };
 
@@ -66,6 +72,16 @@ export function getCampaignStore(config: StoreConfig): Promise<CampaignStore> {
 		store.catch(() => open.delete(key));
 	}
 	return store;
+}
+
+/** Connects to a Campaign Database with one connection, runs a trivial query and disconnects (the credential test). */
+export async function checkCampaignDatabase(connection: PostgresConnection): Promise<void> {
+	const db = await connectPostgres({ ...connection, max: 1 });
+	try {
+		await db.query('SELECT 1');
+	} finally {
+		await db.close();
+	}
 }
 
 /** Closes every store this process opened (tests and shutdown). */

@@ -119,7 +119,7 @@ export class CampaignAgent implements INodeType {
 					generate: { chat: copy.chat, store },
 					onProgress: manual ? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}/${p.total} processed — ${JSON.stringify(p.counts)}`) : undefined,
 				},
-				{ runId, resume, checkpointer: new StoreCheckpointSaver(store.db) },
+				{ runId, resume, checkpointer: new StoreCheckpointSaver(store) },
 			);
 			const summary = {
 				run_id: result.runId,

@@ -1,6 +1,6 @@
 /** The optional Campaign Database credential every store-using node offers, and its connection test. */
 import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialDescription, INodeCredentialTestResult } from 'n8n-workflow';
-import { connectPostgres } from '../../lib/store';
+import { checkCampaignDatabase } from '../../lib/store';
 import { CREDENTIALS, postgresFromCredentials } from './context';
 
 export const databaseCredential: INodeCredentialDescription = {
@@ -14,12 +14,7 @@ export async function campaignDatabaseConnectionTest(
 	credential: ICredentialsDecrypted,
 ): Promise<INodeCredentialTestResult> {
 	try {
-		const db = await connectPostgres({ ...postgresFromCredentials(credential.data ?? {}), max: 1 });
-		try {
-			await db.query('SELECT 1');
-		} finally {
-			await db.close();
-		}
+		await checkCampaignDatabase(postgresFromCredentials(credential.data ?? {}));
 		return { status: 'OK', message: 'Connected to the campaign database' };
 	} catch (e) {
 		return { status: 'Error', message: (e as Error).message };

@@ -9,7 +9,7 @@ import type { SendGridTransport } from '../../lib/sendgrid/client';
 import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
 import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
 import { LIMITS } from '../../lib/schemas';
-import { queryContacts, parseQueryParameters } from '../../lib/store';
+import { contactsFromQuery, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
 import { CREDENTIALS, chatModel, redisConnection, sendGrid } from './context';
 
@@ -141,7 +141,7 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 	if (source === 'postgres') {
 		if (!store || store.kind !== 'postgres')
 			throw new NodeOperationError(node, 'Contacts from a Postgres query need a Campaign Database credential (Postgres)');
-		const rows = await queryContacts(store.db, ctx.getNodeParameter('contactsQuery', 0) as string, {
+		const rows = await contactsFromQuery(store, ctx.getNodeParameter('contactsQuery', 0) as string, {
 			params: parseQueryParameters(ctx.getNodeParameter('contactsQueryParameters', 0, '')),
 			statementTimeoutMs: Number(ctx.getNodeParameter('contactsQueryTimeout', 0, 60)) * 1000,
 		});

@@ -16,6 +16,7 @@ import { campaignInput, contacts, csvOf } from '../helpers/fixtures';
 import { createTestDatabase, ensurePostgres } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
 import { eventually } from '../e2e/helpers';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(10 * 60_000);
 
@@ -37,7 +38,7 @@ afterAll(async () => {
 
 const transport = () => createSendGridTransport({ apiKey: 'SG.test-key', baseUrl: sim.baseUrl, timeoutMs: 3000 });
 const payloads = (id: string, n: number, batchSize = 100) => buildEmailPayloads(parseCampaign(campaignInput({ id })), contacts(n, `${id}.example`), `run-${id}`, { step: 1, batchSize });
-const countRows = async (id: string) => (await store.db.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM eca_deliveries WHERE campaign_id = $1 GROUP BY status`, [id])).rows;
+const countRows = async (id: string) => (await sql(store).query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM eca_deliveries WHERE campaign_id = $1 GROUP BY status`, [id])).rows;
 
 it('10,000 recipients under 30 % 429, 5 % 500, 2 % dropped connections and slow answers: each accepted once, logged once', async () => {
 	sim.reset();

@@ -24,6 +24,7 @@ import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { createTestDatabase } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(120_000);
 
@@ -155,13 +156,13 @@ describe('SendGrid: a server that echoes the request back', () => {
 		expect(deliveries.length).toBeGreaterThan(0);
 		expect(deliveries.filter((d) => d.error)).not.toHaveLength(0);
 		scan('stored delivery rows', deliveries);
-		const runs = (await store.db.query("SELECT * FROM eca_runs WHERE campaign_id = 'secrets-send'")).rows;
+		const runs = (await sql(store).query("SELECT * FROM eca_runs WHERE campaign_id = 'secrets-send'")).rows;
 		expect(runs.find((r) => r.run_id === 'run_secrets_failed')).toMatchObject({ status: 'failed', error: expect.stringContaining('agent stopped') });
 		scan('stored run rows', runs);
 
 		// A row written before redaction existed (or by another tool) is still never shown.
 		attacks++;
-		await store.db.query("UPDATE eca_deliveries SET error = $1 WHERE id = (SELECT min(id) FROM eca_deliveries WHERE campaign_id = 'secrets-send')", [
+		await sql(store).query("UPDATE eca_deliveries SET error = $1 WHERE id = (SELECT min(id) FROM eca_deliveries WHERE campaign_id = 'secrets-send')", [
 			`legacy: Authorization: Bearer ${SG_KEY}; postgres://app:${URL_PASSWORD}@db/x; key ${LLM_KEY}`,
 		]);
 		const stats = await campaignStats(store, { campaignId: 'secrets-send', recent: 500 });

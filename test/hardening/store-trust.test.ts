@@ -7,6 +7,7 @@ import { Client } from 'pg';
 import { CampaignStore, closeAllStores, getCampaignStore, queryContacts, connectPostgres } from '../../lib/store';
 import { createTestDatabase } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(120_000);
 
@@ -49,14 +50,14 @@ async function storeState(): Promise<string> {
 
 describe('Contacts Query (Postgres)', () => {
 	it('reads contacts with bound query parameters; a value is data, never SQL', async () => {
-		const rows = await queryContacts(store.db, 'SELECT email, first_name FROM contacts WHERE segment = $1 ORDER BY email;', { params: ['spring'] });
+		const rows = await queryContacts(sql(store), 'SELECT email, first_name FROM contacts WHERE segment = $1 ORDER BY email;', { params: ['spring'] });
 		expect(rows).toEqual([
 			{ email: 'ada@example.org', first_name: 'Ada' },
 			{ email: 'bob@example.org', first_name: 'Bob' },
 		]);
 		const before = await storeState();
 		attacks++;
-		const none = await queryContacts(store.db, 'SELECT email FROM contacts WHERE segment = $1', { params: ["spring'; DELETE FROM eca_suppressions; --"] });
+		const none = await queryContacts(sql(store), 'SELECT email FROM contacts WHERE segment = $1', { params: ["spring'; DELETE FROM eca_suppressions; --"] });
 		expect(none).toEqual([]);
 		if ((await storeState()) !== before) letIn++;
 		expect(await storeState()).toBe(before);
@@ -78,12 +79,12 @@ describe('Contacts Query (Postgres)', () => {
 		['an escape from the wrapping', `SELECT email FROM contacts) AS q; DELETE FROM eca_suppressions; SELECT * FROM (SELECT 1`, /Contacts Query/],
 		['a temp table', `SELECT email INTO TEMP stolen FROM contacts`, /Contacts Query failed/],
 	];
-	it.each(hostile)('refuses %s with a clear error and changes nothing', async (_name, sql, message) => {
+	it.each(hostile)('refuses %s with a clear error and changes nothing', async (_name, query, message) => {
 		const before = await storeState();
 		attacks++;
 		let rows: unknown[] | undefined;
 		await expect(
-			queryContacts(store.db, sql).then((r) => {
+			queryContacts(sql(store), query).then((r) => {
 				rows = r;
 				return r;
 			}),
@@ -96,10 +97,10 @@ describe('Contacts Query (Postgres)', () => {
 
 	it('a session setting made by a query dies with its connection: the store keeps working', async () => {
 		attacks++;
-		const rows = await queryContacts(store.db, `SELECT set_config('search_path', 'nowhere', false) AS sp, email FROM contacts WHERE segment = 'fall'`);
+		const rows = await queryContacts(sql(store), `SELECT set_config('search_path', 'nowhere', false) AS sp, email FROM contacts WHERE segment = 'fall'`);
 		expect(rows).toEqual([{ sp: 'nowhere', email: 'cy@example.org' }]);
 		// Every pooled store connection still finds its tables.
-		const counts = await Promise.all(Array.from({ length: 12 }, () => store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM eca_suppressions')));
+		const counts = await Promise.all(Array.from({ length: 12 }, () => sql(store).query<{ n: number }>('SELECT count(*)::int AS n FROM eca_suppressions')));
 		if (counts.some((c) => c.rows[0].n !== 2)) letIn++;
 		expect(counts.map((c) => c.rows[0].n)).toEqual(Array(12).fill(2));
 	});
@@ -108,22 +109,22 @@ describe('Contacts Query (Postgres)', () => {
 		const objects = async () => (await admin.query('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0].n as number;
 		const before = await objects();
 		attacks++;
-		await queryContacts(store.db, `SELECT lo_import('/etc/hostname')::text AS email`).catch(() => undefined);
+		await queryContacts(sql(store), `SELECT lo_import('/etc/hostname')::text AS email`).catch(() => undefined);
 		if ((await objects()) !== before) letIn++;
 		expect(await objects()).toBe(before);
 	});
 
 	it('runs under a statement timeout', async () => {
 		attacks++;
-		await expect(queryContacts(store.db, 'SELECT pg_sleep(5), email FROM contacts', { statementTimeoutMs: 300 })).rejects.toThrow(/timeout|statement timeout/i);
+		await expect(queryContacts(sql(store), 'SELECT pg_sleep(5), email FROM contacts', { statementTimeoutMs: 300 })).rejects.toThrow(/timeout|statement timeout/i);
 		rejected++;
 	});
 
 	it('caps the rows it returns, and names missing parameters', async () => {
 		attacks++;
-		await expect(queryContacts(store.db, 'SELECT g::text || \'@example.org\' AS email FROM generate_series(1, 50) g', { maxRows: 10 })).rejects.toThrow(/more than 10 rows/);
+		await expect(queryContacts(sql(store), 'SELECT g::text || \'@example.org\' AS email FROM generate_series(1, 50) g', { maxRows: 10 })).rejects.toThrow(/more than 10 rows/);
 		rejected++;
-		await expect(queryContacts(store.db, 'SELECT email FROM contacts WHERE segment = $1')).rejects.toThrow(/Query Parameter/);
+		await expect(queryContacts(sql(store), 'SELECT email FROM contacts WHERE segment = $1')).rejects.toThrow(/Query Parameter/);
 	});
 });
 

@@ -8,6 +8,7 @@ import { TokenBucketLimiter } from '../../lib/sendgrid/rateLimiter';
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { createTestDatabase } from '../helpers/services';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(180_000);
 
@@ -82,7 +83,7 @@ describe('sending through the simulator', () => {
 		expect(sim.duplicateRecipients()).toEqual([]);
 		const injected = sim.requests.filter((r) => r.status !== 202).length;
 		expect(injected).toBeGreaterThan(20);
-		const rows = await store.db.query<{ n: number; sent: number }>(`SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'sent')::int AS sent FROM eca_deliveries WHERE campaign_id = 'faults'`);
+		const rows = await sql(store).query<{ n: number; sent: number }>(`SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'sent')::int AS sent FROM eca_deliveries WHERE campaign_id = 'faults'`);
 		expect(rows.rows[0]).toEqual({ n: 10_000, sent: 10_000 });
 	});
 

@@ -16,6 +16,7 @@ import { SendGridApiError, SendGridResponse, SendGridTransport } from '../../lib
 import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { createTestDatabase } from '../helpers/services';
 import { campaignInput, contacts } from '../helpers/fixtures';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(120_000);
 
@@ -90,10 +91,10 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		const id = claimed[0].id;
 		if (state !== 'claimed') await store.recordOutcome({ runId: 'owner', ids: [id], status: state, message_id: state === 'sent' ? `X${n}` : undefined });
 		// Old enough for any resend grace.
-		await store.db.query(`UPDATE eca_deliveries SET claimed_at = now() - interval '1 hour' WHERE id = $1`, [id]);
+		await sql(store).query(`UPDATE eca_deliveries SET claimed_at = now() - interval '1 hour' WHERE id = $1`, [id]);
 		return { campaign, email, id };
 	}
-	const statusOf = async (id: string) => (await store.db.query<{ status: string; run_id: string }>('SELECT status, run_id FROM eca_deliveries WHERE id = $1', [id])).rows[0];
+	const statusOf = async (id: string) => (await sql(store).query<{ status: string; run_id: string }>('SELECT status, run_id FROM eca_deliveries WHERE id = $1', [id])).rows[0];
 
 	it('outcomes: the owning run moves a row only where the table allows; another run never', async () => {
 		for (const from of DELIVERY_STATES)
@@ -140,7 +141,7 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 	it("SendGrid's processed event confirms only a claimed or unconfirmed row", async () => {
 		for (const from of DELIVERY_STATES) {
 			const { campaign, email, id } = await rowIn(from);
-			const row = (await store.db.query<{ delivery_id: string }>('SELECT delivery_id FROM eca_deliveries WHERE id = $1', [id])).rows[0];
+			const row = (await sql(store).query<{ delivery_id: string }>('SELECT delivery_id FROM eca_deliveries WHERE id = $1', [id])).rows[0];
 			await applyEvents(store, [
 				normalizeEvent({ event: 'processed', email, sg_event_id: `walk-ev-${id}`, sg_message_id: `SGM${id}.filter`, campaign_id: campaign, run_id: 'owner', step: '1', variant: 'A', delivery_id: row.delivery_id, timestamp: Math.floor(Date.now() / 1000) }),
 			]);
@@ -167,11 +168,11 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		const later = Math.floor(Date.now() / 1000) + 3600;
 		const c = await store.claimDeliveries('sched', 'run-1', 1, [{ email: 'later@x.io', delivery_id: 'dl', variant: 'A' }], { sendAt: later });
 		await store.recordOutcome({ runId: 'run-1', ids: [c.claimed[0].id], status: 'unconfirmed' });
-		await store.db.query(`UPDATE eca_deliveries SET claimed_at = now() - interval '2 hours' WHERE id = $1`, [c.claimed[0].id]);
+		await sql(store).query(`UPDATE eca_deliveries SET claimed_at = now() - interval '2 hours' WHERE id = $1`, [c.claimed[0].id]);
 		const again = await store.claimDeliveries('sched', 'run-2', 1, [{ email: 'later@x.io', delivery_id: 'dl', variant: 'A' }], { reclaimUnconfirmedAfterSeconds: 60 });
 		expect(again.claimed).toHaveLength(0);
 		// Once send_at and the grace have passed without a processed event, it may go again.
-		await store.db.query(`UPDATE eca_deliveries SET send_at = now() - interval '2 minutes' WHERE id = $1`, [c.claimed[0].id]);
+		await sql(store).query(`UPDATE eca_deliveries SET send_at = now() - interval '2 minutes' WHERE id = $1`, [c.claimed[0].id]);
 		const late = await store.claimDeliveries('sched', 'run-3', 1, [{ email: 'later@x.io', delivery_id: 'dl', variant: 'A' }], { reclaimUnconfirmedAfterSeconds: 60 });
 		expect(late.claimed).toHaveLength(1);
 	});

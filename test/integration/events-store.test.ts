@@ -11,6 +11,7 @@ import { applyEvents } from '../../lib/store/events';
 import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
 import { replyEvent } from '../../lib/events/inbound';
 import { createTestDatabase } from '../helpers/services';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(60_000);
 
@@ -30,7 +31,7 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		const { claimed } = await store.claimDeliveries('c', 'r', 1, emails.map((email, i) => ({ email, delivery_id: `d${i}`, variant: 'A' })));
 		await store.recordOutcome({ runId: 'r', ids: claimed.filter((c) => c.email !== 'b@x.io').map((c) => c.id), status: 'sent', message_id: 'MSG1' });
 		// b@x.io stays claimed: its sender crashed before the 202 came back.
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('c', 'a@x.io', 2, now()), ('c', 'c@x.io', 2, now())`);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('c', 'a@x.io', 2, now()), ('c', 'c@x.io', 2, now())`);
 	});
 	afterAll(async () => {
 		await closeAllStores();
@@ -67,9 +68,9 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect(r.sequencesStopped).toBe(1);
 		const row = (await store.deliveries({ campaignId: 'c' })).find((x) => x.email === 'c@x.io')!;
 		expect(row.bounce_type).toBe('bounce');
-		const stored = await store.db.query<{ campaign_id: string; delivery_id: string }>(`SELECT campaign_id, delivery_id FROM eca_events WHERE sg_event_id = 'bn1'`);
+		const stored = await sql(store).query<{ campaign_id: string; delivery_id: string }>(`SELECT campaign_id, delivery_id FROM eca_events WHERE sg_event_id = 'bn1'`);
 		expect(stored.rows[0]).toEqual({ campaign_id: 'c', delivery_id: 'd2' });
-		const en = await store.db.query<{ status: string; stop_reason: string }>(`SELECT status, stop_reason FROM eca_enrollments WHERE email = 'c@x.io'`);
+		const en = await sql(store).query<{ status: string; stop_reason: string }>(`SELECT status, stop_reason FROM eca_enrollments WHERE email = 'c@x.io'`);
 		expect(en.rows[0]).toEqual({ status: 'stopped', stop_reason: 'hard_bounce' });
 	});
 
@@ -83,11 +84,11 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 	});
 
 	it('a reply stops the sequence and suppresses the sender', async () => {
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) VALUES ('c2', 'r@x.io', 2)`);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) VALUES ('c2', 'r@x.io', 2)`);
 		const reply = replyEvent({ from: 'R <r@x.io>', subject: 'Re: offer', headers: 'Message-ID: <x@y>' })!;
 		await applyEvents(store, [reply]);
 		expect((await store.suppressedAmong(['r@x.io'])).get('r@x.io')).toBe('replied');
-		const en = await store.db.query<{ stop_reason: string }>(`SELECT stop_reason FROM eca_enrollments WHERE email = 'r@x.io'`);
+		const en = await sql(store).query<{ stop_reason: string }>(`SELECT stop_reason FROM eca_enrollments WHERE email = 'r@x.io'`);
 		expect(en.rows[0].stop_reason).toBe('replied');
 	});
 	it('stores events carrying NUL bytes or broken UTF-16 instead of failing the whole batch', async () => {
@@ -100,7 +101,7 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		];
 		const r = await applyEvents(store, batch);
 		expect(r).toMatchObject({ inserted: 3, duplicates: 0 });
-		const rows = await store.db.query<{ sg_event_id: string; payload: Record<string, unknown> }>(
+		const rows = await sql(store).query<{ sg_event_id: string; payload: Record<string, unknown> }>(
 			`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id IN ('nul1', 'sur1', 'ok1') ORDER BY sg_event_id`,
 		);
 		expect(rows.rows.map((x) => x.sg_event_id)).toEqual(['nul1', 'ok1', 'sur1']);
@@ -119,9 +120,9 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 	let drop: () => Promise<void>;
 	const T = 1700000000;
 	const raw = (o: Record<string, unknown>) => normalizeEvent({ timestamp: T, ...o });
-	const count = async (where: string) => (await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE ${where}`)).rows[0].n;
+	const count = async (where: string) => (await sql(store).query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE ${where}`)).rows[0].n;
 	const suppressed = async (email: string, scope = 'global') =>
-		(await store.db.query<{ reason: string }>('SELECT reason FROM eca_suppressions WHERE email = $1 AND scope = $2', [email, scope])).rows[0]?.reason;
+		(await sql(store).query<{ reason: string }>('SELECT reason FROM eca_suppressions WHERE email = $1 AND scope = $2', [email, scope])).rows[0]?.reason;
 	beforeAll(async () => {
 		({ store, drop } = await open());
 	});
@@ -142,7 +143,7 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		];
 		const r = await applyEvents(store, batch);
 		expect(r).toMatchObject({ received: 7, inserted: 7, duplicates: 0, quarantined: 0 });
-		const ms = await store.db.query<{ ts: Date; payload: { problems: string[] } }>(`SELECT ts, payload FROM eca_events WHERE sg_event_id = 'bad-ms'`);
+		const ms = await sql(store).query<{ ts: Date; payload: { problems: string[] } }>(`SELECT ts, payload FROM eca_events WHERE sg_event_id = 'bad-ms'`);
 		expect(new Date(ms.rows[0].ts).getTime()).toBe(1700000000123);
 		expect(ms.rows[0].payload.problems).toEqual(['timestamp: in milliseconds, read as such']);
 		expect(await count(`sg_event_id LIKE 'bad-%' OR sg_event_id = 'fine-1'`)).toBe(7);
@@ -157,7 +158,7 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		];
 		const r = await applyEvents(store, batch);
 		expect(r).toMatchObject({ inserted: 3, quarantined: 2, suppressionsAdded: 1 });
-		const bare = await store.db.query<{ sg_event_id: string; payload: { problems: string[] } }>(`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id LIKE 'pg-bad-%' ORDER BY 1`);
+		const bare = await sql(store).query<{ sg_event_id: string; payload: { problems: string[] } }>(`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id LIKE 'pg-bad-%' ORDER BY 1`);
 		expect(bare.rows.map((x) => x.sg_event_id)).toEqual(['pg-bad-step', 'pg-bad-ts']);
 		expect(bare.rows[0].payload.problems[0]).toMatch(/^not storable: /);
 		expect(await suppressed('q3@x.io')).toBe('unsubscribe');
@@ -195,9 +196,9 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		]);
 		// Set up by hand (the send path's own API is not under test here): u1 unconfirmed though its
 		// X-Message-Id is known, u2 unconfirmed with only the Message-ID it went out with, u3 sent.
-		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed', message_id = 'XM1' WHERE delivery_id = 'cd1'`);
-		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed', error = 'timeout' WHERE delivery_id = 'cd2'`);
-		await store.db.query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'XM3', http_status = 202, sent_at = now() WHERE delivery_id = 'cd3'`);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'unconfirmed', message_id = 'XM1' WHERE delivery_id = 'cd1'`);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'unconfirmed', error = 'timeout' WHERE delivery_id = 'cd2'`);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'XM3', http_status = 202, sent_at = now() WHERE delivery_id = 'cd3'`);
 		const r = await applyEvents(store, [
 			// No custom args on any of them.
 			raw({ event: 'processed', email: 'u1@x.io', sg_event_id: 'cp1', sg_message_id: 'XM1.filter0001.1', 'smtp-id': '<XM1@ismtpd-555>' }),
@@ -209,28 +210,28 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		expect(rows['u1@x.io']).toMatchObject({ status: 'sent', sg_message_id: 'XM1.filter0001.1', message_id: 'XM1' });
 		expect(rows['u2@x.io']).toMatchObject({ status: 'sent', message_id: 'XM2' });
 		expect(rows['u3@x.io'].bounce_type).toBe('bounce');
-		const ev = await store.db.query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = 'cb3'`);
+		const ev = await sql(store).query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = 'cb3'`);
 		expect(ev.rows[0].delivery_id).toBe('cd3');
 	});
 
 	it('drops filed by reason: recipient-side reasons suppress and stop, sender-side ones suppress nobody', async () => {
 		const people = ['d-unsub', 'd-spam', 'd-smtpapi', 'd-content', 'd-quota', 'd-bounced', 'd-invalid'].map((p) => `${p}@x.io`);
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT 'drops', e, 2 FROM unnest($1::text[]) AS e`, [people]);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT 'drops', e, 2 FROM unnest($1::text[]) AS e`, [people]);
 		const reasons = ['Unsubscribed Address', 'Spam Reporting Address', 'Invalid SMTPAPI header', 'Spam Content (if spam checker app enabled)', 'Recipient List over Package Quota', 'Bounced Address', 'Invalid'];
 		await applyEvents(store, people.map((email, i) => raw({ event: 'dropped', email, sg_event_id: `drop-${i}`, reason: reasons[i] })));
 		expect(await Promise.all(people.map((p) => suppressed(p)))).toEqual(['unsubscribe', 'spamreport', undefined, undefined, undefined, 'dropped', 'dropped']);
-		const en = await store.db.query<{ email: string; status: string; stop_reason: string | null }>(`SELECT email, status, stop_reason FROM eca_enrollments WHERE campaign_id = 'drops'`);
+		const en = await sql(store).query<{ email: string; status: string; stop_reason: string | null }>(`SELECT email, status, stop_reason FROM eca_enrollments WHERE campaign_id = 'drops'`);
 		const by = Object.fromEntries(en.rows.map((x) => [x.email, x.stop_reason]));
 		expect(people.map((p) => by[p])).toEqual(['unsubscribed', 'spam_report', null, null, null, 'hard_bounce', 'hard_bounce']);
 	});
 
 	it('group_unsubscribe for group N stops only what is sent under group N; a global unsubscribe stops all', async () => {
-		await store.db.query(`INSERT INTO eca_campaigns (id, definition) VALUES ('grp5', '{"id":"grp5","unsubscribeGroupId":5}'), ('grp6', '{"id":"grp6","unsubscribeGroupId":6}'), ('nogrp', '{"id":"nogrp"}')`);
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['grp5','grp6','nogrp']) AS c, unnest(ARRAY['g@x.io','h@x.io']) AS e`);
+		await sql(store).query(`INSERT INTO eca_campaigns (id, definition) VALUES ('grp5', '{"id":"grp5","unsubscribeGroupId":5}'), ('grp6', '{"id":"grp6","unsubscribeGroupId":6}'), ('nogrp', '{"id":"nogrp"}')`);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['grp5','grp6','nogrp']) AS c, unnest(ARRAY['g@x.io','h@x.io']) AS e`);
 		const r = await applyEvents(store, [raw({ event: 'group_unsubscribe', email: 'g@x.io', sg_event_id: 'gu5', asm_group_id: 5 })]);
 		expect(r.sequencesStopped).toBe(1);
 		const status = async (email: string) =>
-			Object.fromEntries((await store.db.query<{ campaign_id: string; status: string }>(`SELECT campaign_id, status FROM eca_enrollments WHERE email = $1`, [email])).rows.map((x) => [x.campaign_id, x.status]));
+			Object.fromEntries((await sql(store).query<{ campaign_id: string; status: string }>(`SELECT campaign_id, status FROM eca_enrollments WHERE email = $1`, [email])).rows.map((x) => [x.campaign_id, x.status]));
 		expect(await status('g@x.io')).toEqual({ grp5: 'stopped', grp6: 'active', nogrp: 'active' });
 		expect(await suppressed('g@x.io', 'group:5')).toBe('group_unsubscribe');
 		expect(await suppressed('g@x.io')).toBeUndefined();
@@ -267,7 +268,7 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		await applyEvents(store, [
 			raw({ event: 'deferred', email: 'k@x.io', sg_event_id: 'keep-1', sg_message_id: 'K.filter-1', response: '400 try again later', attempt: '5', ip: '192.0.2.9', tls: 1, pool: { name: 'p', id: 2 }, order_id: 'PO-9', marketing_campaign_id: 77, singlesend_id: 'ss', template_id: 'd-1' }),
 		]);
-		const p = (await store.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE sg_event_id = 'keep-1'`)).rows[0].payload;
+		const p = (await sql(store).query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE sg_event_id = 'keep-1'`)).rows[0].payload;
 		expect(p).toMatchObject({ response: '400 try again later', attempt: '5', ip: '192.0.2.9', tls: 1, pool: { name: 'p', id: 2 }, extra: { order_id: 'PO-9' }, marketing_campaign_id: 77, singlesend_id: 'ss', template_id: 'd-1' });
 	});
 });
@@ -318,16 +319,16 @@ describe.each([
 		env = await open();
 		if (env.dir) process.env.EMAIL_CAMPAIGN_STORE_DIR = env.dir;
 		store = await getCampaignStore(env.config);
-		await store.db.query(`INSERT INTO eca_campaigns (id, definition) VALUES ('fx', '{"id":"fx","unsubscribeGroupId":42}'), ('fx-other', '{"id":"fx-other"}')`);
+		await sql(store).query(`INSERT INTO eca_campaigns (id, definition) VALUES ('fx', '{"id":"fx","unsubscribeGroupId":42}'), ('fx-other', '{"id":"fx-other"}')`);
 		const withDelivery = fixtures.filter((f) => typeof f.delivery_id === 'string');
 		const rows = [...withDelivery.map((f) => ({ email: String(f.email), delivery_id: String(f.delivery_id), variant: 'A' })), { email: 'async-bounce@fx.example', delivery_id: 'fx-async', variant: 'A' }];
 		const unique = [...new Map(rows.map((r) => [r.email, r])).values()];
 		await store.claimDeliveries('fx', 'fx-run', 1, unique);
 		// All went out in one request (one X-Message-Id), but processed@ never got its answer back.
-		await store.db.query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'FXMSG0001', sent_at = now() WHERE campaign_id = 'fx' AND email <> 'processed@fx.example'`);
-		await store.db.query(`UPDATE eca_deliveries SET status = 'unconfirmed' WHERE campaign_id = 'fx' AND email = 'processed@fx.example'`);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'sent', message_id = 'FXMSG0001', sent_at = now() WHERE campaign_id = 'fx' AND email <> 'processed@fx.example'`);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'unconfirmed' WHERE campaign_id = 'fx' AND email = 'processed@fx.example'`);
 		const emails = [...new Set(fixtures.map((f) => String(f.email)))];
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['fx', 'fx-other']) AS c, unnest($1::text[]) AS e`, [emails]);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) SELECT c, e, 2 FROM unnest(ARRAY['fx', 'fx-other']) AS c, unnest($1::text[]) AS e`, [emails]);
 	});
 	afterAll(async () => {
 		process.env.EMAIL_CAMPAIGN_STORE_DIR = savedDir;
@@ -344,7 +345,7 @@ describe.each([
 		const items = r.workflowData![0].map((i) => i.json);
 		// Machine opens are left out of the output by default; everything else is there once.
 		expect(items).toHaveLength(events.length + 1 - 1);
-		const stored = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
+		const stored = await sql(store).query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
 		expect(stored.rows[0].n).toBe(events.length + 1);
 		expect(items.find((i) => i.sg_event_id === 'fx-odd-ms')).toMatchObject({ timestamp: '2024-11-25T10:20:00.123Z', problems: ['timestamp: in milliseconds, read as such'] });
 
@@ -353,11 +354,11 @@ describe.each([
 			const email = String(f.email);
 			const what = `${f.event} ${email} (${f._source})`;
 			if (x.suppressed !== undefined) {
-				const s = await store.db.query<{ scope: string; reason: string }>('SELECT scope, reason FROM eca_suppressions WHERE email = $1', [email]);
+				const s = await sql(store).query<{ scope: string; reason: string }>('SELECT scope, reason FROM eca_suppressions WHERE email = $1', [email]);
 				expect({ what, s: s.rows }).toEqual({ what, s: x.suppressed ? [x.suppressed] : [] });
 			}
 			if (x.stopped !== undefined) {
-				const en = await store.db.query<{ campaign_id: string; status: string; stop_reason: string | null }>('SELECT campaign_id, status, stop_reason FROM eca_enrollments WHERE email = $1 ORDER BY campaign_id', [email]);
+				const en = await sql(store).query<{ campaign_id: string; status: string; stop_reason: string | null }>('SELECT campaign_id, status, stop_reason FROM eca_enrollments WHERE email = $1 ORDER BY campaign_id', [email]);
 				const fxRow = en.rows.find((row) => row.campaign_id === 'fx')!;
 				expect({ what, stop: fxRow.stop_reason }).toEqual({ what, stop: x.stopped });
 				// A group unsubscribe leaves the campaign sent without that group alone.
@@ -366,21 +367,21 @@ describe.each([
 				expect({ what, other: other.status }).toEqual({ what, other: global ? 'stopped' : 'active' });
 			}
 			if (x.delivery) {
-				const d = (await store.db.query<Record<string, unknown>>(`SELECT * FROM eca_deliveries WHERE campaign_id = 'fx' AND email = $1`, [email])).rows[0];
+				const d = (await sql(store).query<Record<string, unknown>>(`SELECT * FROM eca_deliveries WHERE campaign_id = 'fx' AND email = $1`, [email])).rows[0];
 				for (const [k, v] of Object.entries(x.delivery)) {
 					const got = k === 'processed' ? d.processed_at !== null : k === 'delivered' ? d.delivered_at !== null : k === 'dropped' ? d.dropped_at !== null : k === 'unsubscribed' ? d.unsubscribed_at !== null : k === 'spam_reported' ? d.spam_reported_at !== null : d[k];
 					expect({ what, [k]: got }).toEqual({ what, [k]: v });
 				}
 			}
 			if (x.payload) {
-				const p = (await store.db.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE email = $1 AND event = $2 ORDER BY ts DESC LIMIT 1`, [email, f.event])).rows[0].payload;
+				const p = (await sql(store).query<{ payload: Record<string, unknown> }>(`SELECT payload FROM eca_events WHERE email = $1 AND event = $2 ORDER BY ts DESC LIMIT 1`, [email, f.event])).rows[0].payload;
 				expect({ what, p }).toMatchObject({ what, p: x.payload });
 				// The node's item carries the same fields (machine opens are not output).
 				const item = items.find((i) => i.email === email && i.event === f.event);
 				if (!(f.event === 'open' && f.sg_machine_open)) expect({ what, item }).toMatchObject({ what, item: x.payload });
 			}
 			if (x.joined) {
-				const ev = (await store.db.query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = $1`, [f.sg_event_id])).rows[0];
+				const ev = (await sql(store).query<{ delivery_id: string }>(`SELECT delivery_id FROM eca_events WHERE sg_event_id = $1`, [f.sg_event_id])).rows[0];
 				expect({ what, joined: ev.delivery_id }).toEqual({ what, joined: x.joined });
 			}
 		}
@@ -391,7 +392,7 @@ describe.each([
 		const { r, res } = await post(again);
 		expect(res.code).toBe(200);
 		expect(r.workflowData).toBeUndefined();
-		const stored = await store.db.query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
+		const stored = await sql(store).query<{ n: number }>('SELECT count(*)::int AS n FROM eca_events');
 		expect(stored.rows[0].n).toBe(fixtures.length + 1);
 	});
 });

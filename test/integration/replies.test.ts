@@ -12,6 +12,7 @@ import { SendGridTrigger } from '../../nodes/SendGridTrigger/SendGridTrigger.nod
 import { CampaignStore, closeAllStores, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
 import { createTestDatabase } from '../helpers/services';
 import { multipartBody } from '../simulators/sendgridServer';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(60_000);
 
@@ -56,7 +57,7 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 		];
 		const { claimed } = await store.claimDeliveries('spring', 'run-1', 1, rows);
 		await store.recordOutcome({ runId: 'run-1', ids: claimed.map((c) => c.id), status: 'sent', message_id: xMessageId });
-		await store.db.query(
+		await sql(store).query(
 			`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES
 			 ('spring', 'pat.reader@customer.example', 2, now()), ('other', 'pat.reader@customer.example', 2, now()),
 			 ('spring', 'renee@customer.example', 2, now()), ('spring', 'kai@customer.example', 2, now()), ('spring', 'lou@customer.example', 2, now())`,
@@ -88,10 +89,10 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 	}
 
 	const state = async () => ({
-		events: (await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE event = 'reply'`)).rows[0].n,
-		stopped: (await store.db.query<{ campaign_id: string; email: string }>(`SELECT campaign_id, email FROM eca_enrollments WHERE status = 'stopped' ORDER BY campaign_id, email`)).rows,
-		suppressions: (await store.db.query<{ email: string }>(`SELECT email FROM eca_suppressions ORDER BY email`)).rows,
-		replied: (await store.db.query<{ email: string }>(`SELECT email FROM eca_deliveries WHERE replied_at IS NOT NULL ORDER BY email`)).rows,
+		events: (await sql(store).query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE event = 'reply'`)).rows[0].n,
+		stopped: (await sql(store).query<{ campaign_id: string; email: string }>(`SELECT campaign_id, email FROM eca_enrollments WHERE status = 'stopped' ORDER BY campaign_id, email`)).rows,
+		suppressions: (await sql(store).query<{ email: string }>(`SELECT email FROM eca_suppressions ORDER BY email`)).rows,
+		replied: (await sql(store).query<{ email: string }>(`SELECT email FROM eca_deliveries WHERE replied_at IS NOT NULL ORDER BY email`)).rows,
 	});
 
 	it('refuses a post without the secret or with a wrong one (403) and changes nothing', async () => {
@@ -189,7 +190,7 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 	});
 
 	it('suppresses globally only when Reply Suppresses Globally is on', async () => {
-		await store.db.query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('spring', 'kai2@customer.example', 2, now())`);
+		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES ('spring', 'kai2@customer.example', 2, now())`);
 		const { claimed } = await store.claimDeliveries('spring', 'run-1', 1, [{ email: 'kai2@customer.example', delivery_id: 'd-kai2', variant: 'A', reply_message_id: '<eca.kai2Kai2Kai2Kai2Kai2K@acme.example>' }]);
 		await store.recordOutcome({ runId: 'run-1', ids: claimed.map((c) => c.id), status: 'sent', message_id: 'XMIDkai2' });
 		const fields = { ...withReplyTo(fixture('parsed-reply.json').fields, '<eca.kai2Kai2Kai2Kai2Kai2K@acme.example>'), from: 'kai2@customer.example', headers: `Message-ID: <k2@customer.example>\nIn-Reply-To: <eca.kai2Kai2Kai2Kai2Kai2K@acme.example>\n` };

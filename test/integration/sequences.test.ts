@@ -9,6 +9,7 @@ import type { SendGridResponse, SendGridTransport } from '../../lib/sendgrid/cli
 import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { createTestDatabase } from '../helpers/services';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(90_000);
 
@@ -137,7 +138,7 @@ describe('sequences on Postgres', () => {
 		const rest = sg.sent.slice(sample.length).filter((s) => s.step === '1');
 		expect(rest.length + sample.length).toBe(2000);
 		expect(new Set(rest.map((s) => s.subject))).toEqual(new Set(['Variant B {{first_name}}']));
-		const held = await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_enrollments WHERE campaign_id = 'ab-1' AND variant = $1`, [HOLDOUT]);
+		const held = await sql(store).query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_enrollments WHERE campaign_id = 'ab-1' AND variant = $1`, [HOLDOUT]);
 		expect(held.rows[0].n).toBe(0);
 	});
 

@@ -3,6 +3,7 @@ import { CampaignStore, getCampaignStore, closeAllStores, connectPostgres, openP
 import { migrate, MIGRATIONS } from '../../lib/store/migrations';
 import { createTestDatabase } from '../helpers/services';
 import type { DeliveryResult } from '../../lib/schemas';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(60_000);
 
@@ -36,7 +37,7 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 
 	it('applies each migration once, also when migrate runs again', async () => {
 		expect(await store.migrate()).toEqual([]);
-		const rows = await store.db.query<{ version: number }>('SELECT version FROM eca_schema_migrations ORDER BY version');
+		const rows = await sql(store).query<{ version: number }>('SELECT version FROM eca_schema_migrations ORDER BY version');
 		expect(rows.rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
 	});
 

@@ -7,6 +7,7 @@ import { SendGridTrigger } from '../../nodes/SendGridTrigger/SendGridTrigger.nod
 import { EVENT_TYPES } from '../../lib/events/normalize';
 import { closeAllStores, getCampaignStore } from '../../lib/store';
 import { SendGridSimulator } from '../simulators/sendgridServer';
+import { sql } from '../helpers/sql';
 
 jest.setTimeout(60_000);
 const dir = mkdtempSync(join(tmpdir(), 'eca-events-trigger-'));
@@ -61,7 +62,7 @@ it('the embedded store keeps them once: the same post with new sg_event_ids outp
 	// The events whose time was made up on arrival cannot be recognised by time: only their sg_event_id tells.
 	expect(items.map((i) => i.sg_event_id)).toEqual(['t-huge-again', 't-obj-again']);
 	const store = await getCampaignStore({ embeddedDir: dir });
-	expect((await store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE sg_event_id LIKE 't-%'`)).rows[0].n).toBe(7);
+	expect((await sql(store).query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE sg_event_id LIKE 't-%'`)).rows[0].n).toBe(7);
 });
 
 it('says in the node that with the store off nothing is de-duplicated', () => {

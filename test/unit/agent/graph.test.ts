@@ -5,6 +5,7 @@ import { StoreCheckpointSaver } from '../../../lib/agent/checkpointer';
 import type { SendGridResponse, SendGridTransport } from '../../../lib/sendgrid/client';
 import type { MailSendBody } from '../../../lib/sendgrid/mailRequest';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
+import { sql } from '../../helpers/sql';
 
 jest.setTimeout(60_000);
 
@@ -85,7 +86,7 @@ describe('Campaign Agent graph', () => {
 	it('resumes a crashed run from its checkpoint without sending anything twice', async () => {
 		const crashing = new CountingSendGrid(6);
 		const { config, deps, runId } = setup(1000, {}, crashing);
-		const checkpointer = new StoreCheckpointSaver(store.db);
+		const checkpointer = new StoreCheckpointSaver(store);
 		await expect(runCampaignAgent(config, deps, { runId, checkpointer })).rejects.toThrow(/process killed/);
 		expect(crashing.accepted).toHaveLength(500);
 		// The run says it stopped and can be resumed, with the reason; it is not left "running".
@@ -127,7 +128,7 @@ describe('Campaign Agent graph', () => {
 				return super.putWrites(...args);
 			}
 		}
-		const saver = new DyingSaver(store.db);
+		const saver = new DyingSaver(store);
 		const first = new (class extends CountingSendGrid {
 			async sendMail(body: MailSendBody) {
 				if (saver.dead) throw new Error('process killed');
@@ -138,7 +139,7 @@ describe('Campaign Agent graph', () => {
 		await expect(runCampaignAgent(config, deps, { runId, checkpointer: saver })).rejects.toThrow(/process killed/);
 		expect(first.accepted).toHaveLength(300);
 		const fresh = new CountingSendGrid();
-		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store.db), resume: true });
+		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store), resume: true });
 		expect(resumed.resumed).toBe(true);
 		// Every contact is accounted for once: sent by the first run, sent after the resume, or unconfirmed
 		// (the requests the dying process attempted: never re-sent blindly, confirmed by processed events).
@@ -166,7 +167,7 @@ describe('Campaign Agent graph', () => {
 			query: <T,>(sql: string, params?: unknown[]) => (guard(sql), q.query<T>(sql, params)),
 			exec: (sql: string) => (guard(sql), q.exec(sql)),
 		});
-		const dying: SqlDriver = { kind: store.db.kind, ...wrap(store.db), transaction: (fn) => store.db.transaction((tx) => fn(wrap(tx))), readOnlySession: (fn, o) => store.db.readOnlySession(fn, o), close: async () => undefined };
+		const dying: SqlDriver = { kind: sql(store).kind, ...wrap(sql(store)), transaction: (fn) => sql(store).transaction((tx) => fn(wrap(tx))), readOnlySession: (fn, o) => sql(store).readOnlySession(fn, o), close: async () => undefined };
 		let builds = 0;
 		class ArmingSaver extends StoreCheckpointSaver {
 			async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
@@ -181,10 +182,10 @@ describe('Campaign Agent graph', () => {
 			}
 		})();
 		const { config, deps, runId } = setup(1000, {}, first);
-		await expect(runCampaignAgent(config, deps, { runId, checkpointer: new ArmingSaver(dying) })).rejects.toThrow(/process killed/);
+		await expect(runCampaignAgent(config, deps, { runId, checkpointer: new ArmingSaver(new CampaignStore(dying)) })).rejects.toThrow(/process killed/);
 		expect(dead).toBe(true);
 		const fresh = new CountingSendGrid();
-		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store.db), resume: true });
+		const resumed = await runCampaignAgent(config, { ...deps, send: { transport: fresh, store } }, { runId, checkpointer: new StoreCheckpointSaver(store), resume: true });
 		expect(resumed.resumed).toBe(true);
 		expect(resumed.steps).toEqual([1]);
 		const c = resumed.counts;
@@ -195,7 +196,7 @@ describe('Campaign Agent graph', () => {
 
 	it('returns the finished run when asked to resume a run that completed', async () => {
 		const { config, deps, runId } = setup(10);
-		const checkpointer = new StoreCheckpointSaver(store.db);
+		const checkpointer = new StoreCheckpointSaver(store);
 		await runCampaignAgent(config, deps, { runId, checkpointer });
 		const sg = new CountingSendGrid();
 		const r = await runCampaignAgent(config, { ...deps, send: { transport: sg, store } }, { runId, checkpointer, resume: true });

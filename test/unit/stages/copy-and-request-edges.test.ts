@@ -15,6 +15,7 @@ import { checkCopy } from '../../../lib/llm/checks';
 import type { ChatModel, ChatRequest, ChatResult } from '../../../lib/llm/client';
 import { CampaignInputError, copyProblems } from '../../../lib/schemas';
 import { campaignInput, contacts } from '../../helpers/fixtures';
+import { sql } from '../../helpers/sql';
 
 jest.setTimeout(30_000);
 
@@ -169,7 +170,7 @@ describe('one validator for subjects: copy check, payload schema and cache agree
 		// Learn the cache key by writing once, then poison that entry the way an older version could have.
 		await generateEmailCopy(payloads, { mode: 'llm' }, { chat, store });
 		const calls = chat.requests.length;
-		await store.db.query(`UPDATE eca_copy_cache SET copy = jsonb_set(copy, '{subject}', to_jsonb($2::text)) WHERE campaign_id = $1`, ['edge-poisoned', 'Spring\tdeals']);
+		await sql(store).query(`UPDATE eca_copy_cache SET copy = jsonb_set(copy, '{subject}', to_jsonb($2::text)) WHERE campaign_id = $1`, ['edge-poisoned', 'Spring\tdeals']);
 		const r = await generateEmailCopy(payloads, { mode: 'llm' }, { chat, store });
 		expect(chat.requests.length).toBe(calls + 1);
 		for (const p of r.payloads) expect(copyProblems(p.copy)).toEqual([]);

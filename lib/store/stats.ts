@@ -1,0 +1,113 @@
+/** The dashboard's reads: campaigns, runs, delivery counts per step and variant, A/B decisions, recent deliveries, suppressions. */
+import { driverOf, type CampaignStore } from './campaignStore';
+
+export interface CampaignListRow {
+	id: string;
+	name: string | null;
+	status: string;
+	created_at: string;
+}
+
+export interface RunListRow {
+	run_id: string;
+	campaign_id: string;
+	step: number | null;
+	mode: string;
+	status: string;
+	total: number;
+	counts: Record<string, number>;
+	progress: Record<string, unknown>;
+	started_at: string;
+	finished_at: string | null;
+	llm_calls: number;
+	llm_tokens: number;
+}
+
+/** Live deliveries of one campaign step and variant, counted by what happened to them. */
+export interface StepCounts {
+	campaign_id: string;
+	step: number;
+	variant: string;
+	sent: number;
+	delivered: number;
+	opened: number;
+	clicked: number;
+	bounced: number;
+	unsubscribed: number;
+	spam: number;
+	failed: number;
+}
+
+export interface RecentDelivery {
+	email: string;
+	campaign_id: string;
+	step: number;
+	variant: string;
+	status: string;
+	error: string | null;
+	updated_at: string;
+}
+
+export interface SuppressionCount {
+	reason: string;
+	n: number;
+}
+
+/** Campaign ids are optional in every read: null means every campaign. */
+async function rows<T>(store: CampaignStore, sql: string, params: unknown[]): Promise<T[]> {
+	return (await driverOf(store).query<T>(sql, params)).rows;
+}
+
+/** The newest 200 campaigns (or the one asked for). */
+export function listCampaigns(store: CampaignStore, campaignId: string | null): Promise<CampaignListRow[]> {
+	return rows(store, `SELECT id, name, status, created_at::text FROM eca_campaigns WHERE $1::text IS NULL OR id = $1 ORDER BY created_at DESC LIMIT 200`, [campaignId]);
+}
+
+/** The newest 50 runs. */
+export function listRuns(store: CampaignStore, campaignId: string | null): Promise<RunListRow[]> {
+	return rows(
+		store,
+		`SELECT run_id, campaign_id, step, mode, status, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens
+			 FROM eca_runs WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY started_at DESC LIMIT 50`,
+		[campaignId],
+	);
+}
+
+/** Live delivery counts per campaign, step and variant (a drop counts as a bounce here). */
+export function stepCounts(store: CampaignStore, campaignId: string | null): Promise<StepCounts[]> {
+	return rows(
+		store,
+		`SELECT campaign_id, step, variant,
+				count(*) FILTER (WHERE status = 'sent')::int AS sent,
+				count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered,
+				count(*) FILTER (WHERE open_count > 0)::int AS opened,
+				count(*) FILTER (WHERE click_count > 0)::int AS clicked,
+				count(*) FILTER (WHERE bounced_at IS NOT NULL OR dropped_at IS NOT NULL)::int AS bounced,
+				count(*) FILTER (WHERE unsubscribed_at IS NOT NULL)::int AS unsubscribed,
+				count(*) FILTER (WHERE spam_reported_at IS NOT NULL)::int AS spam,
+				count(*) FILTER (WHERE status = 'failed')::int AS failed
+			 FROM eca_deliveries WHERE mode = 'live' AND ($1::text IS NULL OR campaign_id = $1)
+			 GROUP BY campaign_id, step, variant ORDER BY campaign_id, step, variant`,
+		[campaignId],
+	);
+}
+
+/** The newest 50 A/B decisions, as stored. */
+export function listAbDecisions(store: CampaignStore, campaignId: string | null): Promise<Array<Record<string, unknown>>> {
+	return rows(store, `SELECT * FROM eca_ab_decisions WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY decided_at DESC LIMIT 50`, [campaignId]);
+}
+
+/** The most recently changed live deliveries. */
+export function recentDeliveries(store: CampaignStore, campaignId: string | null, limit: number): Promise<RecentDelivery[]> {
+	return rows(
+		store,
+		`SELECT email, campaign_id, step, variant, status, error, updated_at::text FROM eca_deliveries
+			 WHERE mode = 'live' AND ($1::text IS NULL OR campaign_id = $1) ORDER BY updated_at DESC, id DESC LIMIT $2`,
+		[campaignId, limit],
+	);
+}
+
+/** Suppressed addresses per reason, most first (every campaign). */
+export function suppressionCounts(store: CampaignStore): Promise<SuppressionCount[]> {
+	return rows(store, `SELECT reason, count(*)::int AS n FROM eca_suppressions GROUP BY reason ORDER BY n DESC`, []);
+}
