@@ -46,11 +46,11 @@ describe('Event Webhook settings', () => {
 		fetch(`${url}${path}`, { method, headers: { authorization: 'Bearer SG.test-key', 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
 	it('a signing toggle without enabled is refused and leaves signing as it was', async () => {
-		const created = await (await call('POST', '/v3/user/webhooks/event/settings', { url: 'https://hooks.example/x', enabled: true, processed: true })).json();
+		const created = (await (await call('POST', '/v3/user/webhooks/event/settings', { url: 'https://hooks.example/x', enabled: true, processed: true })).json()) as { id: string };
 		expect((await call('PATCH', `/v3/user/webhooks/event/settings/signed/${created.id}`, { enabled: true })).status).toBe(200);
 		const refused = await call('PATCH', `/v3/user/webhooks/event/settings/signed/${created.id}`, {});
 		expect(refused.status).toBe(400);
-		expect((await refused.json()).errors[0].field).toBe('enabled');
+		expect(((await refused.json()) as { errors: Array<{ field: string }> }).errors[0].field).toBe('enabled');
 		expect(sim.webhooks.find((w) => w.id === created.id)!.signed).toBe(true);
 		expect((await call('PATCH', `/v3/user/webhooks/event/settings/signed/${created.id}`, { enabled: 'false' })).status).toBe(400);
 		expect(sim.webhooks.find((w) => w.id === created.id)!.signed).toBe(true);
@@ -59,6 +59,6 @@ describe('Event Webhook settings', () => {
 	it('event flags must be booleans', async () => {
 		const r = await call('POST', '/v3/user/webhooks/event/settings', { url: 'https://hooks.example/y', enabled: true, bounce: 'true' });
 		expect(r.status).toBe(400);
-		expect((await r.json()).errors[0].field).toBe('bounce');
+		expect(((await r.json()) as { errors: Array<{ field: string }> }).errors[0].field).toBe('bounce');
 	});
 });
