@@ -1,6 +1,7 @@
 /** What the dashboard shows, straight from the store: campaigns, runs with progress, rates per step and variant, A/B results, recent deliveries. */
 import { listAbDecisions, listCampaigns, listRuns, recentDeliveries, stepCounts, suppressionCounts, type CampaignStore } from '../store';
 import { redactSecrets } from '../redact';
+import { eventOutcomes, type EventOutcome } from '../store/events';
 
 export interface RateRow {
 	campaign_id: string;
@@ -25,19 +26,22 @@ export interface CampaignStats {
 	ab: Array<Record<string, unknown>>;
 	recent: Array<{ email: string; campaign_id: string; step: number; variant: string; status: string; error: string | null; updated_at: string }>;
 	suppressions: Array<{ reason: string; n: number }>;
+	/** Deferral responses, bounce classifications (with type: bounce or blocked) and drop reasons, most frequent first. */
+	outcomes?: EventOutcome[];
 }
 
 const rate = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : 0);
 
 export async function campaignStats(store: CampaignStore, filter: { campaignId?: string; recent?: number } = {}): Promise<CampaignStats> {
 	const c = filter.campaignId ?? null;
-	const [campaigns, runs, steps, ab, recent, suppressions] = await Promise.all([
+	const [campaigns, runs, steps, ab, recent, suppressions, outcomes] = await Promise.all([
 		listCampaigns(store, c),
 		listRuns(store, c),
 		stepCounts(store, c),
 		listAbDecisions(store, c),
 		recentDeliveries(store, c, filter.recent ?? 50),
 		suppressionCounts(store),
+		eventOutcomes(store, c),
 	]);
 	return {
 		generated_at: new Date().toISOString(),
@@ -57,5 +61,6 @@ export async function campaignStats(store: CampaignStore, filter: { campaignId?:
 		// Rows written before errors were redacted at the store may still hold a secret: never show one.
 		recent: recent.map((r) => ({ ...r, error: r.error === null ? null : redactSecrets(r.error) })),
 		suppressions,
+		outcomes,
 	};
 }

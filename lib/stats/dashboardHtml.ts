@@ -57,6 +57,10 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 	const recent = stats.recent
 		.map((r) => `<tr class="${r.error ? 'err' : ''}"><td>${e(r.email)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.variant)}</td><td>${e(r.status)}</td><td>${e(redactSecrets(r.error ?? ''))}</td><td>${e(r.updated_at)}</td></tr>`)
 		.join('');
+	const outcomeRows = stats.outcomes ?? [];
+	const outcomes = outcomeRows.length
+		? `<table id="outcomes"><tr><th>Event</th><th>Response, classification or reason</th><th>Count</th><th>Last</th></tr>${outcomeRows.map((o) => `<tr><td>${e(o.event)}</td><td>${e(redactSecrets(o.kind))}</td><td>${o.n}</td><td>${e(o.last_at)}</td></tr>`).join('')}</table>`
+		: '<p class="muted">None.</p>';
 	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="15"><title>${e(title)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#111827}table{border-collapse:collapse;margin:8px 0 24px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:13px}th{background:#f9fafb}.muted{color:#6b7280}tr.err td{color:#b91c1c}h2{margin-top:28px}</style></head>
 <body><h1>${e(title)}</h1><p class="muted">Generated ${e(stats.generated_at)} · ${stats.campaigns.length} campaign(s) · refreshes every 15 s</p>
@@ -64,5 +68,6 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 <h2>Per step and variant</h2>${rateChart(stats.steps)}<table id="steps"><tr><th>Campaign</th><th>Step</th><th>Variant</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Unsubscribed</th><th>Failed</th></tr>${steps}</table>
 <h2>A/B tests</h2><table id="ab"><tr><th>Campaign</th><th>Step</th><th>Metric</th><th>Winner</th><th>Sent to rest</th><th>p-value</th><th>Decision</th></tr>${ab}</table>
 <h2>Recent deliveries</h2><table id="recent"><tr><th>Email</th><th>Campaign</th><th>Step</th><th>Variant</th><th>Status</th><th>Error</th><th>Updated</th></tr>${recent}</table>
+<h2>Deferrals, bounces and drops</h2>${outcomes}
 <h2>Suppressions</h2><p>${stats.suppressions.map((s) => `${e(s.reason)}: ${s.n}`).join(' · ') || 'none'}</p></body></html>`;
 }

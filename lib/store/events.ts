@@ -355,3 +355,29 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 	});
 	return result;
 }
+
+/** Why messages were deferred, bounced or dropped, counted: SendGrid's response for deferrals, classification and type for bounces, reason for drops. */
+export interface EventOutcome {
+	event: 'deferred' | 'bounce' | 'dropped';
+	kind: string;
+	n: number;
+	last_at: string;
+}
+
+/** The 20 most frequent kinds of each (one campaign, or every campaign for null), from the stored events. */
+export async function eventOutcomes(store: CampaignStore, campaignId: string | null): Promise<EventOutcome[]> {
+	const r = await driverOf(store).query<EventOutcome>(
+		`SELECT event, kind, n, last_at FROM (
+			SELECT event, kind, count(*)::int AS n, max(ts)::text AS last_at, row_number() OVER (PARTITION BY event ORDER BY count(*) DESC, kind) AS rank
+			FROM (
+				SELECT event, left(CASE event
+					WHEN 'deferred' THEN COALESCE(payload->>'response', payload->>'reason', '')
+					WHEN 'bounce' THEN concat_ws(' · ', COALESCE(payload->>'bounce_classification', 'unclassified'), payload->>'type')
+					ELSE COALESCE(payload->>'reason', '') END, 200) AS kind, ts
+				FROM eca_events WHERE event IN ('deferred', 'bounce', 'dropped') AND ($1::text IS NULL OR campaign_id = $1)
+			) x GROUP BY event, kind
+		 ) y WHERE rank <= 20 ORDER BY event, n DESC, kind`,
+		[campaignId],
+	);
+	return r.rows;
+}

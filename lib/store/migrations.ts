@@ -237,6 +237,8 @@ CREATE TABLE eca_api_rate (
 		sql: `
 ALTER TABLE eca_events ADD COLUMN IF NOT EXISTS natural_key text;
 CREATE UNIQUE INDEX IF NOT EXISTS eca_events_natural_key ON eca_events (natural_key);
+-- The stats page's deferral, bounce and drop reasons: a partial index, so opens and clicks pay nothing for it.
+CREATE INDEX IF NOT EXISTS eca_events_outcomes ON eca_events (campaign_id) WHERE event IN ('deferred', 'bounce', 'dropped');
 ALTER TABLE eca_suppressions ADD COLUMN IF NOT EXISTS event_at timestamptz;
 CREATE TABLE IF NOT EXISTS eca_suppression_lifts (
 	email text NOT NULL,

@@ -11,6 +11,8 @@ import { applyEvents } from '../../lib/store/events';
 import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
 import { replyEvent } from '../../lib/events/inbound';
 import { createTestDatabase } from '../helpers/services';
+import { campaignStats } from '../../lib/stats/campaignStats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { sql } from '../helpers/sql';
 
 jest.setTimeout(60_000);
@@ -385,6 +387,23 @@ describe.each([
 				expect({ what, joined: ev.delivery_id }).toEqual({ what, joined: x.joined });
 			}
 		}
+	});
+
+	it('the stats page shows deferral reasons, bounce classifications and drop reasons', async () => {
+		const stats = await campaignStats(store, { campaignId: 'fx' });
+		expect(stats.outcomes).toEqual(
+			expect.arrayContaining([
+				expect.objectContaining({ event: 'deferred', kind: '400 try again later', n: 1 }),
+				expect.objectContaining({ event: 'bounce', kind: 'Invalid Address · bounce', n: 1 }),
+				expect.objectContaining({ event: 'bounce', kind: 'Reputation · blocked', n: 1 }),
+				expect.objectContaining({ event: 'bounce', kind: 'Mailbox Unavailable · bounce', n: 1 }),
+				expect.objectContaining({ event: 'dropped', kind: 'Invalid SMTPAPI header', n: 1 }),
+			]),
+		);
+		const html = renderDashboard(stats);
+		expect(html).toContain('<h2>Deferrals, bounces and drops</h2>');
+		expect(html).toContain('Reputation · blocked');
+		expect(html).toContain('400 try again later');
 	});
 
 	it('the same post again, every event under a new sg_event_id (or none): nothing new, nothing output', async () => {
