@@ -15,6 +15,7 @@
  *   claimed, found by another run whose owner vanished ──▶ unconfirmed (the owner may still report)
  * Only the run that holds a claim (its run_id on the row) may record an outcome for it.
  */
+import type { DeliveryStatus } from '../schemas';
 
 /** Where a live delivery row can be. */
 export const DELIVERY_STATES = ['claimed', 'sent', 'unconfirmed', 'retry', 'failed', 'deferred', 'suppressed'] as const;
@@ -101,3 +102,22 @@ export class DeliveryTransitionError extends Error {
 		this.name = 'DeliveryTransitionError';
 	}
 }
+
+/**
+ * What a run's per-recipient result (lib/schemas DELIVERY_STATUSES: the store's states plus
+ * `already_sent`, `dry_run`, `sandbox`) means for the contact: the message went out, it is still to
+ * go (a later run sends it), or it will not go (the contact's sequence stops). `skipped` results were
+ * not sent by this run on purpose.
+ */
+export const RESULT_MEANING = {
+	sent: { outcome: 'went_out', skipped: false },
+	already_sent: { outcome: 'went_out', skipped: true },
+	unconfirmed: { outcome: 'pending', skipped: true },
+	retry: { outcome: 'pending', skipped: false },
+	deferred: { outcome: 'pending', skipped: false },
+	dry_run: { outcome: 'pending', skipped: false },
+	sandbox: { outcome: 'pending', skipped: false },
+	failed: { outcome: 'stopped', skipped: false },
+	suppressed: { outcome: 'stopped', skipped: true },
+} as const satisfies Record<DeliveryStatus, { outcome: 'went_out' | 'pending' | 'stopped'; skipped: boolean }>;
+export type ResultStatus = keyof typeof RESULT_MEANING;

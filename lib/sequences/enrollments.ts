@@ -3,6 +3,7 @@
  * claimed with FOR UPDATE SKIP LOCKED, so parallel scheduler runs or queue-mode workers never take
  * the same contact's step twice (and the delivery claim is the second guard).
  */
+import { RESULT_MEANING } from '../delivery/states';
 import { createHash } from 'node:crypto';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { variantFor } from '../ids';
@@ -81,8 +82,9 @@ export async function advanceEnrollments(store: CampaignStore, campaign: Campaig
 		const r = results.get(row.email);
 		let u: (typeof updates)[number];
 		const keep = { email: row.email, status: 'active', next_step: step, due: row.next_send_at, reason: null, variant: row.variant };
-		if (!r || ['retry', 'deferred', 'unconfirmed', 'dry_run', 'sandbox'].includes(r.status)) u = keep;
-		else if (r.status === 'sent' || r.status === 'already_sent') {
+		const meaning = r ? RESULT_MEANING[r.status].outcome : 'pending';
+		if (!r || meaning === 'pending') u = keep;
+		else if (meaning === 'went_out') {
 			const variant = row.variant === HOLDOUT ? r.variant : row.variant;
 			u = next
 				? { email: row.email, status: 'active', next_step: next.step, due: new Date(Math.max(now, dueFor(campaign, next.step, Date.parse(row.enrolled_at), row.timezone ?? undefined, variant))).toISOString(), reason: null, variant }

@@ -2,6 +2,7 @@
  * Stage `log_campaign_result`: per-recipient delivery rows and the run's summary into the store.
  * Idempotent: logging the same results twice writes nothing new, and a sent row is never downgraded.
  */
+import { RESULT_MEANING } from '../delivery/states';
 import { DeliveryResult, deliveryResult, describeIssues, CampaignInputError } from '../schemas';
 import type { CampaignStore, RunCounts } from '../store';
 
@@ -65,7 +66,7 @@ export function summarize(results: DeliveryResult[]): RunSummary[] {
 		if (!s.steps.includes(r.step)) s.steps.push(r.step);
 		s.recipients++;
 		s[r.status]++;
-		if (r.status === 'already_sent' || r.status === 'suppressed' || r.status === 'unconfirmed') s.skipped++;
+		if (RESULT_MEANING[r.status].skipped) s.skipped++;
 		if (r.error && (r.status === 'failed' || r.status === 'retry') && s.errors.length < 100) s.errors.push({ email: r.email, status: r.status, error: r.error });
 	}
 	return [...byRun.values()];
