@@ -157,15 +157,17 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 			{ event: 'delivered', email: 'q1@x.io', sg_event_id: 'pg-bad-step', timestamp: new Date(T * 1000).toISOString(), step: 1e12 },
 			{ event: 'delivered', email: 'q2@x.io', sg_event_id: 'pg-bad-ts', timestamp: 'not a time' },
 			raw({ event: 'unsubscribe', email: 'q3@x.io', sg_event_id: 'pg-ok' }),
+			// Stored fine, but its group is past int: the sequence stop must not fail on it either.
+			{ event: 'group_unsubscribe', email: 'q4@x.io', sg_event_id: 'pg-big-group', timestamp: new Date(T * 1000).toISOString(), asm_group_id: 1e12 },
 		];
 		const r = await applyEvents(store, batch);
-		expect(r).toMatchObject({ inserted: 3, quarantined: 2, suppressionsAdded: 1 });
+		expect(r).toMatchObject({ inserted: 4, quarantined: 2, suppressionsAdded: 2 });
 		const bare = await sql(store).query<{ sg_event_id: string; payload: { problems: string[] } }>(`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id LIKE 'pg-bad-%' ORDER BY 1`);
 		expect(bare.rows.map((x) => x.sg_event_id)).toEqual(['pg-bad-step', 'pg-bad-ts']);
 		expect(bare.rows[0].payload.problems[0]).toMatch(/^not storable: /);
 		expect(await suppressed('q3@x.io')).toBe('unsubscribe');
 		// Re-posted: nothing new.
-		expect(await applyEvents(store, batch)).toMatchObject({ inserted: 0, duplicates: 3 });
+		expect(await applyEvents(store, batch)).toMatchObject({ inserted: 0, duplicates: 4 });
 	});
 
 	it('dedupe survives re-delivery under a new sg_event_id (message id + event + time, + url for clicks)', async () => {
