@@ -12,16 +12,17 @@ export interface RateRow {
 	opened: number;
 	clicked: number;
 	bounced: number;
+	dropped: number;
 	unsubscribed: number;
 	spam: number;
 	failed: number;
-	rates: { delivered: number; open: number; click: number; bounce: number; unsubscribe: number };
+	rates: { delivered: number; open: number; click: number; bounce: number; drop: number; unsubscribe: number };
 }
 
 export interface CampaignStats {
 	generated_at: string;
 	campaigns: Array<{ id: string; name: string | null; status: string; created_at: string }>;
-	runs: Array<{ run_id: string; campaign_id: string; step: number | null; mode: string; status: string; total: number; counts: Record<string, number>; progress: Record<string, unknown>; started_at: string; finished_at: string | null; llm_calls: number; llm_tokens: number }>;
+	runs: Array<{ run_id: string; campaign_id: string; step: number | null; mode: string; status: string; error: string | null; total: number; counts: Record<string, number>; progress: Record<string, unknown>; started_at: string; finished_at: string | null; llm_calls: number; llm_tokens: number }>;
 	steps: RateRow[];
 	ab: Array<Record<string, unknown>>;
 	recent: Array<{ email: string; campaign_id: string; step: number; variant: string; status: string; error: string | null; updated_at: string }>;
@@ -46,7 +47,7 @@ export async function campaignStats(store: CampaignStore, filter: { campaignId?:
 	return {
 		generated_at: new Date().toISOString(),
 		campaigns,
-		runs,
+		runs: runs.map((r) => ({ ...r, error: r.error === null ? null : redactSecrets(r.error) })),
 		steps: steps.map((s) => ({
 			...s,
 			rates: {
@@ -54,6 +55,7 @@ export async function campaignStats(store: CampaignStore, filter: { campaignId?:
 				open: rate(s.opened, s.delivered || s.sent),
 				click: rate(s.clicked, s.delivered || s.sent),
 				bounce: rate(s.bounced, s.sent),
+				drop: rate(s.dropped, s.sent),
 				unsubscribe: rate(s.unsubscribed, s.delivered || s.sent),
 			},
 		})),

@@ -42,13 +42,13 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 		.map((r) => {
 			const p = r.progress as { processed?: number; total?: number };
 			const done = p.processed ?? (r.counts.sent ?? 0) + (r.counts.failed ?? 0) + (r.counts.dry_run ?? 0);
-			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td>${e(r.status)}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
+			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td class="${r.status === 'failed' || r.status === 'interrupted' ? 'err' : ''}" title="${e(r.error ?? '')}">${e(r.status)}${r.status === 'interrupted' ? ' (resumable)' : ''}${r.error ? `<br><small>${e(redactSecrets(r.error).slice(0, 300))}</small>` : ''}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
 		})
 		.join('');
 	const steps = stats.steps
 		.map(
 			(s) =>
-				`<tr><td>${e(s.campaign_id)}</td><td>${e(s.step)}</td><td>${e(s.variant)}</td><td data-k="sent">${s.sent}</td><td data-k="delivered">${s.delivered} (${pct(s.rates.delivered)})</td><td data-k="opened">${s.opened} (${pct(s.rates.open)})</td><td data-k="clicked">${s.clicked} (${pct(s.rates.click)})</td><td data-k="bounced">${s.bounced} (${pct(s.rates.bounce)})</td><td data-k="unsubscribed">${s.unsubscribed} (${pct(s.rates.unsubscribe)})</td><td>${s.failed}</td></tr>`,
+				`<tr><td>${e(s.campaign_id)}</td><td>${e(s.step)}</td><td>${e(s.variant)}</td><td data-k="sent">${s.sent}</td><td data-k="delivered">${s.delivered} (${pct(s.rates.delivered)})</td><td data-k="opened">${s.opened} (${pct(s.rates.open)})</td><td data-k="clicked">${s.clicked} (${pct(s.rates.click)})</td><td data-k="bounced">${s.bounced} (${pct(s.rates.bounce)})</td><td data-k="dropped">${s.dropped} (${pct(s.rates.drop)})</td><td data-k="unsubscribed">${s.unsubscribed} (${pct(s.rates.unsubscribe)})</td><td>${s.failed}</td></tr>`,
 		)
 		.join('');
 	const ab = stats.ab
@@ -65,7 +65,7 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 <style>body{font:14px system-ui,sans-serif;margin:24px;color:#111827}table{border-collapse:collapse;margin:8px 0 24px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:13px}th{background:#f9fafb}.muted{color:#6b7280}tr.err td{color:#b91c1c}h2{margin-top:28px}</style></head>
 <body><h1>${e(title)}</h1><p class="muted">Generated ${e(stats.generated_at)} · ${stats.campaigns.length} campaign(s) · refreshes every 15 s</p>
 <h2>Runs</h2><table id="runs"><tr><th>Run</th><th>Campaign</th><th>Step</th><th>Mode</th><th>Status</th><th>Progress</th><th>Sent</th><th>Failed</th><th>Deferred</th><th>Started</th></tr>${runs}</table>
-<h2>Per step and variant</h2>${rateChart(stats.steps)}<table id="steps"><tr><th>Campaign</th><th>Step</th><th>Variant</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Unsubscribed</th><th>Failed</th></tr>${steps}</table>
+<h2>Per step and variant</h2>${rateChart(stats.steps)}<table id="steps"><tr><th>Campaign</th><th>Step</th><th>Variant</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Dropped</th><th>Unsubscribed</th><th>Failed</th></tr>${steps}</table>
 <h2>A/B tests</h2><table id="ab"><tr><th>Campaign</th><th>Step</th><th>Metric</th><th>Winner</th><th>Sent to rest</th><th>p-value</th><th>Decision</th></tr>${ab}</table>
 <h2>Recent deliveries</h2><table id="recent"><tr><th>Email</th><th>Campaign</th><th>Step</th><th>Variant</th><th>Status</th><th>Error</th><th>Updated</th></tr>${recent}</table>
 <h2>Deferrals, bounces and drops</h2>${outcomes}

@@ -13,7 +13,9 @@ export interface RunListRow {
 	campaign_id: string;
 	step: number | null;
 	mode: string;
+	/** running, finished, failed (see error) or interrupted (resumable; see error). */
 	status: string;
+	error: string | null;
 	total: number;
 	counts: Record<string, number>;
 	progress: Record<string, unknown>;
@@ -33,6 +35,8 @@ export interface StepCounts {
 	opened: number;
 	clicked: number;
 	bounced: number;
+	/** Dropped by SendGrid without a bounce (unsubscribed, spam-reported or bounced earlier, invalid...): not a bounce. */
+	dropped: number;
 	unsubscribed: number;
 	spam: number;
 	failed: number;
@@ -67,13 +71,13 @@ export function listCampaigns(store: CampaignStore, campaignId: string | null): 
 export function listRuns(store: CampaignStore, campaignId: string | null): Promise<RunListRow[]> {
 	return rows(
 		store,
-		`SELECT run_id, campaign_id, step, mode, status, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens
+		`SELECT run_id, campaign_id, step, mode, status, error, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens
 			 FROM eca_runs WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY started_at DESC LIMIT 50`,
 		[campaignId],
 	);
 }
 
-/** Live delivery counts per campaign, step and variant (a drop counts as a bounce here). */
+/** Live delivery counts per campaign, step and variant; drops are counted apart from bounces. */
 export function stepCounts(store: CampaignStore, campaignId: string | null): Promise<StepCounts[]> {
 	return rows(
 		store,
@@ -82,7 +86,8 @@ export function stepCounts(store: CampaignStore, campaignId: string | null): Pro
 				count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered,
 				count(*) FILTER (WHERE open_count > 0)::int AS opened,
 				count(*) FILTER (WHERE click_count > 0)::int AS clicked,
-				count(*) FILTER (WHERE bounced_at IS NOT NULL OR dropped_at IS NOT NULL)::int AS bounced,
+				count(*) FILTER (WHERE bounced_at IS NOT NULL)::int AS bounced,
+				count(*) FILTER (WHERE dropped_at IS NOT NULL AND bounced_at IS NULL)::int AS dropped,
 				count(*) FILTER (WHERE unsubscribed_at IS NOT NULL)::int AS unsubscribed,
 				count(*) FILTER (WHERE spam_reported_at IS NOT NULL)::int AS spam,
 				count(*) FILTER (WHERE status = 'failed')::int AS failed

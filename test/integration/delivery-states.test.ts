@@ -15,6 +15,9 @@ import type { RateLimiter } from '../../lib/sendgrid/rateLimiter';
 import { SendGridApiError, SendGridResponse, SendGridTransport } from '../../lib/sendgrid/client';
 import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { createTestDatabase } from '../helpers/services';
+import { campaignStats } from '../../lib/stats/campaignStats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
+import type { DeliveryResult } from '../../lib/schemas';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { sql } from '../helpers/sql';
 
@@ -246,6 +249,19 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		expect(await store.getRun('run-fail')).toMatchObject({ status: 'interrupted', error: expect.stringMatching(/worker lost/) });
 		await store.refreshRun('run-fail', { finished: true });
 		expect(await store.getRun('run-fail')).toMatchObject({ status: 'finished', error: null });
+	});
+
+	it('the dashboard counts drops apart from bounces and shows a failed run with its error', async () => {
+		const sg = new Transport();
+		const out = (await sendEmailWithSendgrid(payloads('dropstats', 3, 'run-drops'), { transport: sg, store })).flatMap((b) => b.results);
+		const ev = (r: DeliveryResult, event: string, extra: Record<string, unknown>) =>
+			normalizeEvent({ event, email: r.email, sg_event_id: `${event}-${r.email}`, sg_message_id: `${r.message_id}.f`, campaign_id: 'dropstats', run_id: 'run-drops', step: '1', variant: r.variant, delivery_id: r.delivery_id, timestamp: Math.floor(Date.now() / 1000), ...extra });
+		await applyEvents(store, [ev(out[0], 'dropped', { reason: 'Unsubscribed Address' }), ev(out[1], 'bounce', { type: 'bounce', reason: '550 5.1.1 no such user' })]);
+		const stats = await campaignStats(store, { campaignId: 'dropstats' });
+		expect(stats.steps.map((x) => ({ sent: x.sent, bounced: x.bounced, dropped: x.dropped }))).toEqual([{ sent: 3, bounced: 1, dropped: 1 }]);
+		await store.failRun('run-drops', new Error('SendGrid refused the whole request (400): from: The from address does not match a verified Sender Identity.'));
+		const html = renderDashboard(await campaignStats(store, { campaignId: 'dropstats' }));
+		expect(html).toMatch(/failed<br><small>[^<]*verified Sender Identity/);
 	});
 
 	it('the daily quota reserved by refused recipients is given back: the next campaign is not deferred', async () => {
