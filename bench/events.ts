@@ -55,7 +55,7 @@ async function main() {
 			id: 'benchEventsOurs1',
 			name: 'bench events: SendGrid Trigger',
 			nodes: [
-				{ id: 't', name: 'SendGrid Trigger', type: 'n8n-nodes-email-campaign-agent.sendGridTrigger', typeVersion: 1, position: [0, 0], webhookId: '11111111-2222-4333-8444-555555555555', parameters: { registration: 'manual', publicKey: sim.publicKey, output: process.env.BENCH_OUTPUT ?? 'none', options: {} } },
+				{ id: 't', name: 'SendGrid Trigger', type: 'n8n-nodes-email-campaign-agent.sendGridTrigger', typeVersion: 1, position: [0, 0], webhookId: '11111111-2222-4333-8444-555555555555', parameters: { registration: 'manual', publicKey: sim.publicKey, output: process.env.BENCH_OUTPUT ?? 'none', options: { binaryData: true } } },
 				{ id: 'n', name: 'Done', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [220, 0], parameters: {} },
 			],
 			connections: { 'SendGrid Trigger': { main: [[{ node: 'Done', type: 'main', index: 0 }]] } },

@@ -106,7 +106,8 @@ export class SendGridTrigger implements INodeType {
 				name: 'options',
 				type: 'collection',
 				placeholder: 'Add option',
-				default: {},
+				// Raw bytes on by default: Inbound Parse fields in ISO-8859-1 or Windows-1252 keep their letters.
+				default: { binaryData: true },
 				options: [
 					{ displayName: 'Auto-Replies Stop Sequence', name: 'autoRepliesStop', type: 'boolean', default: false, description: 'Whether automatic replies (Auto-Submitted, X-Autoreply, Precedence: bulk, out-of-office subjects) count as replies' },
 					{ displayName: 'Drop Machine Opens', name: 'dropMachineOpens', type: 'boolean', default: true, description: 'Whether to leave out opens SendGrid flags as machine opens (e.g. Apple Mail Privacy Protection) from the output and from open counts' },
@@ -114,7 +115,7 @@ export class SendGridTrigger implements INodeType {
 					{ displayName: 'Inbound Parse Token (Legacy)', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'Older setting: if set, it is the Inbound Parse secret instead of the Inbound Parse Secret parameter (accepted as ?token=… or ?secret=…)' },
 					{ displayName: 'Max Body Size (MB)', name: 'maxBodyMb', type: 'number', default: 5, description: 'Larger requests are refused with 413' },
 					// n8n 2.x reads `options.binaryData` of a version-1 webhook node and then leaves the request body unparsed (its multipart parser decodes every field as UTF-8).
-					{ displayName: 'Read Raw Request Bytes', name: 'binaryData', type: 'boolean', default: false, description: 'Whether n8n hands this trigger the request bytes unparsed, so Inbound Parse fields sent in ISO-8859-1 or Windows-1252 are decoded by SendGrid\'s charsets field instead of arriving with U+FFFD in place of their accented letters (raw-MIME posts keep their charsets either way)' },
+					{ displayName: 'Read Raw Request Bytes', name: 'binaryData', type: 'boolean', default: true, description: 'Whether n8n hands this trigger the request bytes unparsed, so Inbound Parse fields sent in ISO-8859-1 or Windows-1252 are decoded by SendGrid\'s charsets field instead of arriving with U+FFFD in place of their accented letters (raw-MIME posts keep their charsets either way). Leave on.' },
 					{ displayName: 'Reply Requires SPF or DKIM Pass', name: 'replyRequireAuth', type: 'boolean', default: true, description: 'Whether a reply whose SPF and DKIM (for the sender\'s domain) both failed is only reported (an ignored item) instead of stopping a sequence' },
 					{ displayName: 'Reply Suppresses Globally', name: 'replySuppressesGlobally', type: 'boolean', default: false, description: 'Whether a reply also suppresses the contact for every later campaign (by default it stops only the sequence of the campaign it answers)' },
 					{ displayName: 'Stop Sequence on Click', name: 'stopSequenceOnClick', type: 'boolean', default: false, description: 'Whether a click ends the contact\'s sequence (unsubscribe, hard bounce, spam report and reply always do)' },

@@ -29,7 +29,7 @@ const q = async <T = Record<string, unknown>>(sql: string, params: unknown[] = [
 it('registers the webhook on publish, stores signed events once, updates deliveries and suppressions, refuses forgeries', async () => {
 	const tracking = template('sendgrid-event-tracking.json');
 	// Replies stop only the answered campaign by default; this test also checks the global suppression option.
-	node(tracking, 'SendGrid Trigger').parameters.options = { replySuppressesGlobally: true };
+	node(tracking, 'SendGrid Trigger').parameters.options = { binaryData: true, replySuppressesGlobally: true };
 	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
 	await n8n.activate(trackingId);
 	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
