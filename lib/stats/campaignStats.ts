@@ -1,31 +1,20 @@
 /** What the dashboard shows, straight from the store: campaigns, runs with progress, rates per step and variant, A/B results, recent deliveries. */
-import { listAbDecisions, listCampaigns, listRuns, recentDeliveries, stepCounts, suppressionCounts, type CampaignStore } from '../store';
+import { listAbDecisions, listCampaigns, listRuns, recentDeliveries, stepCounts, suppressionCounts, type CampaignStore, type RecentDelivery, type RunListRow, type StepCounts } from '../store';
 import { redactSecrets } from '../redact';
 import { eventOutcomes, type EventOutcome } from '../store/events';
 
-export interface RateRow {
-	campaign_id: string;
-	step: number;
-	variant: string;
-	sent: number;
-	delivered: number;
-	opened: number;
-	clicked: number;
-	bounced: number;
-	dropped: number;
-	unsubscribed: number;
-	spam: number;
-	failed: number;
+/** A step's counts (as the store reads them) with the rates the dashboard shows. */
+export interface RateRow extends StepCounts {
 	rates: { delivered: number; open: number; click: number; bounce: number; drop: number; unsubscribe: number };
 }
 
 export interface CampaignStats {
 	generated_at: string;
 	campaigns: Array<{ id: string; name: string | null; status: string; created_at: string }>;
-	runs: Array<{ run_id: string; campaign_id: string; step: number | null; mode: string; status: string; error: string | null; total: number; counts: Record<string, number>; progress: Record<string, unknown>; started_at: string; finished_at: string | null; llm_calls: number; llm_tokens: number }>;
+	runs: RunListRow[];
 	steps: RateRow[];
 	ab: Array<Record<string, unknown>>;
-	recent: Array<{ email: string; campaign_id: string; step: number; variant: string; status: string; error: string | null; updated_at: string }>;
+	recent: RecentDelivery[];
 	suppressions: Array<{ reason: string; n: number }>;
 	/** Deferral responses, bounce classifications (with type: bounce or blocked) and drop reasons, most frequent first. */
 	outcomes?: EventOutcome[];
