@@ -344,7 +344,8 @@ export class CampaignStore {
 				const stored = new Map(now.rows.map((x) => [`${x.campaign_id}\n${x.step}\n${x.email}`, x]));
 				for (const x of rest) {
 					const row = stored.get(`${x.campaign_id}\n${x.step}\n${x.email.toLowerCase()}`);
-					if (row && !(row.run_id === x.run_id && row.status === x.status))
+					// The store already saying the same (another run's unconfirmed claim reported as unconfirmed) is no conflict.
+					if (row && row.status !== x.status)
 						refused.push({ email: x.email, status: x.status, run_id: x.run_id, stored_status: row.status, stored_run_id: row.run_id });
 				}
 			}
