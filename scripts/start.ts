@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { N8nInstance, packPackage } from '../test/e2e/n8n';
+import { LocalN8n, packPackage } from './n8n';
 
 const ROOT = resolve(__dirname, '..');
 const USER_FOLDER = resolve(process.env.N8N_LOCAL_FOLDER ?? join(ROOT, '.n8n-local'));
@@ -14,7 +14,10 @@ const PORT = Number(process.env.PORT ?? 5678);
 async function main() {
 	mkdirSync(join(USER_FOLDER, '.n8n'), { recursive: true });
 	const ownerFile = join(USER_FOLDER, 'owner.json');
-	const n8n = new N8nInstance({ db: 'sqlite', port: PORT, userFolder: USER_FOLDER, persistent: true, env: { N8N_HOST: 'localhost' } });
+	// A folder made by an earlier version kept its key in a file: its credentials stay readable.
+	const oldKey = join(USER_FOLDER, '.n8n', 'harness-key');
+	const env: Record<string, string> = { N8N_HOST: 'localhost', ...(existsSync(oldKey) ? { N8N_ENCRYPTION_KEY: readFileSync(oldKey, 'utf8').trim() } : {}) };
+	const n8n = new LocalN8n({ db: 'sqlite', port: PORT, userFolder: USER_FOLDER, persistent: true, env });
 	if (existsSync(ownerFile)) Object.assign(n8n.owner, JSON.parse(readFileSync(ownerFile, 'utf8')));
 
 	console.log('Building and installing n8n-nodes-email-campaign-agent (as a community package)…');
@@ -44,6 +47,7 @@ async function main() {
    • campaign store: embedded PGlite under ${join(USER_FOLDER, '.n8n', 'email-campaign-agent', 'store')}
    • copy: the campaign's template subject/body (no LLM credential selected)
    • sending: Dry Run — what would be sent is recorded, SendGrid is not called
+ Not for production as it stands:${n8n.insecureSettings().map((w) => `\n   • ${w}`).join('')}
  To go live: add a "SendGrid Campaign API" credential and turn Dry Run off, add an
  "OpenAI-Compatible LLM API" credential for AI copy, and a "Campaign Database (Postgres)"
  credential for queue mode. Open "Email Campaign: stage pipeline" and click Execute workflow.

@@ -23,6 +23,10 @@ it('npm start brings up n8n, imports every template, says it runs without keys, 
 		expect(out).toMatch(/Log in as owner@example\.com \/ \S+/);
 		expect(out).toMatch(/campaign store: embedded PGlite/);
 		expect(out).toMatch(/sending: Dry Run/);
+		// The main job runs the launcher's production-like settings, not the test harness's, and says what is still insecure.
+		expect(out).toMatch(/Not for production as it stands:\s+• plain http without TLS \(listening on 127\.0\.0\.1 only/);
+		expect(out).not.toMatch(/read environment variables|without the Secure flag/);
+		expect(readdirSync(join(folder, '.n8n'))).not.toContain('test-encryption-key');
 		expect(out).toMatch(/START_CHECK: the pipeline template ran in the local n8n: .*"dry_run":3.*"store":"pglite"/);
 	} finally {
 		rmSync(folder, { recursive: true, force: true });
