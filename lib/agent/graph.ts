@@ -113,14 +113,13 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			return { results: batches.flatMap((b) => b.results), payloads: [], counts };
 		})
 		.addNode('log_campaign_result', async (s) => {
-			const [summary] = await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
+			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
 			const counts: Counts = {};
 			for (const r of s.results) counts[r.status] = (counts[r.status] ?? 0) + 1;
 			const processed = s.cursor;
 			const merged = addCounts(s.counts, counts);
 			await deps.store.recordProgress(s.runId, { step: s.step, total: s.total, processed, counts: merged });
 			await deps.onProgress?.({ runId: s.runId, step: s.step, total: s.total, processed, counts: merged });
-			void summary;
 			return { counts, results: [], rows: config.keepRows ? s.results : [] };
 		})
 		.addNode('done', async (s) => {

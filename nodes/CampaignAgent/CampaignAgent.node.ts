@@ -7,7 +7,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
-import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
+import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
 

@@ -9,7 +9,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
-import { campaignFromParameters, campaignProperties } from '../LoadCampaignContent/campaignFields';
+import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 
 /** Shows a shared parameter group only for the given operations, keeping its own conditions. */
 function onlyFor(props: INodeProperties[], operations: string[]): INodeProperties[] {

@@ -3,7 +3,7 @@ import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { readContactSource } from '../shared/readers';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { campaignFromParameters, campaignProperties } from './campaignFields';
+import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
 
 export class LoadCampaignContent implements INodeType {

@@ -1,6 +1,6 @@
 /** Parameter groups shared by the stage nodes and the Campaign Agent, with the code that reads them. */
 import type { INodeProperties } from 'n8n-workflow';
-import { languageOptions, toneOptions } from '../LoadCampaignContent/campaignFields';
+import { languageOptions, toneOptions } from './campaignFields';
 
 export const PER_CONTACT_LIMIT = 1000;
 
