@@ -1,18 +1,14 @@
 import type {
 	IDataObject,
 	IHookFunctions,
-	INodeExecutionData,
 	INodeType,
 	INodeTypeDescription,
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { chooseVerificationKey, verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../lib/events/signature';
-import { CampaignEvent, EVENT_TYPES, EventBodyError, normalizeEvent, parseEventBody } from '../../lib/events/normalize';
-import { InboundReply, multipartFields, readInboundReply, secretMatches } from '../../lib/events/reply';
-import { applyInboundReply } from '../../lib/events/replyFlow';
-import { applyEvents } from '../../lib/store/events';
+import { EVENT_TYPES } from '../../lib/events/normalize';
+import { OutputMode, WebhookAnswer, receiveEventPost, receiveInboundPost } from '../../lib/events/webhookFlow';
 import { CREDENTIALS, campaignStore, optionalCredentials, sendGrid } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { createWebhook, deleteWebhook, findWebhook, signedPublicKey } from './registration';
@@ -165,70 +161,69 @@ export class SendGridTrigger implements INodeType {
 	};
 
 	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
-		// n8n keeps the exact bytes it received: the signature is checked over them, never over re-serialised JSON.
-		const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; body?: unknown };
-		const res = this.getResponseObject();
+		const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; body?: unknown; headers?: Record<string, string | undefined> };
 		const options = this.getNodeParameter('options', {}) as IDataObject;
-		const refuse = (status: number, error: string): IWebhookResponseData => {
-			res.status(status).json({ error });
-			return { noWebhookResponse: true };
-		};
+		const output = this.getNodeParameter('output', 'event') as OutputMode;
+		const store = options.updateStore === false ? undefined : () => campaignStore(this);
+		const headers = (this.getHeaderData() ?? {}) as Record<string, string | undefined>;
+		let answer: WebhookAnswer;
 		// The second webhook ('setup', n8n's only other webhook name) receives Inbound Parse replies.
-		if (this.getWebhookName() === 'setup') return inboundReply.call(this, options, refuse);
-
-		if (!req.rawBody && req.readRawBody) await req.readRawBody();
-		const raw = req.rawBody ?? Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? ''));
-		if (raw.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
-
-		const data = this.getWorkflowStaticData('node') as StaticData;
-		const credential = await optionalCredentials(this, CREDENTIALS.sendGrid).catch(() => undefined);
-		const chosen = chooseVerificationKey({
-			node: this.getNodeParameter('registration') === 'manual' ? this.getNodeParameter('publicKey', '') : undefined,
-			credential: credential?.webhookPublicKey,
-			registration: data.publicKey,
-		});
-		if (!chosen) return refuse(403, 'no verification key configured for this SendGrid Trigger');
-		const publicKey = chosen.key;
-		const headers = this.getHeaderData() as Record<string, string | undefined>;
-		const verdict = verifyEventSignature({
-			publicKey,
-			signature: headers[SIGNATURE_HEADER],
-			timestamp: headers[TIMESTAMP_HEADER],
-			rawBody: raw,
-			toleranceSeconds: Number(options.toleranceSeconds ?? 600),
-		});
-		if (!verdict.ok) return refuse(403, `signature verification failed: ${verdict.reason}`);
-
-		let events: CampaignEvent[];
-		try {
-			// normalizeEvent never throws: an odd field is read, or left out and said in the event's `problems`.
-			events = parseEventBody(raw).map((e) => normalizeEvent(e));
-		} catch (e) {
-			if (e instanceof EventBodyError) return refuse(400, e.message);
-			throw e;
+		if (this.getWebhookName() === 'setup') {
+			if (options.binaryData === true && !req.rawBody && req.readRawBody) await req.readRawBody();
+			// n8n hands multipart posts over as { data: fields, files }, each field already decoded as UTF-8.
+			const body = (this.getBodyData() ?? {}) as Record<string, unknown>;
+			const query = (this.getQueryData() ?? {}) as IDataObject;
+			answer = await receiveInboundPost(
+				{
+					// The secret: the legacy token option when set, else the Inbound Parse Secret parameter (by default made of the node's random ids).
+					expectedSecret: String(options.inboundToken || this.getNodeParameter('inboundSecret', '') || ''),
+					givenSecrets: [query.secret, query.token, headers['x-inbound-secret']],
+					rawBody: req.rawBody,
+					contentType: req.headers?.['content-type'] ?? headers['content-type'],
+					fields: (body.data && typeof body.data === 'object' ? body.data : body) as Record<string, unknown>,
+					store,
+				},
+				{
+					maxBodyMb: options.maxBodyMb as number | undefined,
+					emitDuplicates: options.emitDuplicates === true,
+					requireAuth: options.replyRequireAuth !== false,
+					autoRepliesStop: options.autoRepliesStop === true,
+					suppressGlobally: options.replySuppressesGlobally === true,
+					output,
+				},
+			);
+		} else {
+			// n8n keeps the exact bytes it received: the signature is checked over them.
+			if (!req.rawBody && req.readRawBody) await req.readRawBody();
+			const credential = await optionalCredentials(this, CREDENTIALS.sendGrid).catch(() => undefined);
+			answer = await receiveEventPost(
+				{
+					rawBody: req.rawBody ?? Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? '')),
+					headers,
+					keys: {
+						node: this.getNodeParameter('registration') === 'manual' ? this.getNodeParameter('publicKey', '') : undefined,
+						credential: credential?.webhookPublicKey,
+						registration: (this.getWorkflowStaticData('node') as StaticData).publicKey,
+					},
+					store,
+				},
+				{
+					maxBodyMb: options.maxBodyMb as number | undefined,
+					toleranceSeconds: options.toleranceSeconds as number | undefined,
+					dropMachineOpens: options.dropMachineOpens as boolean | undefined,
+					emitDuplicates: options.emitDuplicates === true,
+					stopSequenceOnClick: options.stopSequenceOnClick === true,
+					wanted: this.getNodeParameter('events', []) as string[],
+					output,
+				},
+			);
 		}
-		const wanted = new Set(this.getNodeParameter('events', []) as string[]);
-		events = events.filter((e) => wanted.has(e.event));
-		const dropMachine = options.dropMachineOpens !== false;
-
-		let output = events;
-		if (options.updateStore !== false) {
-			try {
-				const store = await campaignStore(this);
-				const r = await applyEvents(store, events, { countMachineOpens: !dropMachine, stopSequenceOnClick: options.stopSequenceOnClick === true });
-				if (!options.emitDuplicates) output = r.fresh;
-			} catch (e) {
-				// SendGrid retries a batch that was not answered 2xx, so nothing accepted is ever lost.
-				return refuse(500, `the campaign store could not record the events: ${(e as Error).message}`);
-			}
+		if ('error' in answer) {
+			this.getResponseObject().status(answer.status).json({ error: answer.error });
+			return { noWebhookResponse: true };
 		}
-		if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
-		const mode = this.getNodeParameter('output', 'event') as string;
-		if (output.length === 0 || mode === 'none') return { webhookResponse: 'OK' };
-		// A JSON round trip drops the fields an event does not have (normalised events carry them as undefined).
-		const clean = JSON.parse(JSON.stringify(output)) as IDataObject[];
-		const items: INodeExecutionData[] = mode === 'request' ? [{ json: { events: clean, count: clean.length } }] : clean.map((json) => ({ json }));
-		return { webhookResponse: 'OK', workflowData: [items] };
+		if (answer.items.length === 0) return { webhookResponse: 'OK' };
+		return { webhookResponse: 'OK', workflowData: [answer.items.map((json) => ({ json: json as IDataObject }))] };
 	}
 }
 
@@ -248,48 +243,4 @@ function assertKeepsEvents(ctx: IHookFunctions): void {
 			description: 'Turn the option Update Campaign Store on, or set Output to One Item per Event or One Item per Request.',
 		});
 	}
-}
-
-async function inboundReply(
-	this: IWebhookFunctions,
-	options: IDataObject,
-	refuse: (status: number, error: string) => IWebhookResponseData,
-): Promise<IWebhookResponseData> {
-	// The secret: the legacy token option when set, else the Inbound Parse Secret parameter (by default made of the node's random ids).
-	const expected = String(options.inboundToken || this.getNodeParameter('inboundSecret', '') || '');
-	const query = (this.getQueryData() ?? {}) as IDataObject;
-	const headers = (this.getHeaderData() ?? {}) as Record<string, string | undefined>;
-	const given = [query.secret, query.token, headers['x-inbound-secret']].find((v) => typeof v === 'string' && v.length > 0);
-	if (!expected) return refuse(403, 'no Inbound Parse secret is set on this SendGrid Trigger; nothing was changed');
-	if (!secretMatches(expected, given)) return refuse(403, 'wrong or missing Inbound Parse secret; nothing was changed');
-
-	const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; headers?: Record<string, string | undefined> };
-	if (options.binaryData === true && !req.rawBody && req.readRawBody) await req.readRawBody();
-	if (req.rawBody && req.rawBody.length > Number(options.maxBodyMb ?? 5) * 1024 * 1024) return refuse(413, 'request body too large');
-	// n8n hands multipart posts over as { data: fields, files }, each field already decoded as UTF-8; the raw bytes, when n8n kept them, are decoded by SendGrid's charsets instead.
-	const body = (this.getBodyData() ?? {}) as Record<string, unknown>;
-	const fields = (body.data && typeof body.data === 'object' ? body.data : body) as Record<string, unknown>;
-	const bytes = req.rawBody ? multipartFields(req.rawBody, req.headers?.['content-type'] ?? headers['content-type']) : undefined;
-	let reply: InboundReply;
-	try {
-		reply = await readInboundReply(fields, bytes);
-	} catch (e) {
-		// Inbound Parse does not retry a 4xx: a post that cannot be read is kept as an item, not refused.
-		return emit(this, { ignored: true, reason: `the post could not be read: ${(e as Error).message}`.slice(0, 500) });
-	}
-	const replyOptions = { requireAuth: options.replyRequireAuth !== false, autoRepliesStop: options.autoRepliesStop === true, suppressGlobally: options.replySuppressesGlobally === true };
-	let outcome;
-	try {
-		outcome = await applyInboundReply(options.updateStore === false ? undefined : await campaignStore(this), reply, replyOptions);
-	} catch (e) {
-		return refuse(500, `the campaign store could not record the reply: ${(e as Error).message}`);
-	}
-	if (!outcome.fresh && !options.emitDuplicates) return { webhookResponse: 'OK' };
-	return emit(this, outcome.item as IDataObject);
-}
-
-/** One item for the workflow (none in Store Only mode); every Inbound Parse post is answered 200 once read. */
-function emit(ctx: IWebhookFunctions, json: IDataObject): IWebhookResponseData {
-	if (ctx.getNodeParameter('output', 'event') === 'none') return { webhookResponse: 'OK' };
-	return { webhookResponse: 'OK', workflowData: [[{ json: JSON.parse(JSON.stringify(json)) as IDataObject }]] };
 }
