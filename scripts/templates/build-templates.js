@@ -5,13 +5,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const PKG = 'n8n-nodes-email-campaign-agent';
-const out = path.join(__dirname, '..', '..', 'workflows');
+// TEMPLATES_OUT writes elsewhere (the test that checks workflows/ is what this script makes).
+const out = process.env.TEMPLATES_OUT ?? path.join(__dirname, '..', '..', 'workflows');
 
 let counter = 0;
 const id = (name) => `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${(++counter).toString(16).padStart(4, '0')}`;
 
 function node(name, type, position, parameters = {}, extra = {}) {
-	return { id: id(name), name, type, typeVersion: extra.typeVersion ?? 1, position, parameters, ...extra.more };
+	const nodeId = id(name); // numbered even when left out, so the other nodes keep their ids
+	const n = { name, type, typeVersion: extra.typeVersion ?? 1, position, parameters, ...extra.more };
+	return extra.noId ? n : { id: nodeId, ...n };
 }
 const ours = (t) => `${PKG}.${t}`;
 function sticky(name, content, position, width = 420, height = 260, color = 7) {
@@ -380,7 +383,7 @@ function eventTracking() {
 	const nodes = [
 		sticky(
 			'Setup',
-			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound).\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.",
+			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound) followed by ?secret= and the trigger's **Inbound Parse Secret** (generated for each new trigger). Only replies that answer a message this store sent, pass SPF or DKIM and are not auto-replies stop the contact's sequence in that campaign.\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.",
 			[-460, -340],
 			560,
 			280,
@@ -389,8 +392,9 @@ function eventTracking() {
 			'SendGrid Trigger',
 			ours('sendGridTrigger'),
 			[-420, 100],
-			{ registration: 'auto', events: ['processed', 'delivered', 'deferred', 'dropped', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'], output: 'request', options: {} },
-			{ more: { webhookId: uuid(3) } },
+			{ registration: 'auto', events: ['processed', 'delivered', 'deferred', 'dropped', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'], output: 'request', options: { binaryData: true } },
+			// No fixed node id: n8n gives the imported trigger a random one, and the Inbound Parse Secret's default is made from it.
+			{ more: { webhookId: uuid(3) }, noId: true },
 		),
 		node(
 			'Bounce Spike?',
