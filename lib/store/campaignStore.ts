@@ -162,6 +162,8 @@ export class CampaignStore {
 		if (rows.length === 0) return { claimed: [], existing: [], suppressed: new Map(), deferred: [] };
 		// Claimed but never confirmed by a processed event for this long (and past its send_at): SendGrid did not take it, send again.
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
+		// Past the daily cap, the first addresses in the caller's order go out today.
+		const callerOrder = new Map(rows.map((r, i) => [r.email.toLowerCase(), i]));
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
 		const outcome = await this.db.transaction(async (tx) => {
@@ -217,9 +219,7 @@ export class CampaignStore {
 			if (options.dailyCap && claimed.length > 0) {
 				const granted = await this.reserveQuotaIn(tx, options.dailyCap.account, claimed.length, options.dailyCap.cap, options.dailyCap.day);
 				if (granted < claimed.length) {
-					// Addresses in the order the caller gave them: the first ones go out today.
-					const order = new Map(rows.map((r, i) => [r.email.toLowerCase(), i]));
-					const byOrder = [...claimed].sort((a, b) => order.get(a.email.toLowerCase())! - order.get(b.email.toLowerCase())!);
+					const byOrder = [...claimed].sort((a, b) => callerOrder.get(a.email.toLowerCase())! - callerOrder.get(b.email.toLowerCase())!);
 					deferred = byOrder.slice(granted);
 					await this.transitionIn(tx, {
 						runId,

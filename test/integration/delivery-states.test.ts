@@ -264,6 +264,14 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		expect(html).toMatch(/failed<br><small>[^<]*verified Sender Identity/);
 	});
 
+	it('past the daily cap, the first recipients in the order given go out today (not the first in address order)', async () => {
+		const account = `acct-order-${Date.now()}`;
+		const rows = ['zed@x.io', 'yan@x.io', 'amy@x.io', 'bob@x.io'].map((email, i) => ({ email, delivery_id: `o${i}`, variant: 'A' }));
+		const c = await store.claimDeliveries('order', 'run-o', 1, rows, { dailyCap: { account, cap: 2, day: '2026-11-25' } });
+		expect(c.claimed.map((x) => x.email).sort()).toEqual(['yan@x.io', 'zed@x.io']);
+		expect(c.deferred.map((x) => x.email).sort()).toEqual(['amy@x.io', 'bob@x.io']);
+	});
+
 	it('the daily quota reserved by refused recipients is given back: the next campaign is not deferred', async () => {
 		const cap = { dailyCap: 100, account: `acct-${Date.now()}` };
 		const refused = (await sendEmailWithSendgrid(payloads('quota-a', 100, 'run-qa'), { transport: new Transport(true), store }, cap)).flatMap((b) => b.results);
