@@ -85,6 +85,8 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 	let batch = 0;
 	for (const v of [...byVariant.keys()].sort()) {
 		const list = byVariant.get(v)!;
+		// One copy per variant, converted and checked once, shared by its batches.
+		const copy = templateCopy(step, v);
 		for (let i = 0; i < list.length; i += batchSize) {
 			payloads.push({
 				campaign_id: campaign.id,
@@ -96,7 +98,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				tone: campaign.tone,
 				from: campaign.from,
 				reply_to: campaign.replyTo,
-				copy: templateCopy(step, v),
+				copy,
 				recipients: list.slice(i, i + batchSize),
 				fallbacks: campaign.fallbacks,
 				brief: campaign.brief,

@@ -133,13 +133,18 @@ class BatchSender {
 		if (!store || this.payload.sandbox || this.options.dryRun) return req;
 		const suppressed = await store.suppressedAmong(req.recipients.map((r) => r.email), this.payload.asm_group_id);
 		if (suppressed.size === 0) return req;
-		const gone = req.recipients.filter((r) => suppressed.has(r.email.toLowerCase()));
-		for (const r of gone) await this.record([r], 'suppressed', { error: `suppressed while waiting to send: ${suppressed.get(r.email.toLowerCase())}` });
+		// One outcome write per reason, not per recipient.
+		const byReason = new Map<string, Recipient[]>();
+		for (const r of req.recipients) {
+			const reason = suppressed.get(r.email.toLowerCase());
+			if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), r]);
+		}
+		for (const [reason, gone] of byReason) await this.record(gone, 'suppressed', { error: `suppressed while waiting to send: ${reason}` });
 		const keep = new Set(req.recipients.filter((r) => !suppressed.has(r.email.toLowerCase())));
 		return keep.size > 0 ? subset(req, keep) : undefined;
 	}
 
-	/** Sends one request; on a 400 that names recipients, drops them and sends the rest; else splits. */
+	/** Sends one request; on a 400 that names recipients, drops them and sends the rest; a request-wide 400 stops the run. */
 	async send(req: MailRequest): Promise<void> {
 		const { transport, limiter } = this.deps;
 		let transient = 0;
