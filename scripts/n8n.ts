@@ -1,6 +1,6 @@
 /**
- * The local n8n launcher behind `npm start` (and, extended with test-only switches in
- * test/e2e/n8n.ts, the e2e harness and the benchmarks):
+ * The local n8n launcher behind `npm start` (and, extended with test-only switches by the e2e
+ * harness's N8nInstance, the end-to-end tests and the benchmarks):
  * - Node 24 from the npm registry's `node` package when the system Node is older;
  * - n8n installed once into a cache folder outside the checkout (keyed by version, marker written only
  *   when complete, a lock so two runs never install into the same folder at once);

@@ -8,7 +8,7 @@ const path = require('node:path');
 const jest = path.join(__dirname, '..', 'node_modules', 'jest', 'bin', 'jest.js');
 const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --no-warnings=ExperimentalWarning`.trim() };
 // jest's --selectProjects takes every word after it as a project name: test paths given after it
-// (`--selectProjects unit test/unit/x.test.ts`) are moved to the front, where jest reads them as paths.
+// (`--selectProjects unit <path to a test file>`) are moved to the front, where jest reads them as paths.
 const args = process.argv.slice(2);
 const isPath = (a) => !a.startsWith('-') && (a.includes('/') || /\.[cm]?[jt]s$/.test(a));
 const extra = [...args.filter(isPath), ...args.filter((a) => !isPath(a))];

@@ -3,7 +3,7 @@
  * the pipeline), move contacts on. A/B sample mode: the held-out contacts get the winning variant
  * once the test has waited long enough.
  */
-import { decideAbTest, StoredDecision } from '../abtest/decide';
+import { decideAbTest, StoredDecision } from '../ab/decide';
 import { newRunId } from '../ids';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { buildEmailPayloads } from '../stages/buildEmailPayload';

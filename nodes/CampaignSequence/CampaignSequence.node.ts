@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodePropertie
 import { NodeOperationError } from 'n8n-workflow';
 import { enrollContacts, sequenceStatus, setSequenceStatus } from '../../lib/sequences/enrollments';
 import { sendDueSteps } from '../../lib/sequences/runner';
-import { decideAbTest, storedDecision } from '../../lib/abtest/decide';
+import { decideAbTest, storedDecision } from '../../lib/ab/decide';
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';

@@ -1,5 +1,5 @@
 import { stepDueAt, intoWindow, WEEKDAYS_9_TO_5, wallClock } from '../../lib/sequences/schedule';
-import { decideWinner, normalCdf, twoProportionTest } from '../../lib/abtest/stats';
+import { decideWinner, normalCdf, twoProportionTest } from '../../lib/ab/stats';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
