@@ -5,6 +5,7 @@
  * everywhere only when asked. Anything else comes back as an item marked ignored, with its reason.
  */
 import type { CampaignStore } from '../store/campaignStore';
+import { storableText } from './normalize';
 import { InboundReply, autoReplyReason, replyEventId, xMessageIdOf } from './reply';
 
 export interface ReplyOptions {
@@ -66,7 +67,19 @@ export async function applyInboundReply(store: CampaignStore | undefined, reply:
 		eventId: id,
 		target,
 		at,
-		payload: { event: 'reply', email: target.email, timestamp: at, sg_event_id: id, from: reply.from, subject: reply.subject.slice(0, 200), message_id: reply.messageId, campaign_id: target.campaign_id, delivery_id: target.delivery_id },
+		// What the sender wrote is made storable: Postgres jsonb refuses NUL and a surrogate cut in half, and a
+		// refused reply would be answered 5xx and retried by SendGrid for days.
+		payload: {
+			event: 'reply',
+			email: target.email,
+			timestamp: at,
+			sg_event_id: id,
+			from: reply.from === undefined ? undefined : storableText(reply.from),
+			subject: storableText(reply.subject.slice(0, 200)),
+			message_id: reply.messageId === undefined ? undefined : storableText(reply.messageId),
+			campaign_id: target.campaign_id,
+			delivery_id: target.delivery_id,
+		},
 		suppressGlobally: options.suppressGlobally === true,
 	});
 	return {

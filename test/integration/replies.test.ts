@@ -43,7 +43,7 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 	let store: CampaignStore;
 	let credential: Record<string, unknown> | undefined;
 	let drop: () => Promise<void>;
-	const ours = { pat: '<eca.patPatPatPatPatPatPat1@acme.example>', kai: '<eca.kaiKaiKaiKaiKaiKaiKai1@acme.example>', lou: '<eca.louLouLouLouLouLouLou1@acme.example>' };
+	const ours = { pat: '<eca.patPatPatPatPatPatPat1@acme.example>', kai: '<eca.kaiKaiKaiKaiKaiKaiKai1@acme.example>', lou: '<eca.louLouLouLouLouLouLou1@acme.example>', emo: '<eca.emoEmoEmoEmoEmoEmoEmo1@acme.example>' };
 	const xMessageId = 'XMIDrenee0123456789ab';
 
 	beforeAll(async () => {
@@ -54,13 +54,15 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 			{ email: 'renee@customer.example', delivery_id: 'd-renee', variant: 'A', reply_message_id: '<eca.reneeReneeReneeRenee@acme.example>' },
 			{ email: 'kai@customer.example', delivery_id: 'd-kai', variant: 'A', reply_message_id: ours.kai },
 			{ email: 'lou@customer.example', delivery_id: 'd-lou', variant: 'A', reply_message_id: ours.lou },
+			{ email: 'emo@customer.example', delivery_id: 'd-emo', variant: 'A', reply_message_id: ours.emo },
 		];
 		const { claimed } = await store.claimDeliveries('spring', 'run-1', 1, rows);
 		await store.recordOutcome({ runId: 'run-1', ids: claimed.map((c) => c.id), status: 'sent', message_id: xMessageId });
 		await sql(store).query(
 			`INSERT INTO eca_enrollments (campaign_id, email, next_step, next_send_at) VALUES
 			 ('spring', 'pat.reader@customer.example', 2, now()), ('other', 'pat.reader@customer.example', 2, now()),
-			 ('spring', 'renee@customer.example', 2, now()), ('spring', 'kai@customer.example', 2, now()), ('spring', 'lou@customer.example', 2, now())`,
+			 ('spring', 'renee@customer.example', 2, now()), ('spring', 'kai@customer.example', 2, now()), ('spring', 'lou@customer.example', 2, now()),
+			 ('spring', 'emo@customer.example', 2, now())`,
 		);
 	});
 	afterAll(async () => {
@@ -156,6 +158,22 @@ describe.each(backends)('Inbound Parse replies through the trigger, $name store'
 		const again = await post(withReplyTo(fixture('parsed-reply.json').fields, ours.pat), { secret: SECRET });
 		expect(again.r.workflowData).toBeUndefined();
 		expect((await state()).events).toBe(events);
+	});
+
+	it('a reply whose subject holds a NUL and is cut in the middle of an emoji is stored (Postgres jsonb refuses both raw)', async () => {
+		const before = (await state()).events;
+		const base = withReplyTo(fixture('parsed-reply.json').fields, ours.emo);
+		const subject = `Re: ${'x'.repeat(195)}\u{1F600}\u{1F600} and\u0000more`;
+		const headers = base.headers.replace('Message-ID: <CAN_P_JMvV7ZpAQhOnDienypLrJmuhN=', 'Message-ID: <emo-reply-1=');
+		const fields = { ...base, headers, from: '"Em\u0000o \u{1F600}" <emo@customer.example>', envelope: '{"to":["inbound@reply.acme.example"],"from":"emo@customer.example"}', subject };
+		const { res, item } = await post(fields, { secret: SECRET });
+		expect(res.code).toBe(200);
+		expect(item).toMatchObject({ ignored: false, contact: 'emo@customer.example', campaign_id: 'spring', sequences_stopped: 1 });
+		expect((await state()).events).toBe(before + 1);
+		const stored = (await sql(store).query<{ payload: { subject: string; from: string } }>(`SELECT payload FROM eca_events WHERE event = 'reply' AND email = 'emo@customer.example'`)).rows[0].payload;
+		expect(stored.subject.startsWith(`Re: ${'x'.repeat(195)}`)).toBe(true);
+		expect(stored.subject).not.toContain('\u0000');
+		expect(stored.from).toContain('emo@customer.example');
 	});
 
 	it('a raw MIME reply (Send Raw) matched through SendGrid\'s X-Message-Id, decoded from ISO-8859-1 without U+FFFD', async () => {
