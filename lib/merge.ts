@@ -115,13 +115,6 @@ export function findMergeTags(text: string): MergeTag[] {
 	return [...tags.values()];
 }
 
-/** Rewrites tags to their canonical spelling so `{{ first_name }}` and `{{first_name}}` are one key. */
-export function normalizeMergeTags(text: string): string {
-	const out = new Splicer(text);
-	forEachTag(text, (start, tag) => out.replace(start, tag.end, canonical(tag.name, tag.fallback?.trim())));
-	return out.result();
-}
-
 /** Placeholders that would reach a reader unfilled: unknown `{{tags}}`, `[FIRST NAME]`, `<%...%>`. */
 export function unfilledPlaceholders(text: string, allowed: Set<string>): string[] {
 	const found: string[] = [];

@@ -146,7 +146,6 @@ export const sender = z.object({
 	email: emailAddress,
 	name: headerSafe('The sender name').max(100).optional(),
 });
-export type Sender = z.infer<typeof sender>;
 
 /** Identifiers travel in custom_args and SQL keys: keep them short and printable. */
 export const campaignId = z

@@ -120,4 +120,3 @@ export const RESULT_MEANING = {
 	failed: { outcome: 'stopped', skipped: false },
 	suppressed: { outcome: 'stopped', skipped: true },
 } as const satisfies Record<DeliveryStatus, { outcome: 'went_out' | 'pending' | 'stopped'; skipped: boolean }>;
-export type ResultStatus = keyof typeof RESULT_MEANING;

@@ -18,7 +18,6 @@ export const EVENT_TYPES = [
 	'group_unsubscribe',
 	'group_resubscribe',
 ] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface CampaignEvent {
 	event: string;
@@ -363,8 +362,6 @@ export function suppressionFor(e: CampaignEvent): SuppressionEffect | undefined 
 			return e.asm_group_id ? { scope: `group:${e.asm_group_id}`, reason: 'group_unsubscribe' } : undefined;
 		case 'group_resubscribe':
 			return e.asm_group_id ? { lift: `group:${e.asm_group_id}` } : undefined;
-		case 'reply':
-			return { scope: 'global', reason: 'replied' };
 		default:
 			return undefined;
 	}
@@ -389,8 +386,6 @@ export function stopFor(e: CampaignEvent, options: { stopSequenceOnClick?: boole
 			if (!d?.stop) return undefined;
 			return { reason: d.stop, group: d.suppress?.scope === 'group_or_global' ? e.asm_group_id : undefined };
 		}
-		case 'reply':
-			return { reason: 'replied' };
 		case 'click':
 			return options.stopSequenceOnClick ? { reason: 'clicked' } : undefined;
 		default:

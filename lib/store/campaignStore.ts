@@ -99,6 +99,19 @@ function storedError(error: string | null | undefined): string | null {
 	return error === null || error === undefined ? null : clip(redactSecrets(String(error)), 2000);
 }
 
+/** The columns every logged delivery row has, in the order recordResults' INSERTs list them. */
+function rowColumns(part: DeliveryResult[]): unknown[][] {
+	return [
+		part.map((x) => x.delivery_id),
+		part.map((x) => x.campaign_id),
+		part.map((x) => x.run_id),
+		part.map((x) => x.step),
+		part.map((x) => x.variant),
+		part.map((x) => x.email.toLowerCase()),
+		part.map((x) => x.status),
+	];
+}
+
 /** Outcomes after which nothing went out: the quota the row reserved is given back. */
 const RELEASES_QUOTA: ReadonlySet<DeliveryState> = new Set(['retry', 'failed', 'suppressed']);
 /** The (from, to) pairs a run's own report may make: generated from the state table. */
@@ -315,13 +328,7 @@ export class CampaignStore {
 					AND (d.status, EXCLUDED.status) IN (SELECT * FROM unnest($12::text[], $13::text[]))
 				 RETURNING lower(email) AS email, campaign_id, step`,
 				[
-					part.map((x) => x.delivery_id),
-					part.map((x) => x.campaign_id),
-					part.map((x) => x.run_id),
-					part.map((x) => x.step),
-					part.map((x) => x.variant),
-					part.map((x) => x.email.toLowerCase()),
-					part.map((x) => x.status),
+					...rowColumns(part),
 					part.map((x) => x.message_id ?? null),
 					part.map((x) => x.http_status ?? null),
 					part.map((x) => storedError(x.error)),
@@ -357,15 +364,7 @@ export class CampaignStore {
 				 SELECT t.d, t.c, t.r, t.s, t.v, t.e, t.st, t.st
 				 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[]) AS t(d, c, r, s, v, e, st)
 				 ON CONFLICT (run_id, delivery_id) WHERE mode <> 'live' DO NOTHING`,
-				[
-					part.map((x) => x.delivery_id),
-					part.map((x) => x.campaign_id),
-					part.map((x) => x.run_id),
-					part.map((x) => x.step),
-					part.map((x) => x.variant),
-					part.map((x) => x.email.toLowerCase()),
-					part.map((x) => x.status),
-				],
+				rowColumns(part),
 			);
 			written += r.rowCount;
 		}
@@ -474,7 +473,7 @@ export class CampaignStore {
 			);
 			const stopped = await tx.query(
 				`UPDATE eca_enrollments SET status = 'stopped', stop_reason = 'replied', next_step = NULL, next_send_at = NULL, updated_at = now()
-				 WHERE campaign_id = $1 AND lower(email) = $2 AND status IN ('active', 'paused')`,
+				 WHERE campaign_id = $1 AND lower(email) = $2 AND status = 'active'`,
 				[target.campaign_id, target.email],
 			);
 			let suppressed = false;

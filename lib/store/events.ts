@@ -306,11 +306,11 @@ async function applySuppressions(tx: Queryable, fresh: CampaignEvent[], result: 
 		`UPDATE eca_enrollments en SET status = 'stopped', stop_reason = t.reason, next_step = NULL, next_send_at = NULL, updated_at = now()
 		 FROM (SELECT DISTINCT ON (email, campaign_id) * FROM (
 			SELECT t.email, t.reason, e2.campaign_id, t.i FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) AS t(email, reason, grp, campaign, i)
-			JOIN eca_enrollments e2 ON e2.email = t.email AND e2.status IN ('active', 'paused')
+			JOIN eca_enrollments e2 ON e2.email = t.email AND e2.status = 'active'
 			WHERE t.grp IS NULL OR e2.campaign_id = t.campaign
 				OR EXISTS (SELECT 1 FROM eca_campaigns c WHERE c.id = e2.campaign_id AND c.definition->>'unsubscribeGroupId' = t.grp)
 		 ) x ORDER BY email, campaign_id, i) t
-		 WHERE en.email = t.email AND en.campaign_id = t.campaign_id AND en.status IN ('active', 'paused')`,
+		 WHERE en.email = t.email AND en.campaign_id = t.campaign_id AND en.status = 'active'`,
 		[unique.map((s) => s.email), unique.map((s) => s.reason), unique.map((s) => (s.group === undefined ? null : String(s.group))), unique.map((s) => s.campaign ?? null), unique.map((_s, i) => i)],
 	);
 	result.sequencesStopped += r.rowCount;

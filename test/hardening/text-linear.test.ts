@@ -7,7 +7,7 @@
  * clear error. Tally: inputs = attacks = calls made, rejected = refusals, let_in = calls over the limit.
  */
 import fc from 'fast-check';
-import { escapeHtml, findMergeTags, headerSafe, normalizeMergeTags, renderMergeTags, unfilledPlaceholders, withHtmlKeys } from '../../lib/merge';
+import { escapeHtml, findMergeTags, headerSafe, renderMergeTags, unfilledPlaceholders, withHtmlKeys } from '../../lib/merge';
 import { htmlToText, looksLikeHtml, textToHtml } from '../../lib/copy/format';
 import { checkCopy, htmlTagCount, linksIn, sameMessageScore, sanitizeEmailHtml } from '../../lib/llm/checks';
 import { linkPolicy, linkProblems, linkRefusal } from '../../lib/llm/links';
@@ -17,7 +17,6 @@ import { extractJson, writeCopy } from '../../lib/llm/copywriter';
 import { LlmReplyTooLargeError, normalizeLlmBaseUrl } from '../../lib/llm/client';
 import type { ChatModel } from '../../lib/llm/client';
 import { EventBodyError, messageIdOf, normalizeEvent, parseEventBody, storableText, suppressionFor } from '../../lib/events/normalize';
-import { addressIn, replyEvent } from '../../lib/events/inbound';
 import { authVerdict, autoReplyReason, decodeBytes, envelopeFrom, fromAddress, messageIdsIn, multipartFields, parseCharsets, parseHeaderBlock, readInboundReply, xMessageIdOf } from '../../lib/events/reply';
 import { escapeCsvFormula, mergeFieldName, parseColumnMap } from '../../lib/contacts/loadContacts';
 import { CampaignInputError, brief as briefSchema, contact as contactSchema, isValidEmail, normalizeEmail } from '../../lib/schemas';
@@ -78,7 +77,6 @@ const checkContext = { allowedTags: new Set(['first_name']), allowedLinks: ['htt
 
 const TARGETS: Target[] = [
 	{ name: 'findMergeTags', run: (s) => findMergeTags(s) },
-	{ name: 'normalizeMergeTags', run: (s) => normalizeMergeTags(s) },
 	{ name: 'unfilledPlaceholders', run: (s) => unfilledPlaceholders(s, new Set(['first_name'])) },
 	{ name: 'escapeHtml', run: (s) => escapeHtml(s) },
 	{ name: 'headerSafe', run: (s) => headerSafe(s) },
@@ -125,9 +123,6 @@ const TARGETS: Target[] = [
 	},
 	// Without sg_event_id the event's JSON is hashed for dedupe: one 5 MB field (the JSON of six would be six times the post).
 	{ name: 'normalizeEvent (no sg_event_id)', run: (s) => normalizeEvent({ event: 'open', email: 'a@example.com', url: s, timestamp: 1700000000 }) },
-	{ name: 'addressIn', run: (s) => addressIn(s) },
-	{ name: 'replyEvent', run: (s) => replyEvent({ from: s, to: s, subject: s, text: s, headers: s }) },
-	{ name: 'replyEvent (one address, hostile headers)', run: (s) => replyEvent({ from: 'Ada <ada@example.com>', subject: s, text: s, headers: s }) },
 	// Inbound Parse replies (lib/events/reply): every field of a post is hostile text.
 	{ name: 'fromAddress', run: (s) => fromAddress(s) },
 	{ name: 'envelopeFrom', run: (s) => envelopeFrom(s) },

@@ -9,7 +9,6 @@ import { SendGridTrigger } from '../../nodes/SendGridTrigger/SendGridTrigger.nod
 import { SendGridSimulator } from '../simulators/sendgridServer';
 import { applyEvents } from '../../lib/store/events';
 import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
-import { replyEvent } from '../../lib/events/inbound';
 import { createTestDatabase } from '../helpers/services';
 import { campaignStats } from '../../lib/stats/campaignStats';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
@@ -85,13 +84,12 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect((await store.suppressedAmong(['z@x.io'], 9)).size).toBe(0);
 	});
 
-	it('a reply stops the sequence and suppresses the sender', async () => {
+	it('an event named "reply" suppresses nobody and stops nothing: replies count only through the authenticated Inbound Parse flow', async () => {
 		await sql(store).query(`INSERT INTO eca_enrollments (campaign_id, email, next_step) VALUES ('c2', 'r@x.io', 2)`);
-		const reply = replyEvent({ from: 'R <r@x.io>', subject: 'Re: offer', headers: 'Message-ID: <x@y>' })!;
-		await applyEvents(store, [reply]);
-		expect((await store.suppressedAmong(['r@x.io'])).get('r@x.io')).toBe('replied');
-		const en = await sql(store).query<{ stop_reason: string }>(`SELECT stop_reason FROM eca_enrollments WHERE email = 'r@x.io'`);
-		expect(en.rows[0].stop_reason).toBe('replied');
+		await applyEvents(store, [ev({ event: 'reply', email: 'r@x.io', sg_event_id: 'reply-forged-1' })]);
+		expect((await store.suppressedAmong(['r@x.io'])).size).toBe(0);
+		const en = await sql(store).query<{ status: string }>(`SELECT status FROM eca_enrollments WHERE email = 'r@x.io'`);
+		expect(en.rows[0].status).toBe('active');
 	});
 	it('stores events carrying NUL bytes or broken UTF-16 instead of failing the whole batch', async () => {
 		// Postgres text/jsonb refuse both; a refused batch would be answered 5xx and retried by SendGrid for 24 h.
@@ -110,9 +108,9 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect(rows.rows[0].payload).toMatchObject({ url: 'https://x.io/a', category: ['promo'] });
 		expect(rows.rows[2].payload).toMatchObject({ reason: 'Bounced Address \ufffd lone', category: ['x\ufffd'] });
 		expect((await store.suppressedAmong(['q@x.io'])).get('q@x.io')).toBe('dropped');
-		// A reply whose subject was cut in the middle of an emoji is stored too.
-		const reply = replyEvent({ from: 's@x.io', subject: 'x'.repeat(199) + emoji, headers: 'Message-ID: <cut@y>' })!;
-		expect((await applyEvents(store, [reply])).inserted).toBe(1);
+		// A reason cut in the middle of an emoji is stored too (replies: test/integration/replies.test.ts).
+		const cut = ev({ event: 'dropped', email: 'q2@x.io', sg_event_id: 'cut1', reason: 'x'.repeat(1999) + emoji });
+		expect((await applyEvents(store, [cut])).inserted).toBe(1);
 	});
 });
 

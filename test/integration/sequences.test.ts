@@ -4,6 +4,8 @@ import { enrollContacts, sequenceStatus, setSequenceStatus, HOLDOUT } from '../.
 import { sendDueSteps } from '../../lib/sequences/runner';
 import { applyEvents } from '../../lib/store/events';
 import { normalizeEvent } from '../../lib/events/normalize';
+import { applyInboundReply } from '../../lib/events/replyFlow';
+import type { InboundReply } from '../../lib/events/reply';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import type { SendGridResponse, SendGridTransport } from '../../lib/sendgrid/client';
 import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
@@ -71,9 +73,11 @@ describe('sequences on Postgres', () => {
 		const first = (email: string) => sg.sent.find((s) => s.email === email)!;
 		await applyEvents(store, [
 			normalizeEvent({ event: 'unsubscribe', email: 'user0@example.org', sg_event_id: 's-u0', delivery_id: first('user0@example.org').delivery_id, timestamp: T0 / 1000 }),
-			{ event: 'reply', email: 'user1@example.org', sg_event_id: 'reply-1', timestamp: new Date(T0).toISOString() },
 			normalizeEvent({ event: 'bounce', type: 'bounce', email: 'user2@example.org', sg_event_id: 's-b2', timestamp: T0 / 1000 }),
 		]);
+		const [answered] = (await sql(store).query<{ reply_message_id: string }>(`SELECT reply_message_id FROM eca_deliveries WHERE campaign_id = 'seq-1' AND step = 1 AND email = 'user1@example.org'`)).rows;
+		const reply = { mode: 'parsed' as const, from: 'user1@example.org', subject: 'Re: Day 1', text: 'Interested!', messageId: '<r1@example.org>', answers: [answered.reply_message_id], headers: new Map<string, string>(), auth: { pass: true }, charsets: {}, charsetLost: [] } as unknown as InboundReply;
+		expect((await applyInboundReply(store, reply)).item).toMatchObject({ ignored: false, sequences_stopped: 1 });
 		await tick(sg, T0 + 3 * DAY, 'seq-1');
 		expect(sg.sent.filter((s) => s.step === '2')).toHaveLength(28);
 		await tick(sg, T0 + 7 * DAY, 'seq-1');

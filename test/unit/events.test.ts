@@ -1,7 +1,6 @@
 import { generateKeyPairSync, createSign } from 'node:crypto';
 import { chooseVerificationKey, verifyEventSignature } from '../../lib/events/signature';
 import { normalizeEvent, parseEventBody, suppressionFor, messageIdOf } from '../../lib/events/normalize';
-import { addressIn, replyEvent } from '../../lib/events/inbound';
 
 const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const publicKeyB64 = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
@@ -78,17 +77,6 @@ describe('event normalisation', () => {
 		expect(() => parseEventBody('nope')).toThrow(/not JSON/);
 		expect(() => parseEventBody('[1,2]')).toThrow(/object/);
 		expect(parseEventBody('[]')).toEqual([]);
-	});
-});
-
-describe('Inbound Parse replies', () => {
-	it('finds the sender and keys the reply by its Message-ID', () => {
-		expect(addressIn('Ada Lovelace <ADA@example.com>')).toBe('ada@example.com');
-		const a = replyEvent({ from: 'Ada <ada@example.com>', subject: 'Re: hi', headers: 'Message-ID: <m1@mail>\nSubject: Re: hi' })!;
-		const b = replyEvent({ from: 'Ada <ada@example.com>', subject: 'Re: hi', headers: 'Message-ID: <m1@mail>' })!;
-		expect(a.sg_event_id).toBe(b.sg_event_id);
-		expect(suppressionFor(a)).toEqual({ scope: 'global', reason: 'replied' });
-		expect(replyEvent({ from: 'nobody' })).toBeUndefined();
 	});
 });
 

@@ -5,14 +5,12 @@
  */
 import fc from 'fast-check';
 import { htmlToText, looksLikeHtml, textToHtml } from '../../lib/copy/format';
-import { escapeHtml, findMergeTags, headerSafe, normalizeMergeTags, renderMergeTags, unfilledPlaceholders, withHtmlKeys } from '../../lib/merge';
+import { escapeHtml, findMergeTags, headerSafe, renderMergeTags, unfilledPlaceholders, withHtmlKeys } from '../../lib/merge';
 import { storableText } from '../../lib/events/normalize';
 import { blankTagsAndUrls, guessLanguage } from '../../lib/llm/language';
 import { extractJson } from '../../lib/llm/copywriter';
-import { addressIn, replyEvent } from '../../lib/events/inbound';
 import { mergeFieldName } from '../../lib/contacts/loadContacts';
 import { normalizeLlmBaseUrl } from '../../lib/llm/client';
-import { isValidEmail } from '../../lib/schemas';
 import { NextIndex, TextBuilder, asciiLower } from '../../lib/text';
 
 const runs = { numRuns: 3000 };
@@ -34,7 +32,6 @@ const old = {
 	},
 	escapeHtml: (v: string) => v.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]),
 	headerSafe: (v: string) => v.replace(/[\r\n\u0000-\u001f\u007f]+/g, ' ').trim(),
-	normalizeMergeTags: (t: string) => t.replace(TAG_RE, (_a, name: string, fallback?: string) => (fallback === undefined ? `{{${name}}}` : `{{${name}|${fallback.trim()}}}`)),
 	renderMergeTags(text: string, fields: Record<string, string>, fallbacks: Record<string, string>, context: string) {
 		return text.replace(TAG_RE, (raw) => {
 			const tag = old.findMergeTags(raw)[0];
@@ -74,14 +71,6 @@ const old = {
 			if (start >= 0 && end > start) return JSON.parse(trimmed.slice(start, end + 1));
 			throw new Error('the reply is not JSON');
 		}
-	},
-	addressIn(field: string): string | undefined {
-		const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(field);
-		const email = (angle ? angle[1] : field.trim().split(/[\s,;]+/)[0]).toLowerCase();
-		return isValidEmail(email) ? email : undefined;
-	},
-	header(headers: string, name: string): string | undefined {
-		return new RegExp(`^${name}:\\s*(.+)$`, 'im').exec(headers)?.[1].trim();
 	},
 };
 
@@ -163,7 +152,6 @@ describe('linear rewrites read text like the regexes they replace', () => {
 		fc.assert(
 			fc.property(text, (t) => {
 				expect(findMergeTags(t)).toEqual(old.findMergeTags(t));
-				expect(normalizeMergeTags(t)).toBe(old.normalizeMergeTags(t));
 				expect(withHtmlKeys(t)).toBe(old.withHtmlKeys(t));
 				for (const context of ['html', 'text', 'subject'] as const) expect(renderMergeTags(t, fields, fallbacks, context)).toBe(old.renderMergeTags(t, fields, fallbacks, context));
 			}),
@@ -203,21 +191,6 @@ describe('linear rewrites read text like the regexes they replace', () => {
 	it('code fences around a JSON reply', () => {
 		const reply = textOf(['```', 'json', '`', ' ', '\n', '{"a":1}', '{', '}', 'x', '"'], 12);
 		fc.assert(fc.property(reply, (r) => expect(outcome(() => extractJson(r))).toEqual(outcome(() => old.extractJson(r)))), runs);
-	});
-
-	it('the sender address of an inbound reply', () => {
-		const from = textOf(['<', '>', '@', 'a', 'b.co', 'ex.com', ' ', ',', ';', '\t', 'Ada ', 'x@y.io']);
-		fc.assert(fc.property(from, (f) => expect(addressIn(f)).toBe(old.addressIn(f))), runs);
-	});
-
-	it('the Message-ID header of an inbound reply', () => {
-		const headers = textOf(['Message-ID:', 'message-id:', 'Message-ID', ':', ' ', '\t', '\n', '\r\n', '\r', '\u2028', '<m1@mail>', 'Subject: x', 'X-Message-ID: y', 'v']);
-		const idOf = (h: string) => replyEvent({ from: 'ada@example.com', subject: 's', text: 't', headers: h })!.sg_event_id;
-		const expected = (h: string) => {
-			const v = old.header(h, 'Message-ID');
-			return replyEvent({ from: 'ada@example.com', subject: 's', text: 't', headers: v === undefined ? undefined : `Message-ID: ${v}` })!.sg_event_id;
-		};
-		fc.assert(fc.property(headers, (h) => expect(idOf(h)).toBe(expected(h))), runs);
 	});
 
 	it('html detection, merge field names and base URLs', () => {
