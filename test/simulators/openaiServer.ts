@@ -6,7 +6,7 @@
  * Every request is recorded so tests can assert what the model was told.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackServer } from './loopback';
 import { randomBytes } from 'node:crypto';
 
 export interface ChatRequestRecord {
@@ -141,43 +141,28 @@ function strictProblems(schema: Record<string, any>, path = '#'): string[] {
 	return out;
 }
 
-export class OpenAISimulator {
+export class OpenAISimulator extends LoopbackServer {
 	requests: ChatRequestRecord[] = [];
 	usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 	concurrencyPeak = 0;
 	private inFlight = 0;
-	private server?: http.Server;
-	private port = 0;
 	private faults: Array<{ kind: FaultKind; retryAfterSeconds?: number; bytes?: number }> = [];
 	/** One entry per 'huge' reply, filled in as it streams. */
 	hugeReplies: HugeReplyRecord[] = [];
 	private rpm?: number;
 	private window: number[] = [];
 
-	constructor(private opts: OpenAISimulatorOptions = {}) {}
+	constructor(private opts: OpenAISimulatorOptions = {}) {
+		super();
+	}
 
-	get baseUrl(): string {
-		return `http://127.0.0.1:${this.port}`;
+	/** The package's LLM credential pointed at this simulator (its OpenAI-compatible /v1). */
+	credential(apiKey = 'sk-test', model = 'gpt-4o-mini'): { apiKey: string; baseUrl: string; model: string } {
+		return { apiKey, baseUrl: `${this.baseUrl}/v1`, model };
 	}
 
 	get calls(): number {
 		return this.requests.filter((r) => r.status === 200).length;
-	}
-
-	start(port = 0): Promise<string> {
-		this.server = http.createServer((req, res) => void this.handle(req, res));
-		return new Promise((resolve) => this.server!.listen(port, '127.0.0.1', () => {
-			this.port = (this.server!.address() as AddressInfo).port;
-			resolve(this.baseUrl);
-		}));
-	}
-
-	stop(): Promise<void> {
-		return new Promise((resolve) => {
-			if (!this.server) return resolve();
-			this.server.closeAllConnections?.();
-			this.server.close(() => resolve());
-		});
 	}
 
 	setResponder(r?: Responder): void {
@@ -242,7 +227,7 @@ export class OpenAISimulator {
 		if (!closed) res.end(tail, () => (record.bytesWritten += tail.length));
 	}
 
-	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+	protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
 		const chunks: Buffer[] = [];
 		for await (const c of req) chunks.push(c as Buffer);
 		const path = (req.url ?? '/').split('?')[0].replace(/^\/v1/, '').replace(/\/+$/, '');

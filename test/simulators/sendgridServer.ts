@@ -6,7 +6,7 @@
  */
 import { createSign, generateKeyPairSync, randomBytes, KeyObject } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackServer } from './loopback';
 
 export interface SendGridFaults {
 	rate429?: number;
@@ -104,14 +104,13 @@ interface WebhookSetting {
 	[flag: string]: unknown;
 }
 
-export class SendGridSimulator {
+export class SendGridSimulator extends LoopbackServer {
 	accepted: AcceptedMessage[] = [];
 	requests: Array<{ method: string; path: string; status: number; recipients: number; at: number }> = [];
 	webhooks: WebhookSetting[] = [];
 	readonly publicKey: string;
 	private readonly privateKey: KeyObject;
-	private server?: http.Server;
-	private port = 0;
+	protected override keepAliveTimeoutMs = 30_000;
 	private random: () => number;
 	private windowStart = 0;
 	private windowCount = 0;
@@ -120,31 +119,16 @@ export class SendGridSimulator {
 	private strings = new Map<string, string>();
 
 	constructor(private opts: SendGridSimulatorOptions = {}) {
+		super();
 		const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 		this.publicKey = publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
 		this.privateKey = privateKey;
 		this.random = seededRandom(opts.faults?.seed ?? 1);
 	}
 
-	get baseUrl(): string {
-		return `http://127.0.0.1:${this.port}`;
-	}
-
-	start(port = 0): Promise<string> {
-		this.server = http.createServer((req, res) => void this.handle(req, res));
-		this.server.keepAliveTimeout = 30_000;
-		return new Promise((resolve) => this.server!.listen(port, '127.0.0.1', () => {
-			this.port = (this.server!.address() as AddressInfo).port;
-			resolve(this.baseUrl);
-		}));
-	}
-
-	stop(): Promise<void> {
-		return new Promise((resolve) => {
-			if (!this.server) return resolve();
-			this.server.closeAllConnections?.();
-			this.server.close(() => resolve());
-		});
+	/** The package's SendGrid credential pointed at this simulator (region "custom", its base URL). */
+	credential(apiKey = 'SG.test-key'): { apiKey: string; region: 'custom'; baseUrl: string } {
+		return { apiKey, region: 'custom', baseUrl: this.baseUrl };
 	}
 
 	setFaults(f: SendGridFaults | undefined): void {
@@ -181,7 +165,7 @@ export class SendGridSimulator {
 
 	// ---------------------------------------------------------------- HTTP
 
-	private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+	protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
 		const chunks: Buffer[] = [];
 		let size = 0;
 		const max = this.opts.maxBodyBytes ?? 30 * 1024 * 1024;
