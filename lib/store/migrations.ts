@@ -265,6 +265,19 @@ CREATE INDEX IF NOT EXISTS eca_deliveries_reply_message_id ON eca_deliveries (re
 		name: 'deliveries: the send_at a claim was scheduled for (never reclaimed before it plus the grace)',
 		sql: `ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS send_at timestamptz;`,
 	},
+	{
+		version: 10,
+		name: 'secrets kept by the store: the key unsubscribe links are signed with',
+		// Made once (the first live send that needs it) and never shown: links are HMACs under it, so an
+		// address alone is not enough to unsubscribe anyone.
+		sql: `
+CREATE TABLE IF NOT EXISTS eca_secrets (
+	name text PRIMARY KEY,
+	value bytea NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store
