@@ -7,6 +7,7 @@
 import { EmailCopy, EmailPayload, LIMITS, Recipient, copyProblems } from '../schemas';
 import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
 import { newMessageId } from '../events/reply';
+import { unsubscribeUrl } from '../unsubscribe/token';
 
 export interface MailAddress {
 	email: string;
@@ -68,12 +69,17 @@ export function messageIdsOf(req: MailRequest): Array<string | undefined> {
 	return req.body.personalizations.map((p) => p.headers?.['Message-ID']);
 }
 
-/** Per-recipient one-click unsubscribe URL: the delivery id identifies who clicked, not the address itself. */
-export function unsubscribeLink(base: string, r: Recipient, campaignId: string, step: number): string {
+/**
+ * Per-recipient one-click unsubscribe URL: the delivery id identifies who clicked, never the address.
+ * With the campaign store's secret it carries a token the package's unsubscribe endpoint checks
+ * (lib/unsubscribe), so knowing an address is not enough to unsubscribe it.
+ */
+export function unsubscribeLink(base: string, r: Recipient, campaignId: string, step: number, secret?: Buffer): string {
+	if (secret) return unsubscribeUrl(base, secret, { campaignId, step, deliveryId: r.delivery_id });
 	const url = new URL(base);
-	url.searchParams.set('d', r.delivery_id);
 	url.searchParams.set('c', campaignId);
 	url.searchParams.set('s', String(step));
+	url.searchParams.set('d', r.delivery_id);
 	return url.toString();
 }
 
@@ -128,7 +134,13 @@ function substitutionBytes(subs: Record<string, string>): number {
  * Builds the request bodies for one payload. Recipients whose substitutions exceed SendGrid's
  * 10,000 bytes get their own request with the values rendered into the copy.
  */
-export function buildMailRequests(payload: EmailPayload, now = Date.now(), onRefused?: (r: Recipient, reason: string) => void): MailRequest[] {
+export function buildMailRequests(
+	payload: EmailPayload,
+	now = Date.now(),
+	onRefused?: (r: Recipient, reason: string) => void,
+	/** The campaign store's unsubscribe secret: the List-Unsubscribe links are signed with it. */
+	unsubscribeSecret?: Buffer,
+): MailRequest[] {
 	if (!payload.copy)
 		throw new PayloadError(
 			`Batch ${payload.batch} of campaign "${payload.campaign_id}" step ${payload.step} has no subject or body — add a Generate Email Copy node before sending, or set the step's subject and body`,
@@ -162,7 +174,7 @@ export function buildMailRequests(payload: EmailPayload, now = Date.now(), onRef
 	if (shared.length > 0) {
 		requests.push({
 			recipients: shared,
-			body: baseBody(payload, p.subject, p.text, p.html, shared.map((r) => personalization(payload, r, subsOf.get(r)))),
+			body: baseBody(payload, p.subject, p.text, p.html, shared.map((r) => personalization(payload, r, subsOf.get(r), unsubscribeSecret))),
 		});
 	}
 	for (const r of own) {
@@ -180,12 +192,12 @@ export function buildMailRequests(payload: EmailPayload, now = Date.now(), onRef
 			onRefused(r, reason);
 			continue;
 		}
-		requests.push({ recipients: [r], body: baseBody(payload, subject, text, html, [personalization(payload, r, undefined)]) });
+		requests.push({ recipients: [r], body: baseBody(payload, subject, text, html, [personalization(payload, r, undefined, unsubscribeSecret)]) });
 	}
 	return requests;
 }
 
-function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined): Personalization {
+function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined, secret: Buffer | undefined): Personalization {
 	const p: Personalization = {
 		to: [address(r)],
 		custom_args: {
@@ -201,7 +213,7 @@ function personalization(payload: EmailPayload, r: Recipient, subs: Record<strin
 	// headers (x-sg-id, x-sg-eid, received, dkim-signature, Content-Type, Content-Transfer-Encoding, To, From, Subject, Reply-To, CC, BCC: its v3 docs and SDKs).
 	p.headers = { 'Message-ID': newMessageId(payload.from.email) };
 	if (payload.unsubscribe_url) {
-		p.headers['List-Unsubscribe'] = `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step)}>`;
+		p.headers['List-Unsubscribe'] = `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step, secret)}>`;
 		p.headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
 	}
 	return p;

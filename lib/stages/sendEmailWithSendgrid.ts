@@ -8,7 +8,7 @@ import { MailRequest, buildMailRequests, messageIdsOf } from '../sendgrid/mailRe
 import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
-import type { CampaignStore } from '../store';
+import { unsubscribeSecret, type CampaignStore } from '../store';
 import { DeliveryTransitionError, isDeliveryState } from '../delivery/states';
 
 export interface SendOptions {
@@ -275,11 +275,18 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 	if (recipients.length === 0) return out();
 	// Built before anything is claimed, so a payload SendGrid would reject (no copy, send_at too far) claims nobody.
 	const refused = new Set<Recipient>();
-	const requests = buildMailRequests({ ...payload, recipients }, options.now?.(), (r, reason) => {
-		refused.add(r);
-		// Not claimed, so nothing is final: once the value or a fallback is there, a re-run sends it.
-		sender.result(r, 'retry', { error: `not sent: ${reason}` });
-	});
+	// Live List-Unsubscribe links are signed with the store's secret (made on the first send that needs one).
+	const secret = store && payload.unsubscribe_url && !options.dryRun ? await unsubscribeSecret(store, { create: true }) : undefined;
+	const requests = buildMailRequests(
+		{ ...payload, recipients },
+		options.now?.(),
+		(r, reason) => {
+			refused.add(r);
+			// Not claimed, so nothing is final: once the value or a fallback is there, a re-run sends it.
+			sender.result(r, 'retry', { error: `not sent: ${reason}` });
+		},
+		secret,
+	);
 	if (refused.size > 0) recipients = recipients.filter((r) => !refused.has(r));
 	if (recipients.length === 0) return out();
 

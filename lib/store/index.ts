@@ -19,6 +19,7 @@ export * from './abtest';
 export * from './checkpoints';
 export * from './enrollments';
 export * from './stats';
+export * from './unsubscribe';
 
 export type StoreConfig = { postgres: PostgresConnection } | { embeddedDir?: string; inMemory?: boolean };
 

@@ -17,7 +17,10 @@ describe('SendGrid request bodies', () => {
 		expect(p.to).toEqual([{ email: 'user1@example.org', name: 'User1' }]);
 		expect(p.custom_args).toEqual({ campaign_id: 'spring-launch', run_id: 'run_1', step: '1', variant: 'A', delivery_id: expect.any(String) });
 		expect(p.substitutions).toEqual({ '{{first_name|there}}': 'User1', '{{html:first_name|there}}': 'User1' });
-		expect(p.headers!['List-Unsubscribe']).toMatch(/^<https:\/\/acme\.example\/unsub\?d=.+&c=spring-launch&s=1>$/);
+		expect(p.headers!['List-Unsubscribe']).toMatch(/^<https:\/\/acme\.example\/unsub\?c=spring-launch&s=1&d=[\w-]{22}>$/);
+		// With the store's secret (live sends), the same link carries the token the unsubscribe endpoint checks.
+		const [signed] = buildMailRequests(payloadFor(3), undefined, undefined, Buffer.alloc(32, 7));
+		expect(signed.body.personalizations[0].headers!['List-Unsubscribe']).toMatch(/^<https:\/\/acme\.example\/unsub\?c=spring-launch&s=1&d=[\w-]{22}&t=[\w-]{22}>$/);
 		expect(p.headers!['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
 		expect(req.body.content.map((c) => c.type)).toEqual(['text/plain', 'text/html']);
 		expect(req.body.content[1].value).toContain('{{html:first_name|there}}');

@@ -1,0 +1,61 @@
+/**
+ * Unsubscribe links nobody can forge: the link names the delivery (campaign, step, delivery id) and
+ * carries an HMAC of those under a secret kept in the campaign store. The address is never in the
+ * link and the token is not derivable from it: knowing someone's address is not enough to
+ * unsubscribe them. The same token goes into the List-Unsubscribe header and the footer link.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** What a link names. The delivery row it points at gives the address; the link itself never does. */
+export interface UnsubscribeRef {
+	campaignId: string;
+	step: number;
+	deliveryId: string;
+}
+
+/** 128 bits of HMAC-SHA256, base64url: short enough for a header line, far beyond guessing. */
+const TOKEN_CHARS = 22;
+/** Versioned, so a future change of what is signed cannot be confused with this one. */
+const VERSION = 'u1';
+
+function mac(secret: Buffer, ref: UnsubscribeRef): string {
+	return createHmac('sha256', secret).update(`${VERSION}\n${ref.campaignId}\n${ref.step}\n${ref.deliveryId}`).digest('base64url').slice(0, TOKEN_CHARS);
+}
+
+export function unsubscribeToken(secret: Buffer, ref: UnsubscribeRef): string {
+	if (secret.length < 16) throw new Error('the unsubscribe secret must be at least 16 bytes');
+	return mac(secret, ref);
+}
+
+/** The link for one recipient: the endpoint's URL with c (campaign), s (step), d (delivery id) and t (token). */
+export function unsubscribeUrl(endpoint: string, secret: Buffer, ref: UnsubscribeRef): string {
+	const url = new URL(endpoint);
+	url.searchParams.set('c', ref.campaignId);
+	url.searchParams.set('s', String(ref.step));
+	url.searchParams.set('d', ref.deliveryId);
+	url.searchParams.set('t', unsubscribeToken(secret, ref));
+	return url.toString();
+}
+
+export type TokenVerdict = { ok: true; ref: UnsubscribeRef } | { ok: false; status: 400 | 403; reason: string };
+
+const ID = /^[A-Za-z0-9_.:-]{1,100}$/;
+
+/** Reads c, s, d, t from a request's query (n8n gives strings, or arrays when a key repeats) and checks the token in constant time. */
+export function verifyUnsubscribeQuery(secret: Buffer | undefined, query: Record<string, unknown>): TokenVerdict {
+	const one = (k: string): string | undefined => (typeof query[k] === 'string' ? (query[k] as string) : undefined);
+	const campaignId = one('c');
+	const stepText = one('s');
+	const deliveryId = one('d');
+	const token = one('t');
+	if (!campaignId || !stepText || !deliveryId || !token) return { ok: false, status: 400, reason: 'the link is incomplete: it needs c, s, d and t once each' };
+	const step = Number(stepText);
+	if (!ID.test(campaignId) || !ID.test(deliveryId) || !/^[1-9][0-9]{0,3}$/.test(stepText) || token.length !== TOKEN_CHARS)
+		return { ok: false, status: 400, reason: 'the link is malformed' };
+	if (!secret) return { ok: false, status: 403, reason: 'this campaign store has no unsubscribe secret yet, so no link from it can be valid' };
+	const ref = { campaignId, step, deliveryId };
+	const expected = Buffer.from(mac(secret, ref));
+	const given = Buffer.from(token);
+	if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, status: 403, reason: 'the link is not valid (tampered or not from this campaign store)' };
+	return { ok: true, ref };
+}

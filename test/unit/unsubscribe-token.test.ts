@@ -1,0 +1,60 @@
+/** Unsubscribe tokens and the page (issue 15): keyed, bound to the delivery, checked in constant time; the page escapes. */
+import { randomBytes } from 'node:crypto';
+import { unsubscribeToken, unsubscribeUrl, verifyUnsubscribeQuery } from '../../lib/unsubscribe/token';
+import { postedAction } from '../../lib/unsubscribe/flow';
+import { unsubscribePage, wordsFor } from '../../lib/unsubscribe/page';
+
+const secret = randomBytes(32);
+const ref = { campaignId: 'spring', step: 2, deliveryId: 'AbCdEfGhIjKlMnOpQrStUv' };
+const query = (u: string) => Object.fromEntries(new URL(u).searchParams);
+
+describe('unsubscribe tokens', () => {
+	it('verify for the delivery they were made for, under the secret they were made with', () => {
+		const url = unsubscribeUrl('https://n8n.example/webhook/x/unsubscribe?keep=1', secret, ref);
+		expect(new URL(url).searchParams.get('keep')).toBe('1');
+		expect(verifyUnsubscribeQuery(secret, query(url))).toEqual({ ok: true, ref });
+		expect(verifyUnsubscribeQuery(randomBytes(32), query(url))).toMatchObject({ ok: false, status: 403 });
+		expect(verifyUnsubscribeQuery(undefined, query(url))).toMatchObject({ ok: false, status: 403 });
+	});
+	it('differ for every part of the delivery they name, and for every secret', () => {
+		const t = unsubscribeToken(secret, ref);
+		const others = [
+			unsubscribeToken(secret, { ...ref, campaignId: 'spring2' }),
+			unsubscribeToken(secret, { ...ref, step: 3 }),
+			unsubscribeToken(secret, { ...ref, deliveryId: 'AbCdEfGhIjKlMnOpQrStUw' }),
+			unsubscribeToken(randomBytes(32), ref),
+		];
+		expect(new Set([t, ...others]).size).toBe(5);
+		// Field boundaries cannot be shifted: "a" + step 12 is not "a1" + step 2.
+		expect(unsubscribeToken(secret, { campaignId: 'a', step: 12, deliveryId: 'd' })).not.toBe(unsubscribeToken(secret, { campaignId: 'a1', step: 2, deliveryId: 'd' }));
+	});
+	it('refuse a short secret, and links that are incomplete, repeated or malformed (400) before any check', () => {
+		expect(() => unsubscribeToken(Buffer.alloc(8), ref)).toThrow(/16 bytes/);
+		const good = query(unsubscribeUrl('https://x.example/u', secret, ref));
+		for (const bad of [{ ...good, t: undefined }, { ...good, d: [good.d, good.d] }, { ...good, s: '0' }, { ...good, s: '1e3' }, { ...good, c: 'a b' }, { ...good, t: good.t + 'x' }, {}])
+			expect(verifyUnsubscribeQuery(secret, bad as Record<string, unknown>)).toMatchObject({ ok: false, status: 400 });
+	});
+});
+
+describe('RFC 8058 bodies', () => {
+	it('accept List-Unsubscribe=One-Click parsed or raw, and the page undo; nothing else', () => {
+		expect(postedAction({ 'List-Unsubscribe': 'One-Click' })).toEqual({ action: 'unsubscribe', fromPage: false });
+		expect(postedAction('List-Unsubscribe=One-Click')).toEqual({ action: 'unsubscribe', fromPage: false });
+		expect(postedAction(Buffer.from('List-Unsubscribe=One-Click'))).toEqual({ action: 'unsubscribe', fromPage: false });
+		expect(postedAction({ 'List-Unsubscribe': 'Resubscribe', page: '1' })).toEqual({ action: 'resubscribe', fromPage: true });
+		for (const b of [undefined, '', 'List-Unsubscribe=one-click', { 'List-Unsubscribe': ['One-Click'] }, [], 42]) expect(postedAction(b).action).toBeUndefined();
+	});
+});
+
+describe('the unsubscribe page', () => {
+	it('speaks the campaign language where it can, else English, and escapes what it shows', () => {
+		expect(wordsFor('pt-BR').lang).toBe('pt');
+		expect(wordsFor('xx').lang).toBe('en');
+		const html = unsubscribePage('ask', { campaignName: '<script>alert(1)</script>', language: 'fr', action: 'https://x.example/u?c=a&t="x' });
+		expect(html).toContain('lang="fr"');
+		expect(html).not.toContain('<script>');
+		expect(html).toContain('&lt;script&gt;');
+		expect(html).toContain('action="https://x.example/u?c=a&amp;t=&quot;x"');
+		expect(html).toContain('method="post"');
+	});
+});
