@@ -5,7 +5,7 @@ import { newRunId } from '../../lib/ids';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
-import { combinedCopyProperties, combinedDeliveryProperties, contactProperties } from '../shared/properties';
+import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties } from '../shared/properties';
 import { readContactSource, readCopy, readDelivery } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 
@@ -35,7 +35,7 @@ export class CampaignAgent implements INodeType {
 			heading('campaignHeading', 'Campaign'),
 			...campaignProperties,
 			heading('contactsHeading', 'Contacts'),
-			...contactProperties.filter((p) => !['outputMode', 'batchSize', 'runId'].includes(p.name)),
+			...contactSourceProperties,
 			heading('copyHeading', 'Copy'),
 			...combinedCopyProperties,
 			heading('deliveryHeading', 'Delivery'),

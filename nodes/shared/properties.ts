@@ -341,6 +341,9 @@ export const contactProperties: INodeProperties[] = [
 	},
 ];
 
+/** The contacts source alone, for nodes that load contacts as one part of a larger job (no output shape, no run ID). */
+export const contactSourceProperties = contactProperties.filter((p) => !['outputMode', 'batchSize', 'runId'].includes(p.name));
+
 const renamed = (props: INodeProperties[], from: string, to: string) => props.map((p) => (p.name === from ? { ...p, name: to } : p));
 
 /** Copy settings beside a campaign definition (which has its own tone and language): options renamed copyOptions. */
