@@ -100,6 +100,23 @@ describe('stage node adapters', () => {
 		await expect(new CampaignSequence().execute.call(context({ operation: 'pause', campaignRef: '' }))).rejects.toThrow(/Set Campaign ID/);
 	});
 
+	it('Campaign Sequence: pause holds a sequence back, resume lets Send Due Steps send it; errors name what to set', async () => {
+		const seq = (params: Params) => new CampaignSequence().execute.call(context(params));
+		await seq({ operation: 'enroll', campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters-pause' })), contactSource: 'csvText', csvText: csvOf(contacts(2, 'pause.example')), csvOptions: {}, timezoneField: 'timezone', asOf: '' });
+		expect((await seq({ operation: 'pause', campaignRef: ' adapters-pause ' }))[0].map((i) => i.json)).toEqual([{ campaign_id: 'adapters-pause', status: 'paused' }]);
+		const later = new Date(Date.now() + 30 * 86_400_000).toISOString();
+		const sendDue = { operation: 'sendDue', campaignRef: 'adapters-pause', asOf: later, copySource: 'template', copyOptions: {}, dryRun: true, limits: {}, deliveryOptions: {} };
+		expect((await seq(sendDue))[0].map((i) => i.json)).toEqual([{ due: 0, message: 'No sequence step is due' }]);
+		expect((await seq({ operation: 'resume', campaignRef: 'adapters-pause' }))[0][0].json).toEqual({ campaign_id: 'adapters-pause', status: 'active' });
+		const sent = await seq(sendDue);
+		expect(sent[0].map((i) => i.json)).toMatchObject([{ campaign_id: 'adapters-pause', step: 1, due: 2, counts: { dry_run: 2 } }]);
+
+		await expect(seq({ operation: 'resume', campaignRef: 'no-such-campaign' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store — enroll contacts first');
+		await expect(seq({ operation: 'abDecide', campaignRef: 'no-such-campaign', abStep: 1, asOf: '' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store');
+		await expect(seq({ ...sendDue, asOf: 'next tuesday' })).rejects.toThrow('"As Of" is not a date: next tuesday');
+		await expect(seq({ operation: 'archive' })).rejects.toThrow('The operation "archive" is not known to this node');
+	});
+
 	it('Campaign API Guard: accepted requests get a run id, bad ones a status and the fields', async () => {
 		const out = await new CampaignApiGuard().execute.call(
 			context({ perMinute: 100 }, [
