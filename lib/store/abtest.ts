@@ -21,6 +21,8 @@ export interface AbDecisionRecord {
 	reason: string;
 	p_value: number;
 	variants: unknown;
+	/** What the decision rests on (lift, interval, evidence, MDE, expected time, power) and the sequential rule's running state. */
+	evidence?: unknown;
 }
 
 /**
@@ -47,10 +49,11 @@ export async function abDecisionOf(store: CampaignStore, campaignId: string, ste
 /** Records (or re-records) a step's decision; metric and confidence stay as first recorded. */
 export async function recordAbDecision(store: CampaignStore, d: AbDecisionRecord): Promise<void> {
 	await driverOf(store).query(
-		`INSERT INTO eca_ab_decisions (campaign_id, step, metric, confidence, decided, winner, leader, send_variant, reason, p_value, variants)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		`INSERT INTO eca_ab_decisions (campaign_id, step, metric, confidence, decided, winner, leader, send_variant, reason, p_value, variants, evidence)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		 ON CONFLICT (campaign_id, step) DO UPDATE SET decided = EXCLUDED.decided, winner = EXCLUDED.winner, leader = EXCLUDED.leader,
-			send_variant = EXCLUDED.send_variant, reason = EXCLUDED.reason, p_value = EXCLUDED.p_value, variants = EXCLUDED.variants, decided_at = now()`,
-		[d.campaign_id, d.step, d.metric, d.confidence, d.decided, d.winner, d.leader, d.send_variant, d.reason, d.p_value, JSON.stringify(d.variants)],
+			send_variant = EXCLUDED.send_variant, reason = EXCLUDED.reason, p_value = EXCLUDED.p_value, variants = EXCLUDED.variants,
+			evidence = EXCLUDED.evidence, decided_at = now()`,
+		[d.campaign_id, d.step, d.metric, d.confidence, d.decided, d.winner, d.leader, d.send_variant, d.reason, d.p_value, JSON.stringify(d.variants), d.evidence === undefined ? null : JSON.stringify(d.evidence)],
 	);
 }

@@ -278,6 +278,11 @@ CREATE TABLE IF NOT EXISTS eca_secrets (
 );
 `,
 	},
+	{
+		version: 11,
+		name: 'a/b decisions: the evidence (lift and interval, always-valid p-value, detectable lift, expected time, power) and the sequential running state',
+		sql: `ALTER TABLE eca_ab_decisions ADD COLUMN IF NOT EXISTS evidence jsonb;`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store
