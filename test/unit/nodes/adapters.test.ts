@@ -82,6 +82,9 @@ describe('stage node adapters', () => {
 		expect(logged[0]).toHaveLength(5);
 		const stats = await new LogCampaignResult().execute.call(context({ operation: 'stats', statsCampaignId: 'adapters', format: 'html', recent: 10 }));
 		expect(String(stats[0][0].json.html)).toContain('<svg');
+		const json = await new LogCampaignResult().execute.call(context({ operation: 'stats', statsCampaignId: ' adapters ', format: 'json', recent: 2 }));
+		expect(json[0]).toHaveLength(1);
+		expect(json[0][0].json).toMatchObject({ campaigns: [{ id: 'adapters' }], runs: [{ campaign_id: 'adapters', status: 'finished' }] });
 	});
 
 	it('Campaign Agent: the whole run in one node, one summary item', async () => {
