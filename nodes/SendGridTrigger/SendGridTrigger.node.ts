@@ -1,21 +1,9 @@
-import type {
-	IDataObject,
-	IHookFunctions,
-	INodeType,
-	INodeTypeDescription,
-	IWebhookFunctions,
-	IWebhookResponseData,
-} from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
-import { EVENT_TYPES } from '../../lib/events/normalize';
+import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 import { OutputMode, WebhookAnswer, receiveEventPost, receiveInboundPost } from '../../lib/events/webhookFlow';
-import { CREDENTIALS, campaignStore, optionalCredentials, sendGrid } from '../shared/context';
+import { CREDENTIALS, campaignStore, optionalCredentials } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { createWebhook, deleteWebhook, findWebhook, signedPublicKey } from './registration';
-
-const eventOptions = EVENT_TYPES.map((e) => ({ name: e.replace(/_/g, ' ').replace(/\b\w/g, (c) => c.toUpperCase()), value: e }));
-
-type StaticData = { webhookId?: string; publicKey?: string };
+import { triggerProperties } from './description';
+import { type RegistrationData, eventWebhookRegistration } from './registration';
 
 export class SendGridTrigger implements INodeType {
 	description: INodeTypeDescription = {
@@ -38,127 +26,12 @@ export class SendGridTrigger implements INodeType {
 			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'events' },
 			{ name: 'setup', httpMethod: 'POST', responseMode: 'onReceived', path: 'inbound' },
 		],
-		properties: [
-			{
-				displayName: 'Registration',
-				name: 'registration',
-				type: 'options',
-				options: [
-					{ name: 'Automatic', value: 'auto', description: "Register this URL with SendGrid's Event Webhook settings when the workflow is published; remove it when unpublished" },
-					{ name: 'Manual', value: 'manual', description: 'Paste the verification key and register the URL in SendGrid yourself' },
-				],
-				default: 'auto',
-			},
-			{
-				displayName: 'Verification Key',
-				name: 'publicKey',
-				type: 'string',
-				typeOptions: { password: true },
-				default: '',
-				displayOptions: { show: { registration: ['manual'] } },
-				description:
-					"The public key from SendGrid → Mail Settings → Event Webhooks → Signature Verification (base64 or PEM, also pasted as one line). Leave empty to use the SendGrid credential's Event Webhook Verification Key.",
-			},
-			// The default is made of the node's own ids, random per node (n8n generates them when the node is created): a new trigger is protected with nothing to set.
-			// Shown in clear on purpose: it is part of the URL the user pastes into SendGrid's Inbound Parse settings.
-			{
-				displayName: 'Inbound Parse Secret',
-				name: 'inboundSecret',
-				// eslint-disable-next-line n8n-nodes-base/node-param-type-options-password-missing
-				type: 'string',
-				default: '={{ [$nodeId, $webhookId].join(".") }}',
-				description:
-					'Inbound Parse posts (the …/inbound URL) must carry this secret, as ?secret=… in the URL or an X-Inbound-Secret header; others are refused with 403 and change nothing. Generated for each new trigger; type your own to override. In SendGrid → Inbound Parse, enter this trigger\'s Production URL ending in /inbound followed by ?secret= and this value.',
-				hint: 'Inbound Parse URL: the …/inbound Production URL + ?secret= + this value',
-			},
-			{
-				displayName: 'Events',
-				name: 'events',
-				type: 'multiOptions',
-				options: eventOptions,
-				default: [...EVENT_TYPES],
-				description: 'Event types to receive; others are answered 200 and ignored',
-			},
-			{
-				displayName: 'Output',
-				name: 'output',
-				type: 'options',
-				options: [
-					{ name: 'One Item per Event', value: 'event' },
-					{ name: 'One Item per Request', value: 'request', description: 'A batch of up to 1,000 events as one item' },
-					{ name: 'Store Only', value: 'none', description: 'Update the campaign store and answer; start no workflow execution (highest throughput)' },
-				],
-				default: 'event',
-			},
-			{
-				displayName:
-					'SendGrid posts events more than once, sometimes under a new sg_event_id. Each is recognised and output once only while the option Update Campaign Store is on (the default): with it off, no de-duplication happens.',
-				name: 'dedupeNotice',
-				type: 'notice',
-				default: '',
-			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add option',
-				// Raw bytes on by default: Inbound Parse fields in ISO-8859-1 or Windows-1252 keep their letters.
-				default: { binaryData: true },
-				options: [
-					{ displayName: 'Auto-Replies Stop Sequence', name: 'autoRepliesStop', type: 'boolean', default: false, description: 'Whether automatic replies (Auto-Submitted, X-Autoreply, Precedence: bulk, out-of-office subjects) count as replies' },
-					{ displayName: 'Drop Machine Opens', name: 'dropMachineOpens', type: 'boolean', default: true, description: 'Whether to leave out opens SendGrid flags as machine opens (e.g. Apple Mail Privacy Protection) from the output and from open counts' },
-					{ displayName: 'Emit Replayed Events', name: 'emitDuplicates', type: 'boolean', default: false, description: 'Whether events already received before (SendGrid retries for up to 24 hours) are output again. Replays are recognised only with Update Campaign Store on.' },
-					{ displayName: 'Inbound Parse Token (Legacy)', name: 'inboundToken', type: 'string', typeOptions: { password: true }, default: '', description: 'Older setting: if set, it is the Inbound Parse secret instead of the Inbound Parse Secret parameter (accepted as ?token=… or ?secret=…)' },
-					{ displayName: 'Max Body Size (MB)', name: 'maxBodyMb', type: 'number', default: 5, description: 'Larger requests are refused with 413' },
-					// n8n 2.x reads `options.binaryData` of a version-1 webhook node and then leaves the request body unparsed (its multipart parser decodes every field as UTF-8).
-					{ displayName: 'Read Raw Request Bytes', name: 'binaryData', type: 'boolean', default: true, description: 'Whether n8n hands this trigger the request bytes unparsed, so Inbound Parse fields sent in ISO-8859-1 or Windows-1252 are decoded by SendGrid\'s charsets field instead of arriving with U+FFFD in place of their accented letters (raw-MIME posts keep their charsets either way). Leave on.' },
-					{ displayName: 'Reply Requires SPF or DKIM Pass', name: 'replyRequireAuth', type: 'boolean', default: true, description: 'Whether a reply whose SPF and DKIM (for the sender\'s domain) both failed is only reported (an ignored item) instead of stopping a sequence' },
-					{ displayName: 'Reply Suppresses Globally', name: 'replySuppressesGlobally', type: 'boolean', default: false, description: 'Whether a reply also suppresses the contact for every later campaign (by default it stops only the sequence of the campaign it answers)' },
-					{ displayName: 'Stop Sequence on Click', name: 'stopSequenceOnClick', type: 'boolean', default: false, description: 'Whether a click ends the contact\'s sequence (unsubscribe, hard bounce, spam report and reply always do)' },
-					{ displayName: 'Timestamp Tolerance (Seconds)', name: 'toleranceSeconds', type: 'number', default: 600, description: 'Reject signed requests older or newer than this; 0 turns the check off' },
-					{ displayName: 'Update Campaign Store', name: 'updateStore', type: 'boolean', default: true, description: 'Whether to store events once each (by sg_event_id and by message, event and time: SendGrid re-posts events, sometimes under a new sg_event_id), update delivery rows and suppressions. Off: no de-duplication at all — every event SendGrid re-posts is output again, and nothing is stored or suppressed.' },
-				],
-			},
-		],
+		properties: triggerProperties,
 	};
 
 	methods = { credentialTest: { campaignDatabaseConnectionTest } };
 
-	webhookMethods = {
-		default: {
-			async checkExists(this: IHookFunctions): Promise<boolean> {
-				assertKeepsEvents(this);
-				if (this.getNodeParameter('registration') !== 'auto') return true;
-				assertHasSendGrid(this);
-				const data = this.getWorkflowStaticData('node') as StaticData;
-				const { transport } = await sendGrid(this);
-				const found = await findWebhook(transport, this.getNodeWebhookUrl('default') as string);
-				if (!found) return false;
-				data.webhookId = found.id;
-				data.publicKey = (await signedPublicKey(transport, found.id, false)) ?? (await signedPublicKey(transport, found.id, true));
-				return true;
-			},
-			async create(this: IHookFunctions): Promise<boolean> {
-				if (this.getNodeParameter('registration') !== 'auto') return true;
-				assertHasSendGrid(this);
-				const { transport } = await sendGrid(this);
-				const events = this.getNodeParameter('events') as string[];
-				const created = await createWebhook(transport, this.getNodeWebhookUrl('default') as string, events, `n8n ${this.getWorkflow().name ?? ''}`.trim());
-				Object.assign(this.getWorkflowStaticData('node'), { webhookId: created.id, publicKey: created.publicKey } satisfies StaticData);
-				return true;
-			},
-			async delete(this: IHookFunctions): Promise<boolean> {
-				const data = this.getWorkflowStaticData('node') as StaticData;
-				if (this.getNodeParameter('registration') === 'auto' && data.webhookId && this.getNode().credentials?.[CREDENTIALS.sendGrid]) {
-					const { transport } = await sendGrid(this);
-					await deleteWebhook(transport, data.webhookId).catch(() => undefined);
-				}
-				delete data.webhookId;
-				delete data.publicKey;
-				return true;
-			},
-		},
-	};
+	webhookMethods = { default: eventWebhookRegistration };
 
 	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
 		const req = this.getRequestObject() as unknown as { rawBody?: Buffer; readRawBody?: () => Promise<void>; body?: unknown; headers?: Record<string, string | undefined> };
@@ -203,7 +76,7 @@ export class SendGridTrigger implements INodeType {
 					keys: {
 						node: this.getNodeParameter('registration') === 'manual' ? this.getNodeParameter('publicKey', '') : undefined,
 						credential: credential?.webhookPublicKey,
-						registration: (this.getWorkflowStaticData('node') as StaticData).publicKey,
+						registration: (this.getWorkflowStaticData('node') as RegistrationData).publicKey,
 					},
 					store,
 				},
@@ -227,20 +100,3 @@ export class SendGridTrigger implements INodeType {
 	}
 }
 
-/** Automatic registration talks to SendGrid's API: say so clearly when no credential is selected. */
-function assertHasSendGrid(ctx: IHookFunctions): void {
-	if (!ctx.getNode().credentials?.[CREDENTIALS.sendGrid])
-		throw new NodeOperationError(ctx.getNode(), 'Automatic registration needs a SendGrid Campaign API credential', {
-			description: 'Select a SendGrid Campaign API credential, or set Registration to Manual and paste the verification key (on the node or in the credential).',
-		});
-}
-
-/** Refuses to go live in a configuration that would answer 200 to every event and keep none of them. */
-function assertKeepsEvents(ctx: IHookFunctions): void {
-	const options = ctx.getNodeParameter('options', {}) as IDataObject;
-	if (ctx.getNodeParameter('output', 'event') === 'none' && options.updateStore === false) {
-		throw new NodeOperationError(ctx.getNode(), 'Output "Store Only" with "Update Campaign Store" off would accept every event and keep none', {
-			description: 'Turn the option Update Campaign Store on, or set Output to One Item per Event or One Item per Request.',
-		});
-	}
-}
