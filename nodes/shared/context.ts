@@ -56,7 +56,7 @@ export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
 	}
 }
 
-export function sendGridBaseUrl(c: Record<string, unknown>): string {
+function sendGridBaseUrl(c: Record<string, unknown>): string {
 	if (c.region === 'eu') return SENDGRID_EU_URL;
 	if (c.region === 'custom' && c.baseUrl) return String(c.baseUrl);
 	return SENDGRID_GLOBAL_URL;
@@ -125,7 +125,7 @@ const CODE_WORDS: Record<string, string> = {
 };
 const CODES = /ECONNREFUSED|ECONNRESET|ECONNABORTED|ENOTFOUND|EAI_AGAIN|GETADDRINFO|ETIMEDOUT|EHOSTUNREACH|EADDRNOTAVAIL|ERRADDRINUSE|ENOENT|EISDIR|ENOTDIR|EACCES|EEXIST|EPERM/gi;
 
-export function n8nSafeMessage(message: string): string {
+function n8nSafeMessage(message: string): string {
 	return message.replace(CODES, (code) => CODE_WORDS[code.toUpperCase()] ?? code);
 }
 

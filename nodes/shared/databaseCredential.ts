@@ -1,13 +1,7 @@
-/** The optional Campaign Database credential every store-using node offers, and its connection test. */
-import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialDescription, INodeCredentialTestResult } from 'n8n-workflow';
+/** The connection test of the optional Campaign Database credential every store-using node offers, and the notice shown without it. */
+import type { ICredentialTestFunctions, ICredentialsDecrypted, INodeCredentialTestResult } from 'n8n-workflow';
 import { checkCampaignDatabase } from '../../lib/store';
-import { CREDENTIALS, postgresFromCredentials } from './context';
-
-export const databaseCredential: INodeCredentialDescription = {
-	name: CREDENTIALS.database,
-	required: false,
-	testedBy: 'campaignDatabaseConnectionTest',
-};
+import { postgresFromCredentials } from './context';
 
 export async function campaignDatabaseConnectionTest(
 	this: ICredentialTestFunctions,
