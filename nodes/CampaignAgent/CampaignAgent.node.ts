@@ -6,7 +6,7 @@ import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties } from '../shared/properties';
-import { readContactSource, readCopy, readDelivery } from '../shared/readers';
+import { readCombinedCopyAndDelivery, readContactSource } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
@@ -93,8 +93,7 @@ export class CampaignAgent implements INodeType {
 		try {
 			const items = this.getInputData();
 			const store = await campaignStore(this);
-			const copy = await readCopy(this, { copyOptions: 'copyOptions', toneOverride: false });
-			const delivery = await readDelivery(this, { deliveryOptions: 'deliveryOptions' });
+			const { copy, delivery, deps } = await readCombinedCopyAndDelivery(this, store);
 			const raw = campaignFromParameters(this, 0) as Record<string, unknown>;
 			if (delivery.unsubscribeGroupId) raw.unsubscribeGroupId = delivery.unsubscribeGroupId;
 			const which = this.getNodeParameter('stepsToSend', 0) as string;
@@ -115,8 +114,7 @@ export class CampaignAgent implements INodeType {
 				},
 				{
 					store,
-					send: { transport: delivery.transport, store, limiter: delivery.limiter },
-					generate: { chat: copy.chat, store },
+					...deps,
 					onProgress: manual ? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}/${p.total} processed — ${JSON.stringify(p.counts)}`) : undefined,
 				},
 				{ runId, resume, checkpointer: new StoreCheckpointSaver(store) },

@@ -91,6 +91,13 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 	return delivery;
 }
 
+/** The copy and delivery groups shown beside a campaign (combinedCopyProperties, combinedDeliveryProperties), with the stage dependencies they make. */
+export async function readCombinedCopyAndDelivery(ctx: IExecuteFunctions, store: CampaignStore) {
+	const copy = await readCopy(ctx, { copyOptions: 'copyOptions', toneOverride: false });
+	const delivery = await readDelivery(ctx, { deliveryOptions: 'deliveryOptions' });
+	return { copy, delivery, deps: { send: { transport: delivery.transport, store, limiter: delivery.limiter }, generate: { chat: copy.chat, store } } };
+}
+
 /** CSV Options → the loader's options (the file size is set in MB). */
 function readCsvOptions(o: Record<string, unknown>): CsvOptions {
 	const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);

@@ -5,7 +5,7 @@ import { sendDueSteps } from '../../../lib/sequences/runner';
 import { campaignStore } from '../../shared/context';
 import { toItems } from '../../shared/operations';
 import { combinedCopyProperties, combinedDeliveryProperties } from '../../shared/properties';
-import { readCopy, readDelivery } from '../../shared/readers';
+import { readCombinedCopyAndDelivery } from '../../shared/readers';
 import { asOf, campaignRef, readAsOf, readCampaignRef } from './common';
 
 const properties: INodeProperties[] = [
@@ -29,19 +29,14 @@ export const description = updateDisplayOptions({ show: { operation: ['sendDue']
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
 	const store = await campaignStore(this);
 	const now = readAsOf(this);
-	const copy = await readCopy(this, { copyOptions: 'copyOptions', toneOverride: false });
-	const delivery = await readDelivery(this, { deliveryOptions: 'deliveryOptions' });
-	const summaries = await sendDueSteps(
-		store,
-		{ send: { transport: delivery.transport, store, limiter: delivery.limiter }, generate: { chat: copy.chat, store } },
-		{
-			now,
-			campaignId: readCampaignRef(this) || undefined,
-			limit: this.getNodeParameter('maxContacts', 0, 100000) as number,
-			batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
-			copy: copy.options,
-			send: delivery.options,
-		},
-	);
+	const { copy, delivery, deps } = await readCombinedCopyAndDelivery(this, store);
+	const summaries = await sendDueSteps(store, deps, {
+		now,
+		campaignId: readCampaignRef(this) || undefined,
+		limit: this.getNodeParameter('maxContacts', 0, 100000) as number,
+		batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
+		copy: copy.options,
+		send: delivery.options,
+	});
 	return toItems(summaries.length ? summaries : [{ due: 0, message: 'No sequence step is due' }]);
 }
