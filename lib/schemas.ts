@@ -225,6 +225,13 @@ export const abTest = z.object({
 	fallback: z.enum(['keep_waiting', 'send_leader']).default('send_leader'),
 	maxWaitHours: z.number().min(0).max(24 * 30).default(48),
 	manualWinner: z.string().optional(),
+	/**
+	 * sequential: an always-valid test (mixture SPRT), honest however often the scheduler re-checks it;
+	 * fixed_horizon: the two-proportion z-test, valid for one planned look only.
+	 */
+	decisionRule: z.enum(['sequential', 'fixed_horizon']).default('sequential'),
+	/** Expected conversion rate of the control, for the power check (default: 3 % clicks, 20 % human opens). */
+	expectedRate: z.number().gt(0).lt(1).optional(),
 });
 export type AbTest = z.infer<typeof abTest>;
 

@@ -1,7 +1,9 @@
 /** A/B decisions from the store's delivery rows, stored once per campaign step. */
 import type { Campaign } from '../schemas';
 import { abDecisionOf, recordAbDecision, variantOutcomes, type CampaignStore } from '../store';
-import { WinnerDecision, decideWinner, VariantStats } from './stats';
+import { OPENS_CAVEAT, abPowerCheck, type DecisionRule } from './power';
+import { AbEvidence, decide, describeEvidence } from './sequential';
+import { WinnerDecision, VariantStats } from './stats';
 
 export interface StoredDecision extends WinnerDecision {
 	campaign_id: string;
@@ -9,6 +11,12 @@ export interface StoredDecision extends WinnerDecision {
 	/** The variant the rest of the list gets (winner, or the leader when the fallback applies). */
 	send: string | undefined;
 	decided_at?: string;
+	/** Lift and its interval, evidence, minimum detectable lift, expected time to decide, power check; the sequential rule's running state. */
+	evidence?: AbEvidence;
+	/** The evidence in one sentence. */
+	summary?: string;
+	/** Power below 80 % for a 20 % lift; opens are unreliable (Apple Mail Privacy Protection). */
+	warnings?: string[];
 }
 
 /** Unique conversions per variant among sent deliveries: clicks, or human opens (machine opens are never counted). */
@@ -16,10 +24,16 @@ export async function variantStats(store: CampaignStore, campaignId: string, ste
 	return variantOutcomes(store, campaignId, step, metric === 'unique_open_rate' ? 'opens' : 'clicks');
 }
 
+function withReadout<T extends { metric: string; evidence?: AbEvidence }>(d: T): T & { summary?: string; warnings?: string[] } {
+	if (!d.evidence) return d;
+	const warnings = [d.evidence.power?.warning, d.evidence.caveat].filter((w): w is string => typeof w === 'string');
+	return { ...d, summary: describeEvidence(d.evidence, d.metric), warnings };
+}
+
 export async function storedDecision(store: CampaignStore, campaignId: string, step: number): Promise<StoredDecision | undefined> {
 	const row = await abDecisionOf(store, campaignId, step);
 	if (!row) return undefined;
-	return {
+	return withReadout({
 		campaign_id: campaignId,
 		step,
 		metric: row.metric as string,
@@ -32,24 +46,41 @@ export async function storedDecision(store: CampaignStore, campaignId: string, s
 		variants: row.variants as WinnerDecision['variants'],
 		send: (row.send_variant as string | null) ?? undefined,
 		decided_at: String(row.decided_at),
-	};
+		evidence: (row.evidence as AbEvidence | null) ?? undefined,
+	});
 }
 
 /**
  * Decides (or re-checks) the winner of a step. Returns what to send to the held-out contacts, or
- * send undefined while the test should keep waiting.
+ * send undefined while the test should keep waiting. waitedHours: hours since the sample went out.
  */
 export async function decideAbTest(store: CampaignStore, campaign: Campaign, step: number, waitedHours: number): Promise<StoredDecision> {
 	const existing = await storedDecision(store, campaign.id, step);
 	if (existing?.send) return existing;
-	const ab = campaign.abTest ?? { metric: 'unique_click_rate', confidence: 0.95, fallback: 'send_leader', maxWaitHours: 48 };
-	let decision: WinnerDecision;
+	const ab = campaign.abTest ?? { metric: 'unique_click_rate', confidence: 0.95, fallback: 'send_leader', maxWaitHours: 48, decisionRule: undefined, expectedRate: undefined, manualWinner: undefined };
+	// Campaigns stored before decisionRule existed get the default, like a freshly parsed one.
+	const rule: DecisionRule = ab.decisionRule ?? 'sequential';
+	const measured = ab.metric === 'manual' ? 'unique_click_rate' : ab.metric;
+	const stats = await variantStats(store, campaign.id, step, measured);
+	let decision = decide(stats.length ? stats : [{ variant: 'A', sent: 0, conversions: 0 }], ab.metric, ab.confidence, {
+		rule,
+		previous: existing?.evidence,
+		hoursElapsed: waitedHours,
+		maxWaitHours: ab.maxWaitHours,
+	});
+	const power = abPowerCheck({
+		recipientsPerVariant: stats.length ? Math.min(...stats.map((s) => s.sent)) : 0,
+		metric: measured,
+		baseRate: ab.expectedRate,
+		confidence: ab.confidence,
+		variants: Math.max(campaign.variants, stats.length),
+		rule,
+	});
+	decision = { ...decision, evidence: { ...decision.evidence, power, ...(ab.metric === 'unique_open_rate' ? { caveat: OPENS_CAVEAT } : {}) } };
 	if (ab.metric === 'manual') {
-		const stats = await variantStats(store, campaign.id, step, 'unique_click_rate');
-		const base = decideWinner(stats.length ? stats : [{ variant: 'A', sent: 0, conversions: 0 }], 'manual', ab.confidence);
-		const chosen = campaign.abTest?.manualWinner;
-		decision = chosen ? { ...base, decided: true, winner: chosen, reason: 'manual choice' } : { ...base, decided: false, winner: undefined, reason: 'waiting for a manual choice (abTest.manualWinner)' };
-	} else decision = decideWinner(await variantStats(store, campaign.id, step, ab.metric), ab.metric, ab.confidence);
+		const chosen = ab.manualWinner;
+		decision = chosen ? { ...decision, decided: true, winner: chosen, reason: 'manual choice' } : { ...decision, decided: false, winner: undefined, reason: 'waiting for a manual choice (abTest.manualWinner)' };
+	}
 	let send = decision.winner;
 	if (!decision.decided && ab.metric !== 'manual') {
 		if (ab.fallback === 'send_leader' || waitedHours >= ab.maxWaitHours) {
@@ -69,6 +100,7 @@ export async function decideAbTest(store: CampaignStore, campaign: Campaign, ste
 		reason: decision.reason,
 		p_value: decision.pValue,
 		variants: decision.variants,
+		evidence: decision.evidence,
 	});
-	return { ...decision, campaign_id: campaign.id, step, send };
+	return withReadout({ ...decision, campaign_id: campaign.id, step, send });
 }

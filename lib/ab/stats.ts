@@ -53,7 +53,7 @@ export interface WinnerDecision {
  * them (Bonferroni-corrected when there are more than two variants).
  */
 export function decideWinner(stats: VariantStats[], metric: string, confidence = 0.95): WinnerDecision {
-	const variants = stats.map((s) => ({ ...s, rate: s.sent ? s.conversions / s.sent : 0 })).sort((a, b) => b.rate - a.rate || a.variant.localeCompare(b.variant));
+	const variants = stats.map((s) => ({ ...s, rate: s.sent ? s.conversions / s.sent : 0 })).sort((a, b) => b.rate - a.rate || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0));
 	const [leader, ...others] = variants;
 	const alpha = (1 - confidence) / Math.max(1, others.length);
 	let worst = 0;
