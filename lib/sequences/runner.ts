@@ -1,9 +1,11 @@
 /**
  * One scheduler tick: claim due enrollments, send each due step once (the same stage functions as
  * the pipeline), move contacts on. A/B sample mode: the held-out contacts get the winning variant
- * once the test has waited long enough.
+ * once the test has a winner (lib/ab: a sequential test, valid at every tick) or its fallback applies;
+ * the tick that sends the variants under test reports their power (ab_power).
  */
-import { decideAbTest, StoredDecision } from '../ab/decide';
+import { decideAbTest, StoredDecision, variantStats } from '../ab/decide';
+import { abPowerCheck, type PowerCheck } from '../ab/power';
 import { newRunId } from '../ids';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { buildEmailPayloads } from '../stages/buildEmailPayload';
@@ -22,6 +24,12 @@ export interface DueStepSummary {
 	enrollments: Record<string, number>;
 	ab?: StoredDecision;
 	waiting_for_winner?: number;
+	/**
+	 * A/B test steps, when this tick sent variants under test (the sample, or a split): power for a 20 %
+	 * relative lift at the recipients per variant sent so far, with a warning (and the recipients
+	 * needed) below 80 %, and the opens caveat when the metric is opens.
+	 */
+	ab_power?: PowerCheck;
 }
 
 export interface RunDueOptions {
@@ -76,6 +84,18 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 		const results = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
 		for (const r of results.values()) summary.counts[r.status] = (summary.counts[r.status] ?? 0) + 1;
 		summary.enrollments = await advanceEnrollments(store, campaign, step, sendable, results, options.now);
+		const ab = campaign.abTest;
+		if (ab && ab.metric !== 'manual' && campaign.variants > 1 && sendable.some((r) => r.variant !== HOLDOUT)) {
+			const sent = await variantStats(store, campaign.id, step, ab.metric);
+			summary.ab_power = abPowerCheck({
+				recipientsPerVariant: sent.length >= campaign.variants ? Math.min(...sent.map((s) => s.sent)) : 0,
+				metric: ab.metric,
+				baseRate: ab.expectedRate,
+				confidence: ab.confidence,
+				variants: campaign.variants,
+				rule: ab.decisionRule ?? 'sequential',
+			});
+		}
 	}
 	return out;
 }

@@ -12,6 +12,9 @@ import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { createTestDatabase } from '../helpers/services';
 import { sql } from '../helpers/sql';
+import { storedDecision } from '../../lib/ab/decide';
+import { campaignStats } from '../../lib/stats/campaignStats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
 
 jest.setTimeout(90_000);
 
@@ -126,7 +129,10 @@ describe('sequences on Postgres', () => {
 		campaign.steps[0].variantCopy = { B: { subject: 'Variant B {{first_name}}' } };
 		await enrollContacts(store, campaign, contacts(2000, 'ab1.example'), T0);
 		const sg = new RecordingSendGrid();
-		await tick(sg, T0, 'ab-1');
+		const [first] = await tick(sg, T0, 'ab-1');
+		// Before the test: ~400 per variant cannot see a 20 % lift on a 3 % click rate; it says so and how many it would need.
+		expect(first.ab_power).toMatchObject({ ok: false, rule: 'sequential', metric: 'unique_click_rate', base_rate: 0.03 });
+		expect(first.ab_power!.warning).toMatch(/underpowered A\/B test: \d+ recipients per variant .* about \d+ recipients per variant are needed/);
 		const sample = sg.sent.filter((s) => s.step === '1');
 		expect(sample.length).toBeGreaterThan(700);
 		expect(sample.length).toBeLessThan(900);
@@ -139,6 +145,21 @@ describe('sequences on Postgres', () => {
 		const [summary] = await tick(sg, T0 + 4 * 3_600_000 + 1000, 'ab-1');
 		expect(summary.ab).toMatchObject({ decided: true, winner: 'B', send: 'B' });
 		expect(summary.ab!.pValue).toBeLessThan(0.05);
+		// What the marketer reads: lift and its always-valid interval, the evidence, the detectable lift, the power warning.
+		const ev = summary.ab!.evidence!;
+		expect(ev).toMatchObject({ rule: 'sequential', leader: 'B', runner_up: 'A' });
+		expect(ev.lift!).toBeGreaterThan(0.5);
+		expect(ev.lift_ci![0]).toBeGreaterThan(0);
+		expect(ev.lift_ci![0]).toBeLessThan(ev.lift!);
+		expect(ev.p_value).toBe(summary.ab!.pValue);
+		expect(ev.mde).toEqual(expect.any(Number));
+		expect(summary.ab!.summary).toMatch(/B vs A: lift \+\d+(\.\d)?% \(95% CI .*always-valid p = /);
+		expect(summary.ab!.warnings!.join(' ')).toMatch(/underpowered/);
+		expect((await storedDecision(store, 'ab-1', 1))!.evidence).toMatchObject({ lift: ev.lift, lift_ci: ev.lift_ci, looks: 1 });
+		const html = renderDashboard(await campaignStats(store, { campaignId: 'ab-1' }));
+		expect(html).toContain('<th>Lift (CI)</th>');
+		expect(html).toContain('always-valid (sequential)');
+		expect(html).toMatch(/B vs A: \+\d/);
 		const rest = sg.sent.slice(sample.length).filter((s) => s.step === '1');
 		expect(rest.length + sample.length).toBe(2000);
 		expect(new Set(rest.map((s) => s.subject))).toEqual(new Set(['Variant B {{first_name}}']));
@@ -158,10 +179,33 @@ describe('sequences on Postgres', () => {
 		const [waiting] = await tick(sg, T0 + 4 * 3_600_000 + 1000, 'ab-2');
 		expect(waiting.ab).toMatchObject({ decided: false });
 		expect(waiting.ab!.send).toBeUndefined();
+		expect(waiting.ab!.evidence!.expected.message).toMatch(/no conversions yet/);
 		expect(waiting.waiting_for_winner).toBe(200 - sampled);
 		expect(sg.sent).toHaveLength(sampled);
 		const [late] = await tick(sg, T0 + 9 * 3_600_000, 'ab-2');
 		expect(late.ab!.reason).toMatch(/fallback: sending the leading variant/);
 		expect(sg.sent).toHaveLength(200);
+		// Every re-check was a look of the same sequential test.
+		expect(late.ab!.evidence!.looks).toBe(2);
+	});
+
+	it('A/B on opens says open-rate tests are unreliable; the fixed-horizon rule stays selectable for one planned look', async () => {
+		const campaign = sequenceCampaign('ab-3', {
+			variants: 2,
+			abTest: { mode: 'sample', samplePercent: 50, waitHours: 4, metric: 'unique_open_rate', decisionRule: 'fixed_horizon', fallback: 'send_leader' },
+		});
+		expect(campaign.abTest!.decisionRule).toBe('fixed_horizon');
+		expect(sequenceCampaign('ab-x', { variants: 2, abTest: { mode: 'sample' } }).abTest!.decisionRule).toBe('sequential');
+		await enrollContacts(store, campaign, contacts(100, 'ab3.example'), T0);
+		const sg = new RecordingSendGrid();
+		const [first] = await tick(sg, T0, 'ab-3');
+		expect(first.ab_power!.caveat).toMatch(/Apple Mail Privacy Protection/);
+		expect(first.ab_power!.base_rate).toBe(0.2);
+		const [decision] = await tick(sg, T0 + 4 * 3_600_000 + 1000, 'ab-3');
+		expect(decision.ab!.evidence!.rule).toBe('fixed_horizon');
+		expect(decision.ab!.send).toBeDefined();
+		expect(decision.ab!.warnings!.join(' ')).toMatch(/Apple Mail Privacy Protection/);
+		expect(decision.ab!.summary).toMatch(/Apple Mail Privacy Protection/);
+		expect(sg.sent).toHaveLength(100);
 	});
 });
