@@ -1,11 +1,14 @@
 /** Four suites: unit (no network), integration (simulators + real Postgres/Redis), e2e (real n8n), hardening (faults and hostile input). */
 const tsJest = ['ts-jest', { diagnostics: false }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+// The suites that use Postgres choose it once per run, before the workers start: the machine's own,
+// else an embedded one (test/helpers/services.ts). The same module in several projects runs once.
+const postgres = { globalSetup: '<rootDir>/test/helpers/globalSetup.ts', globalTeardown: '<rootDir>/test/helpers/globalTeardown.ts' };
 module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
-    { ...base, displayName: 'hardening', testMatch: ['<rootDir>/test/hardening/**/*.test.ts'] },
+    { ...base, ...postgres, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { ...base, ...postgres, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    { ...base, ...postgres, displayName: 'hardening', testMatch: ['<rootDir>/test/hardening/**/*.test.ts'] },
   ],
 };
