@@ -30,8 +30,11 @@ async function main() {
 	const files = readdirSync(join(ROOT, 'workflows')).filter((f) => f.endsWith('.json')).sort();
 	if (files.length === 0) console.log('workflows/ holds no templates to import.');
 	const imported: string[] = [];
+	let unsubscribe: string | undefined;
 	for (const f of files) {
-		const wf = JSON.parse(readFileSync(join(ROOT, 'workflows', f), 'utf8')) as { id: string; name: string };
+		const wf = JSON.parse(readFileSync(join(ROOT, 'workflows', f), 'utf8')) as { id: string; name: string; nodes: Array<{ type: string; webhookId?: string }> };
+		const trigger = wf.nodes.find((n) => n.type.endsWith('.campaignUnsubscribeTrigger'));
+		if (trigger?.webhookId) unsubscribe = `http://localhost:${PORT}/webhook/${trigger.webhookId}/unsubscribe   (live once "${wf.name}" is published)`;
 		const exists = await n8n.rest('GET', `/workflows/${wf.id}`).then(() => true, () => false);
 		if (!exists) await n8n.importWorkflow(wf as unknown as Record<string, unknown>);
 		imported.push(`${wf.name} (${f})`);
@@ -47,6 +50,8 @@ async function main() {
    • campaign store: embedded PGlite under ${join(USER_FOLDER, '.n8n', 'email-campaign-agent', 'store')}
    • copy: the campaign's template subject/body (no LLM credential selected)
    • sending: Dry Run — what would be sent is recorded, SendGrid is not called
+ One-click unsubscribe URL (set it as each campaign's Unsubscribe URL; behind your public https address in production):
+   ${unsubscribe ?? 'no template holds a Campaign Unsubscribe Trigger'}
  Not for production as it stands:${n8n.insecureSettings().map((w) => `\n   • ${w}`).join('')}
  To go live: add a "SendGrid Campaign API" credential and turn Dry Run off, add an
  "OpenAI-Compatible LLM API" credential for AI copy, and a "Campaign Database (Postgres)"

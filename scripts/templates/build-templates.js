@@ -383,7 +383,7 @@ function eventTracking() {
 	const nodes = [
 		sticky(
 			'Setup',
-			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound) followed by ?secret= and the trigger's **Inbound Parse Secret** (generated for each new trigger). Only replies that answer a message this store sent, pass SPF or DKIM and are not auto-replies stop the contact's sequence in that campaign.\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.",
+			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound) followed by ?secret= and the trigger's **Inbound Parse Secret** (generated for each new trigger). Only replies that answer a message this store sent, pass SPF or DKIM and are not auto-replies stop the contact's sequence in that campaign.\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.\n\n**One-click unsubscribe**: set each campaign's **Unsubscribe URL** to the **Campaign Unsubscribe Trigger**'s Production URL. Live messages then carry a signed List-Unsubscribe link (Gmail's and Yahoo's unsubscribe button POSTs it) that suppresses the contact and stops their sequences; opened in a browser it shows a confirm page with an undo.",
 			[-460, -340],
 			560,
 			280,
@@ -419,6 +419,8 @@ function eventTracking() {
 		),
 		node('Alert: Bounce Spike', 'n8n-nodes-base.noOp', [100, 0]),
 		node('Events Stored', 'n8n-nodes-base.noOp', [100, 220]),
+		node('Campaign Unsubscribe Trigger', ours('campaignUnsubscribeTrigger'), [-420, 420], {}, { more: { webhookId: uuid(5) } }),
+		node('Unsubscribes Recorded', 'n8n-nodes-base.noOp', [-160, 420]),
 	];
 	return workflow(
 		'Email Campaign: SendGrid event tracking',
@@ -427,6 +429,7 @@ function eventTracking() {
 			['SendGrid Trigger', 'Bounce Spike?'],
 			['Bounce Spike?', 'Alert: Bounce Spike', 0],
 			['Bounce Spike?', 'Events Stored', 1],
+			['Campaign Unsubscribe Trigger', 'Unsubscribes Recorded'],
 		]),
 	);
 }

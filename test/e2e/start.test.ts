@@ -23,6 +23,7 @@ it('npm start brings up n8n, imports every template, says it runs without keys, 
 		expect(out).toMatch(/Log in as owner@example\.com \/ \S+/);
 		expect(out).toMatch(/campaign store: embedded PGlite/);
 		expect(out).toMatch(/sending: Dry Run/);
+		expect(out).toMatch(/One-click unsubscribe URL[^\n]*\n\s+http:\/\/localhost:\d+\/webhook\/[0-9a-f-]{36}\/unsubscribe/);
 		// The main job runs the launcher's production-like settings, not the test harness's, and says what is still insecure.
 		expect(out).toMatch(/Not for production as it stands:\s+• plain http without TLS \(listening on 127\.0\.0\.1 only/);
 		expect(out).not.toMatch(/read environment variables|without the Secure flag/);

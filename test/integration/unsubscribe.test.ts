@@ -5,7 +5,9 @@
  * step skips it; GET shows a page and changes nothing; forged or tampered links change nothing; the
  * page's undo lifts the suppression.
  */
+import type { IWebhookFunctions } from 'n8n-workflow';
 import { CampaignStore, closeAllStores, getCampaignStore } from '../../lib/store';
+import { CampaignUnsubscribeTrigger } from '../../nodes/CampaignUnsubscribeTrigger/CampaignUnsubscribeTrigger.node';
 import { enrollContacts } from '../../lib/sequences/enrollments';
 import { sendDueSteps } from '../../lib/sequences/runner';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
@@ -184,5 +186,79 @@ describe.each(backends)('one-click unsubscribe, $name store', ({ open }) => {
 		expect(r.item).toMatchObject({ scope: 'group:4242', changed: true });
 		expect(await suppressions()).toContainEqual({ email: 'user0@example.org', scope: 'group:4242' });
 		expect(await suppressions()).not.toContainEqual({ email: 'user0@example.org', scope: 'global' });
+	});
+});
+
+describe('the Campaign Unsubscribe Trigger node', () => {
+	let store: CampaignStore;
+	let drop: () => Promise<void>;
+	let credential: Record<string, unknown>;
+	beforeAll(async () => {
+		const db = await createTestDatabase();
+		drop = db.drop;
+		store = await getCampaignStore({ postgres: db.connection });
+		const { host, port, user, database } = db.connection;
+		credential = { host, port, user, database, password: '', ssl: 'disable' };
+	});
+	afterAll(async () => {
+		await closeAllStores();
+		await drop();
+	});
+
+	function call(method: string, query: Record<string, unknown>, body: unknown) {
+		const res = {
+			code: 0,
+			headers: {} as Record<string, string>,
+			sent: undefined as unknown,
+			status(c: number) { this.code = c; return this; },
+			set(h: Record<string, string>) { Object.assign(this.headers, h); return this; },
+			send(b: unknown) { this.sent = b; return this; },
+		};
+		const ctx = {
+			getRequestObject: () => ({ method }),
+			getResponseObject: () => res,
+			getBodyData: () => body,
+			getQueryData: () => query,
+			getNode: () => ({ name: 'Campaign Unsubscribe Trigger', credentials: { campaignDatabaseApi: { id: '1', name: 'db' } } }),
+			getCredentials: async () => credential,
+			logger: { error: jest.fn() },
+		} as unknown as IWebhookFunctions;
+		return new CampaignUnsubscribeTrigger().webhook.call(ctx).then((r) => ({ res, r }));
+	}
+
+	it('answers GET with the page and POST with 200, starting the workflow only when something changed', async () => {
+		const sg = new HeaderRecorder();
+		const campaign = parseCampaign(campaignInput({ id: 'unsub-node', unsubscribeUrl: ENDPOINT, steps: [{ step: 1, delayHours: 0, subject: 'Hi', text: 'one' }] }));
+		await enrollContacts(store, campaign, contacts(2), T0);
+		await sendDueSteps(store, { send: { transport: sg, store }, generate: {} }, { now: T0, worker: 'w1', campaignId: 'unsub-node', copy: { mode: 'template' }, send: { backoff: { sleep: async () => undefined } } });
+		const link = new URL(sg.sent[0].listUnsubscribe!.slice(1, -1));
+		const query = Object.fromEntries(link.searchParams);
+
+		const page = await call('GET', query, {});
+		expect(page.res.code).toBe(200);
+		expect(page.res.headers).toMatchObject({ 'Content-Type': 'text/html; charset=utf-8', 'Referrer-Policy': 'no-referrer' });
+		expect(page.res.headers['Content-Security-Policy']).toContain("default-src 'none'");
+		expect(page.r).toEqual({ noWebhookResponse: true });
+
+		// Multipart posts reach a webhook as { data: fields, files }.
+		const one = await call('POST', query, { data: { 'List-Unsubscribe': 'One-Click' }, files: {} });
+		expect([one.res.code, one.res.sent]).toEqual([200, 'unsubscribed']);
+		expect(one.r.workflowData?.[0]?.[0]?.json).toMatchObject({ event: 'link_unsubscribe', email: sg.sent[0].email, changed: true });
+		expect((await store.suppressedAmong([sg.sent[0].email])).size).toBe(1);
+
+		const forged = await call('POST', { ...query, t: 'A'.repeat(22) }, { 'List-Unsubscribe': 'One-Click' });
+		expect([forged.res.code, forged.r.workflowData]).toEqual([403, undefined]);
+	});
+
+	it('answers 503 without details when the store cannot be reached, and logs the cause', async () => {
+		const saved = credential;
+		credential = { ...saved, port: 1, password: 'hunter2-secret' };
+		try {
+			const r = await call('POST', { c: 'x', s: '1', d: 'y', t: 'A'.repeat(22) }, { 'List-Unsubscribe': 'One-Click' });
+			expect(r.res.code).toBe(503);
+			expect(String(r.res.sent)).not.toMatch(/ECONNREFUSED|hunter2|127\.0\.0\.1/);
+		} finally {
+			credential = saved;
+		}
 	});
 });
