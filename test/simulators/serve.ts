@@ -4,6 +4,7 @@
  */
 import { fork } from 'node:child_process';
 import { SendGridSimulator, SendGridSimulatorOptions, SendGridFaults, EventPlan } from './sendgridServer';
+import { countBy } from '../helpers/tally';
 
 type Command =
 	| { cmd: 'stats' }
@@ -29,9 +30,7 @@ if (require.main === module) {
 	process.on('message', async (m: Command & { id: number }) => {
 		const reply = (data: unknown) => process.send?.({ id: m.id, data });
 		if (m.cmd === 'stats') {
-			const byStatus: Record<string, number> = {};
-			for (const r of sim.requests) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
-			reply({ accepted: sim.accepted.length, requests: sim.requests.filter((r) => r.path === '/v3/mail/send').length, byStatus, duplicates: sim.duplicateRecipients(), distinctRecipients: new Set(sim.accepted.map((a) => `${a.customArgs.campaign_id}|${a.customArgs.step}|${a.to}`)).size } satisfies SimStats);
+			reply({ accepted: sim.accepted.length, requests: sim.requests.filter((r) => r.path === '/v3/mail/send').length, byStatus: countBy(sim.requests, (r) => r.status), duplicates: sim.duplicateRecipients(), distinctRecipients: new Set(sim.accepted.map((a) => `${a.customArgs.campaign_id}|${a.customArgs.step}|${a.to}`)).size } satisfies SimStats);
 		} else if (m.cmd === 'reset') reply(sim.reset());
 		else if (m.cmd === 'faults') reply(sim.setFaults(m.faults));
 		else if (m.cmd === 'latency') reply(sim.setLatency(m.ms));
