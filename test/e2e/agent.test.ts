@@ -3,32 +3,17 @@
  * half way, the run resumed from its Postgres checkpoint. Requests that were in flight at the kill are
  * reconciled through SendGrid's processed events (SendGrid Trigger); every contact gets exactly one message.
  */
-import { Client } from 'pg';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { eventually, node, setContacts, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
+import { deliveryStatuses } from '../helpers/tally';
 
 jest.setTimeout(30 * 60_000);
 
 const N = 20_000;
-let n8n: N8nInstance;
-let r: Rig;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n, { latencyMs: 400 });
-});
-afterAll(async () => {
-	await n8n?.stop();
-	await closeRig(r);
-});
+const e2e = useN8nRig({ sg: { latencyMs: 400 } });
 
 function agentWorkflow(runId: string, resume: boolean) {
-	const wf = template('campaign-agent.json');
-	wf.id = 'e2eAgentResume01';
-	wf.name = 'agent resume';
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(N, 'agent.example'));
+	const wf = setContacts({ ...template('campaign-agent.json'), id: 'e2eAgentResume01', name: 'agent resume' }, csvOf(contacts(N, 'agent.example')));
 	Object.assign(node(wf, 'Campaign Agent').parameters, {
 		campaignId: 'e2e-agent',
 		dryRun: false,
@@ -41,9 +26,8 @@ function agentWorkflow(runId: string, resume: boolean) {
 }
 
 it('resumes after SIGKILL: 20,000 contacts, each exactly one message, 20,000 rows', async () => {
-	const tracking = await n8n.importWorkflow(template('sendgrid-event-tracking.json'), r.creds);
-	await n8n.activate(tracking.id);
-	await eventually(() => r.sg.webhooks.length === 1, 'event webhook registration');
+	const { n8n, r, q } = e2e;
+	const { hook } = await e2e.publishTracking();
 
 	const runId = 'run_e2e_agent_resume';
 	const { id } = await n8n.importWorkflow(agentWorkflow(runId, false), r.creds);
@@ -59,16 +43,13 @@ it('resumes after SIGKILL: 20,000 contacts, each exactly one message, 20,000 row
 
 	// SendGrid reports what it accepted; the trigger confirms those claims.
 	const events = r.sg.eventsFor(r.sg.accepted, { noDelivery: false });
-	const answers = await r.sg.postEvents(r.sg.webhooks[0].url, events.filter((e) => e.event === 'processed'));
+	const answers = await r.sg.postEvents(hook.url, events.filter((e) => e.event === 'processed'));
 	expect(answers.every((a) => a.status === 200)).toBe(true);
 	await new Promise((res) => setTimeout(res, 1500)); // past the 0.6 s resend grace for claims nobody confirmed
 
 	// What the killed run left behind, shown when the resume assertion fails.
-	const { host, port, user, database } = r.db.connection;
-	const pg = new Client({ host, port, user, database });
-	await pg.connect();
-	const left = await pg.query(`SELECT checkpoint_id, metadata FROM eca_checkpoints WHERE thread_id = $1 ORDER BY checkpoint_id`, [runId]).finally(() => pg.end());
-	const checkpointsAtKill = left.rows.map((x: { checkpoint_id: string; metadata: Buffer }) => `${x.checkpoint_id} ${Buffer.from(x.metadata).toString().slice(0, 160)}`);
+	const left = await q<{ checkpoint_id: string; metadata: Buffer }>(`SELECT checkpoint_id, metadata FROM eca_checkpoints WHERE thread_id = $1 ORDER BY checkpoint_id`, [runId]);
+	const checkpointsAtKill = left.map((x: { checkpoint_id: string; metadata: Buffer }) => `${x.checkpoint_id} ${Buffer.from(x.metadata).toString().slice(0, 160)}`);
 
 	await n8n.importWorkflow(agentWorkflow(runId, true), r.creds);
 	const resumed = await n8n.execute(id);
@@ -83,11 +64,7 @@ it('resumes after SIGKILL: 20,000 contacts, each exactly one message, 20,000 row
 	expect(new Set(r.sg.accepted.map((m) => m.to)).size).toBe(N);
 	expect(r.sg.accepted).toHaveLength(N);
 
-	const db = new Client({ host, port, user, database });
-	await db.connect();
-	const rows = await db.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE status = 'sent')::int AS sent FROM eca_deliveries WHERE campaign_id = 'e2e-agent' AND mode = 'live'`);
-	const checkpoints = await db.query(`SELECT count(*)::int AS n FROM eca_checkpoints WHERE thread_id = $1`, [runId]);
-	await db.end();
-	expect(rows.rows[0]).toEqual({ n: N, sent: N });
-	expect(checkpoints.rows[0].n).toBeGreaterThan(0);
+	expect(await deliveryStatuses(q, 'e2e-agent', { mode: 'live' })).toEqual({ sent: N });
+	const checkpoints = await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_checkpoints WHERE thread_id = $1`, [runId]);
+	expect(checkpoints[0].n).toBeGreaterThan(0);
 });

@@ -1,10 +1,8 @@
 /** The JWT campaign API and the stats dashboard templates in a real n8n. */
 import { createHmac } from 'node:crypto';
-import { Client } from 'pg';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { eventually, template, useN8nRig } from './helpers';
 import { campaignInput, contacts } from '../helpers/fixtures';
+import { deliveryStatuses } from '../helpers/tally';
 
 jest.setTimeout(20 * 60_000);
 
@@ -15,21 +13,15 @@ function jwt(payload: Record<string, unknown>, secret = SECRET): string {
 	return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
 }
 
-let n8n: N8nInstance;
-let r: Rig;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-	r.creds.jwtAuth = { id: await n8n.createCredential('jwtAuth', 'API JWT', { keyType: 'passphrase', secret: SECRET, algorithm: 'HS256' }), name: 'API JWT' };
-	r.creds.httpBasicAuth = { id: await n8n.createCredential('httpBasicAuth', 'Dashboard login', { user: 'marketing', password: 'dash-secret-1' }), name: 'Dashboard login' };
-});
-afterAll(async () => {
-	await n8n?.stop();
-	await closeRig(r);
+const e2e = useN8nRig({
+	credentials: {
+		jwtAuth: { name: 'API JWT', data: { keyType: 'passphrase', secret: SECRET, algorithm: 'HS256' } },
+		httpBasicAuth: { name: 'Dashboard login', data: { user: 'marketing', password: 'dash-secret-1' } },
+	},
 });
 
 it('campaign API: 401 without a token, 403 forged or expired, 400 naming the field, 202 with the run id, 429 over the limit', async () => {
+	const { n8n, r, q } = e2e;
 	const { id } = await n8n.importWorkflow(template('campaign-api.json'), r.creds);
 	await n8n.activate(id);
 	const url = n8n.webhookUrl('campaigns');
@@ -51,11 +43,7 @@ it('campaign API: 401 without a token, 403 forged or expired, 400 naming the fie
 	expect(ok.status).toBe(202);
 	const runId = JSON.parse(ok.body).run_id as string;
 	expect(runId).toMatch(/^run_/);
-	const { host, port, user, database } = r.db.connection;
-	const pg = new Client({ host, port, user, database });
-	await pg.connect();
-	await eventually(async () => (await pg.query(`SELECT count(*)::int AS n FROM eca_deliveries WHERE run_id = $1 AND status = 'dry_run'`, [runId])).rows[0].n === 20, 'the accepted campaign to run');
-	await pg.end();
+	await eventually(async () => (await deliveryStatuses(q, 'api-campaign', { runId })).dry_run === 20, 'the accepted campaign to run');
 
 	// 10 per minute per caller: this caller has used 2 of its window (the bad body and the good one).
 	const flood = await Promise.all(Array.from({ length: 10 }, () => call(jwt({ sub: 'system-b', exp: now + 600 }), { nope: true }, 'system-b')));
@@ -67,6 +55,7 @@ it('campaign API: 401 without a token, 403 forged or expired, 400 naming the fie
 });
 
 it('dashboard: behind basic auth, a script-free HTML page with inline SVG listing the campaigns', async () => {
+	const { n8n, r } = e2e;
 	const { id } = await n8n.importWorkflow(template('campaign-dashboard.json'), r.creds);
 	await n8n.activate(id);
 	const url = n8n.webhookUrl('campaign-dashboard');

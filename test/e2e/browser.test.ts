@@ -4,55 +4,38 @@
  * parameters on every template. Screenshots go to test-artifacts/screenshots/.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { Client } from 'pg';
 import { Browser, chromium } from 'playwright-core';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { eventually, livePipeline, node, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
+import { deliveryStatuses } from '../helpers/tally';
 
 jest.setTimeout(30 * 60_000);
 
 const SHOTS = 'test-artifacts/screenshots';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-let n8n: N8nInstance;
-let r: Rig;
+const e2e = useN8nRig({ credentials: { httpBasicAuth: { name: 'Dashboard login', data: { user: 'marketing', password: 'dash-secret-1' } } } });
 let browser: Browser;
-let pg: Client;
 
 beforeAll(async () => {
 	mkdirSync(SHOTS, { recursive: true });
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-	r.creds.httpBasicAuth = { id: await n8n.createCredential('httpBasicAuth', 'Dashboard login', { user: 'marketing', password: 'dash-secret-1' }), name: 'Dashboard login' };
 	browser = await chromium.launch({
 		executablePath: CHROMIUM,
 		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 	});
-	const { host, port, user, database } = r.db.connection;
-	pg = new Client({ host, port, user, database });
-	await pg.connect();
 });
 afterAll(async () => {
 	await browser?.close();
-	await pg?.end();
-	await n8n?.stop();
-	await closeRig(r);
 });
 
 it('the dashboard renders a finished campaign with the numbers in the store', async () => {
-	const wf = template('campaign-pipeline.json');
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(40, 'dash.example'));
-	Object.assign(node(wf, 'Load Campaign Content').parameters, { campaignId: 'dash-campaign', campaignOptions: { variants: 2, fallbacks: 'first_name=there' } });
-	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
-	const run = await n8n.importWorkflow({ ...wf, id: 'browserDashCamp1', name: 'dashboard campaign' }, r.creds);
+	const { n8n, r, q } = e2e;
+	const wf = livePipeline('browserDashCamp1', 'dashboard campaign', 'dash-campaign', csvOf(contacts(40, 'dash.example')));
+	Object.assign(node(wf, 'Load Campaign Content').parameters, { campaignOptions: { variants: 2, fallbacks: 'first_name=there' } });
+	const run = await n8n.importWorkflow(wf, r.creds);
 	expect((await n8n.execute(run.id)).error).toBeUndefined();
 	// Some engagement so the rates are not all zero.
-	const tracking = await n8n.importWorkflow(template('sendgrid-event-tracking.json'), r.creds);
-	await n8n.activate(tracking.id);
-	await eventually(() => r.sg.webhooks.length === 1, 'webhook registration');
-	await r.sg.postEvents(r.sg.webhooks[0].url, r.sg.eventsFor(r.sg.accepted, { open: 0.5, click: 0.2, bounce: ['user3@dash.example'], seed: 9 }));
+	const { hook } = await e2e.publishTracking();
+	await r.sg.postEvents(hook.url, r.sg.eventsFor(r.sg.accepted, { open: 0.5, click: 0.2, bounce: ['user3@dash.example'], seed: 9 }));
 
 	const dash = await n8n.importWorkflow(template('campaign-dashboard.json'), r.creds);
 	await n8n.activate(dash.id);
@@ -61,12 +44,12 @@ it('the dashboard renders a finished campaign with the numbers in the store', as
 	const page = await browser.newPage({ httpCredentials: { username: 'marketing', password: 'dash-secret-1' } });
 	await page.goto(`${url}?campaign=dash-campaign`);
 	await page.screenshot({ path: `${SHOTS}/dashboard.png`, fullPage: true });
-	const expected = (await pg.query(
+	const expected = await q(
 		`SELECT variant, count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered,
 			count(*) FILTER (WHERE open_count > 0)::int AS opened, count(*) FILTER (WHERE click_count > 0)::int AS clicked,
 			count(*) FILTER (WHERE bounced_at IS NOT NULL)::int AS bounced
 		 FROM eca_deliveries WHERE campaign_id = 'dash-campaign' AND mode = 'live' GROUP BY variant ORDER BY variant`,
-	)).rows;
+	);
 	expect(expected).toHaveLength(2);
 	const rows = await page.$$eval('#steps tr', (trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
 	expect(rows.map((cells) => ({ variant: cells[2], sent: Number(cells[3]), delivered: parseInt(cells[4]), opened: parseInt(cells[5]), clicked: parseInt(cells[6]), bounced: parseInt(cells[7]) }))).toEqual(expected);
@@ -77,6 +60,7 @@ it('the dashboard renders a finished campaign with the numbers in the store', as
 });
 
 it('the form page starts a campaign from an uploaded CSV', async () => {
+	const { n8n, r, q } = e2e;
 	const form = await n8n.importWorkflow(template('campaign-form.json'), r.creds);
 	await n8n.activate(form.id);
 	const csvPath = 'test-artifacts/form-contacts.csv';
@@ -97,19 +81,20 @@ it('the form page starts a campaign from an uploaded CSV', async () => {
 	await page.getByLabel('Sequence').selectOption('Single email');
 	await page.screenshot({ path: `${SHOTS}/form-filled.png`, fullPage: true });
 	await page.getByRole('button', { name: /submit/i }).click();
-	await eventually(async () => (await pg.query(`SELECT count(*)::int AS n FROM eca_deliveries WHERE campaign_id = 'form-launch' AND status = 'dry_run'`).then((q) => q.rows[0].n, () => 0)) === 12, 'the form campaign to run', 120_000).catch(async (e) => {
+	await eventually(async () => (await deliveryStatuses(q, 'form-launch').then((n) => n.dry_run, () => 0)) === 12, 'the form campaign to run', 120_000).catch(async (e) => {
 		// Say why: the last execution's error, as n8n stored it.
 		const ex = await n8n.rest<{ results: Array<{ id: string }> }>('GET', '/executions');
 		const last = ex.results?.[0] ? JSON.stringify(await n8n.rest('GET', `/executions/${ex.results[0].id}`)) : 'no execution';
 		throw new Error(`${(e as Error).message}: ${/Error: [^"\\]*/.exec(last)?.[0] ?? last.slice(0, 500)}`);
 	});
-	const campaign = (await pg.query(`SELECT definition FROM eca_campaigns WHERE id = 'form-launch'`)).rows[0].definition;
+	const campaign = (await q<{ definition: unknown }>(`SELECT definition FROM eca_campaigns WHERE id = 'form-launch'`))[0].definition;
 	expect(campaign).toMatchObject({ tone: 'playful', language: 'es', brief: { product: 'Acme Rocket Skates', offer: '20% off', links: ['https://acme.example/sale'] } });
 	await page.screenshot({ path: `${SHOTS}/form-submitted.png`, fullPage: true });
 	await page.close();
 });
 
 it('the editor shows every node of this package with its icon and parameters on the templates', async () => {
+	const { n8n, r } = e2e;
 	const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
 	const page = await context.newPage();
 	await page.goto(`${n8n.baseUrl}/signin`);

@@ -1,52 +1,24 @@
 /** SendGrid Trigger in a real n8n: registration, signed events into the store, suppressions, replies. */
-import { Client } from 'pg';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { Rig, eventually, livePipeline, node, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 
 jest.setTimeout(20 * 60_000);
 
-let n8n: N8nInstance;
-let r: Rig;
-let pg: Client;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-	const { host, port, user, database } = r.db.connection;
-	pg = new Client({ host, port, user, database });
-	await pg.connect();
-});
-afterAll(async () => {
-	await pg?.end();
-	await n8n?.stop();
-	await closeRig(r);
-});
-
-const q = async <T = Record<string, unknown>>(sql: string, params: unknown[] = []) => (await pg.query(sql, params)).rows as T[];
+const e2e = useN8nRig();
 
 it('registers the webhook on publish, stores signed events once, updates deliveries and suppressions, refuses forgeries', async () => {
+	const { n8n, r, q } = e2e;
 	const tracking = template('sendgrid-event-tracking.json');
 	// Replies stop only the answered campaign by default; this test also checks the global suppression option.
 	node(tracking, 'SendGrid Trigger').parameters.options = { binaryData: true, replySuppressesGlobally: true };
-	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
-	await n8n.activate(trackingId);
-	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
-	expect(r.sg.webhooks).toHaveLength(1);
-	const hook = r.sg.webhooks[0];
+	const { id: trackingId, hook } = await e2e.publishTracking(tracking);
+	expect(r.sg.webhooks).toEqual([hook]);
 	expect(hook.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhook\/.+\/events$/);
 	expect(hook.signed).toBe(true);
 	expect(hook.processed && hook.bounce && hook.open).toBe(true);
 
 	// A live campaign of 60 to have something to report on.
-	const wf = template('campaign-pipeline.json');
-	wf.id = 'e2eEventsCampgn1';
-	wf.name = 'events campaign';
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(60, 'events.example'));
-	node(wf, 'Load Campaign Content').parameters.campaignId = 'e2e-events';
-	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
-	const { id } = await n8n.importWorkflow(wf, r.creds);
+	const { id } = await n8n.importWorkflow(livePipeline('e2eEventsCampgn1', 'events campaign', 'e2e-events', csvOf(contacts(60, 'events.example'))), r.creds);
 	expect((await n8n.execute(id)).error).toBeUndefined();
 	expect(r.sg.accepted).toHaveLength(60);
 
@@ -87,23 +59,16 @@ it('registers the webhook on publish, stores signed events once, updates deliver
 
 	// The next send skips the unsubscribed, bounced and spam-reporting contacts.
 	r.sg.reset();
-	const step2 = template('campaign-pipeline.json');
-	step2.id = 'e2eEventsStep2x1';
-	step2.name = 'events step 2';
-	(node(step2, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(60, 'events.example'));
-	node(step2, 'Load Campaign Content').parameters.campaignId = 'e2e-events-2';
-	node(step2, 'Send Email (SendGrid)').parameters.dryRun = false;
-	const { id: id2 } = await n8n.importWorkflow(step2, r.creds);
+	const { id: id2 } = await n8n.importWorkflow(livePipeline('e2eEventsStep2x1', 'events step 2', 'e2e-events-2', csvOf(contacts(60, 'events.example'))), r.creds);
 	const out2 = await n8n.execute(id2);
 	expect(out2.nodes['Log Campaign Result'][0][0]).toMatchObject({ sent: 56, suppressed: 4 });
 	expect(r.sg.accepted.map((m) => m.to)).not.toContain('user3@events.example');
 
 	// Inbound Parse: a reply (with the trigger's secret, answering the message user10 was sent) marks the contact as replied.
 	const inbound = hook.url.replace(/\/events$/, '/inbound');
-	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${trackingId}`);
-	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const { secret } = await e2e.inboundSecret(trackingId);
 	const inReplyTo = r.sg.accepted.find((m) => m.to === 'user10@events.example')!.headers['Message-ID'];
-	expect((await r.sg.postInboundReply(inbound, { from: 'User Ten <user10@events.example>', to: 'news@example.com', subject: 'Re: spring', text: 'Tell me more', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}` })).status).toBe(200);
+	expect((await r.sg.postInboundReply(inbound, { from: 'User Ten <user10@events.example>', to: 'news@example.com', subject: 'Re: spring', text: 'Tell me more', inReplyTo, secret })).status).toBe(200);
 	expect(await q(`SELECT reason FROM eca_suppressions WHERE email = 'user10@events.example'`)).toEqual([{ reason: 'replied' }]);
 
 	// Unpublishing removes the registration.
@@ -112,19 +77,11 @@ it('registers the webhook on publish, stores signed events once, updates deliver
 });
 
 it('a post with malformed events stores all the others; an event re-delivered under a new sg_event_id is counted once', async () => {
-	const tracking = template('sendgrid-event-tracking.json');
-	const { id: trackingId } = await n8n.importWorkflow(tracking, r.creds);
-	await n8n.activate(trackingId);
-	await eventually(() => r.sg.webhooks.length === 1, 'the trigger to register its webhook');
-	const hook = r.sg.webhooks[0];
+	const { n8n, r, q } = e2e;
+	const { id: trackingId, hook } = await e2e.publishTracking();
+	expect(r.sg.webhooks).toEqual([hook]);
 
-	const wf = template('campaign-pipeline.json');
-	wf.id = 'e2eEventsRobust1';
-	wf.name = 'events robustness';
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(8, 'robust.example'));
-	node(wf, 'Load Campaign Content').parameters.campaignId = 'e2e-events-robust';
-	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
-	const { id } = await n8n.importWorkflow(wf, r.creds);
+	const { id } = await n8n.importWorkflow(livePipeline('e2eEventsRobust1', 'events robustness', 'e2e-events-robust', csvOf(contacts(8, 'robust.example'))), r.creds);
 	expect((await n8n.execute(id)).error).toBeUndefined();
 	const sent = r.sg.accepted.filter((m) => m.to.endsWith('@robust.example'));
 	expect(sent).toHaveLength(8);

@@ -1,24 +1,13 @@
 /** workflows/campaign-pipeline.json in a real n8n 2.x with the package installed as a community package. */
-import { Client } from 'pg';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, csv250, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { csv250, livePipeline, node, useN8nRig } from './helpers';
+import { deliveryStatuses } from '../helpers/tally';
 
 jest.setTimeout(20 * 60_000);
 
-let n8n: N8nInstance;
-let r: Rig;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-});
-afterAll(async () => {
-	await n8n?.stop();
-	await closeRig(r);
-});
+const e2e = useN8nRig();
 
 it('runs on embedded defaults with no credentials: template copy, Dry Run, PGlite store', async () => {
+	const { n8n, r } = e2e;
 	const { id } = await n8n.importWorkflow('workflows/campaign-pipeline.json');
 	const out = await n8n.execute(id);
 	expect(out.error).toBeUndefined();
@@ -31,13 +20,9 @@ it('runs on embedded defaults with no credentials: template copy, Dry Run, PGlit
 });
 
 it('250 contacts (5 bad): each of the 245 gets exactly one message with the generated subject; 245 rows in the store', async () => {
-	const wf = template('campaign-pipeline.json');
-	wf.id = 'e2ePipelineLive1';
-	wf.name = 'pipeline live';
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csv250('e2e.example');
-	node(wf, 'Load Campaign Content').parameters.campaignId = 'e2e-pipeline';
+	const { n8n, r, q } = e2e;
+	const wf = livePipeline('e2ePipelineLive1', 'pipeline live', 'e2e-pipeline', csv250('e2e.example'));
 	node(wf, 'Generate Email Copy').parameters.copySource = 'llm';
-	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
 	const { id } = await n8n.importWorkflow(wf, r.creds);
 	const out = await n8n.execute(id);
 	expect(out.error).toBeUndefined();
@@ -56,11 +41,5 @@ it('250 contacts (5 bad): each of the 245 gets exactly one message with the gene
 	expect(new Set(r.sg.accepted.map((m) => m.to)).size).toBe(245);
 	for (const m of r.sg.accepted) expect(m.subject).toBe(generated.copy.subject);
 	expect(out.nodes['Log Campaign Result'][0][0]).toMatchObject({ recipients: 245, sent: 245, store: 'postgres' });
-
-	const { host, port, user, database } = r.db.connection;
-	const pg = new Client({ host, port, user, database });
-	await pg.connect();
-	const rows = await pg.query(`SELECT count(*)::int AS n FROM eca_deliveries WHERE campaign_id = 'e2e-pipeline' AND mode = 'live' AND status = 'sent'`);
-	await pg.end();
-	expect(rows.rows[0].n).toBe(245);
+	expect((await deliveryStatuses(q, 'e2e-pipeline', { mode: 'live' })).sent).toBe(245);
 });

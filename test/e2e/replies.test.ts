@@ -5,71 +5,26 @@
  * nothing; a real reply to a sent message (In-Reply-To = the Message-ID the simulator recorded for
  * that recipient) stops that contact's sequence, in both Inbound Parse modes, and no other.
  */
-import { Client } from 'pg';
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { DAY, T0, eventually, node, sequenceScheduler, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 
 jest.setTimeout(30 * 60_000);
 
-const DAY = 86_400_000;
-const T0 = Date.parse('2026-03-02T10:00:00Z');
-let n8n: N8nInstance;
-let r: Rig;
-let pg: Client;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-	const { host, port, user, database } = r.db.connection;
-	pg = new Client({ host, port, user, database });
-	await pg.connect();
-});
-afterAll(async () => {
-	await pg?.end();
-	await n8n?.stop();
-	await closeRig(r);
-});
-
-const q = async <T = Record<string, unknown>>(sql: string, params: unknown[] = []) => (await pg.query(sql, params)).rows as T[];
-
-/** The scheduler template split into its two branches (as in sequence.test.ts), for 5 contacts. */
-function branch(kind: 'enroll' | 'tick', at: number) {
-	const wf = template('sequence-scheduler.json');
-	const manual = { id: 'manual', name: 'Run', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} };
-	if (kind === 'enroll') {
-		(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(5, 'rep.example'));
-		node(wf, 'Enroll Contacts').parameters.asOf = new Date(at).toISOString();
-		const connections = { ...(wf.connections as Record<string, unknown>) };
-		delete connections['Every 15 Minutes'];
-		return { ...wf, id: 'e2eRepEnroll0001', name: 'replies enroll', connections, nodes: wf.nodes.filter((n) => n.name !== 'Every 15 Minutes' && n.name !== 'Send Due Steps') };
-	}
-	const send = node(wf, 'Send Due Steps');
-	Object.assign(send.parameters, { asOf: new Date(at).toISOString(), dryRun: false });
-	return { ...wf, id: 'e2eRepTick000001', name: 'replies tick', nodes: [manual, send], connections: { Run: { main: [[{ node: 'Send Due Steps', type: 'main', index: 0 }]] } } };
-}
+const e2e = useN8nRig();
+const scheduler = sequenceScheduler(e2e, { csv: csvOf(contacts(5, 'rep.example')), ids: { enroll: 'e2eRepEnroll0001', tick: 'e2eRepTick000001' }, name: 'replies' });
 
 it('forged, unmatched and automatic replies change nothing; a real reply stops that contact\'s sequence only', async () => {
-	const { id: trackingId } = await n8n.importWorkflow(template('sendgrid-event-tracking.json'), r.creds);
-	await n8n.activate(trackingId);
-	await eventually(() => r.sg.webhooks.length === 1, 'event webhook registration');
-	const inbound = r.sg.webhooks[0].url.replace(/\/events$/, '/inbound');
+	const { n8n, r, q } = e2e;
+	const { id: trackingId, hook } = await e2e.publishTracking();
+	const inbound = hook.url.replace(/\/events$/, '/inbound');
 	// The secret n8n shows in the node: the default expression over the ids n8n gave the trigger when the workflow was created.
-	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${trackingId}`);
-	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const { secret, trigger } = await e2e.inboundSecret(trackingId);
 	expect(trigger.id).toMatch(/^[0-9a-f-]{36}$/);
-	const secret = `${trigger.id}.${trigger.webhookId}`;
+	expect(secret).toBe(`${trigger.id}.${trigger.webhookId}`);
 	expect(inbound).toContain(trigger.webhookId);
 
-	const enroll = await n8n.importWorkflow(branch('enroll', T0), r.creds);
-	expect((await n8n.execute(enroll.id)).nodes['Enroll Contacts'][0][0]).toMatchObject({ campaign_id: 'spring-sequence', enrolled: 5 });
-	const tick = async (at: number) => {
-		const { id } = await n8n.importWorkflow(branch('tick', at), r.creds);
-		const out = await n8n.execute(id);
-		expect(out.error).toBeUndefined();
-		return out.nodes['Send Due Steps'][0];
-	};
+	expect(await scheduler.enroll(T0)).toMatchObject({ campaign_id: 'spring-sequence', enrolled: 5 });
+	const { tick } = scheduler;
 	const step = (s: number) => r.sg.accepted.filter((m) => m.customArgs.step === String(s));
 	await tick(T0);
 	expect(step(1)).toHaveLength(5);
@@ -130,17 +85,16 @@ it('forged, unmatched and automatic replies change nothing; a real reply stops t
 });
 
 it('with Read Raw Request Bytes on, a parsed-mode reply sent in ISO-8859-1 is decoded by SendGrid\'s charsets (n8n\'s own parser would leave U+FFFD)', async () => {
+	const { n8n, r, q } = e2e;
 	const wf = template('sendgrid-event-tracking.json');
 	const t = node(wf, 'SendGrid Trigger') as { parameters: Record<string, unknown>; webhookId?: string };
 	t.parameters.options = { binaryData: true };
 	t.webhookId = '5d1c7e0a-3b2f-4c8d-9e6a-7f1b2c3d4e5f';
-	const { id } = await n8n.importWorkflow({ ...wf, id: 'e2eRepRawBytes01', name: 'tracking, raw bytes' }, r.creds);
-	await n8n.activate(id);
-	const hook = await eventually(() => r.sg.webhooks.find((w) => w.url.includes(t.webhookId!)), 'the second trigger to register');
-	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${id}`);
-	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const { id, hook } = await e2e.publishTracking({ ...wf, id: 'e2eRepRawBytes01', name: 'tracking, raw bytes' });
+	expect(hook.url).toContain(t.webhookId);
+	const { secret } = await e2e.inboundSecret(id);
 	const inReplyTo = r.sg.accepted.find((m) => m.to === 'user4@rep.example' && m.customArgs.step === '2')!.headers['Message-ID'];
-	const answer = await r.sg.postInboundReply(hook!.url.replace(/\/events$/, '/inbound'), { from: 'User Four <user4@rep.example>', to: 'news@example.com', subject: 'Re: Frühling', text: 'Grüße, Café?', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}`, charset: 'iso-8859-1' });
+	const answer = await r.sg.postInboundReply(hook.url.replace(/\/events$/, '/inbound'), { from: 'User Four <user4@rep.example>', to: 'news@example.com', subject: 'Re: Frühling', text: 'Grüße, Café?', inReplyTo, secret, charset: 'iso-8859-1' });
 	expect(answer.status).toBe(200);
 	const [row] = (await eventually(() => q<{ payload: { subject: string } }>(`SELECT payload FROM eca_events WHERE event = 'reply' AND email = 'user4@rep.example'`).then((rows) => (rows.length ? rows : undefined)), 'the reply to be stored', 30_000))!;
 	expect(row.payload.subject).toBe('Re: Frühling');

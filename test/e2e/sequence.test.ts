@@ -2,59 +2,21 @@
  * workflows/sequence-scheduler.json in a real n8n: 300 contacts through Day 1 / 3 / 7 with the clock
  * advanced; unsubscribes and a reply (SendGrid Trigger) stop those contacts; step counts at the simulator match.
  */
-import { N8nInstance, startN8nWithPackage } from './n8n';
-import { Rig, closeRig, eventually, node, rig, template } from './helpers';
-import { ensurePostgres } from '../helpers/services';
+import { DAY, T0, manualRun, node, sequenceScheduler, setContacts, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 
 jest.setTimeout(30 * 60_000);
 
-const DAY = 86_400_000;
-const T0 = Date.parse('2026-03-02T10:00:00Z');
-let n8n: N8nInstance;
-let r: Rig;
-beforeAll(async () => {
-	await ensurePostgres();
-	n8n = await startN8nWithPackage();
-	r = await rig(n8n);
-});
-afterAll(async () => {
-	await n8n?.stop();
-	await closeRig(r);
-});
-
-/** The scheduler template, split into its two branches so the CLI can run each with a chosen clock. */
-function branch(kind: 'enroll' | 'tick', at: number) {
-	const wf = template('sequence-scheduler.json');
-	const manual = { id: 'manual', name: 'Run', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} };
-	if (kind === 'enroll') {
-		(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(300, 'seq.example'));
-		node(wf, 'Enroll Contacts').parameters.asOf = new Date(at).toISOString();
-		const connections = { ...(wf.connections as Record<string, unknown>) };
-		delete connections['Every 15 Minutes'];
-		return { ...wf, id: 'e2eSeqEnroll0001', name: 'sequence enroll', connections, nodes: wf.nodes.filter((n) => n.name !== 'Every 15 Minutes' && n.name !== 'Send Due Steps') };
-	}
-	const send = node(wf, 'Send Due Steps');
-	Object.assign(send.parameters, { asOf: new Date(at).toISOString(), dryRun: false });
-	return { ...wf, id: 'e2eSeqTick000001', name: 'sequence tick', nodes: [manual, send], connections: { Run: { main: [[{ node: 'Send Due Steps', type: 'main', index: 0 }]] } } };
-}
+const e2e = useN8nRig();
+const scheduler = sequenceScheduler(e2e, { csv: csvOf(contacts(300, 'seq.example')), ids: { enroll: 'e2eSeqEnroll0001', tick: 'e2eSeqTick000001' }, name: 'sequence' });
 
 it('sends Day 1, Day 3 and Day 7 exactly once each, minus the contacts who unsubscribed or replied', async () => {
-	const tracking = await n8n.importWorkflow(template('sendgrid-event-tracking.json'), r.creds);
-	await n8n.activate(tracking.id);
-	await eventually(() => r.sg.webhooks.length === 1, 'event webhook registration');
-	const hook = r.sg.webhooks[0].url;
+	const { r } = e2e;
+	const tracking = await e2e.publishTracking();
+	const hook = tracking.hook.url;
 
-	const enroll = await n8n.importWorkflow(branch('enroll', T0), r.creds);
-	const enrolled = await n8n.execute(enroll.id);
-	expect(enrolled.nodes['Enroll Contacts'][0][0]).toMatchObject({ campaign_id: 'spring-sequence', enrolled: 300, already: 0 });
-
-	const tick = async (at: number) => {
-		const { id } = await n8n.importWorkflow(branch('tick', at), r.creds);
-		const out = await n8n.execute(id);
-		expect(out.error).toBeUndefined();
-		return out.nodes['Send Due Steps'][0];
-	};
+	expect(await scheduler.enroll(T0)).toMatchObject({ campaign_id: 'spring-sequence', enrolled: 300, already: 0 });
+	const { tick } = scheduler;
 	const step = (s: number) => r.sg.accepted.filter((m) => m.customArgs.step === String(s));
 
 	await tick(T0);
@@ -65,10 +27,9 @@ it('sends Day 1, Day 3 and Day 7 exactly once each, minus the contacts who unsub
 	const unsub = r.sg.eventsFor(step(1).filter((m) => leavers.includes(m.to)), { unsubscribe: leavers, noDelivery: true });
 	expect((await r.sg.postEvents(hook, unsub)).every((a) => a.status === 200)).toBe(true);
 	// A reply needs the trigger's Inbound Parse secret (by default its node id and webhook id) and must answer a message we sent.
-	const saved = await n8n.rest<{ nodes?: Array<{ type: string; id: string; webhookId: string }>; data?: { nodes: Array<{ type: string; id: string; webhookId: string }> } }>('GET', `/workflows/${tracking.id}`);
-	const trigger = (saved.nodes ?? saved.data!.nodes).find((n) => n.type.endsWith('.sendGridTrigger'))!;
+	const { secret } = await e2e.inboundSecret(tracking.id);
 	const inReplyTo = step(1).find((m) => m.to === 'user42@seq.example')!.headers['Message-ID'];
-	expect((await r.sg.postInboundReply(hook.replace(/\/events$/, '/inbound'), { from: 'Someone <user42@seq.example>', to: 'news@example.com', subject: 'Re: hello', text: 'Call me', inReplyTo, secret: `${trigger.id}.${trigger.webhookId}` })).status).toBe(200);
+	expect((await r.sg.postInboundReply(hook.replace(/\/events$/, '/inbound'), { from: 'Someone <user42@seq.example>', to: 'news@example.com', subject: 'Re: hello', text: 'Call me', inReplyTo, secret })).status).toBe(200);
 
 	await tick(T0 + 3 * DAY);
 	expect(step(2)).toHaveLength(289);
@@ -84,11 +45,10 @@ it('sends Day 1, Day 3 and Day 7 exactly once each, minus the contacts who unsub
 
 /** The A/B template: 20 % sample, clicks from the simulator's events, winner to the rest after the wait. */
 it('A/B test template: samples, waits 4 h, then sends the significant winner to the other 80 %', async () => {
-	const wf = template('ab-test.json');
+	const { n8n, r } = e2e;
+	const wf = setContacts(template('ab-test.json'), csvOf(contacts(2000, 'ab.example')));
 	const hook = r.sg.webhooks[0]?.url;
 	expect(hook).toBeDefined();
-	const manual = { id: 'manual', name: 'Run', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} };
-	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(2000, 'ab.example'));
 	node(wf, 'Enroll A/B Test').parameters.asOf = new Date(T0).toISOString();
 	const connections = { ...(wf.connections as Record<string, unknown>) };
 	delete connections['Every 15 Minutes'];
@@ -100,7 +60,7 @@ it('A/B test template: samples, waits 4 h, then sends the significant winner to 
 		const t = template('ab-test.json');
 		const send = node(t, 'Send Test, Then Winner');
 		Object.assign(send.parameters, { asOf: new Date(at).toISOString(), dryRun: false });
-		const { id } = await n8n.importWorkflow({ ...t, id: 'e2eAbTick0000001', name: 'ab tick', nodes: [manual, send], connections: { Run: { main: [[{ node: send.name, type: 'main', index: 0 }]] } } }, r.creds);
+		const { id } = await n8n.importWorkflow(manualRun(t, send, 'e2eAbTick0000001', 'ab tick'), r.creds);
 		return (await n8n.execute(id)).nodes[send.name][0];
 	};
 	const ab = () => r.sg.accepted.filter((m) => m.customArgs.campaign_id === 'spring-ab-test');

@@ -95,7 +95,7 @@ export function seededRandom(seed: number): () => number {
 const messageId = () => randomBytes(16).toString('base64url').slice(0, 22);
 const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
 
-interface WebhookSetting {
+export interface WebhookSetting {
 	id: string;
 	url: string;
 	enabled: boolean;
