@@ -4,6 +4,7 @@ import { abPowerCheck, fixedHorizonPower, fixedHorizonSampleSize, minimumDetecta
 import { decide, decideSequential, describeEvidence, type AbEvidence } from '../../lib/ab/sequential';
 import { rng } from '../../lib/ab/simulate';
 import { decideWinner, normalCdf } from '../../lib/ab/stats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
 
 const logChoose = (n: number, k: number) => logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1);
 const stats = (a: number, b: number, sentA = 1000, sentB = 1000) => [
@@ -195,5 +196,25 @@ describe('the decision and its report', () => {
 		expect(decide(stats(50, 50), 'unique_click_rate').evidence.expected.message).toMatch(/no difference/);
 		expect(JSON.parse(JSON.stringify(ev))).toMatchObject({ leader: 'B' });
 		expect(DEFAULT_KAPPA).toBeGreaterThan(0);
+	});
+});
+
+describe('the dashboard A/B table', () => {
+	const page = (ab: Array<Record<string, unknown>>) =>
+		renderDashboard({ generated_at: 'now', campaigns: [], runs: [], steps: [], ab, recent: [], suppressions: [] });
+	it('shows lift with its interval, evidence, detectable lift, expected time and warnings, escaped; older rows keep their p-value', () => {
+		const d = decide(stats(60, 72, 3000, 3000), 'unique_open_rate', 0.95, { hoursElapsed: 6, maxWaitHours: 48 });
+		const evidence = { ...d.evidence, leader: '<b>B</b>', caveat: OPENS_CAVEAT, power: abPowerCheck({ recipientsPerVariant: 3000, metric: 'unique_open_rate' }) };
+		const html = page([
+			{ campaign_id: 'c1', step: 1, metric: 'unique_open_rate', winner: null, send_variant: null, p_value: d.pValue, reason: d.reason, evidence: JSON.parse(JSON.stringify(evidence)) },
+			{ campaign_id: 'c0', step: 1, metric: 'unique_click_rate', winner: 'A', send_variant: 'A', p_value: 0.0123, reason: 'significant' },
+		]);
+		expect(html).toContain('&lt;b&gt;B&lt;/b&gt; vs A: +20.0%');
+		expect(html).not.toContain('<b>B</b>');
+		expect(html).toMatch(/95\.0% CI -\d+\.\d% to \+\d+\.\d%/);
+		expect(html).toContain('always-valid (sequential)');
+		expect(html).toContain('cannot decide within maxWaitHours (48 h)');
+		expect(html).toContain('Apple Mail Privacy Protection');
+		expect(html).toContain('<td>0.0123</td>');
 	});
 });
