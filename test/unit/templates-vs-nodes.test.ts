@@ -1,64 +1,14 @@
 /**
  * Every parameter a template sets on one of this package's nodes exists on that node, and every
  * fixed choice (options, multiOptions, a collection's options) is one the node offers: a misspelt
- * parameter used to be dropped by n8n without a word.
+ * parameter used to be dropped by n8n without a word. The checker lives in
+ * scripts/templates/nodeCheck.ts, which the template builder runs before writing.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { INodeProperties, INodeType } from 'n8n-workflow';
+import { PKG, nodeTypes, parameterProblems, templateProblems, type CheckedWorkflow } from '../../scripts/templates/nodeCheck';
 
 const ROOT = join(__dirname, '..', '..');
-const PKG = 'n8n-nodes-email-campaign-agent';
-
-/** The package's node types, by their n8n type name. */
-function nodeTypes(): Map<string, INodeType> {
-	const out = new Map<string, INodeType>();
-	for (const dir of readdirSync(join(ROOT, 'nodes'))) {
-		const file = join(ROOT, 'nodes', dir, `${dir}.node.ts`);
-		let mod: Record<string, new () => INodeType>;
-		try {
-			readFileSync(file);
-			mod = require(file);
-		} catch {
-			continue;
-		}
-		const Type = mod[dir];
-		if (!Type) continue;
-		const t = new Type();
-		out.set(`${PKG}.${t.description.name}`, t);
-	}
-	return out;
-}
-
-const isExpression = (v: unknown) => typeof v === 'string' && v.startsWith('=');
-
-/** Problems with `value` set for the properties `props` (a node's, or a collection's options). */
-export function parameterProblems(where: string, value: Record<string, unknown>, props: INodeProperties[]): string[] {
-	const problems: string[] = [];
-	for (const [name, v] of Object.entries(value)) {
-		const candidates = props.filter((p) => p.name === name);
-		if (candidates.length === 0) {
-			problems.push(`${where}.${name}: no such parameter (the node has ${[...new Set(props.map((p) => p.name))].join(', ')})`);
-			continue;
-		}
-		if (isExpression(v)) continue;
-		// A name can be declared several times under different displayOptions: any one of them may fit.
-		const each = candidates.map((p) => propertyProblems(`${where}.${name}`, v, p));
-		if (each.every((x) => x.length > 0)) problems.push(...each[0]);
-	}
-	return problems;
-}
-
-function propertyProblems(where: string, v: unknown, p: INodeProperties): string[] {
-	const choices = (p.options ?? []) as Array<{ value?: unknown; name: string }>;
-	if (p.type === 'options') return choices.some((o) => o.value === v) ? [] : [`${where}: "${String(v)}" is not one of ${choices.map((o) => JSON.stringify(o.value)).join(', ')}`];
-	if (p.type === 'multiOptions')
-		return Array.isArray(v) ? v.filter((x) => !isExpression(x) && !choices.some((o) => o.value === x)).map((x) => `${where}: "${String(x)}" is not one of its choices`) : [`${where}: must be a list`];
-	if (p.type === 'collection' && v && typeof v === 'object') return parameterProblems(where, v as Record<string, unknown>, p.options as INodeProperties[]);
-	if (p.type === 'boolean' && typeof v !== 'boolean') return [`${where}: must be true or false`];
-	if (p.type === 'number' && typeof v !== 'number') return [`${where}: must be a number`];
-	return [];
-}
 
 describe('templates against the nodes they use', () => {
 	const types = nodeTypes();
@@ -72,17 +22,8 @@ describe('templates against the nodes they use', () => {
 	});
 
 	it.each(files)('%s sets only parameters and choices its nodes have', (file) => {
-		const wf = JSON.parse(readFileSync(join(ROOT, 'workflows', file), 'utf8')) as { nodes: Array<{ name: string; type: string; parameters: Record<string, unknown> }> };
-		const problems: string[] = [];
-		for (const n of wf.nodes) {
-			if (!n.type.startsWith(`${PKG}.`)) continue;
-			const t = types.get(n.type);
-			if (!t) {
-				problems.push(`${n.name}: unknown node type ${n.type}`);
-				continue;
-			}
-			problems.push(...parameterProblems(n.name, n.parameters ?? {}, t.description.properties));
-		}
+		const wf = JSON.parse(readFileSync(join(ROOT, 'workflows', file), 'utf8')) as CheckedWorkflow;
+		const problems = templateProblems(wf, types);
 		expect(problems).toEqual([]);
 	});
 
@@ -92,5 +33,15 @@ describe('templates against the nodes they use', () => {
 		expect(parameterProblems('t', { registration: 'automatic' }, trigger.description.properties)).toEqual([expect.stringMatching(/"automatic" is not one of/)]);
 		expect(parameterProblems('t', { options: { readRawBytes: true } }, trigger.description.properties)).toEqual([expect.stringMatching(/t\.options\.readRawBytes: no such parameter/)]);
 		expect(parameterProblems('t', { events: ['open', 'opened'] }, trigger.description.properties)).toEqual([expect.stringMatching(/"opened" is not one of/)]);
+	});
+
+	it('would catch a boolean or a number given as text, an unknown node type, and names the node and parameter', () => {
+		const wf = (type: string, parameters: Record<string, unknown>): CheckedWorkflow => ({ nodes: [{ name: 'N', type, parameters }] });
+		expect(templateProblems(wf(`${PKG}.sendEmailSendGrid`, { dryRun: 'true' }), types)).toEqual([`node "N" (${PKG}.sendEmailSendGrid), parameter dryRun: must be true or false`]);
+		expect(templateProblems(wf(`${PKG}.buildEmailPayload`, { batchSize: '1000' }), types)).toEqual([`node "N" (${PKG}.buildEmailPayload), parameter batchSize: must be a number`]);
+		expect(templateProblems(wf(`${PKG}.sendEmailSendGird`, {}), types)).toEqual([`node "N": unknown node type ${PKG}.sendEmailSendGird`]);
+		// An expression is decided at run time; other packages' nodes are not ours to check.
+		expect(templateProblems(wf(`${PKG}.sendEmailSendGrid`, { dryRun: '={{ $json.dry_run !== false }}' }), types)).toEqual([]);
+		expect(templateProblems(wf('n8n-nodes-base.noOp', { anything: 1 }), types)).toEqual([]);
 	});
 });
