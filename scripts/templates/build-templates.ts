@@ -1,27 +1,56 @@
-#!/usr/bin/env node
 // Writes workflows/*.json from the definitions below, so templates stay consistent (node type
-// names, credentials by type, sticky notes) and reviewable as code. Run: node scripts/templates/build-templates.js
-const fs = require('node:fs');
-const path = require('node:path');
+// names, credentials by type, sticky notes) and reviewable as code. Before writing anything it checks
+// every parameter set on one of this package's nodes against that node's description.properties
+// (nodeCheck.ts) and throws on a parameter or choice the node does not have.
+// Run: npm run templates (tsx scripts/templates/build-templates.ts)
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PKG, templateProblems } from './nodeCheck';
 
-const PKG = 'n8n-nodes-email-campaign-agent';
-// TEMPLATES_OUT writes elsewhere (the test that checks workflows/ is what this script makes).
-const out = process.env.TEMPLATES_OUT ?? path.join(__dirname, '..', '..', 'workflows');
+type Parameters = Record<string, unknown>;
+export interface TemplateNode {
+	id?: string;
+	name: string;
+	type: string;
+	typeVersion: number;
+	position: [number, number];
+	parameters: Parameters;
+	webhookId?: string;
+}
+export interface Template {
+	id: string;
+	name: string;
+	nodes: TemplateNode[];
+	connections: Record<string, { main: Array<Array<{ node: string; type: 'main'; index: number }>> }>;
+	settings: { executionOrder: 'v1' };
+	pinData: Record<string, never>;
+	meta: { templateCredsSetupCompleted: boolean };
+	tags: string[];
+}
 
 let counter = 0;
-const id = (name) => `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${(++counter).toString(16).padStart(4, '0')}`;
+const id = (name: string) => `${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${(++counter).toString(16).padStart(4, '0')}`;
 
-function node(name, type, position, parameters = {}, extra = {}) {
+interface NodeExtra {
+	typeVersion?: number;
+	/** Fields after `parameters` (webhookId). */
+	more?: { webhookId?: string };
+	/** Leave the node id out (n8n then makes a random one). */
+	noId?: boolean;
+}
+function node(name: string, type: string, position: [number, number], parameters: Parameters = {}, extra: NodeExtra = {}): TemplateNode {
 	const nodeId = id(name); // numbered even when left out, so the other nodes keep their ids
-	const n = { name, type, typeVersion: extra.typeVersion ?? 1, position, parameters, ...extra.more };
+	const n: TemplateNode = { name, type, typeVersion: extra.typeVersion ?? 1, position, parameters, ...extra.more };
 	return extra.noId ? n : { id: nodeId, ...n };
 }
-const ours = (t) => `${PKG}.${t}`;
-function sticky(name, content, position, width = 420, height = 260, color = 7) {
+const ours = (t: string) => `${PKG}.${t}`;
+function sticky(name: string, content: string, position: [number, number], width = 420, height = 260, color = 7): TemplateNode {
 	return node(name, 'n8n-nodes-base.stickyNote', position, { content, width, height, color });
 }
-function connect(pairs) {
-	const c = {};
+/** [from, to, output of `from` (default 0)] */
+function connect(pairs: Array<[string, string, number?]>): Template['connections'] {
+	const c: Template['connections'] = {};
 	for (const [from, to, output = 0] of pairs) {
 		c[from] ??= { main: [] };
 		while (c[from].main.length <= output) c[from].main.push([]);
@@ -30,12 +59,12 @@ function connect(pairs) {
 	return c;
 }
 /** n8n workflow ids are 16 characters; a stable id per template lets re-imports update in place. */
-function workflowId(name) {
-	return require('node:crypto').createHash('sha256').update(name).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16);
+function workflowId(name: string): string {
+	return createHash('sha256').update(name).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16);
 }
 
-function workflow(name, nodes, connections, extra = {}) {
-	return { id: workflowId(name), name, nodes, connections, settings: { executionOrder: 'v1' }, pinData: {}, meta: { templateCredsSetupCompleted: false }, tags: [], ...extra };
+function workflow(name: string, nodes: TemplateNode[], connections: Template['connections']): Template {
+	return { id: workflowId(name), name, nodes, connections, settings: { executionOrder: 'v1' }, pinData: {}, meta: { templateCredsSetupCompleted: false }, tags: [] };
 }
 
 const SAMPLE_CSV = [
@@ -47,7 +76,7 @@ const SAMPLE_CSV = [
 ].join('\n');
 
 /** The sample contacts every manual template starts from (a Set node users replace with their source). */
-function contactsCsv(position) {
+function contactsCsv(position: [number, number]): TemplateNode {
 	return node(
 		'Contacts CSV',
 		'n8n-nodes-base.set',
@@ -111,7 +140,7 @@ function pipeline() {
 	);
 }
 
-const uuid = (n) => `0c0ffee0-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const uuid = (n: number) => `0c0ffee0-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 function agent() {
 	const nodes = [
@@ -466,7 +495,8 @@ function dashboard() {
 	return workflow('Email Campaign: stats dashboard', nodes, connect([['Dashboard', 'Campaign Stats'], ['Campaign Stats', 'Show Page']]));
 }
 
-const templates = {
+/** File name in workflows/ → the function that makes that template. */
+export const templates: Record<string, () => Template> = {
 	'campaign-pipeline.json': pipeline,
 	'campaign-agent.json': agent,
 	'campaign-form.json': form,
@@ -477,11 +507,34 @@ const templates = {
 	'campaign-dashboard.json': dashboard,
 };
 
-
-fs.mkdirSync(out, { recursive: true });
-for (const [file, make] of Object.entries(templates)) {
-	counter = 0;
-	fs.writeFileSync(path.join(out, file), JSON.stringify(make(), null, '\t') + '\n');
-	console.log(`wrote workflows/${file}`);
+/** Every template, by file name (node ids are numbered per template, as in the committed files). */
+export function makeTemplates(): Record<string, Template> {
+	const made: Record<string, Template> = {};
+	for (const [file, make] of Object.entries(templates)) {
+		counter = 0;
+		made[file] = make();
+	}
+	return made;
 }
-module.exports = { templates };
+
+/** Throws, naming each template, node and parameter, when a template sets something its node does not have. */
+export function checkTemplates(made: Record<string, Template>): void {
+	const problems = Object.entries(made).flatMap(([file, wf]) => templateProblems(wf).map((p) => `${file}: ${p}`));
+	if (problems.length) throw new Error(`${problems.length} template parameter problem(s), nothing written:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/** Checks every template, then (only when all pass) writes them into `out`. */
+export function buildTemplates(out: string, made: Record<string, Template> = makeTemplates()): string[] {
+	checkTemplates(made);
+	mkdirSync(out, { recursive: true });
+	for (const [file, wf] of Object.entries(made)) writeFileSync(join(out, file), JSON.stringify(wf, null, '\t') + '\n');
+	return Object.keys(made);
+}
+
+/** The command: writes into TEMPLATES_OUT when set (the unit test that checks workflows/ is what this script makes), else workflows/. */
+export function main(): void {
+	const out = process.env.TEMPLATES_OUT ?? join(__dirname, '..', '..', 'workflows');
+	for (const file of buildTemplates(out)) console.log(`wrote workflows/${file}`);
+}
+
+if (require.main === module) main();
