@@ -30,7 +30,7 @@ const campaign = (id: string) => ({
 	sequence: 'single',
 	subject: 'Hi {{first_name|there}}, bench time',
 	body: '<p>Hello {{first_name|there}},</p><p>This is a benchmark email.</p>',
-	campaignOptions: { fallbacks: 'first_name=there' },
+	campaignOptions: { fallbacks: 'first_name=there', unsubscribeUrl: 'https://unsubscribe.example/u' },
 });
 const limits = { requestsPerSecond: 0, concurrency: 8 };
 

@@ -257,8 +257,11 @@ export const campaign = z
 			LIMITS.maxCategories,
 			`SendGrid accepts at most ${LIMITS.maxCategories} categories`,
 		).default([]),
-		unsubscribeUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+		/** RFC 8058 one-click needs https: mailbox providers do not POST to plain http. */
+		unsubscribeUrl: z.url({ protocol: /^https$/, message: 'must be an https URL (mailbox providers only POST one-click unsubscribes over https)' }).optional(),
 		unsubscribeGroupId: z.number().int().positive().optional(),
+		/** Receipts, password resets and the like: no unsubscribe mechanism required. Marketing mail is never transactional. */
+		transactional: z.boolean().default(false),
 		/** Values used when a contact lacks a merge field, e.g. { first_name: "there" }. */
 		fallbacks: fallbackValues.default({}),
 		/** Sequences: only send inside this local window (contact's time zone, else the campaign's). */
@@ -350,6 +353,7 @@ export const emailPayload = z.object({
 	categories: capped(z.array(z.string().max(LIMITS.maxCategoryLength)), LIMITS.maxCategories, `SendGrid accepts at most ${LIMITS.maxCategories} categories`).default([]),
 	unsubscribe_url: z.string().optional(),
 	asm_group_id: z.number().int().positive().optional(),
+	transactional: z.boolean().default(false),
 	send_at: z.number().int().positive().optional(),
 	sandbox: z.boolean().default(false),
 	tracking: trackingSettings.optional(),

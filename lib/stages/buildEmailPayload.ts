@@ -107,6 +107,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				categories: campaign.categories,
 				unsubscribe_url: campaign.unsubscribeUrl,
 				asm_group_id: campaign.unsubscribeGroupId,
+				transactional: campaign.transactional,
 				send_at: options.sendAt,
 				sandbox: options.sandbox ?? false,
 				tracking: options.tracking,

@@ -9,6 +9,7 @@ import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
 import { unsubscribeSecret, type CampaignStore } from '../store';
+import { unsubscribeProblem } from '../unsubscribe/mechanism';
 import { DeliveryTransitionError, isDeliveryState } from '../delivery/states';
 
 export interface SendOptions {
@@ -350,6 +351,12 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
 		throw new Error('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent');
+	// Checked for every batch before any is claimed: a campaign without a way to unsubscribe sends nothing.
+	if (!options.dryRun)
+		for (const p of payloads) {
+			const problem = p.sandbox ? undefined : unsubscribeProblem(p);
+			if (problem) throw new Error(problem);
+		}
 	const policy = defaultBackoff({ ...options.backoff, ...(options.now ? { now: options.now } : {}) });
 	const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 32));
 	const results: BatchResult[] = new Array(payloads.length);

@@ -170,6 +170,13 @@ export const campaignProperties: INodeProperties[] = [
 			},
 			{ displayName: 'Reply-To Name', name: 'replyToName', type: 'string', default: '' },
 			{
+				displayName: 'Transactional (No Unsubscribe Needed)',
+				name: 'transactional',
+				type: 'boolean',
+				default: false,
+				description: 'Whether these are transactional emails (receipts, password resets) that may go out live without an unsubscribe URL or group. Marketing campaigns must offer one.',
+			},
+			{
 				displayName: 'Unsubscribe Group ID',
 				name: 'unsubscribeGroupId',
 				type: 'number',
@@ -181,8 +188,8 @@ export const campaignProperties: INodeProperties[] = [
 				name: 'unsubscribeUrl',
 				type: 'string',
 				default: '',
-				placeholder: 'https://example.com/unsubscribe',
-				description: 'One-click unsubscribe endpoint (RFC 8058); each message links it with its delivery ID',
+				placeholder: 'https://n8n.example.com/webhook/…/unsubscribe',
+				description: "The Campaign Unsubscribe Trigger's Production URL (https), or your own RFC 8058 endpoint. Each message carries a signed one-click link to it.",
 			},
 		],
 	},
@@ -251,5 +258,6 @@ export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unkno
 		fallbacks: pairs(options.fallbacks ?? 'first_name=there'),
 		unsubscribeUrl: (options.unsubscribeUrl as string) || undefined,
 		unsubscribeGroupId: Number(options.unsubscribeGroupId) > 0 ? Number(options.unsubscribeGroupId) : undefined,
+		transactional: options.transactional === true,
 	};
 }

@@ -67,6 +67,9 @@ it('kills the worker in the middle of a Campaign Agent run; after restart and re
 	(node(wf, 'Contacts CSV').parameters.assignments as { assignments: Array<{ value: string }> }).assignments[0].value = csvOf(contacts(N, 'kill.example'));
 	const agentParams = (resume: boolean) => ({ campaignId: 'hardening-kill', dryRun: false, runId: 'run_hardening_kill', resume, batchSize: 250, limits: { requestsPerSecond: 4, concurrency: 2 }, deliveryOptions: { resendUnconfirmedAfterMinutes: 0.01 } });
 	Object.assign(node(wf, 'Campaign Agent').parameters, agentParams(false));
+	// Live marketing sends need an unsubscribe mechanism.
+	const agentNode = node(wf, 'Campaign Agent').parameters as { campaignOptions?: Record<string, unknown> };
+	agentNode.campaignOptions = { ...agentNode.campaignOptions, unsubscribeUrl: 'https://unsubscribe.example/u' };
 	const hook = { id: 'hook', name: 'Go', type: 'n8n-nodes-base.webhook', typeVersion: 2.1, position: [-600, 0], webhookId: 'hardening-kill', parameters: { httpMethod: 'POST', path: 'hardening-kill', responseMode: 'onReceived', options: {} } };
 	const build = () => ({ ...wf, id: 'hardeningKill001', name: 'hardening kill', nodes: [...wf.nodes.filter((n) => n.name !== 'Start'), hook], connections: { Go: { main: [[{ node: 'Contacts CSV', type: 'main', index: 0 }]] }, 'Contacts CSV': { main: [[{ node: 'Campaign Agent', type: 'main', index: 0 }]] } } });
 	const { id } = await n8n.importWorkflow(build(), creds);
@@ -193,6 +196,8 @@ it('leaves no API key or database password in outputs, logs or stored rows', asy
 	// A live run through the pipeline so every credential is used.
 	const wf = template('campaign-pipeline.json');
 	node(wf, 'Load Campaign Content').parameters.campaignId = 'hardening-secrets';
+	const load = node(wf, 'Load Campaign Content').parameters as { campaignOptions?: Record<string, unknown> };
+	load.campaignOptions = { ...load.campaignOptions, unsubscribeUrl: 'https://unsubscribe.example/u' };
 	node(wf, 'Generate Email Copy').parameters.copySource = 'llm';
 	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
 	const { id } = await n8n.importWorkflow({ ...wf, id: 'hardeningSecret1', name: 'secrets' }, creds);

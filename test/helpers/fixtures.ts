@@ -6,6 +6,8 @@ export function campaignInput(overrides: Partial<CampaignInput> = {}): CampaignI
 		id: 'spring-launch',
 		name: 'Spring launch',
 		from: { email: 'news@example.com', name: 'Example News' },
+		// Live marketing sends need an unsubscribe mechanism (lib/unsubscribe/mechanism.ts).
+		unsubscribeUrl: 'https://unsubscribe.example/u',
 		brief: {
 			product: 'Acme Rocket Skates',
 			audience: 'weekend skaters',

@@ -135,3 +135,37 @@ describe('Send Email (SendGrid) stage', () => {
 		expect(rows.map((r) => r.status)).toEqual(['retry', 'retry', 'retry']);
 	});
 });
+
+describe('an unsubscribe mechanism for every live marketing send (issue 15)', () => {
+	const build = (extra: Record<string, unknown>) => buildEmailPayloads(parseCampaign(campaignInput({ id: campaignId, unsubscribeUrl: undefined, ...extra })), contacts(3), 'run_1', { step: 1 });
+
+	it('refuses a live send without one before anything is claimed or sent, and says how to add one', async () => {
+		const sg = new ScriptedSendGrid();
+		await expect(sendEmailWithSendgrid(build({}), { transport: sg, store })).rejects.toThrow(/no unsubscribe mechanism.*Campaign Unsubscribe Trigger.*Unsubscribe Group ID.*Transactional/s);
+		expect(sg.calls).toBe(0);
+		expect(await store.deliveries({ campaignId })).toEqual([]);
+	});
+
+	it('refuses a plain-http unsubscribe URL, also when it reaches the node in a payload built elsewhere', async () => {
+		expect(() => parseCampaign(campaignInput({ id: campaignId, unsubscribeUrl: 'http://acme.example/u' }))).toThrow(/https/);
+		const sg = new ScriptedSendGrid();
+		const [p] = build({});
+		await expect(sendEmailWithSendgrid([{ ...p, unsubscribe_url: 'http://acme.example/u' }], { transport: sg, store })).rejects.toThrow(/must be https/);
+		expect(sg.calls).toBe(0);
+	});
+
+	it('sends with an https URL, an ASM group, or as transactional; dry runs and sandbox sends need none', async () => {
+		for (const extra of [{ unsubscribeUrl: 'https://acme.example/u' }, { unsubscribeGroupId: 77 }, { transactional: true }]) {
+			campaignId = `campaign-${++testNo}`;
+			const sg = new ScriptedSendGrid();
+			await sendEmailWithSendgrid(build(extra), { transport: sg, store });
+			expect([extra, sg.accepted.length]).toEqual([extra, 3]);
+		}
+		campaignId = `campaign-${++testNo}`;
+		const dry = await sendEmailWithSendgrid(build({}), { store }, { dryRun: true });
+		expect(statuses(dry)).toEqual({ dry_run: 3 });
+		const sandbox = new ScriptedSendGrid([{ status: 200, headers: {}, body: '' }]);
+		await sendEmailWithSendgrid(buildEmailPayloads(parseCampaign(campaignInput({ id: campaignId, unsubscribeUrl: undefined })), contacts(3), 'run_1', { step: 1, sandbox: true }), { transport: sandbox, store });
+		expect(sandbox.calls).toBe(1);
+	});
+});
