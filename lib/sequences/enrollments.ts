@@ -7,6 +7,7 @@ import { RESULT_MEANING } from '../delivery/states';
 import { createHash } from 'node:crypto';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { variantFor } from '../ids';
+import { abPowerCheck, type PowerCheck } from '../ab/power';
 import {
 	claimDue,
 	enrollmentCounts,
@@ -46,21 +47,43 @@ function dueFor(campaign: Campaign, stepNo: number, enrolledAt: number, tz: stri
 }
 
 /** Enrolls contacts (those already enrolled keep their place); returns how many are new. */
-export async function enrollContacts(store: CampaignStore, campaign: Campaign, contacts: Contact[], now: number, timezoneField = 'timezone'): Promise<{ enrolled: number; already: number }> {
+export async function enrollContacts(
+	store: CampaignStore,
+	campaign: Campaign,
+	contacts: Contact[],
+	now: number,
+	timezoneField = 'timezone',
+): Promise<{ enrolled: number; already: number; ab_power?: PowerCheck }> {
 	await store.upsertCampaign(campaign);
 	const step = firstStep(campaign);
 	let enrolled = 0;
+	const perVariant = new Map<string, number>();
 	for (let i = 0; i < contacts.length; i += 5000) {
 		const part = contacts.slice(i, i + 5000);
 		const rows = part.map((c) => {
 			const { email, ...fields } = c;
 			const tz = fields[timezoneField] || undefined;
 			const variant = abGroup(campaign, email);
+			perVariant.set(variant, (perVariant.get(variant) ?? 0) + 1);
 			return { email, tz: tz ?? null, variant, fields: JSON.stringify(fields), due: new Date(dueFor(campaign, step.step, now, tz, variant)).toISOString() };
 		});
 		enrolled += await insertEnrollments(store, campaign.id, step.step, new Date(now).toISOString(), rows);
 	}
-	return { enrolled, already: contacts.length - enrolled };
+	const out: { enrolled: number; already: number; ab_power?: PowerCheck } = { enrolled, already: contacts.length - enrolled };
+	// Before the test starts: can this sample detect a plausible lift? (The first tick reports it again for what was sent.)
+	const ab = campaign.abTest;
+	if (ab && ab.metric !== 'manual' && campaign.variants > 1) {
+		const tested = [...perVariant].filter(([v]) => v !== HOLDOUT).map(([, n]) => n);
+		out.ab_power = abPowerCheck({
+			recipientsPerVariant: tested.length >= campaign.variants ? Math.min(...tested) : 0,
+			metric: ab.metric,
+			baseRate: ab.expectedRate,
+			confidence: ab.confidence,
+			variants: campaign.variants,
+			rule: ab.decisionRule ?? 'sequential',
+		});
+	}
+	return out;
 }
 
 /** Claims due enrollments for this worker; a claim expires after leaseSeconds if the worker dies. */

@@ -127,7 +127,12 @@ describe('sequences on Postgres', () => {
 			abTest: { mode: 'sample', samplePercent: 40, waitHours: 4, metric: 'unique_click_rate', confidence: 0.95, fallback: 'keep_waiting', maxWaitHours: 24 },
 		});
 		campaign.steps[0].variantCopy = { B: { subject: 'Variant B {{first_name}}' } };
-		await enrollContacts(store, campaign, contacts(2000, 'ab1.example'), T0);
+		const enrolled = await enrollContacts(store, campaign, contacts(2000, 'ab1.example'), T0);
+		// Said at enrollment already, before anything is sent: ~400 per variant (40 % sample of 2,000, two variants).
+		expect(enrolled.ab_power).toMatchObject({ ok: false, rule: 'sequential', metric: 'unique_click_rate' });
+		expect(enrolled.ab_power!.recipients_per_variant).toBeGreaterThan(330);
+		expect(enrolled.ab_power!.recipients_per_variant).toBeLessThan(470);
+		expect(enrolled.ab_power!.warning).toMatch(/underpowered A\/B test/);
 		const sg = new RecordingSendGrid();
 		const [first] = await tick(sg, T0, 'ab-1');
 		// Before the test: ~400 per variant cannot see a 20 % lift on a 3 % click rate; it says so and how many it would need.
