@@ -8,6 +8,7 @@ import { EmailCopy, EmailPayload, LIMITS, Recipient, copyProblems } from '../sch
 import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
 import { newMessageId } from '../events/reply';
 import { unsubscribeUrl } from '../unsubscribe/token';
+import { wordsFor } from '../unsubscribe/page';
 
 export interface MailAddress {
 	email: string;
@@ -83,6 +84,25 @@ export function unsubscribeLink(base: string, r: Recipient, campaignId: string, 
 	return url.toString();
 }
 
+/**
+ * The footer's unsubscribe link: the same signed link as the List-Unsubscribe header, one per
+ * recipient as a substitution. A colon cannot appear in a merge tag name, so no copy collides with
+ * these keys.
+ */
+const UNSUBSCRIBE_KEY = '{{eca:unsubscribe}}';
+const UNSUBSCRIBE_HTML_KEY = '{{eca:unsubscribe:html}}';
+
+function withFooter(payload: EmailPayload, text: string, html: string): { text: string; html: string } {
+	if (!payload.unsubscribe_url) return { text, html };
+	const label = wordsFor(payload.language).words.title;
+	const htmlFooter = `<p style="font-size:12px;color:#6b6b6b;margin-top:24px"><a href="${UNSUBSCRIBE_HTML_KEY}" style="color:#6b6b6b">${escapeHtml(label)}</a></p>`;
+	const close = html.toLowerCase().lastIndexOf('</body>');
+	return {
+		text: `${text}\n\n--\n${label}: ${UNSUBSCRIBE_KEY}`,
+		html: close >= 0 ? html.slice(0, close) + htmlFooter + html.slice(close) : html + htmlFooter,
+	};
+}
+
 export function checkSendAt(sendAt: number | undefined, now = Date.now()): void {
 	if (sendAt === undefined) return;
 	const max = Math.floor(now / 1000) + LIMITS.maxSendAtHours * 3600;
@@ -155,6 +175,9 @@ export function buildMailRequests(
 		);
 	checkSendAt(payload.send_at, now);
 	const p = prepare(payload.copy);
+	({ text: p.text, html: p.html } = withFooter(payload, p.text, p.html));
+	const linkOf = (r: Recipient) => (payload.unsubscribe_url ? unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step, unsubscribeSecret) : undefined);
+	const links = new Map<Recipient, string | undefined>();
 	const seen = new Set<string>();
 	const shared: Recipient[] = [];
 	const own: Recipient[] = [];
@@ -164,6 +187,12 @@ export function buildMailRequests(
 			throw new PayloadError(`${r.email} appears twice in batch ${payload.batch}; SendGrid requires unique addresses per request`, 'recipients');
 		seen.add(r.email);
 		const subs = substitutionsFor(p, r, payload.fallbacks);
+		const link = linkOf(r);
+		links.set(r, link);
+		if (link) {
+			subs[UNSUBSCRIBE_KEY] = link;
+			subs[UNSUBSCRIBE_HTML_KEY] = escapeHtml(link);
+		}
 		if (substitutionBytes(subs) > LIMITS.maxSubstitutionBytes) own.push(r);
 		else {
 			shared.push(r);
@@ -174,13 +203,13 @@ export function buildMailRequests(
 	if (shared.length > 0) {
 		requests.push({
 			recipients: shared,
-			body: baseBody(payload, p.subject, p.text, p.html, shared.map((r) => personalization(payload, r, subsOf.get(r), unsubscribeSecret))),
+			body: baseBody(payload, p.subject, p.text, p.html, shared.map((r) => personalization(payload, r, subsOf.get(r), links.get(r)))),
 		});
 	}
 	for (const r of own) {
 		const subject = headerSafe(renderMergeTags(payload.copy.subject, r.fields, payload.fallbacks, 'subject'));
-		const text = renderMergeTags(payload.copy.text, r.fields, payload.fallbacks, 'text');
 		const bodyHtml = payload.copy.preheader ? preheaderHtml(payload.copy.preheader) + payload.copy.html : payload.copy.html;
+		const text = renderMergeTags(payload.copy.text, r.fields, payload.fallbacks, 'text');
 		const html = renderMergeTags(bodyHtml, r.fields, payload.fallbacks, 'html');
 		// Rendered in place, an empty merge value without a fallback can leave nothing SendGrid would take.
 		const empty = subject === '' ? 'subject' : text.trim() === '' ? 'text part' : html.trim() === '' ? 'html part' : undefined;
@@ -192,12 +221,18 @@ export function buildMailRequests(
 			onRefused(r, reason);
 			continue;
 		}
-		requests.push({ recipients: [r], body: baseBody(payload, subject, text, html, [personalization(payload, r, undefined, unsubscribeSecret)]) });
+		// The footer goes on after the check: a footer alone is no message.
+		const link = links.get(r) ?? '';
+		const footed = withFooter(payload, text, html);
+		const body = baseBody(payload, subject, footed.text.split(UNSUBSCRIBE_KEY).join(link), footed.html.split(UNSUBSCRIBE_HTML_KEY).join(escapeHtml(link)), [
+			personalization(payload, r, undefined, links.get(r)),
+		]);
+		requests.push({ recipients: [r], body });
 	}
 	return requests;
 }
 
-function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined, secret: Buffer | undefined): Personalization {
+function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined, unsubscribe: string | undefined): Personalization {
 	const p: Personalization = {
 		to: [address(r)],
 		custom_args: {
@@ -212,8 +247,8 @@ function personalization(payload: EmailPayload, r: Recipient, subs: Record<strin
 	// A Message-ID of our own per recipient: a reply names it in In-Reply-To, and only such a reply counts. Not one of SendGrid's reserved
 	// headers (x-sg-id, x-sg-eid, received, dkim-signature, Content-Type, Content-Transfer-Encoding, To, From, Subject, Reply-To, CC, BCC: its v3 docs and SDKs).
 	p.headers = { 'Message-ID': newMessageId(payload.from.email) };
-	if (payload.unsubscribe_url) {
-		p.headers['List-Unsubscribe'] = `<${unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step, secret)}>`;
+	if (unsubscribe) {
+		p.headers['List-Unsubscribe'] = `<${unsubscribe}>`;
 		p.headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
 	}
 	return p;
