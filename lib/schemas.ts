@@ -262,6 +262,8 @@ export const campaign = z
 		unsubscribeGroupId: z.number().int().positive().optional(),
 		/** Receipts, password resets and the like: no unsubscribe mechanism required. Marketing mail is never transactional. */
 		transactional: z.boolean().default(false),
+		/** The sender's physical postal address (CAN-SPAM): printed in the footer of every message. */
+		postalAddress: z.string().trim().max(300).optional(),
 		/** Values used when a contact lacks a merge field, e.g. { first_name: "there" }. */
 		fallbacks: fallbackValues.default({}),
 		/** Sequences: only send inside this local window (contact's time zone, else the campaign's). */
@@ -354,6 +356,7 @@ export const emailPayload = z.object({
 	unsubscribe_url: z.string().optional(),
 	asm_group_id: z.number().int().positive().optional(),
 	transactional: z.boolean().default(false),
+	postal_address: z.string().max(300).optional(),
 	send_at: z.number().int().positive().optional(),
 	sandbox: z.boolean().default(false),
 	tracking: trackingSettings.optional(),

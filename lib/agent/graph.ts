@@ -42,6 +42,8 @@ export const CampaignState = Annotation.Root({
 	/** Per-recipient rows kept for the node's output when asked for. */
 	rows: Annotation<DeliveryResult[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
 	stepsDone: Annotation<number[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
+	/** Preflight warnings of the run, each once (a long subject, no preheader, contacts without a merge field...). */
+	warnings: Annotation<string[]>({ reducer: (a, b) => [...new Set([...a, ...b])].slice(0, 50), default: () => [] }),
 });
 export type CampaignGraphState = typeof CampaignState.State;
 
@@ -110,7 +112,8 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addNode('send_email_with_sendgrid', async (s) => {
 			const batches = await sendEmailWithSendgrid(s.payloads, deps.send, config.sendOptions);
 			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length };
-			return { results: batches.flatMap((b) => b.results), payloads: [], counts };
+			const warnings = batches.flatMap((b) => b.preflight ?? []).map((f) => `step ${f.step} variant ${f.variant}: ${f.message}`);
+			return { results: batches.flatMap((b) => b.results), payloads: [], counts, warnings };
 		})
 		.addNode('log_campaign_result', async (s) => {
 			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
@@ -145,6 +148,8 @@ export interface AgentRunResult {
 	llm: Counts;
 	invalid: InvalidRow[];
 	rows: DeliveryResult[];
+	/** Preflight warnings (errors stop the run before anything is sent). */
+	warnings: string[];
 	resumed: boolean;
 	durationMs: number;
 }
@@ -169,7 +174,7 @@ export async function runCampaignAgent(
 			resumed = true;
 		} else if (snapshot.values && (snapshot.values as CampaignGraphState).stepsDone?.length) {
 			const v = snapshot.values as CampaignGraphState;
-			return { runId: options.runId, campaignId: v.campaign?.id, steps: v.stepsDone, total: v.total, counts: v.counts, llm: v.llm, invalid: v.invalid ?? [], rows: v.rows ?? [], resumed: true, durationMs: Date.now() - started };
+			return { runId: options.runId, campaignId: v.campaign?.id, steps: v.stepsDone, total: v.total, counts: v.counts, llm: v.llm, invalid: v.invalid ?? [], rows: v.rows ?? [], warnings: v.warnings ?? [], resumed: true, durationMs: Date.now() - started };
 		}
 	}
 	let final: CampaignGraphState;
@@ -196,6 +201,7 @@ export async function runCampaignAgent(
 		llm: final.llm,
 		invalid: final.invalid ?? [],
 		rows: final.rows ?? [],
+		warnings: final.warnings ?? [],
 		resumed,
 		durationMs: Date.now() - started,
 	};

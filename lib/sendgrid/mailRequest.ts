@@ -92,13 +92,20 @@ export function unsubscribeLink(base: string, r: Recipient, campaignId: string, 
 const UNSUBSCRIBE_KEY = '{{eca:unsubscribe}}';
 const UNSUBSCRIBE_HTML_KEY = '{{eca:unsubscribe:html}}';
 
+/** The footer: the sender's postal address (CAN-SPAM) and the unsubscribe link, whichever the campaign has. */
 function withFooter(payload: EmailPayload, text: string, html: string): { text: string; html: string } {
-	if (!payload.unsubscribe_url) return { text, html };
+	const address = payload.postal_address?.trim() ? headerSafe(payload.postal_address) : undefined;
+	if (!payload.unsubscribe_url && !address) return { text, html };
 	const label = wordsFor(payload.language).words.title;
-	const htmlFooter = `<p style="font-size:12px;color:#6b6b6b;margin-top:24px"><a href="${UNSUBSCRIBE_HTML_KEY}" style="color:#6b6b6b">${escapeHtml(label)}</a></p>`;
+	const htmlLines = [
+		...(address ? [escapeHtml(address)] : []),
+		...(payload.unsubscribe_url ? [`<a href="${UNSUBSCRIBE_HTML_KEY}" style="color:#6b6b6b">${escapeHtml(label)}</a>`] : []),
+	];
+	const textLines = [...(address ? [address] : []), ...(payload.unsubscribe_url ? [`${label}: ${UNSUBSCRIBE_KEY}`] : [])];
+	const htmlFooter = `<p style="font-size:12px;color:#6b6b6b;margin-top:24px">${htmlLines.join('<br>')}</p>`;
 	const close = html.toLowerCase().lastIndexOf('</body>');
 	return {
-		text: `${text}\n\n--\n${label}: ${UNSUBSCRIBE_KEY}`,
+		text: `${text}\n\n--\n${textLines.join('\n')}`,
 		html: close >= 0 ? html.slice(0, close) + htmlFooter + html.slice(close) : html + htmlFooter,
 	};
 }

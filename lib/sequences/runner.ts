@@ -30,6 +30,8 @@ export interface DueStepSummary {
 	 * needed) below 80 %, and the opens caveat when the metric is opens.
 	 */
 	ab_power?: PowerCheck;
+	/** Preflight warnings of what this tick sent (errors stop the tick before anything is sent). */
+	preflight_warnings?: string[];
 }
 
 export interface RunDueOptions {
@@ -81,7 +83,8 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 			}
 		}
 		if (sendable.length === 0) continue;
-		const results = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
+		const { results, warnings } = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
+		if (warnings.length > 0) summary.preflight_warnings = warnings;
 		for (const r of results.values()) summary.counts[r.status] = (summary.counts[r.status] ?? 0) + 1;
 		summary.enrollments = await advanceEnrollments(store, campaign, step, sendable, results, options.now);
 		const ab = campaign.abTest;
@@ -109,12 +112,13 @@ async function sendStep(
 	variantOf: Map<string, string>,
 	runId: string,
 	options: RunDueOptions,
-): Promise<Map<string, DeliveryResult>> {
+): Promise<{ results: Map<string, DeliveryResult>; warnings: string[] }> {
 	const contacts: Contact[] = rows.map((r) => ({ ...r.fields, email: r.email }));
 	const built = buildEmailPayloads(campaign, contacts, runId, { step, batchSize: options.batchSize, variantOf: (c) => variantOf.get(c.email)! });
 	const copy = await generateEmailCopy(built, options.copy, deps.generate);
 	const batches = await sendEmailWithSendgrid(copy.payloads, deps.send, options.send);
 	const results = batches.flatMap((b) => b.results);
 	await logCampaignResult(results, { store }, { llmCalls: copy.llmCalls, llmTokens: copy.usage.prompt_tokens + copy.usage.completion_tokens });
-	return new Map(results.map((r) => [r.email, r]));
+	const warnings = batches.flatMap((b) => b.preflight ?? []).map((f) => `step ${f.step} variant ${f.variant}: ${f.message}`);
+	return { results: new Map(results.map((r) => [r.email, r])), warnings };
 }

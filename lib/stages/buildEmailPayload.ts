@@ -108,6 +108,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				unsubscribe_url: campaign.unsubscribeUrl,
 				asm_group_id: campaign.unsubscribeGroupId,
 				transactional: campaign.transactional,
+				postal_address: campaign.postalAddress,
 				send_at: options.sendAt,
 				sandbox: options.sandbox ?? false,
 				tracking: options.tracking,

@@ -9,7 +9,7 @@ import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
 import { unsubscribeSecret, type CampaignStore } from '../store';
-import { unsubscribeProblem } from '../unsubscribe/mechanism';
+import { PreflightError, preflightRun, type PreflightFinding } from '../preview/preflight';
 import { DeliveryTransitionError, isDeliveryState } from '../delivery/states';
 
 export interface SendOptions {
@@ -61,6 +61,8 @@ export interface BatchResult {
 	batch: number;
 	requests: number;
 	results: DeliveryResult[];
+	/** Preflight warnings for this step and variant (on its first batch only), e.g. a long subject or no preheader. */
+	preflight?: PreflightFinding[];
 }
 
 /** Thrown when continuing would only fail every batch the same way (bad key, missing permission). */
@@ -351,12 +353,12 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
 		throw new Error('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent');
-	// Checked for every batch before any is claimed: a campaign without a way to unsubscribe sends nothing.
-	if (!options.dryRun)
-		for (const p of payloads) {
-			const problem = p.sandbox ? undefined : unsubscribeProblem(p);
-			if (problem) throw new Error(problem);
-		}
+	// Preflight for every live batch before any is claimed: its errors (no way to unsubscribe, an empty
+	// text part, a merge tag that matches nothing) stop the run with nothing sent; warnings are reported.
+	const live = options.dryRun ? [] : payloads.filter((p) => !p.sandbox);
+	const findings = preflightRun(live, { live: true });
+	const errors = findings.filter((f) => f.level === 'error');
+	if (errors.length > 0) throw new PreflightError(errors);
 	const policy = defaultBackoff({ ...options.backoff, ...(options.now ? { now: options.now } : {}) });
 	const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 32));
 	const results: BatchResult[] = new Array(payloads.length);
@@ -402,6 +404,15 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		// The run ends here with its error, so the dashboard never shows it running for ever.
 		if (deps.store && !options.dryRun) for (const runId of new Set(payloads.map((p) => p.run_id))) await deps.store.failRun(runId, stopped);
 		throw stopped;
+	}
+	// Each step and variant's warnings on its first batch.
+	const warned = new Set<string>();
+	for (const b of results) {
+		const key = `${b.step}\n${b.variant}`;
+		if (warned.has(key)) continue;
+		warned.add(key);
+		const mine = findings.filter((f) => f.step === b.step && f.variant === b.variant);
+		if (mine.length > 0) b.preflight = mine;
 	}
 	return results;
 }

@@ -131,6 +131,7 @@ export class CampaignAgent implements INodeType {
 				llm_tokens: (result.llm.prompt_tokens ?? 0) + (result.llm.completion_tokens ?? 0),
 				duration_ms: result.durationMs,
 				resumed: result.resumed,
+				preflight_warnings: result.warnings,
 				dry_run: delivery.dryRun,
 				store: store.kind,
 			};

@@ -168,6 +168,14 @@ export const campaignProperties: INodeProperties[] = [
 				default: 'first_name=there',
 				description: 'Comma-separated field=value pairs used when a contact lacks the field',
 			},
+			{
+				displayName: 'Postal Address',
+				name: 'postalAddress',
+				type: 'string',
+				default: '',
+				placeholder: 'Acme Inc., 1 Main St, Springfield, IL 62701, USA',
+				description: "The sender's physical postal address, printed in every message's footer (CAN-SPAM requires one in commercial email)",
+			},
 			{ displayName: 'Reply-To Name', name: 'replyToName', type: 'string', default: '' },
 			{
 				displayName: 'Transactional (No Unsubscribe Needed)',
@@ -259,5 +267,6 @@ export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unkno
 		unsubscribeUrl: (options.unsubscribeUrl as string) || undefined,
 		unsubscribeGroupId: Number(options.unsubscribeGroupId) > 0 ? Number(options.unsubscribeGroupId) : undefined,
 		transactional: options.transactional === true,
+		postalAddress: (options.postalAddress as string)?.trim() || undefined,
 	};
 }

@@ -13,6 +13,7 @@ import { PayloadError } from '../../lib/sendgrid/mailRequest';
 import { CopyGenerationError } from '../../lib/llm/copywriter';
 import { RateLimiterError, RedisConnection, accountKey } from '../../lib/sendgrid/rateLimiter';
 import { redactSecrets } from '../../lib/redact';
+import { PreflightError } from '../../lib/preview/preflight';
 
 type Ctx = IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions | IHookFunctions;
 
@@ -141,7 +142,8 @@ export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 		e instanceof LlmApiError ||
 		e instanceof RateLimiterError ||
 		e instanceof StoreConnectionError ||
-		e instanceof CopyGenerationError;
+		e instanceof CopyGenerationError ||
+		e instanceof PreflightError;
 	// Domain errors are redacted where they are made; this also covers anything unexpected.
 	const message = n8nSafeMessage(redactSecrets(e instanceof Error ? e.message : String(e)));
 	return new NodeOperationError(node, known ? message : `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });

@@ -169,3 +169,23 @@ describe('an unsubscribe mechanism for every live marketing send (issue 15)', ()
 		expect(sandbox.calls).toBe(1);
 	});
 });
+
+describe('preflight before a live send (issue 15)', () => {
+	it('stops on an error before anything is claimed, and reports warnings on the first batch of each variant', async () => {
+		const sg = new ScriptedSendGrid();
+		const [bad] = payloads(3);
+		await expect(sendEmailWithSendgrid([{ ...bad, copy: { ...bad.copy!, text: 'Hi {{frist_name}}, sale on' } }], { transport: sg, store })).rejects.toThrow(/Preflight stopped the run before anything was sent — step 1 variant A: \{\{frist_name\}\} matches no contact field/);
+		expect(sg.calls).toBe(0);
+		expect(await store.deliveries({ campaignId })).toEqual([]);
+
+		campaignId = `campaign-${++testNo}`;
+		const batches = await sendEmailWithSendgrid(payloads(10, 5), { transport: sg, store });
+		expect(batches).toHaveLength(2);
+		expect(batches[0].preflight?.map((f) => f.rule)).toEqual(expect.arrayContaining(['no_preheader', 'no_postal_address']));
+		expect(batches[0].preflight?.every((f) => f.level === 'warning')).toBe(true);
+		expect(batches[1].preflight).toBeUndefined();
+		// A dry run checks nothing and stops nothing.
+		campaignId = `campaign-${++testNo}`;
+		await expect(sendEmailWithSendgrid([{ ...bad, campaign_id: campaignId, copy: { ...bad.copy!, text: 'Hi {{frist_name}}' } }], { store }, { dryRun: true })).resolves.toHaveLength(1);
+	});
+});
