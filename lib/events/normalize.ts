@@ -5,6 +5,12 @@
 import { createHash } from 'node:crypto';
 import { codeUnitReplacer } from '../text';
 
+/** The custom arg that marks a test send (Campaign Preview): its events are stored but change nothing and count nowhere. */
+export const TEST_SEND_ARG = 'eca_test';
+
+/** Whether an event is about a test send, not a campaign delivery. */
+export const isTestSendEvent = (e: { extra?: Record<string, unknown> }): boolean => e.extra?.[TEST_SEND_ARG] === '1';
+
 export const EVENT_TYPES = [
 	'processed',
 	'delivered',

@@ -7,6 +7,7 @@
 import { EmailCopy, EmailPayload, LIMITS, Recipient, copyProblems } from '../schemas';
 import { MergeTag, findMergeTags, headerSafe, htmlKey, mergeValue, renderMergeTags, escapeHtml, withHtmlKeys } from '../merge';
 import { newMessageId } from '../events/reply';
+import { TEST_SEND_ARG } from '../events/normalize';
 import { unsubscribeUrl } from '../unsubscribe/token';
 import { wordsFor } from '../unsubscribe/page';
 
@@ -214,29 +215,43 @@ export function buildMailRequests(
 		});
 	}
 	for (const r of own) {
-		const subject = headerSafe(renderMergeTags(payload.copy.subject, r.fields, payload.fallbacks, 'subject'));
-		const bodyHtml = payload.copy.preheader ? preheaderHtml(payload.copy.preheader) + payload.copy.html : payload.copy.html;
-		const text = renderMergeTags(payload.copy.text, r.fields, payload.fallbacks, 'text');
-		const html = renderMergeTags(bodyHtml, r.fields, payload.fallbacks, 'html');
-		// Rendered in place, an empty merge value without a fallback can leave nothing SendGrid would take.
-		const empty = subject === '' ? 'subject' : text.trim() === '' ? 'text part' : html.trim() === '' ? 'html part' : undefined;
-		if (empty) {
-			const source = empty === 'subject' ? payload.copy.subject : empty === 'text part' ? payload.copy.text : bodyHtml;
-			const tags = [...new Set(findMergeTags(source).filter((t) => !(r.fields[t.name] ?? '').trim() && !t.fallback?.trim() && !payload.fallbacks[t.name]?.trim()).map((t) => t.name))];
-			const reason = `the ${empty} would be empty for this recipient (${tags.map((t) => `{{${t}}}`).join(', ') || 'a merge tag'} has no value and no fallback) — give the contact a value or the tag a fallback ({{${tags[0] ?? 'tag'}|…}})`;
-			if (!onRefused) throw new PayloadError(`${r.email}: ${reason}`, 'recipients');
-			onRefused(r, reason);
+		const rendered = renderForRecipient(payload, r, links.get(r));
+		if ('empty' in rendered) {
+			if (!onRefused) throw new PayloadError(`${r.email}: ${rendered.empty}`, 'recipients');
+			onRefused(r, rendered.empty);
 			continue;
 		}
-		// The footer goes on after the check: a footer alone is no message.
-		const link = links.get(r) ?? '';
-		const footed = withFooter(payload, text, html);
-		const body = baseBody(payload, subject, footed.text.split(UNSUBSCRIBE_KEY).join(link), footed.html.split(UNSUBSCRIBE_HTML_KEY).join(escapeHtml(link)), [
-			personalization(payload, r, undefined, links.get(r)),
-		]);
+		const body = baseBody(payload, rendered.subject, rendered.text, rendered.html, [personalization(payload, r, undefined, links.get(r))]);
 		requests.push({ recipients: [r], body });
 	}
 	return requests;
+}
+
+/**
+ * One recipient's message with every value in place (subject, text, html with the preheader and the
+ * footer), as a recipient sent on their own gets it and as the preview shows it; or why it would be
+ * empty. `unsubscribe` is the footer's link.
+ */
+export function renderForRecipient(payload: EmailPayload, r: Recipient, unsubscribe: string | undefined): { subject: string; text: string; html: string } | { empty: string } {
+	const copy = payload.copy;
+	if (!copy) return { empty: 'there is no copy yet' };
+	const subject = headerSafe(renderMergeTags(copy.subject, r.fields, payload.fallbacks, 'subject'));
+	const bodyHtml = copy.preheader ? preheaderHtml(copy.preheader) + copy.html : copy.html;
+	const text = renderMergeTags(copy.text, r.fields, payload.fallbacks, 'text');
+	const html = renderMergeTags(bodyHtml, r.fields, payload.fallbacks, 'html');
+	// Rendered in place, an empty merge value without a fallback can leave nothing SendGrid would take.
+	const empty = subject === '' ? 'subject' : text.trim() === '' ? 'text part' : html.trim() === '' ? 'html part' : undefined;
+	if (empty) {
+		const source = empty === 'subject' ? copy.subject : empty === 'text part' ? copy.text : bodyHtml;
+		const tags = [...new Set(findMergeTags(source).filter((t) => !(r.fields[t.name] ?? '').trim() && !t.fallback?.trim() && !payload.fallbacks[t.name]?.trim()).map((t) => t.name))];
+		return {
+			empty: `the ${empty} would be empty for this recipient (${tags.map((t) => `{{${t}}}`).join(', ') || 'a merge tag'} has no value and no fallback) — give the contact a value or the tag a fallback ({{${tags[0] ?? 'tag'}|…}})`,
+		};
+	}
+	// The footer goes on after the check: a footer alone is no message.
+	const link = unsubscribe ?? '';
+	const footed = withFooter(payload, text, html);
+	return { subject, text: footed.text.split(UNSUBSCRIBE_KEY).join(link), html: footed.html.split(UNSUBSCRIBE_HTML_KEY).join(escapeHtml(link)) };
 }
 
 function personalization(payload: EmailPayload, r: Recipient, subs: Record<string, string> | undefined, unsubscribe: string | undefined): Personalization {
@@ -283,4 +298,23 @@ function baseBody(payload: EmailPayload, subject: string, text: string, html: st
 		if (payload.tracking.openTracking !== undefined) body.tracking_settings.open_tracking = { enable: payload.tracking.openTracking };
 	}
 	return body;
+}
+
+
+/**
+ * A test of one step and variant for a seed list: the message as `sample` would get it (values in
+ * place), "[Test] " before the subject, one personalization per seed address. It carries none of the
+ * campaign's correlation args (no delivery is claimed or counted), no List-Unsubscribe header, and its
+ * footer link is deliberately not signed (a seed clicking it unsubscribes nobody); not scheduled.
+ */
+export function testMailBody(payload: EmailPayload, sample: Recipient, seeds: string[], options: { sandbox: boolean }): MailSendBody {
+	const link = payload.unsubscribe_url ? unsubscribeLink(payload.unsubscribe_url, { ...sample, delivery_id: 'test' }, payload.campaign_id, payload.step) : undefined;
+	const rendered = renderForRecipient(payload, sample, link);
+	if ('empty' in rendered) throw new PayloadError(`The test of step ${payload.step} variant ${payload.variant} cannot be sent: ${rendered.empty}`, 'copy');
+	const personalizations: Personalization[] = seeds.map((email) => ({
+		to: [{ email }],
+		custom_args: { [TEST_SEND_ARG]: '1', eca_campaign: payload.campaign_id, eca_step: String(payload.step), eca_variant: payload.variant },
+		headers: { 'Message-ID': newMessageId(payload.from.email) },
+	}));
+	return baseBody({ ...payload, send_at: undefined, sandbox: options.sandbox }, headerSafe(`[Test] ${rendered.subject}`), rendered.text, rendered.html, personalizations);
 }

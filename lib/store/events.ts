@@ -5,7 +5,7 @@
  * suppressions added or lifted in event time order, and sequences stopped for people who left.
  */
 import type { CampaignEvent } from '../events/normalize';
-import { messageIdOf, messageIdOfSmtpId, stopFor, suppressionFor, timeWasGuessed } from '../events/normalize';
+import { isTestSendEvent, messageIdOf, messageIdOfSmtpId, stopFor, suppressionFor, timeWasGuessed } from '../events/normalize';
 import { sourcesOf } from '../delivery/states';
 import type { Queryable } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
@@ -333,11 +333,14 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
 	await driverOf(store).transaction(async (tx) => {
 		const { inserted, quarantined } = await insertEvents(tx, unique);
-		const fresh = unique.filter((e) => inserted.has(e.sg_event_id));
+		let fresh = unique.filter((e) => inserted.has(e.sg_event_id));
 		result.inserted = fresh.length + quarantined.size;
 		result.quarantined = quarantined.size;
 		result.duplicates = events.length - result.inserted;
 		result.fresh = unique.filter((e) => inserted.has(e.sg_event_id) || quarantined.has(e.sg_event_id));
+		// Test sends (Campaign Preview) are kept as events and nothing more: a seed that bounces or
+		// unsubscribes from a test is suppressed nowhere, and no delivery row is touched.
+		fresh = fresh.filter((e) => !isTestSendEvent(e));
 		const byKind = (k: string, among: CampaignEvent[]) =>
 			among.filter(
 				(e): e is CampaignEvent & { delivery_id: string } =>
