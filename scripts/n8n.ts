@@ -16,6 +16,7 @@ import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { nodeTypes } from './templates/nodeCheck';
 
 export const N8N_VERSION = process.env.N8N_VERSION ?? '2.40.7';
 export const PACKAGE_NAME = 'n8n-nodes-email-campaign-agent';
@@ -416,19 +417,11 @@ export class LocalN8n {
 		return { id: saved.id, versionId: saved.versionId, workflow: wf };
 	}
 
+	/** Which credential types each node takes: the package's from its nodes' own descriptions, n8n's webhook node by hand. */
 	private credentialTypesByNode(): Record<string, string[]> {
-		const ours = (n: string) => `${PACKAGE_NAME}.${n}`;
-		return {
-			[ours('loadCampaignContent')]: ['campaignDatabaseApi'],
-			[ours('generateEmailCopy')]: ['campaignLlmApi', 'campaignDatabaseApi'],
-			[ours('sendEmailSendGrid')]: ['sendGridCampaignApi', 'campaignDatabaseApi'],
-			[ours('logCampaignResult')]: ['campaignDatabaseApi'],
-			[ours('campaignAgent')]: ['sendGridCampaignApi', 'campaignLlmApi', 'campaignDatabaseApi'],
-			[ours('campaignSequence')]: ['sendGridCampaignApi', 'campaignLlmApi', 'campaignDatabaseApi'],
-			[ours('sendGridTrigger')]: ['sendGridCampaignApi', 'campaignDatabaseApi'],
-			[ours('campaignApiGuard')]: ['campaignDatabaseApi'],
-			'n8n-nodes-base.webhook': ['jwtAuth', 'httpBasicAuth', 'httpHeaderAuth'],
-		};
+		const out: Record<string, string[]> = { 'n8n-nodes-base.webhook': ['jwtAuth', 'httpBasicAuth', 'httpHeaderAuth'] };
+		for (const [type, node] of nodeTypes()) out[type] = (node.description.credentials ?? []).map((c) => c.name);
+		return out;
 	}
 
 	/** Publishes (activates) a workflow in the running instance. */

@@ -111,7 +111,7 @@ function pipeline() {
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign pipeline\nThe five stages, one node each.\n\n1. **Contacts CSV**: paste your CSV (header row with an `email` column) or replace this node with your own source (Google Sheets, Postgres, Form upload...).\n2. **Load Campaign Content**: campaign details and brief. Bad rows leave through **Invalid**.\n3. **Generate Email Copy**: select an *OpenAI-Compatible LLM API* credential for AI copy; without one it uses the template subject/body.\n4. **Send Email (SendGrid)**: starts in **Dry Run**. Turn Dry Run off and select a *SendGrid Campaign API* credential to send.\n5. **Log Campaign Result**: add a *Campaign Database* credential for Postgres; without one the embedded store is used.',
+			'## Campaign pipeline\nThe five stages, one node each.\n\n1. **Contacts CSV**: paste your CSV (header row with an `email` column) or replace this node with your own source (Google Sheets, Postgres, Form upload...).\n2. **Load Campaign Content**: campaign details and brief. Bad rows leave through **Invalid**.\n3. **Generate Email Copy**: select an *OpenAI-Compatible LLM API* credential for AI copy; without one it uses the template subject/body.\n4. **Send Email (SendGrid)**: starts in **Dry Run**. To send, turn Dry Run off, select a *SendGrid Campaign API* credential, and give the campaign a way to unsubscribe (Load Campaign Content → Campaign Options → Unsubscribe URL: the *Campaign Unsubscribe Trigger*\'s https Production URL, or an Unsubscribe Group ID).\n5. **Log Campaign Result**: add a *Campaign Database* credential for Postgres; without one the embedded store is used.',
 			[-420, -320],
 			520,
 			380,

@@ -3,7 +3,7 @@
  * half way, the run resumed from its Postgres checkpoint. Requests that were in flight at the kill are
  * reconciled through SendGrid's processed events (SendGrid Trigger); every contact gets exactly one message.
  */
-import { eventually, node, setContacts, template, useN8nRig } from './helpers';
+import { eventually, node, setContacts, template, useN8nRig, withUnsubscribe } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 import { deliveryStatuses } from '../helpers/tally';
 
@@ -14,7 +14,7 @@ const e2e = useN8nRig({ sg: { latencyMs: 400 } });
 
 function agentWorkflow(runId: string, resume: boolean) {
 	const wf = setContacts({ ...template('campaign-agent.json'), id: 'e2eAgentResume01', name: 'agent resume' }, csvOf(contacts(N, 'agent.example')));
-	Object.assign(node(wf, 'Campaign Agent').parameters, {
+	Object.assign(withUnsubscribe(node(wf, 'Campaign Agent')).parameters, {
 		campaignId: 'e2e-agent',
 		dryRun: false,
 		runId,

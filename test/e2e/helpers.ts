@@ -124,10 +124,19 @@ export function setContacts(wf: Workflow, csv: string): Workflow {
 	return wf;
 }
 
+/** Where the tests' live campaigns say their unsubscribe endpoint is (live marketing sends need one, https). */
+export const UNSUBSCRIBE_URL = 'https://unsubscribe.example/u';
+
+/** Gives a node that defines a campaign (Load Campaign Content, Campaign Agent, Enroll) an unsubscribe URL. */
+export function withUnsubscribe(n: Node, url = UNSUBSCRIBE_URL): Node {
+	n.parameters.campaignOptions = { ...(n.parameters.campaignOptions as Record<string, unknown> | undefined), unsubscribeUrl: url };
+	return n;
+}
+
 /** workflows/campaign-pipeline.json sending for real (not Dry Run) to these contacts under this campaign id. */
 export function livePipeline(id: string, name: string, campaignId: string, csv: string): Workflow {
 	const wf = setContacts({ ...template('campaign-pipeline.json'), id, name }, csv);
-	node(wf, 'Load Campaign Content').parameters.campaignId = campaignId;
+	withUnsubscribe(node(wf, 'Load Campaign Content')).parameters.campaignId = campaignId;
 	node(wf, 'Send Email (SendGrid)').parameters.dryRun = false;
 	return wf;
 }
@@ -139,11 +148,11 @@ export function manualRun(wf: Workflow, only: Node, id: string, name: string): W
 }
 
 /** The scheduler template split into its two branches, so the CLI can run each with a chosen clock. */
-function schedulerBranch(kind: 'enroll' | 'tick', at: number, opts: { csv: string; id: string; name: string }): Workflow {
+function schedulerBranch(kind: 'enroll' | 'tick', at: number, opts: { csv: string; id: string; name: string; unsubscribeUrl?: string }): Workflow {
 	const wf = template('sequence-scheduler.json');
 	if (kind === 'enroll') {
 		setContacts(wf, opts.csv);
-		node(wf, 'Enroll Contacts').parameters.asOf = new Date(at).toISOString();
+		withUnsubscribe(node(wf, 'Enroll Contacts'), opts.unsubscribeUrl).parameters.asOf = new Date(at).toISOString();
 		const connections = { ...(wf.connections as Record<string, unknown>) };
 		delete connections['Every 15 Minutes'];
 		return { ...wf, id: opts.id, name: opts.name, connections, nodes: wf.nodes.filter((n) => n.name !== 'Every 15 Minutes' && n.name !== 'Send Due Steps') };
@@ -162,9 +171,9 @@ export const DAY = 86_400_000;
  * contacts and answers the Enroll Contacts summary, `tick(at)` sends what is due then (no error) and
  * answers the Send Due Steps items. `ids` are the two workflows' ids (n8n's 16 characters).
  */
-export function sequenceScheduler(t: N8nRig, opts: { csv: string; ids: { enroll: string; tick: string }; name: string }) {
+export function sequenceScheduler(t: N8nRig, opts: { csv: string; ids: { enroll: string; tick: string }; name: string; unsubscribeUrl?: string }) {
 	const run = async (kind: 'enroll' | 'tick', at: number) => {
-		const { id } = await t.n8n.importWorkflow(schedulerBranch(kind, at, { csv: opts.csv, id: opts.ids[kind], name: `${opts.name} ${kind}` }), t.r.creds);
+		const { id } = await t.n8n.importWorkflow(schedulerBranch(kind, at, { csv: opts.csv, id: opts.ids[kind], name: `${opts.name} ${kind}`, unsubscribeUrl: opts.unsubscribeUrl }), t.r.creds);
 		return t.n8n.execute(id);
 	};
 	return {

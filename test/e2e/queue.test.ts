@@ -2,7 +2,7 @@
  * Queue mode as docker-compose runs it: main + 2 workers on Redis and Postgres. The same campaign
  * and the same scheduler tick started twice at once, on different workers: exactly once per recipient.
  */
-import { eventually, node, setContacts, template, useN8nRig } from './helpers';
+import { eventually, node, setContacts, template, useN8nRig, withUnsubscribe } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 import { deliveryStatuses } from '../helpers/tally';
 
@@ -16,7 +16,7 @@ const webhook = (path: string) => ({ id: 'hook', name: 'Start', type: 'n8n-nodes
 it('runs campaign-agent.json twice at once on two workers: each contact gets exactly one message', async () => {
 	const { n8n, r, q } = e2e;
 	const wf = setContacts(template('campaign-agent.json'), csvOf(contacts(3000, 'queue.example')));
-	const agent = node(wf, 'Campaign Agent');
+	const agent = withUnsubscribe(node(wf, 'Campaign Agent'));
 	Object.assign(agent.parameters, { campaignId: 'queue-agent', dryRun: false, batchSize: 250, limits: { requestsPerSecond: 20, concurrency: 2 } });
 	// The shared rate limit's Redis comes from a Campaign Redis credential (host/port fields, no URL).
 	const redisCred = { id: await n8n.createCredential('campaignRedisApi', 'Campaign Redis (queue test)', { host: '127.0.0.1', port: 6379, database: 0, user: '', password: '', ssl: false }), name: 'Campaign Redis (queue test)' };
@@ -46,7 +46,7 @@ it('runs campaign-agent.json twice at once on two workers: each contact gets exa
 it('runs the sequence scheduler tick on two workers at once: no step twice', async () => {
 	const { n8n, r, q } = e2e;
 	const wf = setContacts(template('sequence-scheduler.json'), csvOf(contacts(1500, 'queue-seq.example')));
-	const enrollNode = node(wf, 'Enroll Contacts');
+	const enrollNode = withUnsubscribe(node(wf, 'Enroll Contacts'));
 	enrollNode.parameters.campaignId = 'queue-sequence';
 	const enroll = { ...wf, id: 'e2eQueueEnroll01', name: 'queue enroll', nodes: [webhook('queue-enroll'), node(wf, 'Contacts CSV'), enrollNode], connections: { Start: { main: [[{ node: 'Contacts CSV', type: 'main', index: 0 }]] }, 'Contacts CSV': { main: [[{ node: 'Enroll Contacts', type: 'main', index: 0 }]] } } };
 	const send = node(wf, 'Send Due Steps');

@@ -2,7 +2,7 @@
  * workflows/sequence-scheduler.json in a real n8n: 300 contacts through Day 1 / 3 / 7 with the clock
  * advanced; unsubscribes and a reply (SendGrid Trigger) stop those contacts; step counts at the simulator match.
  */
-import { DAY, T0, manualRun, node, sequenceScheduler, setContacts, template, useN8nRig } from './helpers';
+import { DAY, T0, manualRun, node, sequenceScheduler, setContacts, template, useN8nRig, withUnsubscribe } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 
 jest.setTimeout(30 * 60_000);
@@ -49,7 +49,7 @@ it('A/B test template: samples, waits 4 h, then sends the significant winner to 
 	const wf = setContacts(template('ab-test.json'), csvOf(contacts(2000, 'ab.example')));
 	const hook = r.sg.webhooks[0]?.url;
 	expect(hook).toBeDefined();
-	node(wf, 'Enroll A/B Test').parameters.asOf = new Date(T0).toISOString();
+	withUnsubscribe(node(wf, 'Enroll A/B Test')).parameters.asOf = new Date(T0).toISOString();
 	const connections = { ...(wf.connections as Record<string, unknown>) };
 	delete connections['Every 15 Minutes'];
 	delete connections['Check Winner Now'];
