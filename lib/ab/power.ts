@@ -4,6 +4,7 @@
  */
 import { DEFAULT_KAPPA, rejectionThreshold } from './mixture';
 import { normalCdf } from './stats';
+import type { Campaign } from '../schemas';
 
 export type DecisionRule = 'sequential' | 'fixed_horizon';
 
@@ -166,4 +167,21 @@ export function abPowerCheck(input: PowerCheckInput): PowerCheck {
 			`on a ${pct(p0)} ${metric === 'unique_open_rate' ? 'open' : 'click'} rate with ${variants} variants (${rule}); about ${needed} recipients per variant are needed`;
 	if (metric === 'unique_open_rate') out.caveat = OPENS_CAVEAT;
 	return out;
+}
+
+/**
+ * The power check of a campaign's A/B test for the recipients each variant has (the smallest counts),
+ * or undefined when the campaign tests nothing (one variant, no abTest, a manual pick).
+ */
+export function campaignPowerCheck(campaign: Pick<Campaign, 'abTest' | 'variants'>, perVariant: number[]): PowerCheck | undefined {
+	const ab = campaign.abTest;
+	if (!ab || ab.metric === 'manual' || campaign.variants <= 1) return undefined;
+	return abPowerCheck({
+		recipientsPerVariant: perVariant.length >= campaign.variants ? Math.min(...perVariant) : 0,
+		metric: ab.metric,
+		baseRate: ab.expectedRate,
+		confidence: ab.confidence,
+		variants: campaign.variants,
+		rule: ab.decisionRule ?? 'sequential',
+	});
 }

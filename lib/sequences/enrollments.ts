@@ -7,7 +7,7 @@ import { RESULT_MEANING } from '../delivery/states';
 import { createHash } from 'node:crypto';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { variantFor } from '../ids';
-import { abPowerCheck, type PowerCheck } from '../ab/power';
+import { campaignPowerCheck, type PowerCheck } from '../ab/power';
 import {
 	claimDue,
 	enrollmentCounts,
@@ -71,18 +71,8 @@ export async function enrollContacts(
 	}
 	const out: { enrolled: number; already: number; ab_power?: PowerCheck } = { enrolled, already: contacts.length - enrolled };
 	// Before the test starts: can this sample detect a plausible lift? (The first tick reports it again for what was sent.)
-	const ab = campaign.abTest;
-	if (ab && ab.metric !== 'manual' && campaign.variants > 1) {
-		const tested = [...perVariant].filter(([v]) => v !== HOLDOUT).map(([, n]) => n);
-		out.ab_power = abPowerCheck({
-			recipientsPerVariant: tested.length >= campaign.variants ? Math.min(...tested) : 0,
-			metric: ab.metric,
-			baseRate: ab.expectedRate,
-			confidence: ab.confidence,
-			variants: campaign.variants,
-			rule: ab.decisionRule ?? 'sequential',
-		});
-	}
+	const power = campaignPowerCheck(campaign, [...perVariant].filter(([v]) => v !== HOLDOUT).map(([, n]) => n));
+	if (power) out.ab_power = power;
 	return out;
 }
 

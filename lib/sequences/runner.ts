@@ -5,7 +5,7 @@
  * the tick that sends the variants under test reports their power (ab_power).
  */
 import { decideAbTest, StoredDecision, variantStats } from '../ab/decide';
-import { abPowerCheck, type PowerCheck } from '../ab/power';
+import { campaignPowerCheck, type PowerCheck } from '../ab/power';
 import { newRunId } from '../ids';
 import type { Campaign, Contact, DeliveryResult } from '../schemas';
 import { buildEmailPayloads } from '../stages/buildEmailPayload';
@@ -90,14 +90,7 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 		const ab = campaign.abTest;
 		if (ab && ab.metric !== 'manual' && campaign.variants > 1 && sendable.some((r) => r.variant !== HOLDOUT)) {
 			const sent = await variantStats(store, campaign.id, step, ab.metric);
-			summary.ab_power = abPowerCheck({
-				recipientsPerVariant: sent.length >= campaign.variants ? Math.min(...sent.map((s) => s.sent)) : 0,
-				metric: ab.metric,
-				baseRate: ab.expectedRate,
-				confidence: ab.confidence,
-				variants: campaign.variants,
-				rule: ab.decisionRule ?? 'sequential',
-			});
+			summary.ab_power = campaignPowerCheck(campaign, sent.map((s) => s.sent));
 		}
 	}
 	return out;
