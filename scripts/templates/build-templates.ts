@@ -142,6 +142,20 @@ function pipeline() {
 
 const uuid = (n: number) => `0c0ffee0-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
+/** How the templates' Campaign Agents run: copy from the LLM when one is set up, Dry Run, the first step. */
+const agentRun = {
+	copySource: 'auto',
+	copyOptions: { onLlmFailure: 'template' },
+	dryRun: true,
+	limits: {},
+	deliveryOptions: {},
+	batchSize: 1000,
+	stepsToSend: 'first',
+	runId: '',
+	resume: false,
+	outputRows: false,
+};
+
 function agent() {
 	const nodes = [
 		sticky(
@@ -157,16 +171,7 @@ function agent() {
 			...campaignParams,
 			contactSource: 'csvText',
 			csvText: '={{ $json.csv }}',
-			copySource: 'auto',
-			copyOptions: { onLlmFailure: 'template' },
-			dryRun: true,
-			limits: {},
-			deliveryOptions: {},
-			batchSize: 1000,
-			stepsToSend: 'first',
-			runId: '',
-			resume: false,
-			outputRows: false,
+			...agentRun,
 		}),
 	];
 	return workflow('Email Campaign: Campaign Agent', nodes, connect([['Start', 'Contacts CSV'], ['Contacts CSV', 'Campaign Agent']]));
@@ -223,16 +228,7 @@ function form() {
 			campaignOptions: { variants: "={{ Math.min(5, Math.max(1, Number($json['Variants']) || 1)) }}", fallbacks: 'first_name=there' },
 			contactSource: 'csvBinary',
 			binaryPropertyName: '',
-			copySource: 'auto',
-			copyOptions: { onLlmFailure: 'template' },
-			dryRun: true,
-			limits: {},
-			deliveryOptions: {},
-			batchSize: 1000,
-			stepsToSend: 'first',
-			runId: '',
-			resume: false,
-			outputRows: false,
+			...agentRun,
 		}),
 	];
 	return workflow('Email Campaign: campaign form', nodes, connect([['Campaign Form', 'Campaign Agent']]));
