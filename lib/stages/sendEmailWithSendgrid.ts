@@ -134,7 +134,7 @@ class BatchSender {
 	async withoutSuppressed(req: MailRequest): Promise<MailRequest | undefined> {
 		const { store } = this.deps;
 		if (!store || this.payload.sandbox || this.options.dryRun) return req;
-		const suppressed = await store.suppressedAmong(req.recipients.map((r) => r.email), this.payload.asm_group_id);
+		const suppressed = await store.suppressedAmong(req.recipients.map((r) => r.email), this.payload.asm_group_id, this.payload.campaign_id);
 		if (suppressed.size === 0) return req;
 		// One outcome write per reason, not per recipient.
 		const byReason = new Map<string, Recipient[]>();
@@ -270,7 +270,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 
 	// Sandbox sends claim nothing, so they check suppressions here; live sends check inside the claim.
 	if (store && !options.dryRun && payload.sandbox) {
-		const suppressed = await store.suppressedAmong(recipients.map((r) => r.email), payload.asm_group_id);
+		const suppressed = await store.suppressedAmong(recipients.map((r) => r.email), payload.asm_group_id, payload.campaign_id);
 		for (const r of recipients) if (suppressed.has(r.email)) sender.result(r, 'suppressed', { error: `suppressed: ${suppressed.get(r.email)}` });
 		recipients = recipients.filter((r) => !suppressed.has(r.email));
 	}

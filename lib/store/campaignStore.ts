@@ -180,7 +180,7 @@ export class CampaignStore {
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
 		const outcome = await this.db.transaction(async (tx) => {
-			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId);
+			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId, campaignId);
 			const wanted = rows.filter((r) => !suppressed.has(r.email.toLowerCase()));
 			const inserted = await tx.query<{ id: string; email: string }>(
 				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id, send_at)
@@ -483,17 +483,18 @@ export class CampaignStore {
 		});
 	}
 
-	/** Which of these addresses may not be emailed (global suppressions, or the given unsubscribe group's). */
-	async suppressedAmong(emails: string[], groupId?: number): Promise<Map<string, string>> {
-		return this.suppressedIn(this.db, emails, groupId);
+	/** Which of these addresses may not be emailed (global suppressions, the given unsubscribe group's, the given campaign's). */
+	async suppressedAmong(emails: string[], groupId?: number, campaignId?: string): Promise<Map<string, string>> {
+		return this.suppressedIn(this.db, emails, groupId, campaignId);
 	}
 
-	/** Suppressed addresses among `emails` (global, or for the ASM group the step is sent under): lower-case address → reason. */
-	private async suppressedIn(q: Queryable, emails: string[], groupId?: number): Promise<Map<string, string>> {
+	/** Suppressed addresses among `emails` (global, the ASM group the step is sent under, or this campaign only): lower-case address → reason. */
+	private async suppressedIn(q: Queryable, emails: string[], groupId?: number, campaignId?: string): Promise<Map<string, string>> {
 		const out = new Map<string, string>();
 		if (emails.length === 0) return out;
 		const scopes = ['global'];
 		if (groupId) scopes.push(`group:${groupId}`);
+		if (campaignId) scopes.push(`campaign:${campaignId}`);
 		const r = await q.query<{ email: string; reason: string }>(
 			'SELECT email, reason FROM eca_suppressions WHERE email = ANY($1::text[]) AND scope = ANY($2::text[])',
 			[emails.map((e) => e.toLowerCase()), scopes],

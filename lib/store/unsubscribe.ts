@@ -42,7 +42,14 @@ export interface UnsubscribeTarget {
 	suppressed: boolean;
 }
 
-export async function unsubscribeTarget(store: CampaignStore, ref: UnsubscribeRef): Promise<UnsubscribeTarget | undefined> {
+/**
+ * What a link unsubscribes from: `auto` — the campaign's ASM group when it sends under one, else
+ * everything from this sender; `campaign` — this campaign only (its sequences, its later steps);
+ * `global` — everything from this sender.
+ */
+export type UnsubscribeScope = 'auto' | 'campaign' | 'global';
+
+export async function unsubscribeTarget(store: CampaignStore, ref: UnsubscribeRef, mode: UnsubscribeScope = 'auto'): Promise<UnsubscribeTarget | undefined> {
 	const r = await driverOf(store).query<{ email: string; name: string | null; language: string | null; group_id: string | null }>(
 		`SELECT lower(d.email) AS email, COALESCE(c.name, c.definition->>'name', d.campaign_id) AS name, c.definition->>'language' AS language,
 			c.definition->>'unsubscribeGroupId' AS group_id
@@ -53,8 +60,9 @@ export async function unsubscribeTarget(store: CampaignStore, ref: UnsubscribeRe
 	const row = r.rows[0];
 	if (!row) return undefined;
 	const groupId = row.group_id && /^[1-9][0-9]{0,9}$/.test(row.group_id) ? Number(row.group_id) : undefined;
-	const scope = groupId ? `group:${groupId}` : 'global';
-	const suppressed = (await store.suppressedAmong([row.email], groupId)).size > 0;
+	const scope = mode === 'campaign' ? `campaign:${ref.campaignId}` : mode === 'auto' && groupId ? `group:${groupId}` : 'global';
+	const held = await driverOf(store).query('SELECT 1 FROM eca_suppressions WHERE email = $1 AND scope = $2', [row.email, scope]);
+	const suppressed = held.rows.length > 0;
 	return { email: row.email, campaignId: ref.campaignId, step: ref.step, deliveryId: ref.deliveryId, campaignName: row.name ?? ref.campaignId, language: row.language ?? undefined, groupId, scope, suppressed };
 }
 
@@ -75,10 +83,11 @@ export async function applyLinkUnsubscribe(
 		return { changed: true, sequences_stopped: 0 };
 	}
 	if (target.suppressed) return { changed: false, sequences_stopped: 0 };
+	if (target.scope.startsWith('campaign:')) return campaignOnly(store, target, at);
 	const lift = await driverOf(store).query<{ at: string }>('SELECT lifted_at::text AS at FROM eca_suppression_lifts WHERE email = $1 AND scope = $2', [target.email, target.scope]);
 	const r = await applyEvents(store, [
 		{
-			event: target.groupId ? 'group_unsubscribe' : 'unsubscribe',
+			event: target.scope.startsWith('group:') ? 'group_unsubscribe' : 'unsubscribe',
 			email: target.email,
 			timestamp: at,
 			// One event per (delivery, undo so far): a provider posting twice records one unsubscribe.
@@ -86,8 +95,27 @@ export async function applyLinkUnsubscribe(
 			campaign_id: target.campaignId,
 			step: target.step,
 			delivery_id: target.deliveryId,
-			asm_group_id: target.groupId,
+			asm_group_id: target.scope.startsWith('group:') ? target.groupId : undefined,
 		},
 	]);
 	return { changed: r.inserted > 0, sequences_stopped: r.sequencesStopped };
+}
+
+/** This campaign only: its suppression, its sequences stopped, the delivery marked; nothing global. */
+async function campaignOnly(store: CampaignStore, target: UnsubscribeTarget, at: string): Promise<{ changed: boolean; sequences_stopped: number }> {
+	return driverOf(store).transaction(async (tx) => {
+		const added = await store.addSuppressions([{ email: target.email, scope: target.scope, reason: 'unsubscribe', source: `link:${target.deliveryId}` }], tx);
+		if (added === 0) return { changed: false, sequences_stopped: 0 };
+		const stopped = await tx.query(
+			`UPDATE eca_enrollments SET status = 'stopped', stop_reason = 'unsubscribed', next_step = NULL, next_send_at = NULL, updated_at = now()
+			 WHERE campaign_id = $1 AND lower(email) = $2 AND status = 'active'`,
+			[target.campaignId, target.email],
+		);
+		await tx.query(
+			`UPDATE eca_deliveries SET unsubscribed_at = COALESCE(unsubscribed_at, $3::timestamptz), updated_at = now()
+			 WHERE mode = 'live' AND campaign_id = $1 AND delivery_id = $2`,
+			[target.campaignId, target.deliveryId, at],
+		);
+		return { changed: true, sequences_stopped: stopped.rowCount };
+	});
 }

@@ -1,7 +1,8 @@
 /**
  * The unsubscribe endpoint (RFC 8058 one-click and the footer link's page), independent of n8n:
  * - POST `List-Unsubscribe=One-Click` (what Gmail, Yahoo and other providers send): 200, no redirect,
- *   the address suppressed (its ASM group's scope when the campaign sends under one, else globally)
+ *   the address suppressed (its ASM group's scope when the campaign sends under one, else globally;
+ *   or this campaign only, or globally, as the endpoint is configured)
  *   and its sequences stopped, once however often it is posted;
  * - GET (a person clicking the footer link): a page with a confirm button; it changes nothing, so
  *   mail scanners that prefetch links unsubscribe nobody;
@@ -9,7 +10,7 @@
  * - a missing, malformed or tampered token: 400/403 and nothing changes.
  * The link never carries the address: the delivery it names gives it.
  */
-import { applyLinkUnsubscribe, unsubscribeSecret, unsubscribeTarget, type CampaignStore } from '../store';
+import { applyLinkUnsubscribe, unsubscribeSecret, unsubscribeTarget, type CampaignStore, type UnsubscribeScope } from '../store';
 import { unsubscribePage } from './page';
 import { verifyUnsubscribeQuery } from './token';
 
@@ -49,7 +50,7 @@ export function postedAction(body: unknown): { action?: 'unsubscribe' | 'resubsc
 const text = (status: number, body: string): UnsubscribeAnswer => ({ status, contentType: 'text/plain; charset=utf-8', body });
 const html = (status: number, body: string): UnsubscribeAnswer => ({ status, contentType: 'text/html; charset=utf-8', body });
 
-export async function receiveUnsubscribe(req: UnsubscribeRequest, store: CampaignStore, options: { now?: () => number } = {}): Promise<UnsubscribeAnswer> {
+export async function receiveUnsubscribe(req: UnsubscribeRequest, store: CampaignStore, options: { now?: () => number; scope?: UnsubscribeScope } = {}): Promise<UnsubscribeAnswer> {
 	const method = req.method.toUpperCase();
 	if (method !== 'GET' && method !== 'POST') return text(405, 'only GET and POST');
 	const posted = method === 'POST' ? postedAction(req.body) : { fromPage: false };
@@ -57,7 +58,7 @@ export async function receiveUnsubscribe(req: UnsubscribeRequest, store: Campaig
 	const verdict = verifyUnsubscribeQuery(secret, req.query);
 	const invalidPage = () => html(verdict.ok ? 404 : verdict.status, unsubscribePage('invalid', { campaignName: '' }));
 	if (!verdict.ok) return method === 'GET' || posted.fromPage ? invalidPage() : text(verdict.status, verdict.reason);
-	const target = await unsubscribeTarget(store, verdict.ref);
+	const target = await unsubscribeTarget(store, verdict.ref, options.scope);
 	// A valid token for a delivery this store does not hold (deleted, or a dry run): nothing to change.
 	if (!target) return method === 'GET' || posted.fromPage ? invalidPage() : text(404, 'no such delivery in this campaign store');
 	const page = { campaignName: target.campaignName, language: target.language, action: req.url };

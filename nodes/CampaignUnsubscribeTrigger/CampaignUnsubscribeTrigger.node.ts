@@ -1,5 +1,6 @@
 import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 import { receiveUnsubscribe } from '../../lib/unsubscribe/flow';
+import type { UnsubscribeScope } from '../../lib/store';
 import { redactSecrets } from '../../lib/redact';
 import { campaignStore } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
@@ -37,6 +38,17 @@ export class CampaignUnsubscribeTrigger implements INodeType {
 				type: 'notice',
 				default: '',
 			},
+			{
+				displayName: 'Unsubscribe From',
+				name: 'scope',
+				type: 'options',
+				options: [
+					{ name: "The Campaign's Unsubscribe Group, Else Everything", value: 'auto', description: 'The SendGrid unsubscribe group (ASM) the campaign sends under; without one, every campaign of this store' },
+					{ name: 'This Campaign Only', value: 'campaign', description: "The campaign's later steps and sequences; other campaigns still reach the contact" },
+					{ name: 'Everything From This Sender', value: 'global', description: 'Every campaign of this store' },
+				],
+				default: 'auto',
+			},
 		],
 	};
 
@@ -49,7 +61,8 @@ export class CampaignUnsubscribeTrigger implements INodeType {
 		// n8n hands multipart posts over as { data: fields, files }.
 		const body = raw.data && typeof raw.data === 'object' ? raw.data : raw;
 		try {
-			const answer = await receiveUnsubscribe({ method: req.method, query: (this.getQueryData() ?? {}) as IDataObject, body }, await campaignStore(this));
+			const scope = this.getNodeParameter('scope', 'auto') as UnsubscribeScope;
+			const answer = await receiveUnsubscribe({ method: req.method, query: (this.getQueryData() ?? {}) as IDataObject, body }, await campaignStore(this), { scope });
 			res.status(answer.status).set({ ...PAGE_HEADERS, 'Content-Type': answer.contentType }).send(answer.body);
 			return answer.item ? { noWebhookResponse: true, workflowData: [[{ json: answer.item as IDataObject }]] } : { noWebhookResponse: true };
 		} catch (e) {

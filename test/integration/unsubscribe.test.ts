@@ -178,6 +178,36 @@ describe.each(backends)('one-click unsubscribe, $name store', ({ open }) => {
 		expect((await sql(store).query('SELECT count(*)::int AS n FROM eca_events')).rows[0]).toEqual(before.e);
 	});
 
+	it('configured to unsubscribe from this campaign only: its later steps skip the address, other campaigns still reach it; undo works', async () => {
+		const sg = new HeaderRecorder();
+		await enrollContacts(store, campaignOf('unsub-5'), contacts(3, 'only.example'), T0);
+		await enrollContacts(store, campaignOf('unsub-6'), contacts(3, 'only.example'), T0);
+		await tick(sg, T0, 'unsub-5');
+		const link = linkOf(sg, 'user1@only.example');
+		const r = await receiveUnsubscribe({ method: 'POST', query: queryOf(link), body: { 'List-Unsubscribe': 'One-Click' } }, store, { scope: 'campaign' });
+		expect(r.item).toMatchObject({ scope: 'campaign:unsub-5', changed: true, sequences_stopped: 1 });
+		expect(await suppressions()).toContainEqual({ email: 'user1@only.example', scope: 'campaign:unsub-5' });
+		expect(await suppressions()).not.toContainEqual({ email: 'user1@only.example', scope: 'global' });
+		expect((await receiveUnsubscribe({ method: 'POST', query: queryOf(link), body: 'List-Unsubscribe=One-Click' }, store, { scope: 'campaign' })).item).toMatchObject({ changed: false });
+		await tick(sg, T0 + 3 * DAY, 'unsub-5');
+		expect(sg.sent.filter((s) => s.step === '2').map((s) => s.email)).not.toContain('user1@only.example');
+		await tick(sg, T0, 'unsub-6');
+		expect(sg.sent.filter((s) => s.step === '1').map((s) => s.email).filter((e) => e === 'user1@only.example')).toHaveLength(2);
+		expect((await enrollment('unsub-6', 'user1@only.example')).status).toBe('active');
+		const back = await receiveUnsubscribe({ method: 'POST', query: queryOf(link), body: { 'List-Unsubscribe': 'Resubscribe', page: '1' } }, store, { scope: 'campaign' });
+		expect(back.body).toContain('id="back"');
+		expect(await suppressions()).not.toContainEqual({ email: 'user1@only.example', scope: 'campaign:unsub-5' });
+	});
+
+	it('configured global, a campaign under an ASM group unsubscribes from everything', async () => {
+		const sg = new HeaderRecorder();
+		await enrollContacts(store, campaignOf('unsub-7', { unsubscribeGroupId: 4343 }), contacts(2, 'glob.example'), T0);
+		await tick(sg, T0, 'unsub-7');
+		const r = await receiveUnsubscribe({ method: 'POST', query: queryOf(linkOf(sg, 'user0@glob.example')), body: { 'List-Unsubscribe': 'One-Click' } }, store, { scope: 'global' });
+		expect(r.item).toMatchObject({ scope: 'global', changed: true });
+		expect(await suppressions()).toContainEqual({ email: 'user0@glob.example', scope: 'global' });
+	});
+
 	it('a campaign sent under an ASM group unsubscribes from that group only', async () => {
 		const sg = new HeaderRecorder();
 		await enrollContacts(store, campaignOf('unsub-4', { unsubscribeGroupId: 4242 }), contacts(2), T0);
@@ -221,6 +251,7 @@ describe('the Campaign Unsubscribe Trigger node', () => {
 			getQueryData: () => query,
 			getNode: () => ({ name: 'Campaign Unsubscribe Trigger', credentials: { campaignDatabaseApi: { id: '1', name: 'db' } } }),
 			getCredentials: async () => credential,
+			getNodeParameter: (name: string, fallback?: unknown) => (name === 'scope' ? 'auto' : fallback),
 			logger: { error: jest.fn() },
 		} as unknown as IWebhookFunctions;
 		return new CampaignUnsubscribeTrigger().webhook.call(ctx).then((r) => ({ res, r }));
