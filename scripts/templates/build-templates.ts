@@ -491,6 +491,35 @@ function dashboard() {
 	return workflow('Email Campaign: stats dashboard', nodes, connect([['Dashboard', 'Campaign Stats'], ['Campaign Stats', 'Show Page']]));
 }
 
+function preview() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Preview and test send\nBefore a campaign goes out: each step and variant rendered for a few sample contacts (merge values, fallbacks and footer in place) and the **preflight** findings (no unsubscribe mechanism, an empty text part, a merge tag no contact has, html Gmail would clip, a long subject, no preheader, no postal address...).\n\nExecute it and open the **Campaign Preview** output: `html` is a page with every variant side by side. Turn on **Send Test**, list your seed addresses and select a *SendGrid Campaign API* credential to get each variant in your own inbox: marked [Test], never claimed or counted, and nobody is suppressed by what happens to it.',
+			[-420, -340],
+			560,
+			320,
+		),
+		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
+		contactsCsv([-180, 100]),
+		node('Load Campaign Content', ours('loadCampaignContent'), [40, 100], { ...campaignParams, contactSource: 'csvText', csvText: '={{ $json.csv }}', outputMode: 'auto' }),
+		node('Build Email Payload', ours('buildEmailPayload'), [280, 60], { campaignSource: 'input', step: 1, batchSize: 1000, options: {} }),
+		node('Generate Email Copy', ours('generateEmailCopy'), [500, 60], { copySource: 'auto', tone: 'campaign', language: 'campaign', options: { onLlmFailure: 'template' } }),
+		node('Campaign Preview', ours('campaignPreview'), [720, 60], { samples: 3, output: 'page', live: true, sendTest: false }),
+	];
+	return workflow(
+		'Email Campaign: preview and test send',
+		nodes,
+		connect([
+			['Start', 'Contacts CSV'],
+			['Contacts CSV', 'Load Campaign Content'],
+			['Load Campaign Content', 'Build Email Payload', 0],
+			['Build Email Payload', 'Generate Email Copy'],
+			['Generate Email Copy', 'Campaign Preview'],
+		]),
+	);
+}
+
 /** File name in workflows/ → the function that makes that template. */
 export const templates: Record<string, () => Template> = {
 	'campaign-pipeline.json': pipeline,
@@ -501,6 +530,7 @@ export const templates: Record<string, () => Template> = {
 	'ab-test.json': abTest,
 	'sendgrid-event-tracking.json': eventTracking,
 	'campaign-dashboard.json': dashboard,
+	'campaign-preview.json': preview,
 };
 
 /** Every template, by file name (node ids are numbered per template, as in the committed files). */

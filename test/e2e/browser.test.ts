@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { Browser, chromium } from 'playwright-core';
-import { eventually, livePipeline, node, template, useN8nRig } from './helpers';
+import { UNSUBSCRIBE_URL, eventually, livePipeline, node, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
 import { deliveryStatuses } from '../helpers/tally';
 
@@ -30,7 +30,7 @@ afterAll(async () => {
 it('the dashboard renders a finished campaign with the numbers in the store', async () => {
 	const { n8n, r, q } = e2e;
 	const wf = livePipeline('browserDashCamp1', 'dashboard campaign', 'dash-campaign', csvOf(contacts(40, 'dash.example')));
-	Object.assign(node(wf, 'Load Campaign Content').parameters, { campaignOptions: { variants: 2, fallbacks: 'first_name=there' } });
+	Object.assign(node(wf, 'Load Campaign Content').parameters, { campaignOptions: { variants: 2, fallbacks: 'first_name=there', unsubscribeUrl: UNSUBSCRIBE_URL } });
 	const run = await n8n.importWorkflow(wf, r.creds);
 	expect((await n8n.execute(run.id)).error).toBeUndefined();
 	// Some engagement so the rates are not all zero.

@@ -127,9 +127,10 @@ export function setContacts(wf: Workflow, csv: string): Workflow {
 /** Where the tests' live campaigns say their unsubscribe endpoint is (live marketing sends need one, https). */
 export const UNSUBSCRIBE_URL = 'https://unsubscribe.example/u';
 
-/** Gives a node that defines a campaign (Load Campaign Content, Campaign Agent, Enroll) an unsubscribe URL. */
+/** Gives a node that defines a campaign (Load Campaign Content, Campaign Agent, Enroll) an unsubscribe URL, in its fields or its JSON. */
 export function withUnsubscribe(n: Node, url = UNSUBSCRIBE_URL): Node {
-	n.parameters.campaignOptions = { ...(n.parameters.campaignOptions as Record<string, unknown> | undefined), unsubscribeUrl: url };
+	if (n.parameters.campaignSource === 'json') n.parameters.campaignJson = JSON.stringify({ ...JSON.parse(String(n.parameters.campaignJson)), unsubscribeUrl: url }, null, 2);
+	else n.parameters.campaignOptions = { ...(n.parameters.campaignOptions as Record<string, unknown> | undefined), unsubscribeUrl: url };
 	return n;
 }
 

@@ -61,7 +61,9 @@ it('A/B test template: samples, waits 4 h, then sends the significant winner to 
 		const send = node(t, 'Send Test, Then Winner');
 		Object.assign(send.parameters, { asOf: new Date(at).toISOString(), dryRun: false });
 		const { id } = await n8n.importWorkflow(manualRun(t, send, 'e2eAbTick0000001', 'ab tick'), r.creds);
-		return (await n8n.execute(id)).nodes[send.name][0];
+		const out = await n8n.execute(id);
+		expect(out.error).toBeUndefined();
+		return out.nodes[send.name][0];
 	};
 	const ab = () => r.sg.accepted.filter((m) => m.customArgs.campaign_id === 'spring-ab-test');
 

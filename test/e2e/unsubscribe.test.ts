@@ -4,6 +4,8 @@
  * address is suppressed and skipped by step 2; forged links change nothing; the footer carries the
  * same link; and Campaign Preview renders and test-sends each variant without claiming anyone.
  */
+import { mkdirSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { DAY, T0, node, sequenceScheduler, setContacts, template, useN8nRig } from './helpers';
 import { contacts, csvOf } from '../helpers/fixtures';
 
@@ -14,6 +16,8 @@ const tracking = template('sendgrid-event-tracking.json');
 const unsubscribeNode = tracking.nodes.find((n) => n.type.endsWith('.campaignUnsubscribeTrigger')) as { webhookId: string } | undefined;
 const PUBLIC = 'https://campaigns.acme.example';
 const publicUrl = `${PUBLIC}/webhook/${unsubscribeNode?.webhookId}/unsubscribe`;
+const SHOTS = 'test-artifacts/screenshots';
+let previewHtml = '';
 const scheduler = sequenceScheduler(e2e, { csv: csvOf(contacts(5, 'unsub.example')), ids: { enroll: 'e2eUnsubEnroll01', tick: 'e2eUnsubTick0001' }, name: 'unsubscribe', unsubscribeUrl: publicUrl });
 
 it('a provider POSTs the List-Unsubscribe link: 200, suppressed, skipped by the next step; forged links change nothing', async () => {
@@ -78,6 +82,7 @@ it('Campaign Preview renders every variant and test-sends it to seeds without cl
 	const out = await n8n.execute(id);
 	expect(out.error).toBeUndefined();
 	const [item] = out.nodes['Campaign Preview'][0] as Array<{ html: string; findings: Array<{ rule: string; level: string }>; test_sends: Array<{ variant: string; status: string }> }>;
+	previewHtml = item.html;
 	expect(item.html).toContain('data-variant="A"');
 	expect(item.html).toContain('data-variant="B"');
 	expect(item.findings.filter((f) => f.level === 'error')).toEqual([]);
@@ -86,4 +91,41 @@ it('Campaign Preview renders every variant and test-sends it to seeds without cl
 	expect(tests.map((m) => m.to).sort()).toEqual(['me@acme.example', 'me@acme.example', 'qa@acme.example', 'qa@acme.example']);
 	expect(tests.every((m) => m.subject.startsWith('[Test] '))).toBe(true);
 	expect(await q(`SELECT 1 FROM eca_deliveries WHERE campaign_id = 'e2e-preview'`).catch(() => [])).toEqual([]);
+});
+
+it('in Chromium: the footer link opens the confirm page, confirm unsubscribes, Resubscribe undoes it; the preview page shows each variant', async () => {
+	const { n8n, r, q } = e2e;
+	const message = r.sg.accepted.find((m) => m.customArgs.campaign_id === 'spring-sequence' && m.customArgs.step === '1' && m.to === 'user2@unsub.example')!;
+	const href = /<a href="([^"]+)"[^>]*>Unsubscribe<\/a>/.exec(message.html ?? '')?.[1];
+	expect(href).toBeDefined();
+	const link = href!.replace(/&amp;/g, '&').replace(PUBLIC, n8n.baseUrl);
+	const suppressed = async () => (await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_suppressions WHERE email = 'user2@unsub.example'`))[0].n;
+	mkdirSync(SHOTS, { recursive: true });
+	const browser = await chromium.launch({
+		executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+	});
+	try {
+		const page = await browser.newPage();
+		await page.goto(link);
+		await page.getByRole('button', { name: 'Unsubscribe' }).waitFor();
+		await page.screenshot({ path: `${SHOTS}/unsubscribe-ask.png` });
+		expect(await suppressed()).toBe(0);
+		await page.getByRole('button', { name: 'Unsubscribe' }).click();
+		await page.locator('#done').waitFor();
+		await page.screenshot({ path: `${SHOTS}/unsubscribe-done.png` });
+		expect(await suppressed()).toBe(1);
+		await page.getByRole('button', { name: 'Resubscribe' }).click();
+		await page.locator('#back').waitFor();
+		expect(await suppressed()).toBe(0);
+
+		expect(previewHtml).not.toBe('');
+		const preview = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+		await preview.setContent(previewHtml);
+		expect(await preview.locator('section[data-variant]').count()).toBe(2);
+		expect(await preview.locator('iframe').count()).toBe(4);
+		await preview.screenshot({ path: `${SHOTS}/campaign-preview.png`, fullPage: true });
+	} finally {
+		await browser.close();
+	}
 });
