@@ -7,6 +7,7 @@
 import { createSign, generateKeyPairSync, randomBytes, KeyObject } from 'node:crypto';
 import http from 'node:http';
 import { LoopbackServer } from './loopback';
+import { rng } from '../../lib/ab/simulate';
 
 export interface SendGridFaults {
 	rate429?: number;
@@ -80,17 +81,8 @@ const RESERVED_HEADERS = new Set(['x-sg-id', 'x-sg-eid', 'received', 'dkim-signa
 const EMAIL_RE = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
 const HELP = 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html';
 
-/** mulberry32: small, seeded, repeatable. */
-export function seededRandom(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
+/** mulberry32: small, seeded, repeatable (the one the A/B simulations use). */
+export const seededRandom = rng;
 
 const messageId = () => randomBytes(16).toString('base64url').slice(0, 22);
 const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
