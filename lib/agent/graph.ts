@@ -16,6 +16,7 @@ import { ContactSource, loadCampaignContent } from '../stages/loadCampaignConten
 import { logCampaignResult } from '../stages/logCampaignResult';
 import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
+import { countByStatus } from '../delivery/states';
 
 export type Counts = Record<string, number>;
 
@@ -117,8 +118,7 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		})
 		.addNode('log_campaign_result', async (s) => {
 			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
-			const counts: Counts = {};
-			for (const r of s.results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+			const counts: Counts = countByStatus(s.results);
 			const processed = s.cursor;
 			const merged = addCounts(s.counts, counts);
 			await deps.store.recordProgress(s.runId, { step: s.step, total: s.total, processed, counts: merged });

@@ -120,3 +120,10 @@ export const RESULT_MEANING = {
 	failed: { outcome: 'stopped', skipped: false },
 	suppressed: { outcome: 'stopped', skipped: true },
 } as const satisfies Record<DeliveryStatus, { outcome: 'went_out' | 'pending' | 'stopped'; skipped: boolean }>;
+
+/** How many results are in each status: the one tally of the stage node, the agent and the scheduler. */
+export function countByStatus(results: Iterable<{ status: string }>): Record<string, number> {
+	const counts: Record<string, number> = {};
+	for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+	return counts;
+}

@@ -99,6 +99,17 @@ function trimSlashes(u: string): string {
 
 const stripV3 = (u: string) => (u.endsWith('/v3') ? u.slice(0, -3) : u);
 
+/**
+ * The API base URL for the credential's region: the global API, EU data residency, or any custom
+ * base URL (a proxy, a test simulator), normalised. The credential's own test request spells the same
+ * choice as an n8n expression (credentials/SendGridCampaignApi.credentials.ts).
+ */
+export function sendGridBaseUrl(region: unknown, customUrl: unknown): string {
+	if (region === 'eu') return normalizeBaseUrl(SENDGRID_EU_URL);
+	if (region === 'custom' && typeof customUrl === 'string' && customUrl.trim()) return normalizeBaseUrl(customUrl);
+	return normalizeBaseUrl(SENDGRID_GLOBAL_URL);
+}
+
 export function normalizeBaseUrl(url: string | undefined): string {
 	const u = stripV3(trimSlashes((url || SENDGRID_GLOBAL_URL).trim()));
 	let parsed: URL;

@@ -14,6 +14,7 @@ import { logCampaignResult } from '../stages/logCampaignResult';
 import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
 import { Enrollment, HOLDOUT, advanceEnrollments, claimDueEnrollments, releaseEnrollments } from './enrollments';
+import { countByStatus } from '../delivery/states';
 
 export interface DueStepSummary {
 	campaign_id: string;
@@ -85,7 +86,7 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 		if (sendable.length === 0) continue;
 		const { results, warnings } = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
 		if (warnings.length > 0) summary.preflight_warnings = warnings;
-		for (const r of results.values()) summary.counts[r.status] = (summary.counts[r.status] ?? 0) + 1;
+		summary.counts = countByStatus(results.values());
 		summary.enrollments = await advanceEnrollments(store, campaign, step, sendable, results, options.now);
 		const ab = campaign.abTest;
 		if (ab && ab.metric !== 'manual' && campaign.variants > 1 && sendable.some((r) => r.variant !== HOLDOUT)) {

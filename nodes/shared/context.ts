@@ -6,7 +6,7 @@
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 import { CampaignStore, PostgresConnection, StoreConnectionError, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
-import { SendGridTransport, createSendGridTransport, SENDGRID_EU_URL, SENDGRID_GLOBAL_URL, SendGridApiError } from '../../lib/sendgrid/client';
+import { SendGridTransport, createSendGridTransport, sendGridBaseUrl, SendGridApiError } from '../../lib/sendgrid/client';
 import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
 import { CampaignInputError } from '../../lib/schemas';
 import { PayloadError } from '../../lib/sendgrid/mailRequest';
@@ -57,16 +57,10 @@ export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
 	}
 }
 
-function sendGridBaseUrl(c: Record<string, unknown>): string {
-	if (c.region === 'eu') return SENDGRID_EU_URL;
-	if (c.region === 'custom' && c.baseUrl) return String(c.baseUrl);
-	return SENDGRID_GLOBAL_URL;
-}
-
 export async function sendGrid(ctx: Ctx, timeoutMs?: number): Promise<{ transport: SendGridTransport; account: string; webhookPublicKey?: string }> {
 	const c = (await ctx.getCredentials(CREDENTIALS.sendGrid)) as Record<string, unknown>;
 	const apiKey = String(c.apiKey ?? '');
-	const baseUrl = sendGridBaseUrl(c);
+	const baseUrl = sendGridBaseUrl(c.region, c.baseUrl);
 	return {
 		transport: createSendGridTransport({ apiKey, baseUrl, timeoutMs }),
 		account: accountKey(apiKey, baseUrl),

@@ -1,6 +1,6 @@
 /** Reading this package's items back, whatever stage produced them (or a user's own nodes). */
 import type { INodeExecutionData } from 'n8n-workflow';
-import { CampaignInputError, Contact, DeliveryResult, EmailPayload, describeIssues, emailPayload } from '../../lib/schemas';
+import { CampaignInputError, Contact, EmailPayload, describeIssues, emailPayload } from '../../lib/schemas';
 import { contactsFromRows } from '../../lib/contacts/loadContacts';
 
 export interface ContactItems {
@@ -57,8 +57,4 @@ export function resultsFromItems(items: INodeExecutionData[]): unknown[] {
 	return out;
 }
 
-export function countByStatus(results: DeliveryResult[]): Record<string, number> {
-	const counts: Record<string, number> = {};
-	for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
-	return counts;
-}
+export { countByStatus } from '../../lib/delivery/states';
