@@ -419,10 +419,15 @@ export class LocalN8n {
 
 	/** Which credential types each node takes: the package's from its nodes' own descriptions, n8n's webhook node by hand. */
 	private credentialTypesByNode(): Record<string, string[]> {
-		const out: Record<string, string[]> = { 'n8n-nodes-base.webhook': ['jwtAuth', 'httpBasicAuth', 'httpHeaderAuth'] };
-		for (const [type, node] of nodeTypes()) out[type] = (node.description.credentials ?? []).map((c) => c.name);
-		return out;
+		// Read once per instance: every imported workflow asks.
+		if (!this.credentialTypes) {
+			this.credentialTypes = { 'n8n-nodes-base.webhook': ['jwtAuth', 'httpBasicAuth', 'httpHeaderAuth'] };
+			for (const [type, node] of nodeTypes()) this.credentialTypes[type] = (node.description.credentials ?? []).map((c) => c.name);
+		}
+		return this.credentialTypes;
 	}
+
+	private credentialTypes?: Record<string, string[]>;
 
 	/** Publishes (activates) a workflow in the running instance. */
 	async activate(id: string): Promise<void> {

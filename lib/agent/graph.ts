@@ -17,6 +17,7 @@ import { logCampaignResult } from '../stages/logCampaignResult';
 import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
 import { countByStatus } from '../delivery/states';
+import { describeFinding } from '../preview/preflight';
 
 export type Counts = Record<string, number>;
 
@@ -113,7 +114,7 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addNode('send_email_with_sendgrid', async (s) => {
 			const batches = await sendEmailWithSendgrid(s.payloads, deps.send, config.sendOptions);
 			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length };
-			const warnings = batches.flatMap((b) => b.preflight ?? []).map((f) => `step ${f.step} variant ${f.variant}: ${f.message}`);
+			const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
 			return { results: batches.flatMap((b) => b.results), payloads: [], counts, warnings };
 		})
 		.addNode('log_campaign_result', async (s) => {

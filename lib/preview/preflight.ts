@@ -20,11 +20,16 @@ export interface PreflightFinding {
 /** A live run stopped by preflight errors before anything was claimed or sent. */
 export class PreflightError extends Error {
 	constructor(readonly findings: PreflightFinding[]) {
-		const shown = findings.slice(0, 5).map((f) => `step ${f.step} variant ${f.variant}: ${f.message}`);
+		const shown = findings.slice(0, 5).map(describeFinding);
 		const more = findings.length > shown.length ? ` (and ${findings.length - shown.length} more)` : '';
 		super(`Preflight stopped the run before anything was sent — ${shown.join(' | ')}${more}`);
 		this.name = 'PreflightError';
 	}
+}
+
+/** A finding as one line of a run's output or error: where, then what. */
+export function describeFinding(f: PreflightFinding): string {
+	return `step ${f.step} variant ${f.variant}: ${f.message}`;
 }
 
 /** Gmail clips a message whose html is larger than this ("[Message clipped]"), hiding the rest and the footer. */
@@ -68,10 +73,11 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 	const known = new Set<string>([...Object.keys(payload.fallbacks), ...(options.knownFields ?? [])]);
 	for (const r of payload.recipients) for (const k of Object.keys(r.fields)) known.add(k);
 	const all = `${copy.subject}\n${copy.preheader ?? ''}\n${copy.text}\n${copy.html}`;
-	const unknown = [...new Set(findMergeTags(all).filter((t) => !known.has(t.name) && t.fallback === undefined).map((t) => `{{${t.name}}}`))];
+	const tags = findMergeTags(all);
+	const unknown = [...new Set(tags.filter((t) => !known.has(t.name) && t.fallback === undefined).map((t) => `{{${t.name}}}`))];
 	if (unknown.length > 0)
 		add('error', 'merge_tag_unknown', `${unknown.join(', ')} ${unknown.length === 1 ? 'matches' : 'match'} no contact field and ${unknown.length === 1 ? 'has' : 'have'} no fallback, so readers would see nothing there — fix the name or add a fallback ({{name|friend}})`);
-	const missing = [...new Set(findMergeTags(all).filter((t) => known.has(t.name) && t.fallback === undefined && !payload.fallbacks[t.name]).map((t) => t.name))];
+	const missing = [...new Set(tags.filter((t) => known.has(t.name) && t.fallback === undefined && !payload.fallbacks[t.name]).map((t) => t.name))];
 	for (const name of missing) {
 		const without = payload.recipients.filter((r) => !(r.fields[name] ?? '').trim()).length;
 		if (without > 0)
@@ -82,12 +88,13 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 
 	// Links: https only, and only the brief's links when it lists some.
 	const links = linksIn(copy.html, copy.text, LINK_LIMIT);
-	const insecure = [...new Set(links.filter((l) => /^http:/i.test(l) || /^www\./i.test(l)))];
+	// linksIn gives each link once.
+	const insecure = links.filter((l) => /^http:/i.test(l) || /^www\./i.test(l));
 	if (insecure.length > 0) add('warning', 'link_not_https', `links without https: ${insecure.slice(0, 5).join(', ')} — mail clients and filters distrust plain http; use https`);
 	const allowed = payload.brief?.links ?? [];
 	if (allowed.length > 0) {
 		const policy = linkPolicy(allowed);
-		const outside = [...new Set(links.filter((l) => linkRefusal(l, policy) !== undefined))];
+		const outside = links.filter((l) => linkRefusal(l, policy) !== undefined);
 		if (outside.length > 0) add('warning', 'link_not_allowed', `links not on the campaign's list (${allowed.join(', ')}): ${outside.slice(0, 5).join(', ')}`);
 	}
 	if (!payload.transactional && !payload.postal_address?.trim())
@@ -95,20 +102,25 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 	return out;
 }
 
-/** The findings for a run's payloads, each step and variant once (its batches share one copy). */
+/**
+ * A run's payloads one per campaign, step and variant (its batches share one copy): the first batch
+ * with the recipients of all of them, in order.
+ */
+export function byStepAndVariant(payloads: EmailPayload[]): EmailPayload[] {
+	const groups = new Map<string, EmailPayload>();
+	for (const p of payloads) {
+		const key = `${p.campaign_id}\n${p.step}\n${p.variant}`;
+		const seen = groups.get(key);
+		if (seen) seen.recipients.push(...p.recipients);
+		else groups.set(key, { ...p, recipients: [...p.recipients] });
+	}
+	return [...groups.values()];
+}
+
+/** The findings for a run's payloads, each step and variant once, over all its batches' recipients. */
 export function preflightRun(payloads: EmailPayload[], options: { live: boolean }): PreflightFinding[] {
-	const seen = new Set<string>();
-	const out: PreflightFinding[] = [];
 	// A field any contact of the run has is a real field (another variant's contacts may lack it).
 	const knownFields = new Set<string>();
 	for (const p of payloads) for (const r of p.recipients) for (const k of Object.keys(r.fields)) knownFields.add(k);
-	for (const p of payloads) {
-		const key = `${p.campaign_id}\n${p.step}\n${p.variant}`;
-		if (seen.has(key)) continue;
-		seen.add(key);
-		// The merge-field findings need every recipient of the variant, not the first batch's only.
-		const recipients = payloads.filter((q) => q.campaign_id === p.campaign_id && q.step === p.step && q.variant === p.variant).flatMap((q) => q.recipients);
-		out.push(...preflightPayload({ ...p, recipients }, { ...options, knownFields }));
-	}
-	return out;
+	return byStepAndVariant(payloads).flatMap((p) => preflightPayload(p, { ...options, knownFields }));
 }

@@ -9,7 +9,7 @@ import type { EmailPayload } from '../schemas';
 import { CampaignInputError, isValidEmail } from '../schemas';
 import type { SendGridTransport } from '../sendgrid/client';
 import { renderForRecipient, testMailBody, unsubscribeLink } from '../sendgrid/mailRequest';
-import { preflightRun, type PreflightFinding } from './preflight';
+import { byStepAndVariant, preflightRun, type PreflightFinding } from './preflight';
 
 export interface PreviewSample {
 	campaign_id: string;
@@ -26,23 +26,10 @@ export interface PreviewSample {
 	refused?: string;
 }
 
-/** One payload per step and variant (its first), with all its batches' recipients to sample from. */
-function byVariant(payloads: EmailPayload[]): EmailPayload[] {
-	const out = new Map<string, EmailPayload>();
-	for (const p of payloads) {
-		const key = `${p.campaign_id}\n${p.step}\n${p.variant}`;
-		const seen = out.get(key);
-		if (seen) {
-			if (seen.recipients.length < 50) out.set(key, { ...seen, recipients: [...seen.recipients, ...p.recipients.slice(0, 50)] });
-		} else out.set(key, p);
-	}
-	return [...out.values()];
-}
-
 export function previewSamples(payloads: EmailPayload[], options: { samples?: number } = {}): PreviewSample[] {
 	const n = Math.max(1, Math.min(options.samples ?? 3, 20));
 	const out: PreviewSample[] = [];
-	for (const p of byVariant(payloads)) {
+	for (const p of byStepAndVariant(payloads)) {
 		for (const r of p.recipients.slice(0, n)) {
 			// The link shown is the recipient's real link, unsigned: the preview never holds a working token.
 			const link = p.unsubscribe_url ? unsubscribeLink(p.unsubscribe_url, r, p.campaign_id, p.step) : undefined;
@@ -81,7 +68,7 @@ export interface TestSendResult {
 export async function sendTests(payloads: EmailPayload[], seeds: string[], transport: SendGridTransport, options: { sandbox: boolean }): Promise<TestSendResult[]> {
 	if (seeds.length === 0) throw new CampaignInputError('Seed addresses: add at least one address to send the test to', 'seeds');
 	const out: TestSendResult[] = [];
-	for (const p of byVariant(payloads)) {
+	for (const p of byStepAndVariant(payloads)) {
 		const sample = p.recipients[0];
 		const at = { step: p.step, variant: p.variant, seeds: seeds.length };
 		try {

@@ -77,12 +77,7 @@ export function messageIdsOf(req: MailRequest): Array<string | undefined> {
  * (lib/unsubscribe), so knowing an address is not enough to unsubscribe it.
  */
 export function unsubscribeLink(base: string, r: Recipient, campaignId: string, step: number, secret?: Buffer): string {
-	if (secret) return unsubscribeUrl(base, secret, { campaignId, step, deliveryId: r.delivery_id });
-	const url = new URL(base);
-	url.searchParams.set('c', campaignId);
-	url.searchParams.set('s', String(step));
-	url.searchParams.set('d', r.delivery_id);
-	return url.toString();
+	return unsubscribeUrl(base, secret, { campaignId, step, deliveryId: r.delivery_id });
 }
 
 /**
@@ -299,7 +294,6 @@ function baseBody(payload: EmailPayload, subject: string, text: string, html: st
 	}
 	return body;
 }
-
 
 /**
  * A test of one step and variant for a seed list: the message as `sample` would get it (values in

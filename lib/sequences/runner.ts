@@ -15,6 +15,7 @@ import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmai
 import type { CampaignStore } from '../store';
 import { Enrollment, HOLDOUT, advanceEnrollments, claimDueEnrollments, releaseEnrollments } from './enrollments';
 import { countByStatus } from '../delivery/states';
+import { describeFinding } from '../preview/preflight';
 
 export interface DueStepSummary {
 	campaign_id: string;
@@ -113,6 +114,6 @@ async function sendStep(
 	const batches = await sendEmailWithSendgrid(copy.payloads, deps.send, options.send);
 	const results = batches.flatMap((b) => b.results);
 	await logCampaignResult(results, { store }, { llmCalls: copy.llmCalls, llmTokens: copy.usage.prompt_tokens + copy.usage.completion_tokens });
-	const warnings = batches.flatMap((b) => b.preflight ?? []).map((f) => `step ${f.step} variant ${f.variant}: ${f.message}`);
+	const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
 	return { results: new Map(results.map((r) => [r.email, r])), warnings };
 }

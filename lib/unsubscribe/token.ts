@@ -27,13 +27,17 @@ export function unsubscribeToken(secret: Buffer, ref: UnsubscribeRef): string {
 	return mac(secret, ref);
 }
 
-/** The link for one recipient: the endpoint's URL with c (campaign), s (step), d (delivery id) and t (token). */
-export function unsubscribeUrl(endpoint: string, secret: Buffer, ref: UnsubscribeRef): string {
+/**
+ * The link for one recipient: the endpoint's URL with c (campaign), s (step), d (delivery id) and, given
+ * the store's secret, t (token). Without the secret (dry runs, previews, tests) the link is unsigned,
+ * and the endpoint refuses it.
+ */
+export function unsubscribeUrl(endpoint: string, secret: Buffer | undefined, ref: UnsubscribeRef): string {
 	const url = new URL(endpoint);
 	url.searchParams.set('c', ref.campaignId);
 	url.searchParams.set('s', String(ref.step));
 	url.searchParams.set('d', ref.deliveryId);
-	url.searchParams.set('t', unsubscribeToken(secret, ref));
+	if (secret) url.searchParams.set('t', unsubscribeToken(secret, ref));
 	return url.toString();
 }
 
