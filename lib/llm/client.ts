@@ -56,7 +56,15 @@ export interface ChatResult {
 	usage: { prompt_tokens: number; completion_tokens: number };
 }
 
+/**
+ * What the copywriter talks to: the OpenAI-compatible client below, or a Chat Model sub-node through
+ * chatModelFromLangChain (langchain.ts).
+ */
 export interface ChatModel {
+	/**
+	 * The model's identity, part of the copy cache key: the credential's model name here; provider,
+	 * model and endpoint host for a connected Chat Model.
+	 */
 	readonly model: string;
 	/** Largest reply content the model accepts, in bytes (the copywriter checks it too). */
 	readonly maxReplyBytes?: number;

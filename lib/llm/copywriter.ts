@@ -121,6 +121,8 @@ export async function writeCopy(chat: ChatModel, prompt: PromptInput, check: Cop
 		} catch (e) {
 			if (!(e instanceof LlmApiError)) throw e;
 			if (e.formatUnsupported && format !== 'text') {
+				// Refused without a status: a connected Chat Model said so before anything was sent, so no call was made.
+				if (e.status === undefined) calls--;
 				format = FORMATS[FORMATS.indexOf(format) + 1];
 				preferredFormat.set(chat, format);
 				continue;

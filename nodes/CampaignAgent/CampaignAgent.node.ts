@@ -5,7 +5,7 @@ import { newRunId } from '../../lib/ids';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
-import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties } from '../shared/properties';
+import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties, copyNodeInputs } from '../shared/properties';
 import { readCombinedCopyAndDelivery, readContactSource } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 
@@ -23,7 +23,7 @@ export class CampaignAgent implements INodeType {
 			'Run a whole email campaign in one node: load contacts, write copy per variant, send through SendGrid in batches exactly once per recipient, log results; resumable',
 		defaults: { name: 'Campaign Agent' },
 		usableAsTool: true,
-		inputs: ['main'],
+		inputs: copyNodeInputs,
 		outputs: ['main'],
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },

@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescrip
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { operations, router } from './actions/router';
+import { chatModelInput } from '../shared/properties';
 
 export class CampaignSequence implements INodeType {
 	description: INodeTypeDescription = {
@@ -14,7 +15,8 @@ export class CampaignSequence implements INodeType {
 		description: 'Day 1 / Day 3 / Day 7 sequences and A/B tests: enroll contacts, send due steps on a schedule, pause, resume, pick winners',
 		defaults: { name: 'Campaign Sequence' },
 		usableAsTool: true,
-		inputs: ['main'],
+		// Send Due Steps writes copy: it takes a Chat Model sub-node like Generate Email Copy (the other operations do not).
+		inputs: `={{ ["enroll", "status", "pause", "resume", "abDecide"].includes($parameter.operation) ? ["main"] : ["main", ${JSON.stringify(chatModelInput)}] }}`,
 		outputs: ['main'],
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } } },

@@ -5,7 +5,7 @@ import { campaignStore, nodeError } from '../shared/context';
 import { readCopy } from '../shared/readers';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { payloadsFromItems } from '../shared/items';
-import { copyProperties } from '../shared/properties';
+import { copyNodeInputs, copyProperties } from '../shared/properties';
 
 export class GenerateEmailCopy implements INodeType {
 	description: INodeTypeDescription = {
@@ -15,10 +15,10 @@ export class GenerateEmailCopy implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{$parameter["copySource"]}}',
-		description: 'Write subject, preheader, html and text per variant with an LLM (cached), or use the campaign template',
+		description: 'Write subject, preheader, html and text per variant with an LLM (a connected Chat Model or the LLM credential; cached), or use the campaign template',
 		defaults: { name: 'Generate Email Copy' },
 		usableAsTool: true,
-		inputs: ['main'],
+		inputs: copyNodeInputs,
 		outputs: ['main'],
 		credentials: [{ name: 'campaignLlmApi', required: false }, { name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [

@@ -4,10 +4,11 @@
  * and readable errors that never carry a secret.
  */
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CampaignStore, PostgresConnection, StoreConnectionError, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
 import { SendGridTransport, createSendGridTransport, sendGridBaseUrl, SendGridApiError } from '../../lib/sendgrid/client';
 import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
+import { chatModelFromLangChain, isLangChainChatModel } from '../../lib/llm/langchain';
 import { CampaignInputError } from '../../lib/schemas';
 import { PayloadError } from '../../lib/sendgrid/mailRequest';
 import { CopyGenerationError } from '../../lib/llm/copywriter';
@@ -93,6 +94,23 @@ export async function chatModel(ctx: Ctx, modelOverride?: string): Promise<ChatM
 		baseUrl: c.baseUrl ? String(c.baseUrl) : undefined,
 		model: modelOverride || (c.model ? String(c.model) : undefined),
 	});
+}
+
+/**
+ * The Chat Model sub-node connected to the node's `ai_languageModel` input (OpenAI, Anthropic, Gemini,
+ * Ollama... as n8n built it), as the package's ChatModel; undefined when the node has no such input
+ * or nothing is connected to it.
+ */
+export async function connectedChatModel(ctx: IExecuteFunctions): Promise<ChatModel | undefined> {
+	const inputs = typeof ctx.getNodeInputs === 'function' ? ctx.getNodeInputs() : [];
+	if (!inputs.some((i) => (typeof i === 'string' ? i : i.type) === NodeConnectionTypes.AiLanguageModel)) return undefined;
+	const model = await ctx.getInputConnectionData(NodeConnectionTypes.AiLanguageModel, 0);
+	if (model === undefined || model === null) return undefined;
+	if (!isLangChainChatModel(model))
+		throw new NodeOperationError(ctx.getNode(), 'The node connected as Chat Model did not supply a chat model', {
+			description: 'Connect a Chat Model sub-node (OpenAI, Anthropic, Gemini, Ollama, Mistral, Groq, Azure OpenAI, AWS Bedrock...) to the Chat Model input.',
+		});
+	return chatModelFromLangChain(model, { signal: typeof ctx.getExecutionCancelSignal === 'function' ? ctx.getExecutionCancelSignal() : undefined });
 }
 
 /**

@@ -1,8 +1,15 @@
 /** Parameter groups shared by the stage nodes and the Campaign Agent, with the code that reads them. */
-import type { INodeProperties } from 'n8n-workflow';
+import type { INodeInputConfiguration, INodeProperties, NodeConnectionType } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { languageOptions, toneOptions } from './campaignFields';
 
 export const PER_CONTACT_LIMIT = 1000;
+
+/** The optional Chat Model sub-node input of a node that writes copy (as on n8n's Basic LLM Chain, but not required). */
+export const chatModelInput: INodeInputConfiguration = { type: NodeConnectionTypes.AiLanguageModel, displayName: 'Chat Model', required: false, maxConnections: 1 };
+
+/** Inputs of a node that writes copy: its items, and a Chat Model sub-node (OpenAI, Anthropic, Gemini, Ollama...) as the other way to the LLM credential. */
+export const copyNodeInputs: Array<NodeConnectionType | INodeInputConfiguration> = [NodeConnectionTypes.Main, chatModelInput];
 
 export const copyProperties: INodeProperties[] = [
 	{
@@ -10,8 +17,8 @@ export const copyProperties: INodeProperties[] = [
 		name: 'copySource',
 		type: 'options',
 		options: [
-			{ name: 'Auto', value: 'auto', description: 'AI copy when an LLM credential is selected, otherwise the campaign template' },
-			{ name: 'AI (LLM)', value: 'llm', description: 'Write copy with the LLM credential' },
+			{ name: 'Auto', value: 'auto', description: 'AI copy when a Chat Model is connected or an LLM credential is selected, otherwise the campaign template' },
+			{ name: 'AI (LLM)', value: 'llm', description: 'Write copy with the connected Chat Model, else the LLM credential' },
 			{ name: 'Campaign Template', value: 'template', description: "Use the step's own subject and body; no LLM call" },
 		],
 		default: 'auto',
@@ -75,7 +82,7 @@ export const copyProperties: INodeProperties[] = [
 				default: 'first_name',
 				description: 'Comma-separated contact fields the copy may use as {{field}}; every other tag is rejected',
 			},
-			{ displayName: 'Model', name: 'model', type: 'string', default: '', description: "Overrides the credential's default model" },
+			{ displayName: 'Model', name: 'model', type: 'string', default: '', description: "Overrides the LLM credential's default model (a connected Chat Model uses the model set on it)" },
 			{ displayName: 'Personalization Concurrency', name: 'personalizeConcurrency', type: 'number', typeOptions: { minValue: 1, maxValue: 32 }, default: 4 },
 			{ displayName: 'Personalization Requests per Minute', name: 'personalizeRpm', type: 'number', typeOptions: { minValue: 1 }, default: 60 },
 			{

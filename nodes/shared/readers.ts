@@ -11,7 +11,7 @@ import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../
 import { LIMITS } from '../../lib/schemas';
 import { contactsFromQuery, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
-import { CREDENTIALS, chatModel, redisConnection, sendGrid } from './context';
+import { CREDENTIALS, chatModel, connectedChatModel, redisConnection, sendGrid } from './context';
 
 /** Parameter names differ where a node shows several groups at once (the agent). */
 export interface GroupNames {
@@ -21,11 +21,20 @@ export interface GroupNames {
 	toneOverride?: boolean;
 }
 
+/**
+ * The copy settings and the model that writes: a Chat Model sub-node connected to the node comes
+ * first, else the OpenAI-Compatible LLM API credential; "Auto" writes with whichever is there.
+ */
 export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): Promise<{ options: GenerateOptions; chat?: ChatModel }> {
 	const node = ctx.getNode();
 	const source = ctx.getNodeParameter('copySource', 0) as string;
-	const hasLlm = Boolean(node.credentials?.[CREDENTIALS.llm]);
-	const mode = source === 'template' || (source === 'auto' && !hasLlm) ? 'template' : 'llm';
+	const connected = source === 'template' ? undefined : await connectedChatModel(ctx);
+	const hasCredential = Boolean(node.credentials?.[CREDENTIALS.llm]);
+	const mode = source === 'template' || (source === 'auto' && !connected && !hasCredential) ? 'template' : 'llm';
+	if (mode === 'llm' && !connected && !hasCredential)
+		throw new NodeOperationError(node, 'AI copy needs a Chat Model or an LLM credential', {
+			description: 'Connect a Chat Model sub-node to the Chat Model input, or select an OpenAI-Compatible LLM API credential, or set Copy Source to "Campaign Template".',
+		});
 	const o = ctx.getNodeParameter(names.copyOptions ?? 'options', 0, {}) as Record<string, unknown>;
 	const pick = (name: string, custom: string) => {
 		const v = ctx.getNodeParameter(name, 0, 'campaign') as string;
@@ -33,7 +42,7 @@ export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): 
 	};
 	const override = mode === 'llm' && names.toneOverride !== false;
 	return {
-		chat: mode === 'llm' ? await chatModel(ctx, o.model as string | undefined) : undefined,
+		chat: mode === 'llm' ? (connected ?? (await chatModel(ctx, o.model as string | undefined))) : undefined,
 		options: {
 			mode,
 			onLlmFailure: (o.onLlmFailure as 'error' | 'template') ?? 'error',
