@@ -4,14 +4,14 @@
  * - Node 24 from the npm registry's `node` package when the system Node is older;
  * - n8n installed once into a cache folder outside the checkout (keyed by version, marker written only
  *   when complete, a lock so two runs never install into the same folder at once);
- * - this package packed and installed the way users install a community package, so node types are
- *   `n8n-nodes-email-campaign-agent.<node>`;
+ * - this package packed from a clean clone (`npm ci`, `npm run pack`) and installed the way n8n's
+ *   community-packages installer installs it, so node types are `n8n-nodes-email-campaign-agent.<node>`;
  * - owner account, credentials, workflows and activation through n8n's REST API; manual workflows run
  *   with `n8n execute`.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
 import net from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -130,34 +130,163 @@ export async function ensureN8n(version = N8N_VERSION): Promise<N8nInstall> {
 	return { nodeBin, n8nBin, dir };
 }
 
-function sourceHash(): string {
-	const h = createHash('sha256');
-	const walk = (dir: string) => {
-		for (const name of readdirSync(dir).sort()) {
-			const p = join(dir, name);
-			if (statSync(p).isDirectory()) walk(p);
-			else h.update(p).update(readFileSync(p));
-		}
-	};
-	for (const d of ['nodes', 'credentials', 'lib', 'workflows']) walk(join(ROOT, d));
-	for (const f of ['package.json', 'package-lock.json', 'gulpfile.js', 'tsconfig.json', 'tsconfig.build.json']) h.update(readFileSync(join(ROOT, f)));
-	return h.digest('hex').slice(0, 16);
+/** What makes the package: everything `npm ci` and `npm run pack` read, and everything the tarball holds. */
+const PACKAGE_INPUTS = ['nodes', 'credentials', 'lib', 'workflows', 'scripts/pack.ts', 'package.json', 'package-lock.json', '.npmrc', '.gitignore', 'gulpfile.js', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE'];
+
+/** The environment of a fresh shell: no npm_* variables of an npm that runs this (they would point npm at this checkout). */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+	return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_'))), ...extra };
 }
 
-/** Builds and packs this package (cached by a hash of its sources); returns the .tgz path. */
+/**
+ * Which commit to clone and the cache key. HEAD, when the files that make the package are as committed;
+ * otherwise a commit of the working tree as `git add --all` would record it, written through a
+ * temporary index (the real index, the branch and the stash are not touched; the commit is referenced
+ * by nothing). The key is the git tree of PACKAGE_INPUTS only, so a test-only change packs nothing anew.
+ */
+function packageSource(): { commit: string; key: string; what: string } {
+	const git = (args: string[], env?: NodeJS.ProcessEnv) => run('git', args, { cwd: ROOT, env }).trim();
+	const keyOf = (tree: string) => createHash('sha256').update(git(['ls-tree', tree, '--', ...PACKAGE_INPUTS])).digest('hex').slice(0, 16);
+	const head = git(['rev-parse', 'HEAD']);
+	const tmp = mkdtempSync(join(tmpdir(), 'eca-index-'));
+	try {
+		const env = { ...process.env, GIT_INDEX_FILE: join(tmp, 'index') };
+		git(['read-tree', 'HEAD'], env);
+		git(['add', '--all', '--', '.'], env);
+		const tree = git(['write-tree'], env);
+		const key = keyOf(tree);
+		if (key === keyOf(`${head}^{tree}`)) return { commit: head, key, what: `HEAD (${head.slice(0, 10)})` };
+		const who = { GIT_AUTHOR_NAME: 'e2e harness', GIT_AUTHOR_EMAIL: 'harness@localhost', GIT_COMMITTER_NAME: 'e2e harness', GIT_COMMITTER_EMAIL: 'harness@localhost' };
+		const commit = git(['commit-tree', tree, '-p', head, '-m', 'working tree, packed by the e2e harness'], { ...env, ...who });
+		return { commit, key, what: `the working tree (HEAD ${head.slice(0, 10)} with uncommitted changes to the package)` };
+	} finally {
+		rmSync(tmp, { recursive: true, force: true });
+	}
+}
+
+/** Keeps the `keep` newest entries of a cache folder (by mtime; a use touches its entry) and removes the rest. */
+function prune(dir: string, keep: number): void {
+	const entries = readdirSync(dir)
+		.filter((f) => !f.includes('.tmp-'))
+		.map((f) => ({ f, t: statSync(join(dir, f)).mtimeMs }))
+		.sort((a, b) => b.t - a.t);
+	for (const { f } of entries.slice(keep)) rmSync(join(dir, f), { recursive: true, force: true });
+}
+
+function touch(path: string): void {
+	const now = new Date();
+	utimesSync(path, now, now);
+}
+
+/**
+ * The package as a user gets it from the registry: a clean clone of this repository (see
+ * packageSource), `npm ci` and `npm run pack` there (clean build, pack, check that the n8n block's
+ * files are in the tarball). Cached by what makes the package, so a suite run packs once (about
+ * 80 s) and later runs not at all until the package changes. ECA_PACKAGE_TGZ=<file> takes that
+ * tarball instead (one from the registry: `npm pack n8n-nodes-email-campaign-agent@<version>`).
+ */
 export function packPackage(): string {
+	const given = process.env.ECA_PACKAGE_TGZ;
+	if (given) {
+		if (!existsSync(given)) throw new Error(`ECA_PACKAGE_TGZ=${given}: no such file`);
+		return resolve(given);
+	}
+	const source = packageSource();
 	const dir = join(cacheRoot(), 'packs');
 	mkdirSync(dir, { recursive: true });
-	const target = join(dir, `${PACKAGE_NAME}-${sourceHash()}.tgz`);
-	if (existsSync(target)) return target;
-	run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
-	const out = mkdtempSync(join(tmpdir(), 'eca-pack-'));
-	run('npm', ['pack', '--ignore-scripts', '--pack-destination', out], { cwd: ROOT });
-	const tgz = readdirSync(out).find((f) => f.endsWith('.tgz'));
-	if (!tgz) throw new Error('npm pack produced no .tgz');
-	copyFileSync(join(out, tgz), target);
-	rmSync(out, { recursive: true, force: true });
+	const target = join(dir, `${PACKAGE_NAME}-${source.key}.tgz`);
+	if (existsSync(target)) {
+		touch(target);
+		return target;
+	}
+	const started = Date.now();
+	log(`packing ${PACKAGE_NAME} from a clean clone of ${source.what}: npm ci, npm run pack…`);
+	const work = mkdtempSync(join(tmpdir(), 'eca-clone-'));
+	try {
+		const repo = join(work, 'repo');
+		const out = join(work, 'out');
+		// --shared: the clone reads this repository's objects, which include a working-tree commit.
+		run('git', ['clone', '--quiet', '--shared', '--no-checkout', ROOT, repo]);
+		run('git', ['-C', repo, 'checkout', '--quiet', '--detach', source.commit]);
+		const env = cleanEnv();
+		run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: repo, env });
+		run('npm', ['run', 'pack', '--silent', '--', '--destination', out], { cwd: repo, env });
+		const tgz = readdirSync(out).filter((f) => f.endsWith('.tgz'));
+		if (tgz.length !== 1) throw new Error(`npm run pack left ${tgz.length} tarballs in ${out}`);
+		// Another run may pack the same source at the same time: each writes its own file, the rename is atomic.
+		copyFileSync(join(out, tgz[0]), `${target}.tmp-${process.pid}`);
+		renameSync(`${target}.tmp-${process.pid}`, target);
+	} finally {
+		rmSync(work, { recursive: true, force: true });
+	}
+	log(`packed ${target} (${Math.round((Date.now() - started) / 1000)} s)`);
+	prune(dir, 5);
 	return target;
+}
+
+/** The registry n8n's installer uses: its own setting, else npm's public registry (never the user's npm config). */
+const COMMUNITY_REGISTRY = process.env.N8N_COMMUNITY_PACKAGES_REGISTRY ?? 'https://registry.npmjs.org';
+
+/**
+ * What n8n 2.x's community-packages installer (CommunityPackagesService.downloadPackage, read in n8n
+ * 2.40.7) does in its nodes folder, `<user folder>/.n8n/nodes`, step by step: `npm pack <spec> --quiet`
+ * there, the tarball unpacked into node_modules/<name>, that package.json stripped of its dev, peer
+ * and optional dependencies, `npm install` inside the package's folder with n8n's arguments (so its
+ * dependencies live in its own node_modules), the version recorded in the nodes folder's package.json,
+ * the tarball removed. The spec is the tarball's path instead of `<name>@<version>` on the registry;
+ * npm runs with a plain environment, as n8n's processes do. Returns the installed package's folder.
+ */
+export function installAsN8nDoes(tgz: string, nodesDir: string): { dir: string; name: string; version: string } {
+	const npm = (args: string[], cwd: string) => run('npm', args, { cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: process.env.LANG ?? 'C.UTF-8' }, timeoutMs: 10 * 60_000 });
+	mkdirSync(nodesDir, { recursive: true });
+	const nodesJson = join(nodesDir, 'package.json');
+	if (!existsSync(nodesJson)) writeFileSync(nodesJson, JSON.stringify({ name: 'installed-nodes', private: true, dependencies: {} }, null, 2));
+	const tarball = npm(['pack', resolve(tgz), '--quiet', `--registry=${COMMUNITY_REGISTRY}`], nodesDir).trim().split('\n').pop()!;
+	try {
+		const { name } = JSON.parse(run('tar', ['-xzOf', join(nodesDir, tarball), 'package/package.json'])) as { name: string };
+		const dir = join(nodesDir, 'node_modules', name);
+		rmSync(dir, { recursive: true, force: true });
+		mkdirSync(dir, { recursive: true });
+		run('tar', ['-xzf', tarball, '-C', dir, '--strip-components=1'], { cwd: nodesDir });
+		const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown> & { version: string };
+		for (const k of ['devDependencies', 'peerDependencies', 'optionalDependencies']) delete pkg[k];
+		writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
+		npm(['install', '--audit=false', '--fund=false', '--bin-links=false', '--install-strategy=shallow', '--ignore-scripts=true', '--package-lock=false', `--registry=${COMMUNITY_REGISTRY}`], dir);
+		const nodes = JSON.parse(readFileSync(nodesJson, 'utf8')) as { dependencies?: Record<string, string> };
+		nodes.dependencies = { ...nodes.dependencies, [name]: pkg.version };
+		writeFileSync(nodesJson, JSON.stringify(nodes, null, 2));
+		return { dir, name, version: pkg.version };
+	} finally {
+		rmSync(join(nodesDir, tarball), { force: true });
+	}
+}
+
+/**
+ * installAsN8nDoes once per tarball into a nodes folder in the cache (its `npm install` fetches the
+ * dependencies, about 20 s); each n8n then gets a copy of the installed package.
+ */
+function installedPackage(tgz: string): { dir: string; name: string; version: string } {
+	const dir = join(cacheRoot(), 'installs');
+	mkdirSync(dir, { recursive: true });
+	const key = createHash('sha256').update(readFileSync(tgz)).digest('hex').slice(0, 16);
+	const target = join(dir, key);
+	const meta = join(target, 'installed.json');
+	if (existsSync(meta)) {
+		touch(target);
+		return JSON.parse(readFileSync(meta, 'utf8'));
+	}
+	const tmp = `${target}.tmp-${process.pid}`;
+	rmSync(tmp, { recursive: true, force: true });
+	const got = installAsN8nDoes(tgz, join(tmp, 'nodes'));
+	const result = { ...got, dir: join(target, 'nodes', 'node_modules', got.name) };
+	writeFileSync(join(tmp, 'installed.json'), JSON.stringify(result));
+	try {
+		renameSync(tmp, target);
+	} catch {
+		rmSync(tmp, { recursive: true, force: true }); // another run installed the same tarball first
+	}
+	prune(dir, 3);
+	return result;
 }
 
 export async function freePort(): Promise<number> {
@@ -213,6 +342,8 @@ export class LocalN8n {
 	readonly owner = { email: 'owner@example.com', password: `Campaign-${randomBytes(6).toString('hex')}A1` };
 	protected install?: N8nInstall;
 	private bullPrefix = `eca${randomBytes(4).toString('hex')}`;
+	/** Processes spawned so far: each process other than main gets a task-runner broker port of its own from it. */
+	private spawned = 0;
 
 	constructor(readonly options: InstanceOptions = {}) {
 		this.userFolder = options.userFolder ?? mkdtempSync(join(tmpdir(), 'eca-n8n-'));
@@ -282,16 +413,31 @@ export class LocalN8n {
 		await c.end();
 	}
 
-	/** Installs a packed community package into `<user folder>/.n8n/nodes`, as n8n's installer does. */
-	installPackage(tgz: string): void {
-		const nodes = join(this.userFolder, '.n8n', 'nodes');
-		mkdirSync(nodes, { recursive: true });
-		if (!existsSync(join(nodes, 'package.json'))) writeFileSync(join(nodes, 'package.json'), '{"name":"installed-nodes","private":true}');
-		npmIn(nodes, ['install', '--omit=dev', '--legacy-peer-deps', '--ignore-scripts', tgz], 10 * 60_000);
+	/** n8n's nodes folder for this instance: `<user folder>/.n8n/nodes`, where community packages are installed. */
+	get nodesFolder(): string {
+		return join(this.userFolder, '.n8n', 'nodes');
 	}
 
-	protected spawnN8n(name: string, args: string[]): Proc {
-		const child = spawn(this.install!.nodeBin, [this.install!.n8nBin, ...args], { env: this.env(name.startsWith('worker') ? { N8N_RUNNERS_BROKER_PORT: String(this.brokerPort + 1 + this.procs.length) } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+	/**
+	 * Installs a packed community package into this instance's nodes folder: what n8n's installer
+	 * leaves there (installAsN8nDoes, made once per tarball), copied in; main and workers share it.
+	 */
+	installPackage(tgz: string): void {
+		const installed = installedPackage(tgz);
+		const nodes = this.nodesFolder;
+		const dir = join(nodes, 'node_modules', installed.name);
+		mkdirSync(join(nodes, 'node_modules'), { recursive: true });
+		rmSync(dir, { recursive: true, force: true });
+		run('cp', ['-a', installed.dir, dir]);
+		const nodesJson = join(nodes, 'package.json');
+		type NodesJson = { name?: string; private?: boolean; dependencies?: Record<string, string> };
+		const json: NodesJson = existsSync(nodesJson) ? (JSON.parse(readFileSync(nodesJson, 'utf8')) as NodesJson) : { name: 'installed-nodes', private: true };
+		json.dependencies = { ...json.dependencies, [installed.name]: installed.version };
+		writeFileSync(nodesJson, JSON.stringify(json, null, 2));
+	}
+
+	protected spawnN8n(name: string, args: string[], env: Record<string, string> = {}): Proc {
+		const child = spawn(this.install!.nodeBin, [this.install!.n8nBin, ...args], { env: this.env({ ...(name !== 'main' ? { N8N_RUNNERS_BROKER_PORT: String(this.brokerPort + 1 + this.spawned++) } : {}), ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
 		const p: Proc = { name, child, output: [] };
 		const keep = (b: Buffer) => {
 			p.output.push(b.toString());
@@ -310,8 +456,35 @@ export class LocalN8n {
 		await this.createDatabase();
 		const main = this.spawnN8n('main', ['start']);
 		await this.waitReady(main);
-		for (let i = 0; i < (this.options.workers ?? 0); i++) this.spawnN8n(`worker${i}`, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`]);
-		if (this.options.workers) await sleep(3000);
+		await Promise.all(Array.from({ length: this.options.workers ?? 0 }, (_, i) => this.startWorker(`worker${i}`)));
+	}
+
+	/**
+	 * Starts a queue-mode worker and waits until it says it is ready (it then takes jobs). `env` adds to
+	 * or overrides the instance's environment (another N8N_USER_FOLDER, say).
+	 */
+	async startWorker(name: string, env: Record<string, string> = {}, timeoutMs = 180_000): Promise<void> {
+		const p = this.spawnN8n(name, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`], env);
+		const end = Date.now() + timeoutMs;
+		while (!/n8n worker is now ready/.test(p.output.join(''))) {
+			if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.output.join('').slice(-3000)}`);
+			if (Date.now() > end) throw new Error(`${name} was not ready in ${timeoutMs / 1000} s:\n${p.output.join('').slice(-3000)}`);
+			await sleep(200);
+		}
+	}
+
+	/** Stops one of this instance's processes (main, worker0, ...) and waits until it has exited. */
+	async stopProcess(name: string): Promise<void> {
+		await Promise.all(this.procs.filter((p) => p.name === name).map((p) => stopChild(p.child)));
+		this.procs = this.procs.filter((p) => p.name !== name);
+	}
+
+	/** Output of one process so far. */
+	output(name: string): string {
+		return this.procs
+			.filter((p) => p.name === name)
+			.map((p) => p.output.join(''))
+			.join('');
 	}
 
 	protected async waitReady(p: Proc, timeoutMs = 180_000): Promise<void> {
@@ -334,17 +507,7 @@ export class LocalN8n {
 	}
 
 	async stop(): Promise<void> {
-		await Promise.all(
-			this.procs.map(
-				(p) =>
-					new Promise<void>((done) => {
-						if (p.child.exitCode !== null || p.child.signalCode !== null) return done();
-						const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-						p.child.once('exit', () => (clearTimeout(t), done()));
-						p.child.kill('SIGTERM');
-					}),
-			),
-		);
+		await Promise.all(this.procs.map((p) => stopChild(p.child)));
 		this.procs = [];
 		if (!this.options.persistent && !process.env.KEEP_N8N) {
 			if (this.dbName) {
@@ -355,6 +518,13 @@ export class LocalN8n {
 			}
 			rmSync(this.userFolder, { recursive: true, force: true });
 		}
+	}
+
+	/** The node or credential types the editor gets (`/types/nodes.json`, `/types/credentials.json`): what n8n loaded. */
+	async types<T = { name: string }>(kind: 'nodes' | 'credentials'): Promise<T[]> {
+		const r = await fetch(`${this.baseUrl}/types/${kind}.json`, { headers: { cookie: this.cookie, 'browser-id': 'e2e-harness' } });
+		if (!r.ok) throw new Error(`GET /types/${kind}.json → ${r.status}: ${(await r.text()).slice(0, 500)}`);
+		return (await r.json()) as T[];
 	}
 
 	async rest<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
@@ -473,6 +643,16 @@ export class LocalN8n {
 		const r = await this.rest<{ results: Array<{ id: string; status: string; finished: boolean }> }>('GET', `/executions?filter=${encodeURIComponent(JSON.stringify({ workflowId }))}`);
 		return r.results;
 	}
+}
+
+/** SIGTERM, SIGKILL after 15 s; resolves once the process has exited. */
+function stopChild(child: ChildProcess): Promise<void> {
+	return new Promise<void>((done) => {
+		if (child.exitCode !== null || child.signalCode !== null) return done();
+		const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+		child.once('exit', () => (clearTimeout(t), done()));
+		child.kill('SIGTERM');
+	});
 }
 
 /** The index just past the JSON object that opens at `start` (strings and escapes respected), or the text's end. */
