@@ -22,7 +22,7 @@ export interface Template {
 	id: string;
 	name: string;
 	nodes: TemplateNode[];
-	connections: Record<string, { main: Array<Array<{ node: string; type: 'main'; index: number }>> }>;
+	connections: Record<string, Partial<Record<'main' | 'ai_languageModel', Array<Array<{ node: string; type: 'main' | 'ai_languageModel'; index: number }>>>>>;
 	settings: { executionOrder: 'v1' };
 	pinData: Record<string, never>;
 	meta: { templateCredsSetupCompleted: boolean };
@@ -52,12 +52,28 @@ function sticky(name: string, content: string, position: [number, number], width
 function connect(pairs: Array<[string, string, number?]>): Template['connections'] {
 	const c: Template['connections'] = {};
 	for (const [from, to, output = 0] of pairs) {
-		c[from] ??= { main: [] };
-		while (c[from].main.length <= output) c[from].main.push([]);
-		c[from].main[output].push({ node: to, type: 'main', index: 0 });
+		const main = (c[from] ??= { main: [] }).main!;
+		while (main.length <= output) main.push([]);
+		main[output].push({ node: to, type: 'main', index: 0 });
 	}
 	return c;
 }
+/** Adds a sub-node's connection: `model` supplies the Chat Model input (ai_languageModel) of `to`. */
+function connectChatModel(connections: Template['connections'], model: string, to: string): Template['connections'] {
+	return { ...connections, [model]: { ai_languageModel: [[{ node: to, type: 'ai_languageModel', index: 0 }]] } };
+}
+
+/**
+ * n8n's own OpenAI Chat Model sub-node. Chat Completions (Use Responses API off), which every
+ * OpenAI-compatible server speaks; its credential's Base URL points it at one.
+ */
+function openAiChatModel(position: [number, number]): TemplateNode {
+	return node('OpenAI Chat Model', '@n8n/n8n-nodes-langchain.lmChatOpenAi', position, { model: { __rl: true, mode: 'list', value: 'gpt-4o-mini' }, responsesApiEnabled: false, options: {} }, { typeVersion: 1.3 });
+}
+
+/** The chat model templates' note: which node the OpenAI Chat Model writes for, and how to use another model. */
+const chatModelNote = (root: string) =>
+	`**Chat Model**: the **OpenAI Chat Model** under ${root} writes the copy. Select an *OpenAI* credential on it; for an OpenAI-compatible server (vLLM, LM Studio, LiteLLM, OpenRouter...) set the credential's Base URL. Or delete it and click **+** under *Chat Model* to connect any chat model n8n has: Anthropic, Google Gemini, Ollama, Mistral, Groq, Azure OpenAI, AWS Bedrock... Copy is written once per variant (never per recipient), checked and cached per model; a connected model comes before an *OpenAI-Compatible LLM API* credential.`;
 /** n8n workflow ids are 16 characters; a stable id per template lets re-imports update in place. */
 function workflowId(name: string): string {
 	return createHash('sha256').update(name).digest('base64url').replace(/[-_]/g, 'x').slice(0, 16);
@@ -111,33 +127,43 @@ function pipeline() {
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign pipeline\nThe five stages, one node each.\n\n1. **Contacts CSV**: paste your CSV (header row with an `email` column) or replace this node with your own source (Google Sheets, Postgres, Form upload...).\n2. **Load Campaign Content**: campaign details and brief. Bad rows leave through **Invalid**.\n3. **Generate Email Copy**: select an *OpenAI-Compatible LLM API* credential for AI copy; without one it uses the template subject/body.\n4. **Send Email (SendGrid)**: starts in **Dry Run**. To send, turn Dry Run off, select a *SendGrid Campaign API* credential, and give the campaign a way to unsubscribe (Load Campaign Content → Campaign Options → Unsubscribe URL: the *Campaign Unsubscribe Trigger*\'s https Production URL, or an Unsubscribe Group ID).\n5. **Log Campaign Result**: add a *Campaign Database* credential for Postgres; without one the embedded store is used.',
+			'## Campaign pipeline\nThe five stages, one node each.\n\n1. **Contacts CSV**: paste your CSV (header row with an `email` column) or replace this node with your own source (Google Sheets, Postgres, Form upload...).\n2. **Load Campaign Content**: campaign details and brief. Bad rows leave through **Invalid**.\n3. **Generate Email Copy**: connect a Chat Model sub-node (any n8n chat model; see the *stage pipeline with a Chat Model* template) or select an *OpenAI-Compatible LLM API* credential for AI copy; without either it uses the template subject/body.\n4. **Send Email (SendGrid)**: starts in **Dry Run**. To send, turn Dry Run off, select a *SendGrid Campaign API* credential, and give the campaign a way to unsubscribe (Load Campaign Content → Campaign Options → Unsubscribe URL: the *Campaign Unsubscribe Trigger*\'s https Production URL, or an Unsubscribe Group ID).\n5. **Log Campaign Result**: add a *Campaign Database* credential for Postgres; without one the embedded store is used.',
 			[-420, -320],
 			520,
 			380,
 		),
+		...pipelineStages(),
+	];
+	return workflow('Email Campaign: stage pipeline', nodes, pipelineConnections());
+}
+
+/**
+ * The pipeline's nodes from Start to Log Campaign Result. `shift` moves Send Email and Log Campaign
+ * Result right: with a Chat Model connected, n8n draws Generate Email Copy wider.
+ */
+function pipelineStages(shift = 0): TemplateNode[] {
+	return [
 		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
 		contactsCsv([-180, 100]),
 		node('Load Campaign Content', ours('loadCampaignContent'), [40, 100], { ...campaignParams, contactSource: 'csvText', csvText: '={{ $json.csv }}', outputMode: 'auto' }),
 		node('Invalid Rows', 'n8n-nodes-base.noOp', [280, 300]),
 		node('Build Email Payload', ours('buildEmailPayload'), [280, 60], { campaignSource: 'input', step: 1, batchSize: 1000, options: {} }),
 		node('Generate Email Copy', ours('generateEmailCopy'), [500, 60], { copySource: 'auto', tone: 'campaign', language: 'campaign', options: { onLlmFailure: 'template' } }),
-		node('Send Email (SendGrid)', ours('sendEmailSendGrid'), [720, 60], { dryRun: true, outputMode: 'batch', limits: {}, options: {} }),
-		node('Log Campaign Result', ours('logCampaignResult'), [940, 60], { outputMode: 'summary', finishRun: true }),
+		node('Send Email (SendGrid)', ours('sendEmailSendGrid'), [720 + shift, 60], { dryRun: true, outputMode: 'batch', limits: {}, options: {} }),
+		node('Log Campaign Result', ours('logCampaignResult'), [940 + shift, 60], { outputMode: 'summary', finishRun: true }),
 	];
-	return workflow(
-		'Email Campaign: stage pipeline',
-		nodes,
-		connect([
-			['Start', 'Contacts CSV'],
-			['Contacts CSV', 'Load Campaign Content'],
-			['Load Campaign Content', 'Build Email Payload', 0],
-			['Load Campaign Content', 'Invalid Rows', 1],
-			['Build Email Payload', 'Generate Email Copy'],
-			['Generate Email Copy', 'Send Email (SendGrid)'],
-			['Send Email (SendGrid)', 'Log Campaign Result'],
-		]),
-	);
+}
+
+function pipelineConnections(): Template['connections'] {
+	return connect([
+		['Start', 'Contacts CSV'],
+		['Contacts CSV', 'Load Campaign Content'],
+		['Load Campaign Content', 'Build Email Payload', 0],
+		['Load Campaign Content', 'Invalid Rows', 1],
+		['Build Email Payload', 'Generate Email Copy'],
+		['Generate Email Copy', 'Send Email (SendGrid)'],
+		['Send Email (SendGrid)', 'Log Campaign Result'],
+	]);
 }
 
 const uuid = (n: number) => `0c0ffee0-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -160,11 +186,19 @@ function agent() {
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign Agent\nThe whole pipeline in one node (a LangGraph graph), resumable.\n\n- **Dry Run** is on: it records what would be sent. Turn it off and select a *SendGrid Campaign API* credential to send.\n- Select an *OpenAI-Compatible LLM API* credential for AI copy (else the template subject/body is used).\n- Add a *Campaign Database* credential (Postgres) for checkpoints across restarts and for queue mode.\n- To resume an interrupted run, put its run ID in **Run ID** and turn on **Resume Run**.',
+			'## Campaign Agent\nThe whole pipeline in one node (a LangGraph graph), resumable.\n\n- **Dry Run** is on: it records what would be sent. Turn it off and select a *SendGrid Campaign API* credential to send.\n- For AI copy connect a Chat Model sub-node (any n8n chat model; see the *Campaign Agent with a Chat Model* template) or select an *OpenAI-Compatible LLM API* credential (else the template subject/body is used).\n- Add a *Campaign Database* credential (Postgres) for checkpoints across restarts and for queue mode.\n- To resume an interrupted run, put its run ID in **Run ID** and turn on **Resume Run**.',
 			[-420, -320],
 			520,
 			300,
 		),
+		...agentNodes(),
+	];
+	return workflow('Email Campaign: Campaign Agent', nodes, agentConnections());
+}
+
+/** The agent template's nodes: sample contacts into one Campaign Agent. */
+function agentNodes(): TemplateNode[] {
+	return [
 		node('Start', 'n8n-nodes-base.manualTrigger', [-400, 100]),
 		contactsCsv([-180, 100]),
 		node('Campaign Agent', ours('campaignAgent'), [60, 100], {
@@ -174,7 +208,39 @@ function agent() {
 			...agentRun,
 		}),
 	];
-	return workflow('Email Campaign: Campaign Agent', nodes, connect([['Start', 'Contacts CSV'], ['Contacts CSV', 'Campaign Agent']]));
+}
+
+const agentConnections = () => connect([['Start', 'Contacts CSV'], ['Contacts CSV', 'Campaign Agent']]);
+
+function pipelineWithChatModel() {
+	const nodes = [
+		sticky(
+			'Setup',
+			`## Campaign pipeline with a Chat Model\nThe stage pipeline, its copy written by a Chat Model sub-node.\n\n${chatModelNote('**Generate Email Copy**')}\n\n**Send Email (SendGrid)** starts in **Dry Run**: turn it off, select a *SendGrid Campaign API* credential and give the campaign an Unsubscribe URL to send.`,
+			[-420, -300],
+			560,
+			280,
+		),
+		...pipelineStages(160),
+		// Under Generate Email Copy's Chat Model input.
+		openAiChatModel([640, 300]),
+	];
+	return workflow('Email Campaign: stage pipeline with a Chat Model', nodes, connectChatModel(pipelineConnections(), 'OpenAI Chat Model', 'Generate Email Copy'));
+}
+
+function agentWithChatModel() {
+	const nodes = [
+		sticky(
+			'Setup',
+			`## Campaign Agent with a Chat Model\nThe whole pipeline in one node, its copy written by a Chat Model sub-node.\n\n${chatModelNote('the **Campaign Agent**')}\n\n**Dry Run** is on: turn it off and select a *SendGrid Campaign API* credential to send.`,
+			[-420, -300],
+			560,
+			270,
+		),
+		...agentNodes(),
+		openAiChatModel([200, 320]),
+	];
+	return workflow('Email Campaign: Campaign Agent with a Chat Model', nodes, connectChatModel(agentConnections(), 'OpenAI Chat Model', 'Campaign Agent'));
 }
 
 function form() {
@@ -408,7 +474,7 @@ function eventTracking() {
 	const nodes = [
 		sticky(
 			'Setup',
-			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound) followed by ?secret= and the trigger's **Inbound Parse Secret** (generated for each new trigger). Only replies that answer a message this store sent, pass SPF or DKIM and are not auto-replies stop the contact's sequence in that campaign.\n\n**Bounce spike**: more than 20 bounces in one batch goes to the alert branch: connect Slack or email there.\n\n**One-click unsubscribe**: set each campaign's **Unsubscribe URL** to the **Campaign Unsubscribe Trigger**'s Production URL. Live messages then carry a signed List-Unsubscribe link (Gmail's and Yahoo's unsubscribe button POSTs it) that suppresses the contact and stops their sequences; opened in a browser it shows a confirm page with an undo.",
+			"## SendGrid event tracking\nPublish this workflow: the **SendGrid Trigger** registers its URL with SendGrid's Event Webhook (signed), verifies every POST, stores each event once, updates delivery rows and suppressions, and confirms unconfirmed sends. Replies: point SendGrid Inbound Parse at the trigger's second URL (…/inbound) followed by ?secret= and the trigger's **Inbound Parse Secret** (generated for each new trigger). Only replies that answer a message this store sent, pass SPF or DKIM and are not auto-replies stop the contact's sequence in that campaign.\n\n**Reputation guard**: when a campaign's hard bounces pass 5 % or its spam complaints 0.1 % (after 200 sends, over 24 h; change them under Reputation Limits), the trigger pauses the campaign and its SendGrid account: every run and worker stops before its next request. The post then goes to **Alert: Campaign Paused** — connect Slack or email there. Resume with Campaign Sequence → Resume once the list is cleaned.\n\n**One-click unsubscribe**: set each campaign's **Unsubscribe URL** to the **Campaign Unsubscribe Trigger**'s Production URL. Live messages then carry a signed List-Unsubscribe link (Gmail's and Yahoo's unsubscribe button POSTs it) that suppresses the contact and stops their sequences; opened in a browser it shows a confirm page with an undo.",
 			[-460, -340],
 			560,
 			280,
@@ -417,12 +483,19 @@ function eventTracking() {
 			'SendGrid Trigger',
 			ours('sendGridTrigger'),
 			[-420, 100],
-			{ registration: 'auto', events: ['processed', 'delivered', 'deferred', 'dropped', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'], output: 'request', options: { binaryData: true } },
+			{
+				registration: 'auto',
+				events: ['processed', 'delivered', 'deferred', 'dropped', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'],
+				output: 'request',
+				reputationGuard: true,
+				reputationLimits: {},
+				options: { binaryData: true },
+			},
 			// No fixed node id: n8n gives the imported trigger a random one, and the Inbound Parse Secret's default is made from it.
 			{ more: { webhookId: uuid(3) }, noId: true },
 		),
 		node(
-			'Bounce Spike?',
+			'Campaign Paused?',
 			'n8n-nodes-base.if',
 			[-160, 100],
 			{
@@ -430,9 +503,9 @@ function eventTracking() {
 					options: { caseSensitive: true, leftValue: '', typeValidation: 'loose' },
 					conditions: [
 						{
-							id: 'bounces',
-							leftValue: "={{ ($json.events || []).filter(e => e.event === 'bounce' || e.event === 'dropped').length }}",
-							rightValue: 20,
+							id: 'paused',
+							leftValue: '={{ ($json.paused || []).length }}',
+							rightValue: 0,
 							operator: { type: 'number', operation: 'gt' },
 						},
 					],
@@ -442,7 +515,7 @@ function eventTracking() {
 			},
 			{ typeVersion: 2.2 },
 		),
-		node('Alert: Bounce Spike', 'n8n-nodes-base.noOp', [100, 0]),
+		node('Alert: Campaign Paused', 'n8n-nodes-base.noOp', [100, 0]),
 		node('Events Stored', 'n8n-nodes-base.noOp', [100, 220]),
 		node('Campaign Unsubscribe Trigger', ours('campaignUnsubscribeTrigger'), [-420, 420], {}, { more: { webhookId: uuid(5) } }),
 		node('Unsubscribes Recorded', 'n8n-nodes-base.noOp', [-160, 420]),
@@ -451,9 +524,9 @@ function eventTracking() {
 		'Email Campaign: SendGrid event tracking',
 		nodes,
 		connect([
-			['SendGrid Trigger', 'Bounce Spike?'],
-			['Bounce Spike?', 'Alert: Bounce Spike', 0],
-			['Bounce Spike?', 'Events Stored', 1],
+			['SendGrid Trigger', 'Campaign Paused?'],
+			['Campaign Paused?', 'Alert: Campaign Paused', 0],
+			['Campaign Paused?', 'Events Stored', 1],
 			['Campaign Unsubscribe Trigger', 'Unsubscribes Recorded'],
 		]),
 	);
@@ -524,6 +597,8 @@ function preview() {
 export const templates: Record<string, () => Template> = {
 	'campaign-pipeline.json': pipeline,
 	'campaign-agent.json': agent,
+	'campaign-pipeline-chat-model.json': pipelineWithChatModel,
+	'campaign-agent-chat-model.json': agentWithChatModel,
 	'campaign-form.json': form,
 	'campaign-api.json': api,
 	'sequence-scheduler.json': scheduler,

@@ -85,7 +85,7 @@ describe('the nodes that write copy declare an optional Chat Model input', () =>
 	it('Campaign Sequence: on Send Due Steps (its default) only, as n8n works the inputs out', () => {
 		const type = new CampaignSequence() as INodeType;
 		const nodeTypes = { getByName: () => type, getByNameAndVersion: () => type, getKnownTypes: () => ({}) } as unknown as INodeTypes;
-		const inputsFor = (parameters: Record<string, unknown>) => {
+		const inputsFor = (parameters: INode['parameters']) => {
 			const node: INode = { id: '1', name: 'Sequence', type: 'x.campaignSequence', typeVersion: 1, position: [0, 0], parameters };
 			const wf = new Workflow({ nodes: [node], connections: {}, active: false, nodeTypes });
 			return NodeHelpers.getNodeInputs(wf, wf.getNode('Sequence')!, type.description);
