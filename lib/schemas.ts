@@ -373,6 +373,8 @@ export const DELIVERY_STATUSES = [
 	'unconfirmed',
 	'dry_run',
 	'sandbox',
+	/** Not sent: the campaign or its SendGrid account is paused (reputation guard or a user); a run after Resume sends it. */
+	'paused',
 ] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 

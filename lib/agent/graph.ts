@@ -4,7 +4,8 @@
  *
  *   load_campaign_content → build_email_payload → generate_email_copy → send_email_with_sendgrid
  *     → log_campaign_result ─(recipients left)→ build_email_payload
- *                           └(none left)→ done ─(next step queued)→ load_campaign_content | END
+ *                           ├(none left)→ done ─(next step queued)→ load_campaign_content | END
+ *                           └(campaign or account paused)→ END (the run ends 'paused'; resuming it sends the rest)
  */
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
@@ -18,6 +19,7 @@ import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmai
 import type { CampaignStore } from '../store';
 import { countByStatus } from '../delivery/states';
 import { describeFinding } from '../preview/preflight';
+import { type Hold, describeHold } from '../guard/breaker';
 
 export type Counts = Record<string, number>;
 
@@ -46,6 +48,8 @@ export const CampaignState = Annotation.Root({
 	stepsDone: Annotation<number[]>({ reducer: (a, b) => a.concat(b), default: () => [] }),
 	/** Preflight warnings of the run, each once (a long subject, no preheader, contacts without a merge field...). */
 	warnings: Annotation<string[]>({ reducer: (a, b) => [...new Set([...a, ...b])].slice(0, 50), default: () => [] }),
+	/** The hold that stopped the run (reputation guard or a user's pause), if one did. */
+	paused: Annotation<Hold | null>({ reducer: (_a, b) => b, default: () => null }),
 });
 export type CampaignGraphState = typeof CampaignState.State;
 
@@ -115,7 +119,8 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			const batches = await sendEmailWithSendgrid(s.payloads, deps.send, config.sendOptions);
 			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length };
 			const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
-			return { results: batches.flatMap((b) => b.results), payloads: [], counts, warnings };
+			const paused = batches.find((b) => b.paused)?.paused ?? null;
+			return { results: batches.flatMap((b) => b.results), payloads: [], counts, warnings, ...(paused ? { paused } : {}) };
 		})
 		.addNode('log_campaign_result', async (s) => {
 			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
@@ -135,7 +140,7 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addEdge('build_email_payload', 'generate_email_copy')
 		.addEdge('generate_email_copy', 'send_email_with_sendgrid')
 		.addEdge('send_email_with_sendgrid', 'log_campaign_result')
-		.addConditionalEdges('log_campaign_result', (s) => (s.cursor < s.total ? 'build_email_payload' : 'done'), ['build_email_payload', 'done'])
+		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : s.cursor < s.total ? 'build_email_payload' : 'done'), ['build_email_payload', 'done', END])
 		.addConditionalEdges('done', (s) => (s.stepQueue.length > 0 ? 'load_campaign_content' : END), ['load_campaign_content', END]);
 	return graph.compile({ checkpointer });
 }
@@ -151,6 +156,8 @@ export interface AgentRunResult {
 	rows: DeliveryResult[];
 	/** Preflight warnings (errors stop the run before anything is sent). */
 	warnings: string[];
+	/** Set when a hold stopped the run: what is paused, why, and how to resume. Unsent recipients are `paused` in the counts. */
+	paused?: { scope: string; cause: string; reason: string; message: string; held_at: string; held_by: string };
 	resumed: boolean;
 	durationMs: number;
 }
@@ -170,8 +177,13 @@ export async function runCampaignAgent(
 		const snapshot = await app.getState(thread);
 		// A run killed after a step finished (its writes saved) but before the next checkpoint lists that
 		// step under tasks, not under next: either means the run is not over and resumes from here.
+		const before = snapshot.values as Partial<CampaignGraphState> | undefined;
 		if (snapshot.next.length > 0 || snapshot.tasks.length > 0) {
 			input = null;
+			resumed = true;
+		} else if (before?.paused && before.step !== undefined) {
+			// Stopped by a pause: the paused step again from its first contact (claims skip who already got it), then the rest.
+			input = { runId: options.runId, stepQueue: [before.step, ...(before.stepQueue ?? [])], paused: null };
 			resumed = true;
 		} else if (snapshot.values && (snapshot.values as CampaignGraphState).stepsDone?.length) {
 			const v = snapshot.values as CampaignGraphState;
@@ -185,6 +197,30 @@ export async function runCampaignAgent(
 		// With a checkpoint the run can go on from where it stopped: interrupted, not failed.
 		await deps.store.failRun(options.runId, e, options.checkpointer ? 'interrupted' : 'failed');
 		throw e;
+	}
+	if (final.paused) {
+		const h = final.paused;
+		await deps.store.refreshRun(options.runId, {
+			finished: true,
+			outcome: 'paused',
+			error: describeHold(h),
+			llmCalls: final.llm.calls ?? 0,
+			llmTokens: (final.llm.prompt_tokens ?? 0) + (final.llm.completion_tokens ?? 0),
+		});
+		return {
+			runId: options.runId,
+			campaignId: final.campaign?.id,
+			steps: final.stepsDone ?? [],
+			total: final.total,
+			counts: final.counts,
+			llm: final.llm,
+			invalid: final.invalid ?? [],
+			rows: final.rows ?? [],
+			warnings: final.warnings ?? [],
+			paused: { scope: h.scope, cause: h.cause, reason: h.reason, message: describeHold(h), held_at: h.held_at, held_by: h.held_by },
+			resumed,
+			durationMs: Date.now() - started,
+		};
 	}
 	// Never report a partial run as a finished one.
 	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {

@@ -117,6 +117,7 @@ export const RESULT_MEANING = {
 	deferred: { outcome: 'pending', skipped: false },
 	dry_run: { outcome: 'pending', skipped: false },
 	sandbox: { outcome: 'pending', skipped: false },
+	paused: { outcome: 'pending', skipped: false },
 	failed: { outcome: 'stopped', skipped: false },
 	suppressed: { outcome: 'stopped', skipped: true },
 } as const satisfies Record<DeliveryStatus, { outcome: 'went_out' | 'pending' | 'stopped'; skipped: boolean }>;

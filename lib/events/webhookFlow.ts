@@ -10,6 +10,7 @@ import { CampaignEvent, EventBodyError, normalizeEvent, parseEventBody } from '.
 import { chooseVerificationKey, verifyEventSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './signature';
 import { InboundReply, multipartFields, readInboundReply, secretMatches } from './reply';
 import { ReplyOptions, applyInboundReply } from './replyFlow';
+import { type GuardThresholds, type Hold, describeHold } from '../guard/breaker';
 
 /** A refusal (answered with its status and error, no items), or 200 with the items to emit. */
 export type WebhookAnswer = { status: number; error: string } | { status: 200; items: Array<Record<string, unknown>> };
@@ -25,6 +26,8 @@ export interface EventPostSettings {
 	/** Event types to keep; others are answered 200 and dropped. */
 	wanted: readonly string[];
 	output: OutputMode;
+	/** The reputation guard's limits (absent: off). Needs the store. */
+	guard?: GuardThresholds;
 }
 
 export interface EventPost {
@@ -66,9 +69,11 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 	const dropMachine = settings.dropMachineOpens !== false;
 
 	let output = events;
+	let paused: Hold[] = [];
 	if (post.store) {
 		try {
-			const r = await applyEvents(await post.store(), events, { countMachineOpens: !dropMachine, stopSequenceOnClick: settings.stopSequenceOnClick === true });
+			const r = await applyEvents(await post.store(), events, { countMachineOpens: !dropMachine, stopSequenceOnClick: settings.stopSequenceOnClick === true, guard: settings.guard });
+			paused = r.paused;
 			if (!settings.emitDuplicates) output = r.fresh;
 		} catch (e) {
 			// SendGrid retries a batch that was not answered 2xx, so nothing accepted is ever lost.
@@ -76,7 +81,22 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 		}
 	}
 	if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
-	return { status: 200, items: shapeOutput(output, settings.output) };
+	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output) };
+}
+
+/**
+ * A pause the reputation guard made is told to the workflow (an alert branch can route it): one
+ * `campaign_paused` item per hold, or a `paused` list on the request's item.
+ */
+export function withPauses(items: Array<Record<string, unknown>>, paused: Hold[], mode: OutputMode): Array<Record<string, unknown>> {
+	if (paused.length === 0 || mode === 'none') return items;
+	const told = paused.map((h) => {
+		const [kind, id] = [h.scope.slice(0, h.scope.indexOf(':')), h.scope.slice(h.scope.indexOf(':') + 1)];
+		return { event: 'campaign_paused', scope: h.scope, ...(kind === 'campaign' ? { campaign_id: id } : { account: id }), cause: h.cause, reason: h.reason, message: describeHold(h), held_by: h.held_by, held_at: h.held_at, detail: h.detail ?? {} };
+	});
+	if (mode === 'event') return [...items, ...told];
+	if (items.length === 0) return [{ events: [], count: 0, paused: told }];
+	return [{ ...items[0], paused: told }, ...items.slice(1)];
 }
 
 /** Events as the workflow gets them: one item each, one item per request, or none (Store Only). */

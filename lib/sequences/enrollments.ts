@@ -14,7 +14,6 @@ import {
 	insertEnrollments,
 	moveEnrollments,
 	releaseEnrollmentClaims,
-	setCampaignStatus,
 	type CampaignStore,
 	type Enrollment,
 	type EnrollmentCount,
@@ -115,10 +114,6 @@ export async function advanceEnrollments(store: CampaignStore, campaign: Campaig
 export async function releaseEnrollments(store: CampaignStore, campaignId: string, emails: string[], dueAt?: number): Promise<void> {
 	if (!emails.length) return;
 	await releaseEnrollmentClaims(store, campaignId, emails, dueAt ? new Date(dueAt).toISOString() : null);
-}
-
-export async function setSequenceStatus(store: CampaignStore, campaignId: string, status: 'active' | 'paused'): Promise<number> {
-	return setCampaignStatus(store, campaignId, status);
 }
 
 export async function sequenceStatus(store: CampaignStore, campaignId: string): Promise<EnrollmentCount[]> {

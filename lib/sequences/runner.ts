@@ -12,7 +12,8 @@ import { buildEmailPayloads } from '../stages/buildEmailPayload';
 import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
 import { logCampaignResult } from '../stages/logCampaignResult';
 import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
-import type { CampaignStore } from '../store';
+import { activeHold, type CampaignStore } from '../store';
+import { accountScope, campaignScope, describeHold } from '../guard/breaker';
 import { Enrollment, HOLDOUT, advanceEnrollments, claimDueEnrollments, releaseEnrollments } from './enrollments';
 import { countByStatus } from '../delivery/states';
 import { describeFinding } from '../preview/preflight';
@@ -34,6 +35,8 @@ export interface DueStepSummary {
 	ab_power?: PowerCheck;
 	/** Preflight warnings of what this tick sent (errors stop the tick before anything is sent). */
 	preflight_warnings?: string[];
+	/** The campaign or its SendGrid account is paused: what and why. Its contacts stay due and go out after Resume. */
+	paused?: string;
 }
 
 export interface RunDueOptions {
@@ -68,6 +71,14 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 			summary.enrollments.missing_campaign = rows.length;
 			continue;
 		}
+		// Paused since the enrollments were claimed (or its account is): no copy is written, nobody is sent, the contacts stay due.
+		const hold = await activeHold(store, [campaignScope(campaign.id), ...(options.send.account ? [accountScope(options.send.account)] : [])]);
+		if (hold) {
+			await releaseEnrollments(store, campaign.id, rows.map((r) => r.email));
+			summary.paused = describeHold(hold);
+			summary.enrollments.waiting = rows.length;
+			continue;
+		}
 		let sendable = rows;
 		const holdout = rows.filter((r) => r.variant === HOLDOUT);
 		const variantOf = new Map(rows.map((r) => [r.email, r.variant]));
@@ -85,8 +96,9 @@ export async function sendDueSteps(store: CampaignStore, deps: { send: SendDeps;
 			}
 		}
 		if (sendable.length === 0) continue;
-		const { results, warnings } = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
+		const { results, warnings, paused } = await sendStep(store, deps, campaign, step, sendable, variantOf, runId, options);
 		if (warnings.length > 0) summary.preflight_warnings = warnings;
+		if (paused) summary.paused = paused;
 		summary.counts = countByStatus(results.values());
 		summary.enrollments = await advanceEnrollments(store, campaign, step, sendable, results, options.now);
 		const ab = campaign.abTest;
@@ -107,7 +119,7 @@ async function sendStep(
 	variantOf: Map<string, string>,
 	runId: string,
 	options: RunDueOptions,
-): Promise<{ results: Map<string, DeliveryResult>; warnings: string[] }> {
+): Promise<{ results: Map<string, DeliveryResult>; warnings: string[]; paused?: string }> {
 	const contacts: Contact[] = rows.map((r) => ({ ...r.fields, email: r.email }));
 	const built = buildEmailPayloads(campaign, contacts, runId, { step, batchSize: options.batchSize, variantOf: (c) => variantOf.get(c.email)! });
 	const copy = await generateEmailCopy(built, options.copy, deps.generate);
@@ -115,5 +127,6 @@ async function sendStep(
 	const results = batches.flatMap((b) => b.results);
 	await logCampaignResult(results, { store }, { llmCalls: copy.llmCalls, llmTokens: copy.usage.prompt_tokens + copy.usage.completion_tokens });
 	const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
-	return { results: new Map(results.map((r) => [r.email, r])), warnings };
+	const hold = batches.find((b) => b.paused)?.paused;
+	return { results: new Map(results.map((r) => [r.email, r])), warnings, ...(hold ? { paused: describeHold(hold) } : {}) };
 }

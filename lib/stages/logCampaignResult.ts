@@ -22,6 +22,9 @@ export interface RunSummary {
 	unconfirmed: number;
 	suppressed: number;
 	already_sent: number;
+	/** Not sent because the campaign or its account is paused; `paused_reason` says why. */
+	paused: number;
+	paused_reason?: string;
 	rows_written: number;
 	/** Results the store refused: a newer run holds the row, or the row has moved on (see errors). */
 	not_written?: number;
@@ -58,6 +61,7 @@ export function summarize(results: DeliveryResult[]): RunSummary[] {
 				unconfirmed: 0,
 				suppressed: 0,
 				already_sent: 0,
+				paused: 0,
 				rows_written: 0,
 				errors: [],
 			};
@@ -67,6 +71,7 @@ export function summarize(results: DeliveryResult[]): RunSummary[] {
 		s.recipients++;
 		s[r.status]++;
 		if (RESULT_MEANING[r.status].skipped) s.skipped++;
+		if (r.status === 'paused' && !s.paused_reason) s.paused_reason = r.error;
 		if (r.error && (r.status === 'failed' || r.status === 'retry') && s.errors.length < 100) s.errors.push({ email: r.email, status: r.status, error: r.error });
 	}
 	return [...byRun.values()];
@@ -95,10 +100,13 @@ export async function logCampaignResult(
 			s.errors.push({ email: x.email, status: x.status, error: `not written: the store has it ${x.stored_status}${x.stored_run_id !== x.run_id ? ` in run ${x.stored_run_id}` : ''}` });
 	}
 	for (const s of perRun.values()) {
+		// A run stopped by a pause ends 'paused' with the reason: the dashboard shows why, and a run after Resume sends the rest.
+		const paused = s.paused > 0 && (options.finishRun ?? true);
 		s.stored_counts = await deps.store.refreshRun(s.run_id, {
 			finished: options.finishRun ?? true,
 			llmCalls: summaries.length === 1 ? options.llmCalls : 0,
 			llmTokens: summaries.length === 1 ? options.llmTokens : 0,
+			...(paused ? { outcome: 'paused' as const, error: s.paused_reason ?? 'paused' } : {}),
 		});
 	}
 	return summaries;

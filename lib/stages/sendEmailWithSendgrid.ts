@@ -8,14 +8,18 @@ import { MailRequest, buildMailRequests, messageIdsOf } from '../sendgrid/mailRe
 import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
-import { unsubscribeSecret, type CampaignStore } from '../store';
+import { placeHold, unsubscribeSecret, type CampaignStore } from '../store';
 import { PreflightError, preflightRun, type PreflightFinding } from '../preview/preflight';
-import { DeliveryTransitionError, isDeliveryState } from '../delivery/states';
+import { DeliveryTransitionError, DeliveryState, isDeliveryState } from '../delivery/states';
+import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold, isAccountRefusal } from '../guard/breaker';
+import type { WarmupPlan } from '../guard/warmup';
 
 export interface SendOptions {
 	dryRun?: boolean;
 	/** 0 = no daily cap. */
 	dailyCap?: number;
+	/** A warm-up schedule for the account: the day's allowance (shared by every campaign and worker) limits sends like the daily cap. */
+	warmup?: WarmupPlan;
 	/** Opaque account key for the daily cap (hash of the API key and base URL). */
 	account?: string;
 	/** Requests in flight at once. */
@@ -63,6 +67,8 @@ export interface BatchResult {
 	results: DeliveryResult[];
 	/** Preflight warnings for this step and variant (on its first batch only), e.g. a long subject or no preheader. */
 	preflight?: PreflightFinding[];
+	/** The hold (a paused campaign or SendGrid account) that stopped this batch: its unsent recipients are `paused`, unclaimed. */
+	paused?: Hold;
 }
 
 /** Thrown when continuing would only fail every batch the same way (bad key, missing permission). */
@@ -86,6 +92,8 @@ class BatchSender {
 	readonly claimedIds = new Map<string, string>();
 	/** The account and day the claimed rows reserved daily quota under (when a cap is set). */
 	quota?: { account: string; day: string };
+	/** The hold that stopped this batch, if one did. */
+	held?: Hold;
 	requests = 0;
 
 	constructor(
@@ -111,13 +119,15 @@ class BatchSender {
 		});
 	}
 
-	async record(recipients: Recipient[], status: DeliveryStatus, extra: Partial<DeliveryResult> = {}): Promise<void> {
+	/** Results for these recipients, and the same outcome on the rows this batch claimed (`stored` when the store's state differs from the result). */
+	async record(recipients: Recipient[], status: DeliveryStatus, extra: Partial<DeliveryResult> = {}, stored?: DeliveryState): Promise<void> {
 		for (const r of recipients) this.result(r, status, extra);
 		if (!this.deps.store || this.payload.sandbox || this.options.dryRun) return;
 		const ids = recipients.map((r) => this.claimedIds.get(r.email)).filter((id): id is string => id !== undefined);
-		if (!isDeliveryState(status)) return;
+		const state = stored ?? status;
+		if (!isDeliveryState(state)) return;
 		try {
-			await this.deps.store.recordOutcome({ runId: this.payload.run_id, ids, status, error: extra.error, http_status: extra.http_status ?? (status === 'sent' ? 202 : undefined), message_id: extra.message_id, quota: this.quota });
+			await this.deps.store.recordOutcome({ runId: this.payload.run_id, ids, status: state, error: extra.error, http_status: extra.http_status ?? (state === 'sent' ? 202 : undefined), message_id: extra.message_id, quota: this.quota });
 		} catch (e) {
 			if (!(e instanceof DeliveryTransitionError)) throw e;
 			// Another run took these rows over (past the resend grace) or they moved on: the store keeps their state; say so.
@@ -128,6 +138,16 @@ class BatchSender {
 				if (r) r.error = `${r.error ? `${r.error}; ` : ''}not recorded as ${status}: ${x.from === null ? 'another run holds this claim now' : `the row is ${x.from}`}`;
 			}
 		}
+	}
+
+	/** Claimed recipients a hold stopped before their request: given back (retry, quota released) and reported paused. */
+	async release(recipients: Recipient[], hold: Hold): Promise<void> {
+		if (recipients.length > 0) await this.record(recipients, 'paused', { error: describeHold(hold) }, 'retry');
+	}
+
+	/** The scopes whose hold stops this batch: its campaign, and the SendGrid account it sends with. */
+	get holdScopes(): string[] {
+		return [campaignScope(this.payload.campaign_id), ...(this.options.account ? [accountScope(this.options.account)] : [])];
 	}
 
 	/** Right before a request leaves: addresses suppressed while it waited (limiter, 429 pause, backoff) are taken out. */
@@ -155,6 +175,9 @@ class BatchSender {
 		let ambiguous = false;
 		for (;;) {
 			await limiter?.acquire(req.recipients.length);
+			// Paused while this batch waited (the reputation guard tripped, a user paused it, another worker's key was refused): no request.
+			const hold = this.deps.store && !this.payload.sandbox && !this.options.dryRun ? await this.deps.store.activeHold(this.holdScopes) : undefined;
+			if (hold) throw new CampaignHeldError(hold);
 			const checked = await this.withoutSuppressed(req);
 			if (!checked) return;
 			req = checked;
@@ -191,12 +214,18 @@ class BatchSender {
 					await this.record(req.recipients, status, { error: `${e.message} (after ${attempts} attempts${status === 'retry' ? '; a re-run will send these' : ''})`, http_status: e.status, attempts });
 					return;
 				}
-				if (e.status === 401 || e.status === 403) {
+				if (isAccountRefusal(e.status, e.message)) {
 					await this.record(req.recipients, 'retry', { error: e.message, http_status: e.status, attempts });
+					// Every campaign on this key would be refused the same way: the account is paused for all of them, on every worker.
+					const held = await this.holdAccount(e);
 					throw new SendAbortedError(
-						`SendGrid refused the API key (${e.status}) — check the SendGrid API credential's key and that it has the Mail Send permission`,
+						`SendGrid refused the API key (${e.status}): ${e.message.slice(0, 200)} — check the SendGrid API credential's key, that it has the Mail Send permission and that the account is in good standing${held ? '; every campaign sent with this key is paused until you resume it (Campaign Sequence → Resume, Resume SendGrid Account on)' : ''}`,
 						[],
 					);
+				}
+				if (e.status === 403) {
+					await this.record(req.recipients, 'retry', { error: e.message, http_status: 403, attempts });
+					throw new SendAbortedError(`SendGrid refused the request (403): ${e.message.slice(0, 300)} — fix the sender in the campaign or in SendGrid and run again; nobody was sent`, []);
 				}
 				if (e.status === 400) {
 					const wide = requestWideProblem(e);
@@ -211,6 +240,20 @@ class BatchSender {
 				return;
 			}
 		}
+	}
+
+	/** Holds the SendGrid account after an account refusal (401, a 403 about the account); false when there is no store or account key. */
+	private async holdAccount(e: SendGridApiError): Promise<boolean> {
+		const { store } = this.deps;
+		if (!store || !this.options.account) return false;
+		await placeHold(store, {
+			scope: accountScope(this.options.account),
+			cause: 'account_refused',
+			reason: `SendGrid answered ${e.status}: ${e.message.slice(0, 300)}`,
+			detail: { http_status: e.status, campaign_id: this.payload.campaign_id, run_id: this.payload.run_id },
+			by: `run ${this.payload.run_id}`,
+		});
+		return true;
 	}
 
 	/** A 400 names the bad personalizations (field personalizations.N...): fail those, send the others. Only called when it names some. */
@@ -264,6 +307,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		batch: payload.batch,
 		requests: sender.requests,
 		results: payload.recipients.map((r) => sender.results.get(r.email)!).filter(Boolean),
+		...(sender.held ? { paused: sender.held } : {}),
 	});
 	let recipients = payload.recipients;
 	const { store } = deps;
@@ -304,15 +348,21 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		// The Message-ID each recipient goes out with is stored in the claim: replies are matched on it.
 		const replyIds = new Map<Recipient, string | undefined>();
 		for (const req of requests) messageIdsOf(req).forEach((id, i) => replyIds.set(req.recipients[i], id));
-		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live' });
-		const cap = options.dailyCap && options.dailyCap > 0 ? { account: options.account ?? 'default', cap: options.dailyCap, day: utcDay(policy.now()) } : undefined;
+		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live', account: options.account });
+		const capped = (options.dailyCap && options.dailyCap > 0) || options.warmup;
+		const cap = capped ? { account: options.account ?? 'default', cap: options.dailyCap ?? 0, day: utcDay(policy.now()), warmup: options.warmup } : undefined;
 		const claim = await store.claimDeliveries(
 			payload.campaign_id,
 			payload.run_id,
 			payload.step,
 			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant, reply_message_id: replyIds.get(r) })),
-			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds, groupId: payload.asm_group_id, sendAt: payload.send_at, dailyCap: cap },
+			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds, groupId: payload.asm_group_id, sendAt: payload.send_at, dailyCap: cap, holdScopes: sender.holdScopes },
 		);
+		if (claim.held) {
+			sender.held = claim.held;
+			for (const r of recipients) sender.result(r, 'paused', { error: describeHold(claim.held) });
+			return out();
+		}
 		if (cap) sender.quota = { account: cap.account, day: cap.day };
 		const byEmail = new Map(recipients.map((r) => [r.email, r]));
 		for (const r of recipients) {
@@ -321,7 +371,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		}
 		for (const d of claim.deferred) {
 			const r = byEmail.get(d.email);
-			if (r) sender.result(r, 'deferred', { error: `daily cap of ${cap!.cap} reached; goes out on the next run after ${cap!.day}` });
+			if (r) sender.result(r, 'deferred', { error: claim.deferredReason ?? 'daily limit reached; goes out on the next run' });
 		}
 		for (const x of claim.existing) {
 			const r = byEmail.get(x.email);
@@ -340,6 +390,12 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 			await sender.send(keep.size === req.recipients.length ? req : subset(req, keep));
 		}
 	} catch (e) {
+		if (e instanceof CampaignHeldError) {
+			// Paused between the claim and a request: everything this batch claimed and did not send is given back.
+			sender.held = e.hold;
+			await sender.release([...sendable].filter((r) => !sender.results.has(r.email)), e.hold);
+			return out();
+		}
 		if (!(e instanceof SendAbortedError)) throw e;
 		// Nothing after the refusal went out: give those claims back so a re-run sends them.
 		const unsent = [...sendable].filter((r) => !sender.results.has(r.email));
@@ -347,6 +403,22 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		throw new SendAbortedError(e.message, [out()]);
 	}
 	return out();
+}
+
+/** A batch never started because its campaign or account is paused: every recipient reported paused, nobody claimed. */
+function pausedBatch(p: EmailPayload, hold: Hold, now: number): BatchResult {
+	const error = describeHold(hold);
+	const at = new Date(now).toISOString();
+	return {
+		campaign_id: p.campaign_id,
+		run_id: p.run_id,
+		step: p.step,
+		variant: p.variant,
+		batch: p.batch,
+		requests: 0,
+		results: p.recipients.map((r) => ({ delivery_id: r.delivery_id, campaign_id: p.campaign_id, run_id: p.run_id, step: p.step, variant: p.variant, email: r.email, status: 'paused' as const, attempts: 0, at, error })),
+		paused: hold,
+	};
 }
 
 /** Sends the payloads (each a batch of one variant) and returns one result list per batch. */
@@ -373,14 +445,17 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	};
 	let next = 0;
 	let aborted: SendAbortedError | undefined;
+	// A paused campaign or account: batches not started are reported paused without being claimed.
+	let held: Hold | undefined;
 	// A batch that fails (the store went away, say) stops the others from starting new batches, and the
 	// stage answers only once the requests already under way have landed: nothing sends after it failed.
 	let failure: { error: unknown } | undefined;
 	const worker = async () => {
-		while (!aborted && !failure && next < payloads.length) {
+		while (!aborted && !failure && !held && next < payloads.length) {
 			const i = next++;
 			try {
 				results[i] = await sendBatch(payloads[i], deps, policy, options);
+				held ??= results[i].paused;
 			} catch (e) {
 				if (e instanceof SendAbortedError) {
 					aborted = aborted ?? e;
@@ -399,6 +474,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		}
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
+	if (held) for (let i = 0; i < payloads.length; i++) results[i] ??= pausedBatch(payloads[i], held, policy.now());
 	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)) : undefined;
 	if (stopped) {
 		// The run ends here with its error, so the dashboard never shows it running for ever.

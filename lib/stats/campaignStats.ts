@@ -1,5 +1,19 @@
 /** What the dashboard shows, straight from the store: campaigns, runs with progress, rates per step and variant, A/B results, recent deliveries. */
-import { listAbDecisions, listCampaigns, listRuns, recentDeliveries, stepCounts, suppressionCounts, type CampaignStore, type RecentDelivery, type RunListRow, type StepCounts } from '../store';
+import {
+	accountsOfCampaign,
+	listAbDecisions,
+	listCampaigns,
+	listHolds,
+	listRuns,
+	recentDeliveries,
+	stepCounts,
+	suppressionCounts,
+	type CampaignStore,
+	type RecentDelivery,
+	type RunListRow,
+	type StepCounts,
+} from '../store';
+import { type Hold, accountScope, campaignScope, describeHold } from '../guard/breaker';
 import { redactSecrets } from '../redact';
 import { eventOutcomes, type EventOutcome } from '../store/events';
 
@@ -18,13 +32,16 @@ export interface CampaignStats {
 	suppressions: Array<{ reason: string; n: number }>;
 	/** Deferral responses, bounce classifications (with type: bounce or blocked) and drop reasons, most frequent first. */
 	outcomes?: EventOutcome[];
+	/** Paused campaigns and SendGrid accounts (reputation guard or a user), each with what it means and how to resume. */
+	paused?: Array<Hold & { message: string }>;
 }
 
 const rate = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 10_000) / 10_000 : 0);
 
 export async function campaignStats(store: CampaignStore, filter: { campaignId?: string; recent?: number } = {}): Promise<CampaignStats> {
 	const c = filter.campaignId ?? null;
-	const [campaigns, runs, steps, ab, recent, suppressions, outcomes] = await Promise.all([
+	const holdScopes = c === null ? undefined : [campaignScope(c), ...(await accountsOfCampaign(store, c)).map(accountScope)];
+	const [campaigns, runs, steps, ab, recent, suppressions, outcomes, holds] = await Promise.all([
 		listCampaigns(store, c),
 		listRuns(store, c),
 		stepCounts(store, c),
@@ -32,10 +49,14 @@ export async function campaignStats(store: CampaignStore, filter: { campaignId?:
 		recentDeliveries(store, c, filter.recent ?? 50),
 		suppressionCounts(store),
 		eventOutcomes(store, c),
+		listHolds(store, holdScopes),
 	]);
+	const held = new Set(holds.map((h) => h.scope));
 	return {
 		generated_at: new Date().toISOString(),
-		campaigns,
+		// The campaign row's own status is not where pauses live any more: holds are.
+		campaigns: campaigns.map((x) => ({ ...x, status: held.has(campaignScope(x.id)) ? 'paused' : 'active' })),
+		paused: holds.map((h) => ({ ...h, reason: redactSecrets(h.reason), message: redactSecrets(describeHold(h)) })),
 		runs: runs.map((r) => ({ ...r, error: r.error === null ? null : redactSecrets(r.error) })),
 		steps: steps.map((s) => ({
 			...s,

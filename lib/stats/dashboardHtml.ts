@@ -60,7 +60,7 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 		.map((r) => {
 			const p = r.progress as { processed?: number; total?: number };
 			const done = p.processed ?? (r.counts.sent ?? 0) + (r.counts.failed ?? 0) + (r.counts.dry_run ?? 0);
-			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td class="${r.status === 'failed' || r.status === 'interrupted' ? 'err' : ''}" title="${e(r.error ?? '')}">${e(r.status)}${r.status === 'interrupted' ? ' (resumable)' : ''}${r.error ? `<br><small>${e(redactSecrets(r.error).slice(0, 300))}</small>` : ''}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
+			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td class="${r.status === 'failed' || r.status === 'interrupted' ? 'err' : r.status === 'paused' ? 'warn' : ''}" title="${e(r.error ?? '')}">${e(r.status)}${r.status === 'interrupted' ? ' (resumable)' : ''}${r.error ? `<br><small>${e(redactSecrets(r.error).slice(0, 300))}</small>` : ''}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
 		})
 		.join('');
 	const steps = stats.steps
@@ -78,13 +78,16 @@ export function renderDashboard(stats: CampaignStats, title = 'Email campaigns')
 	const recent = stats.recent
 		.map((r) => `<tr class="${r.error ? 'err' : ''}"><td>${e(r.email)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.variant)}</td><td>${e(r.status)}</td><td>${e(redactSecrets(r.error ?? ''))}</td><td>${e(r.updated_at)}</td></tr>`)
 		.join('');
+	const paused = (stats.paused ?? []).length
+		? `<section id="paused" class="alert"><h2>Paused</h2><ul>${(stats.paused ?? []).map((h) => `<li data-scope="${e(h.scope)}"><strong>${e(h.scope)}</strong> (${e(h.cause)}): ${e(h.message)}</li>`).join('')}</ul></section>`
+		: '';
 	const outcomeRows = stats.outcomes ?? [];
 	const outcomes = outcomeRows.length
 		? `<table id="outcomes"><tr><th>Event</th><th>Response, classification or reason</th><th>Count</th><th>Last</th></tr>${outcomeRows.map((o) => `<tr><td>${e(o.event)}</td><td>${e(redactSecrets(o.kind))}</td><td>${o.n}</td><td>${e(o.last_at)}</td></tr>`).join('')}</table>`
 		: '<p class="muted">None.</p>';
 	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="15"><title>${e(title)}</title>
-<style>body{font:14px system-ui,sans-serif;margin:24px;color:#111827}table{border-collapse:collapse;margin:8px 0 24px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:13px}th{background:#f9fafb}.muted{color:#6b7280}tr.err td{color:#b91c1c}h2{margin-top:28px}.warn{color:#b45309}</style></head>
-<body><h1>${e(title)}</h1><p class="muted">Generated ${e(stats.generated_at)} · ${stats.campaigns.length} campaign(s) · refreshes every 15 s</p>
+<style>body{font:14px system-ui,sans-serif;margin:24px;color:#111827}table{border-collapse:collapse;margin:8px 0 24px;width:100%}th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;font-size:13px}th{background:#f9fafb}.muted{color:#6b7280}tr.err td{color:#b91c1c}h2{margin-top:28px}.warn{color:#b45309}.alert{border:1px solid #f59e0b;background:#fffbeb;padding:4px 16px;margin:16px 0}</style></head>
+<body><h1>${e(title)}</h1><p class="muted">Generated ${e(stats.generated_at)} · ${stats.campaigns.length} campaign(s) · refreshes every 15 s</p>${paused}
 <h2>Runs</h2><table id="runs"><tr><th>Run</th><th>Campaign</th><th>Step</th><th>Mode</th><th>Status</th><th>Progress</th><th>Sent</th><th>Failed</th><th>Deferred</th><th>Started</th></tr>${runs}</table>
 <h2>Per step and variant</h2>${rateChart(stats.steps)}<table id="steps"><tr><th>Campaign</th><th>Step</th><th>Variant</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Dropped</th><th>Unsubscribed</th><th>Failed</th></tr>${steps}</table>
 <h2>A/B tests</h2><table id="ab"><tr><th>Campaign</th><th>Step</th><th>Metric</th><th>Winner</th><th>Sent to rest</th><th>Lift (CI)</th><th>p-value</th><th>Detectable lift</th><th>Expected / warnings</th><th>Decision</th></tr>${ab}</table>

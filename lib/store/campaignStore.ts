@@ -8,6 +8,9 @@ import type { Queryable, SqlDriver } from './driver';
 import { migrate } from './migrations';
 import { CLAIMABLE, DeliveryState, DeliveryTransitionError, TRANSITIONS, sourcesOf } from '../delivery/states';
 import { clip, redactSecrets } from '../redact';
+import type { Hold } from '../guard/breaker';
+import type { WarmupPlan } from '../guard/warmup';
+import { holdIn, warmupAllowanceIn } from './guard';
 
 export interface ClaimRow {
 	delivery_id: string;
@@ -38,6 +41,19 @@ export interface ClaimOutcome {
 	suppressed: Map<string, string>;
 	/** Claimed rows the daily cap could not take: recorded deferred in the claim itself. */
 	deferred: ClaimedRow[];
+	/** Why they were deferred (the daily cap, or the day's warm-up allowance). */
+	deferredReason?: string;
+	/** A hold (paused campaign or account) found at the claim: nothing was claimed. */
+	held?: Hold;
+}
+
+/** The day's sending limit of an account: a fixed cap, a warm-up allowance, or both (the lower wins). */
+export interface DailyLimit {
+	account: string;
+	/** 0 = none (a warm-up alone limits the day). */
+	cap: number;
+	day: string;
+	warmup?: WarmupPlan;
 }
 
 export interface ClaimOptions {
@@ -48,7 +64,9 @@ export interface ClaimOptions {
 	/** Unix seconds the request is scheduled for: a claim is never reclaimed before it plus the grace. */
 	sendAt?: number;
 	/** Reserve the account's daily quota in the same transaction; rows past the cap become deferred. */
-	dailyCap?: { account: string; cap: number; day: string };
+	dailyCap?: DailyLimit;
+	/** Holds that stop this claim ('campaign:<id>', 'account:<key>'): checked inside the claim's transaction. */
+	holdScopes?: string[];
 }
 
 /** A status change of claimed rows, as the run that claimed them asks for it. */
@@ -147,12 +165,18 @@ export class CampaignStore {
 		return r.rows[0]?.definition;
 	}
 
-	async startRun(run: { runId: string; campaignId: string; step?: number; mode: string; total?: number }): Promise<void> {
+	/** Records a run (once); `account` is the opaque key of the SendGrid account it sends with, so its events count for that account. */
+	async startRun(run: { runId: string; campaignId: string; step?: number; mode: string; total?: number; account?: string }): Promise<void> {
 		await this.db.query(
-			`INSERT INTO eca_runs (run_id, campaign_id, step, mode, total) VALUES ($1, $2, $3, $4, $5)
-			 ON CONFLICT (run_id) DO UPDATE SET total = GREATEST(eca_runs.total, EXCLUDED.total), updated_at = now()`,
-			[run.runId, run.campaignId, run.step ?? null, run.mode, run.total ?? 0],
+			`INSERT INTO eca_runs (run_id, campaign_id, step, mode, total, account) VALUES ($1, $2, $3, $4, $5, $6)
+			 ON CONFLICT (run_id) DO UPDATE SET total = GREATEST(eca_runs.total, EXCLUDED.total), account = COALESCE(EXCLUDED.account, eca_runs.account), updated_at = now()`,
+			[run.runId, run.campaignId, run.step ?? null, run.mode, run.total ?? 0, run.account ?? null],
 		);
+	}
+
+	/** The first hold among these scopes, if any (checked right before each SendGrid request). */
+	activeHold(scopes: string[]): Promise<Hold | undefined> {
+		return holdIn(this.db, scopes);
 	}
 
 	/** Live progress of a run (the dashboard's progress bar). */
@@ -179,7 +203,10 @@ export class CampaignStore {
 		const callerOrder = new Map(rows.map((r, i) => [r.email.toLowerCase(), i]));
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
-		const outcome = await this.db.transaction(async (tx) => {
+		const outcome = await this.db.transaction(async (tx): Promise<ClaimOutcome> => {
+			// A paused campaign or account claims nobody: unsent recipients stay unclaimed until it is resumed.
+			const held = await holdIn(tx, options.holdScopes ?? []);
+			if (held) return { claimed: [], existing: [], suppressed: new Map(), deferred: [], held };
 			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId, campaignId);
 			const wanted = rows.filter((r) => !suppressed.has(r.email.toLowerCase()));
 			const inserted = await tx.query<{ id: string; email: string }>(
@@ -229,22 +256,19 @@ export class CampaignStore {
 				).rows;
 			}
 			let deferred: ClaimedRow[] = [];
+			let deferredReason: string | undefined;
 			if (options.dailyCap && claimed.length > 0) {
-				const granted = await this.reserveQuotaIn(tx, options.dailyCap.account, claimed.length, options.dailyCap.cap, options.dailyCap.day);
-				if (granted < claimed.length) {
+				const quota = await this.reserveQuotaIn(tx, options.dailyCap, claimed.length);
+				if (quota.granted < claimed.length) {
 					const byOrder = [...claimed].sort((a, b) => callerOrder.get(a.email.toLowerCase())! - callerOrder.get(b.email.toLowerCase())!);
-					deferred = byOrder.slice(granted);
-					await this.transitionIn(tx, {
-						runId,
-						ids: deferred.map((d) => d.id),
-						status: 'deferred',
-						error: `daily cap of ${options.dailyCap.cap} reached; goes out on the next run after ${options.dailyCap.day}`,
-					});
+					deferred = byOrder.slice(quota.granted);
+					deferredReason = `${quota.limit} reached; goes out on the next run after ${options.dailyCap.day}`;
+					await this.transitionIn(tx, { runId, ids: deferred.map((d) => d.id), status: 'deferred', error: deferredReason });
 					const gone = new Set(deferred);
 					claimed = claimed.filter((c) => !gone.has(c));
 				}
 			}
-			return { claimed, existing, suppressed, deferred };
+			return { claimed, existing, suppressed, deferred, deferredReason };
 		});
 		await this.keepStatisticsFresh(outcome.claimed.length + outcome.deferred.length);
 		return outcome;
@@ -378,7 +402,7 @@ export class CampaignStore {
 	 */
 	async refreshRun(
 		runId: string,
-		extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string; outcome?: 'finished' | 'failed' | 'interrupted' } = {},
+		extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string; outcome?: 'finished' | 'failed' | 'interrupted' | 'paused' } = {},
 	): Promise<RunCounts> {
 		const counts: RunCounts = {};
 		const rows = await this.db.query<{ status: string; n: number }>(
@@ -530,17 +554,27 @@ export class CampaignStore {
 	 */
 	async reserveDailyQuota(account: string, wanted: number, cap: number, day: string): Promise<number> {
 		if (wanted <= 0) return 0;
-		return this.db.transaction((tx) => this.reserveQuotaIn(tx, account, wanted, cap, day));
+		return (await this.db.transaction((tx) => this.reserveQuotaIn(tx, { account, cap, day }, wanted))).granted;
 	}
 
-	/** Takes up to `wanted` of the day's cap for the account; returns how many it got. */
-	private async reserveQuotaIn(tx: Queryable, account: string, wanted: number, cap: number, day: string): Promise<number> {
+	/**
+	 * Takes up to `wanted` of the day's limit for the account (the cap, or the warm-up allowance when
+	 * lower); returns how many it got and the limit, in words, that stopped the rest.
+	 */
+	private async reserveQuotaIn(tx: Queryable, limit: DailyLimit, wanted: number): Promise<{ granted: number; limit: string }> {
+		const { account, day } = limit;
+		let cap = limit.cap > 0 ? limit.cap : Infinity;
+		let words = `daily cap of ${limit.cap}`;
+		if (limit.warmup) {
+			const w = await warmupAllowanceIn(tx, account, day, limit.warmup);
+			if (w.allowance < cap) [cap, words] = [w.allowance, `warm-up allowance of ${w.allowance} for ${day} (${w.note})`];
+		}
 		await tx.query('INSERT INTO eca_daily_quota (account, day, used) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING', [account, day]);
 		const row = await tx.query<{ used: number }>('SELECT used FROM eca_daily_quota WHERE account = $1 AND day = $2 FOR UPDATE', [account, day]);
 		const used = row.rows[0]?.used ?? 0;
 		const granted = Math.max(0, Math.min(wanted, cap - used));
 		if (granted > 0) await tx.query('UPDATE eca_daily_quota SET used = used + $3 WHERE account = $1 AND day = $2', [account, day, granted]);
-		return granted;
+		return { granted, limit: words };
 	}
 
 	/** The day's quota the account has used (the dashboard, tests). */

@@ -54,7 +54,7 @@ export async function insertEnrollments(store: CampaignStore, campaignId: string
 	return r.rowCount;
 }
 
-/** Claims active enrollments due at `now` (paused campaigns skipped, unexpired claims of others skipped) until now + leaseSeconds. */
+/** Claims active enrollments due at `now` (paused campaigns — held — skipped, unexpired claims of others skipped) until now + leaseSeconds. */
 export function claimDue(store: CampaignStore, o: { now: string; worker: string; limit: number; leaseSeconds: number; campaignId: string | null }): Promise<Enrollment[]> {
 	return driverOf(store).transaction(async (tx) => {
 		const r = await tx.query<Enrollment>(
@@ -63,7 +63,7 @@ export function claimDue(store: CampaignStore, o: { now: string; worker: string;
 				WHERE en.status = 'active' AND en.next_send_at <= $1::timestamptz
 				  AND (en.claimed_until IS NULL OR en.claimed_until < $1::timestamptz)
 				  AND ($4::text IS NULL OR en.campaign_id = $4)
-				  AND NOT EXISTS (SELECT 1 FROM eca_campaigns c WHERE c.id = en.campaign_id AND c.status = 'paused')
+				  AND NOT EXISTS (SELECT 1 FROM eca_holds h WHERE h.scope = 'campaign:' || en.campaign_id)
 				ORDER BY en.next_send_at
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED
@@ -97,10 +97,9 @@ export async function releaseEnrollmentClaims(store: CampaignStore, campaignId: 
 	);
 }
 
-/** Pauses or resumes a campaign's sequence; returns 1 when the campaign exists, else 0. */
-export async function setCampaignStatus(store: CampaignStore, campaignId: string, status: 'active' | 'paused'): Promise<number> {
-	const r = await driverOf(store).query('UPDATE eca_campaigns SET status = $2, updated_at = now() WHERE id = $1', [campaignId, status]);
-	return r.rowCount;
+/** Whether the store knows this campaign. */
+export async function campaignExists(store: CampaignStore, campaignId: string): Promise<boolean> {
+	return (await driverOf(store).query('SELECT 1 FROM eca_campaigns WHERE id = $1', [campaignId])).rows.length > 0;
 }
 
 /** A campaign's enrollments counted by status, next step and the kind of stop reason (the text before ':'). */

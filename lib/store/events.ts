@@ -9,6 +9,8 @@ import { isTestSendEvent, messageIdOf, messageIdOfSmtpId, stopFor, suppressionFo
 import { sourcesOf } from '../delivery/states';
 import type { Queryable } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
+import type { GuardThresholds, Hold } from '../guard/breaker';
+import { type ReputationDelta, countReputationIn, tripBreakersIn } from './guard';
 
 export interface ApplyEventsResult {
 	received: number;
@@ -22,6 +24,8 @@ export interface ApplyEventsResult {
 	quarantined: number;
 	/** The events that were new (not replays), in input order. */
 	fresh: CampaignEvent[];
+	/** Campaigns or accounts the reputation guard paused because of this post. */
+	paused: Hold[];
 }
 
 export interface ApplyEventsOptions {
@@ -29,6 +33,30 @@ export interface ApplyEventsOptions {
 	countMachineOpens?: boolean;
 	/** Contacts who click leave their sequences (off by default). */
 	stopSequenceOnClick?: boolean;
+	/** The reputation guard's limits: a campaign or account past them is paused in the same transaction. Absent: events are counted, nobody is paused. */
+	guard?: GuardThresholds;
+}
+
+/** What a post's fresh events add to the breaker's counters, per campaign and run (the run names the account). */
+function reputationDeltas(events: CampaignEvent[]): ReputationDelta[] {
+	const by = new Map<string, ReputationDelta>();
+	for (const e of events) {
+		if (!e.campaign_id) continue;
+		const counts = e.event === 'processed' || e.event === 'delivered' || e.event === 'bounce' || e.event === 'spamreport';
+		if (!counts) continue;
+		const key = `${e.campaign_id}\n${e.run_id ?? ''}`;
+		let d = by.get(key);
+		if (!d) by.set(key, (d = { campaign_id: e.campaign_id, run_id: e.run_id ?? null, processed: 0, delivered: 0, bounced: 0, hard_bounced: 0, spam_reports: 0 }));
+		if (e.event === 'processed') d.processed++;
+		else if (e.event === 'delivered') d.delivered++;
+		else if (e.event === 'spamreport') d.spam_reports++;
+		else {
+			d.bounced++;
+			// SendGrid's bounce types: 'bounce' (permanent) and 'blocked' (temporary, a soft bounce).
+			if ((e.type ?? 'bounce') === 'bounce') d.hard_bounced++;
+		}
+	}
+	return [...by.values()];
 }
 
 /**
@@ -327,6 +355,7 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		sequencesStopped: 0,
 		quarantined: 0,
 		fresh: [],
+		paused: [],
 	};
 	if (events.length === 0) return result;
 	// The same sg_event_id twice in one POST counts once.
@@ -355,6 +384,10 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		result.matched += await updateDeliveries(tx, 'processed', byKind('processed', fresh).filter((e) => !done.has(e)));
 		for (const k of Object.keys(UPDATES)) if (k !== 'processed') result.matched += await updateDeliveries(tx, k, byKind(k, fresh));
 		await applySuppressions(tx, fresh, result, options);
+		// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
+		// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).
+		const alarms = await countReputationIn(tx, reputationDeltas(fresh));
+		if (options.guard && alarms.length > 0) result.paused = await tripBreakersIn(tx, alarms, options.guard);
 	});
 	return result;
 }

@@ -283,6 +283,59 @@ CREATE TABLE IF NOT EXISTS eca_secrets (
 		name: 'a/b decisions: the evidence (lift and interval, always-valid p-value, detectable lift, expected time, power) and the sequential running state',
 		sql: `ALTER TABLE eca_ab_decisions ADD COLUMN IF NOT EXISTS evidence jsonb;`,
 	},
+	{
+		version: 12,
+		name: 'reputation guard: holds (paused campaigns and SendGrid accounts) with their log, event counters per minute, warm-up allowances per day',
+		// A hold stops every claim of its scope ('campaign:<id>' or 'account:<key>') until someone lifts it;
+		// the log says who paused and who resumed. The counters are what the breaker reads: fresh events
+		// counted per scope and minute, so a rolling window is a sum of a few rows, never a scan of deliveries.
+		// A run remembers the SendGrid account (an opaque key) it sent with, so events find their account.
+		sql: `
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS account text;
+CREATE TABLE IF NOT EXISTS eca_holds (
+	scope text PRIMARY KEY,
+	cause text NOT NULL,
+	reason text NOT NULL,
+	detail jsonb NOT NULL DEFAULT '{}'::jsonb,
+	held_by text NOT NULL,
+	held_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS eca_hold_log (
+	id bigserial PRIMARY KEY,
+	scope text NOT NULL,
+	action text NOT NULL,
+	cause text,
+	reason text,
+	detail jsonb,
+	actor text NOT NULL,
+	at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS eca_hold_log_scope ON eca_hold_log (scope, at DESC);
+CREATE TABLE IF NOT EXISTS eca_reputation (
+	scope text NOT NULL,
+	minute timestamptz NOT NULL,
+	processed int NOT NULL DEFAULT 0,
+	delivered int NOT NULL DEFAULT 0,
+	bounced int NOT NULL DEFAULT 0,
+	hard_bounced int NOT NULL DEFAULT 0,
+	spam_reports int NOT NULL DEFAULT 0,
+	PRIMARY KEY (scope, minute)
+);
+CREATE TABLE IF NOT EXISTS eca_warmup (
+	account text NOT NULL,
+	day date NOT NULL,
+	allowance int NOT NULL,
+	day_number int NOT NULL,
+	note text,
+	decided_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account, day)
+);
+-- Sequences paused before holds existed stay paused.
+INSERT INTO eca_holds (scope, cause, reason, held_by)
+	SELECT 'campaign:' || id, 'manual', 'paused by a user', 'Campaign Sequence' FROM eca_campaigns WHERE status = 'paused'
+	ON CONFLICT (scope) DO NOTHING;
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

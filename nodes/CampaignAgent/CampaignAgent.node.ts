@@ -131,6 +131,9 @@ export class CampaignAgent implements INodeType {
 				llm_tokens: (result.llm.prompt_tokens ?? 0) + (result.llm.completion_tokens ?? 0),
 				duration_ms: result.durationMs,
 				resumed: result.resumed,
+				// Stopped by a pause (reputation guard or a user): what, why, and how to resume; `paused` above counts who was not sent.
+				status: result.paused ? 'paused' : 'finished',
+				...(result.paused ? { pause: result.paused } : {}),
 				preflight_warnings: result.warnings,
 				dry_run: delivery.dryRun,
 				store: store.kind,

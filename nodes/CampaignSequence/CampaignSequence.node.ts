@@ -33,9 +33,9 @@ export class CampaignSequence implements INodeType {
 				options: [
 					{ name: 'Enroll Contacts', value: 'enroll', action: 'Enroll contacts in a sequence', description: 'Add contacts to a campaign sequence (existing ones keep their place)' },
 					{ name: 'Get Status', value: 'status', action: 'Get the status of a sequence', description: 'Counts of contacts per step, completed and stopped (with reasons)' },
-					{ name: 'Pause', value: 'pause', action: 'Pause a sequence' },
+					{ name: 'Pause', value: 'pause', action: 'Pause a campaign', description: 'Stop every send of the campaign (sequences, Campaign Agent, stage nodes, every worker) at its next claim' },
 					{ name: 'Pick A/B Winner', value: 'abDecide', action: 'Pick the winner of an a b test', description: 'Decide now from the clicks or opens so far (the scheduler also decides when the wait is over)' },
-					{ name: 'Resume', value: 'resume', action: 'Resume a sequence' },
+					{ name: 'Resume', value: 'resume', action: 'Resume a campaign', description: 'Lift a pause (yours or the reputation guard\'s) and record who resumed; the next run sends the rest' },
 					{ name: 'Send Due Steps', value: 'sendDue', action: 'Send the steps that are due', description: 'Run from a Schedule Trigger: sends every due step once and moves contacts on' },
 				],
 				default: 'sendDue',

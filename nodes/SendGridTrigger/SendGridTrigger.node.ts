@@ -1,5 +1,6 @@
 import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 import { OutputMode, WebhookAnswer, receiveEventPost, receiveInboundPost } from '../../lib/events/webhookFlow';
+import { guardThresholds } from '../../lib/guard/breaker';
 import { CREDENTIALS, campaignStore, optionalCredentials } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { triggerProperties } from './description';
@@ -69,6 +70,14 @@ export class SendGridTrigger implements INodeType {
 			// n8n keeps the exact bytes it received: the signature is checked over them.
 			if (!req.rawBody && req.readRawBody) await req.readRawBody();
 			const credential = await optionalCredentials(this, CREDENTIALS.sendGrid).catch(() => undefined);
+			// Limits out of range are answered 500 with the field named: SendGrid retries while the user fixes them.
+			let guard;
+			try {
+				guard = this.getNodeParameter('reputationGuard', true) ? guardThresholds(this.getNodeParameter('reputationLimits', {}) as Record<string, never>) : undefined;
+			} catch (e) {
+				this.getResponseObject().status(500).json({ error: `Reputation Limits: ${(e as Error).message}` });
+				return { noWebhookResponse: true };
+			}
 			answer = await receiveEventPost(
 				{
 					rawBody: req.rawBody ?? Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? '')),
@@ -88,6 +97,7 @@ export class SendGridTrigger implements INodeType {
 					stopSequenceOnClick: options.stopSequenceOnClick === true,
 					wanted: this.getNodeParameter('events', []) as string[],
 					output,
+					guard,
 				},
 			);
 		}

@@ -57,6 +57,53 @@ export const triggerProperties: INodeProperties[] = [
 		default: 'event',
 	},
 	{
+		displayName: 'Pause Campaigns on Bad Reputation',
+		name: 'reputationGuard',
+		type: 'boolean',
+		default: true,
+		description:
+			'Whether the reputation guard pauses a campaign (and the SendGrid account it sends with) when its hard bounces or spam complaints within the window pass the limits below. Every execution and worker stops at its next claim; unsent recipients stay unclaimed until you resume (Campaign Sequence → Resume).',
+		hint: 'Needs Update Campaign Store on (the default). A pause also comes out of this trigger as a campaign_paused item: route it to Slack or email.',
+	},
+	{
+		displayName: 'Reputation Limits',
+		name: 'reputationLimits',
+		type: 'collection',
+		placeholder: 'Change a limit',
+		default: {},
+		displayOptions: { show: { reputationGuard: [true] } },
+		options: [
+			{
+				displayName: 'Max Hard Bounce Rate (%)',
+				name: 'hardBounceRatePercent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 100, numberPrecision: 2 },
+				default: 5,
+				description: 'Pause when hard bounces pass this share of delivered + bounced messages. Above 5 % the list needs cleaning; SendGrid reviews accounts that bounce a lot.',
+			},
+			{
+				displayName: 'Max Spam Complaint Rate (%)',
+				name: 'spamRatePercent',
+				type: 'number',
+				typeOptions: { minValue: 0, maxValue: 100, numberPrecision: 3 },
+				default: 0.1,
+				description: 'Pause when spam reports pass this share of delivered messages. Gmail and Yahoo throttle senders above 0.3 %.',
+			},
+			{ displayName: 'Minimum Sends', name: 'minSends', type: 'number', typeOptions: { minValue: 1 }, default: 200, description: 'No pause before this many sends within the window: a few early bounces mean little' },
+			{
+				displayName: 'Pause',
+				name: 'scopes',
+				type: 'multiOptions',
+				options: [
+					{ name: 'The Campaign', value: 'campaign', description: 'Only the campaign whose messages bounced or were reported' },
+					{ name: 'The SendGrid Account', value: 'account', description: 'Every campaign sent with the same SendGrid API key, when the account as a whole passes the limits' },
+				],
+				default: ['campaign', 'account'],
+			},
+			{ displayName: 'Window (Hours)', name: 'windowHours', type: 'number', typeOptions: { minValue: 1, maxValue: 720 }, default: 24, description: 'Rolling window the rates are measured over; resuming starts it again' },
+		],
+	},
+	{
 		displayName:
 			'SendGrid posts events more than once, sometimes under a new sg_event_id. Each is recognised and output once only while the option Update Campaign Store is on (the default): with it off, no de-duplication happens.',
 		name: 'dedupeNotice',

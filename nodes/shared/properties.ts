@@ -136,6 +136,31 @@ export const deliveryProperties: INodeProperties[] = [
 			{ displayName: 'Max Retries', name: 'maxRetries', type: 'number', typeOptions: { minValue: 0, maxValue: 10 }, default: 5, description: 'Retries for 5xx answers, timeouts and connection errors (429s wait for the reset separately)' },
 			{ displayName: 'Parallel Requests', name: 'concurrency', type: 'number', typeOptions: { minValue: 1, maxValue: 32 }, default: 4 },
 			{ displayName: 'Request Timeout (Ms)', name: 'timeoutMs', type: 'number', default: 30000 },
+			{
+				displayName: 'Warm-Up Daily Growth',
+				name: 'warmupGrowth',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 10, numberPrecision: 2 },
+				default: 1.5,
+				description: "Each sending day's warm-up allowance is the previous one times this (1.5 = +50 %). Growth holds by itself while hard bounces (≥ 2.5 %) or spam complaints (≥ 0.05 %) since the last allowance are elevated.",
+			},
+			{
+				displayName: 'Warm-Up Start (Emails per Day)',
+				name: 'warmupStart',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description:
+					'Turns on a warm-up schedule for this SendGrid account (0 = off): the first day allows this many emails, then grows each sending day. Shared by every campaign, run and worker using the account (same campaign store); recipients over the day\'s allowance are deferred to the next day\'s run.',
+			},
+			{
+				displayName: 'Warm-Up Target (Emails per Day)',
+				name: 'warmupTarget',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description: 'Where warm-up growth stops (0 = keep growing; the Daily Cap, if set, still applies)',
+			},
 		],
 	},
 	{

@@ -9,6 +9,7 @@ import type { SendGridTransport } from '../../lib/sendgrid/client';
 import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
 import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
 import { LIMITS } from '../../lib/schemas';
+import { type WarmupPlan, warmupPlan } from '../../lib/guard/warmup';
 import { contactsFromQuery, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
 import { CREDENTIALS, chatModel, connectedChatModel, redisConnection, sendGrid } from './context';
@@ -76,11 +77,18 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 	const dryRun = ctx.getNodeParameter('dryRun', 0) as boolean;
 	const limits = ctx.getNodeParameter('limits', 0, {}) as Record<string, unknown>;
 	const o = ctx.getNodeParameter(names.deliveryOptions ?? 'options', 0, {}) as Record<string, unknown>;
+	let warmup: WarmupPlan | undefined;
+	try {
+		warmup = dryRun ? undefined : warmupPlan({ start: limits.warmupStart as number, growth: limits.warmupGrowth as number, target: limits.warmupTarget as number });
+	} catch (e) {
+		throw new NodeOperationError(ctx.getNode(), `Limits: ${(e as Error).message}`);
+	}
 	const delivery: Delivery = {
 		dryRun,
 		options: {
 			dryRun,
 			dailyCap: Number(limits.dailyCap ?? 0),
+			warmup,
 			concurrency: Number(limits.concurrency ?? 4),
 			onAmbiguousFailure: (o.onAmbiguousFailure as 'retry' | 'unconfirmed') ?? 'unconfirmed',
 			resendUnconfirmedAfterSeconds: Number(o.resendUnconfirmedAfterMinutes) > 0 ? Number(o.resendUnconfirmedAfterMinutes) * 60 : undefined,

@@ -1,6 +1,7 @@
 /** Day 1 / Day 3 / Day 7 sequences and A/B sample tests against the real store with a controlled clock. */
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
-import { enrollContacts, sequenceStatus, setSequenceStatus, HOLDOUT } from '../../lib/sequences/enrollments';
+import { enrollContacts, sequenceStatus, HOLDOUT } from '../../lib/sequences/enrollments';
+import { pauseCampaign, resumeSending, holdsOf } from '../../lib/guard/holds';
 import { sendDueSteps } from '../../lib/sequences/runner';
 import { applyEvents } from '../../lib/store/events';
 import { normalizeEvent } from '../../lib/events/normalize';
@@ -112,13 +113,16 @@ describe('sequences on Postgres', () => {
 	it('pauses and resumes a sequence', async () => {
 		const campaign = sequenceCampaign('seq-3');
 		await enrollContacts(store, campaign, contacts(5, 'seq3.example'), T0);
-		await setSequenceStatus(store, 'seq-3', 'paused');
+		await pauseCampaign(store, 'seq-3', 'jane@acme.example', 'wrong offer');
 		const sg = new RecordingSendGrid();
 		await tick(sg, T0, 'seq-3');
 		expect(sg.sent).toHaveLength(0);
-		await setSequenceStatus(store, 'seq-3', 'active');
+		expect((await holdsOf(store, 'seq-3')).holds).toEqual([expect.objectContaining({ scope: 'campaign:seq-3', cause: 'manual', reason: 'wrong offer', held_by: 'jane@acme.example' })]);
+		expect(await resumeSending(store, { campaignId: 'seq-3' }, 'joe@acme.example')).toHaveLength(1);
 		await tick(sg, T0, 'seq-3');
 		expect(sg.sent).toHaveLength(5);
+		const log = (await holdsOf(store, 'seq-3')).log.map((l) => [l.action, l.actor]);
+		expect(log).toEqual([['resume', 'joe@acme.example'], ['pause', 'jane@acme.example']]);
 	});
 
 	it('A/B sample: tests on a sample, waits, then sends the significant winner to the rest', async () => {

@@ -29,6 +29,11 @@ export interface SendGridSimulatorOptions {
 	rateLimit?: { limit: number; windowMs: number };
 	faults?: SendGridFaults;
 	maxBodyBytes?: number;
+	/**
+	 * Verified Sender Identities: when set, a From address not among them (nor on a listed domain,
+	 * '@acme.example') is refused with 403 and SendGrid's message, as a real account does.
+	 */
+	verifiedSenders?: string[];
 }
 
 export interface AcceptedMessage {
@@ -131,6 +136,10 @@ export class SendGridSimulator extends LoopbackServer {
 	setRateLimit(r: SendGridSimulatorOptions['rateLimit']): void {
 		this.opts.rateLimit = r;
 		this.windowCount = 0;
+	}
+
+	setVerifiedSenders(list: string[] | undefined): void {
+		this.opts.verifiedSenders = list;
 	}
 
 	setLatency(ms: number): void {
@@ -268,6 +277,19 @@ export class SendGridSimulator extends LoopbackServer {
 		const errors = validateMail(body);
 		if (errors.length) return answer(400, { errors });
 		const mail = body as MailBody;
+		const senders = this.opts.verifiedSenders;
+		const from = mail.from.email.toLowerCase();
+		if (senders && !senders.some((s) => (s.startsWith('@') ? from.endsWith(s.toLowerCase()) : from === s.toLowerCase())))
+			return answer(403, {
+				errors: [
+					{
+						field: 'from',
+						message:
+							'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements',
+						help: null,
+					},
+				],
+			});
 		if (mail.mail_settings?.sandbox_mode?.enable) return answer(200);
 		const id = this.accept(mail, index);
 		answer(202, undefined, { 'x-message-id': id });

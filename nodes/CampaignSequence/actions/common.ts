@@ -1,9 +1,6 @@
 /** Parameters several Campaign Sequence operations show, beside the code that reads them. */
-import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { setSequenceStatus } from '../../../lib/sequences/enrollments';
-import { campaignStore } from '../../shared/context';
-import { toItems } from '../../shared/operations';
 
 export const campaignRef: INodeProperties = {
 	displayName: 'Campaign ID',
@@ -41,11 +38,19 @@ export function readAsOf(ctx: IExecuteFunctions): number {
 	return now;
 }
 
-/** Pause and Resume: a pause is the campaign's, so the runner skips all its enrollments until it is resumed. */
-export async function setCampaignSequenceStatus(ctx: IExecuteFunctions, status: 'active' | 'paused'): Promise<INodeExecutionData[]> {
-	const store = await campaignStore(ctx);
-	const ref = requireCampaignRef(ctx);
-	if ((await setSequenceStatus(store, ref, status)) === 0)
-		throw new NodeOperationError(ctx.getNode(), `No campaign "${ref}" in the campaign store — enroll contacts first`);
-	return toItems([{ campaign_id: ref, status }]);
+/** Who acted (Paused By, Resumed By): the name given, else the workflow and execution that did it. */
+export const actorRef = (name: 'pausedBy' | 'resumedBy', label: string): INodeProperties => ({
+	displayName: label,
+	name,
+	type: 'string',
+	default: '',
+	placeholder: 'e.g. jane@acme.example',
+	description: 'Recorded in the campaign store with the time. Empty: the workflow and execution that ran this.',
+});
+
+export function readActor(ctx: IExecuteFunctions, name: 'pausedBy' | 'resumedBy'): string {
+	const given = String(ctx.getNodeParameter(name, 0, '') ?? '').trim();
+	if (given) return given.slice(0, 200);
+	const workflow = ctx.getWorkflow();
+	return `workflow "${workflow.name ?? workflow.id ?? '?'}" (execution ${ctx.getExecutionId() ?? '?'})`;
 }

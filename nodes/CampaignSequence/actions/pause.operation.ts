@@ -1,10 +1,25 @@
-/** Pause: the runner skips the campaign's enrollments until it is resumed. */
-import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { updateDisplayOptions } from 'n8n-workflow';
-import { campaignRef, setCampaignSequenceStatus } from './common';
+/** Pause: every send of the campaign stops at its next claim (sequences, the agent, the stage nodes, any worker) until it is resumed. */
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import { NodeOperationError, updateDisplayOptions } from 'n8n-workflow';
+import { pauseCampaign } from '../../../lib/guard/holds';
+import { campaignExists } from '../../../lib/store';
+import { campaignStore } from '../../shared/context';
+import { toItems } from '../../shared/operations';
+import { actorRef, campaignRef, readActor, requireCampaignRef } from './common';
 
-export const description = updateDisplayOptions({ show: { operation: ['pause'] } }, [campaignRef]);
+const properties: INodeProperties[] = [
+	campaignRef,
+	{ displayName: 'Reason', name: 'pauseReason', type: 'string', default: '', placeholder: 'e.g. wrong offer in step 2', description: 'Shown with the pause in run outputs and on the dashboard' },
+	actorRef('pausedBy', 'Paused By'),
+];
+
+export const description = updateDisplayOptions({ show: { operation: ['pause'] } }, properties);
 
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
-	return await setCampaignSequenceStatus(this, 'paused');
+	const store = await campaignStore(this);
+	const ref = requireCampaignRef(this);
+	if (!(await campaignExists(store, ref))) throw new NodeOperationError(this.getNode(), `No campaign "${ref}" in the campaign store — check Campaign ID (campaigns are stored when they are first sent or enrolled)`);
+	const reason = String(this.getNodeParameter('pauseReason', 0, '') ?? '').trim().slice(0, 500) || 'paused by a user';
+	const { hold, already } = await pauseCampaign(store, ref, readActor(this, 'pausedBy'), reason);
+	return toItems([{ campaign_id: ref, status: 'paused', already_paused: already, hold }]);
 }

@@ -1,10 +1,33 @@
-/** Resume: a paused campaign's due steps are sent again by the next Send Due Steps. */
-import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { updateDisplayOptions } from 'n8n-workflow';
-import { campaignRef, setCampaignSequenceStatus } from './common';
+/** Resume: lifts the campaign's pause (a user's or the reputation guard's), and optionally the SendGrid account's; records who did it. */
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import { NodeOperationError, updateDisplayOptions } from 'n8n-workflow';
+import { resumeSending } from '../../../lib/guard/holds';
+import { campaignExists } from '../../../lib/store';
+import { campaignStore } from '../../shared/context';
+import { toItems } from '../../shared/operations';
+import { actorRef, campaignRef, readActor, requireCampaignRef } from './common';
 
-export const description = updateDisplayOptions({ show: { operation: ['resume'] } }, [campaignRef]);
+const properties: INodeProperties[] = [
+	campaignRef,
+	{
+		displayName: 'Resume SendGrid Account',
+		name: 'resumeAccount',
+		type: 'boolean',
+		default: false,
+		description:
+			"Whether to also lift the pause of the SendGrid account(s) this campaign was sent with (set when SendGrid refused the key, or when the whole account's bounces or complaints passed the limits): every campaign sent with that account resumes",
+	},
+	actorRef('resumedBy', 'Resumed By'),
+];
+
+export const description = updateDisplayOptions({ show: { operation: ['resume'] } }, properties);
 
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
-	return await setCampaignSequenceStatus(this, 'active');
+	const store = await campaignStore(this);
+	const ref = requireCampaignRef(this);
+	const by = readActor(this, 'resumedBy');
+	const resumed = await resumeSending(store, { campaignId: ref, accountsOfCampaign: this.getNodeParameter('resumeAccount', 0, false) === true }, by);
+	if (resumed.length === 0 && !(await campaignExists(store, ref)))
+		throw new NodeOperationError(this.getNode(), `No campaign "${ref}" in the campaign store and nothing paused under that ID — check Campaign ID`);
+	return toItems([{ campaign_id: ref, status: 'active', resumed, resumed_by: by, ...(resumed.length === 0 ? { message: 'Nothing was paused' } : {}) }]);
 }

@@ -1,6 +1,8 @@
-/** Get Status: counts of contacts per step, completed and stopped (with reasons). */
+/** Get Status: counts of contacts per step, completed and stopped (with reasons), and any pause with who paused or resumed it. */
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
+import { holdsOf } from '../../../lib/guard/holds';
+import { describeHold } from '../../../lib/guard/breaker';
 import { sequenceStatus } from '../../../lib/sequences/enrollments';
 import { campaignStore } from '../../shared/context';
 import { toItems } from '../../shared/operations';
@@ -11,5 +13,6 @@ export const description = updateDisplayOptions({ show: { operation: ['status'] 
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
 	const store = await campaignStore(this);
 	const ref = requireCampaignRef(this);
-	return toItems([{ campaign_id: ref, enrollments: await sequenceStatus(store, ref) }]);
+	const { holds, log } = await holdsOf(store, ref);
+	return toItems([{ campaign_id: ref, status: holds.length > 0 ? 'paused' : 'active', paused: holds.map((h) => ({ ...h, message: describeHold(h) })), pause_log: log, enrollments: await sequenceStatus(store, ref) }]);
 }

@@ -42,6 +42,8 @@ function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): 
 			throw new Error('no credentials in this test');
 		},
 		continueOnFail: () => false,
+		getWorkflow: () => ({ id: 'wf-1', name: 'Adapters', active: false }),
+		getExecutionId: () => 'exec-1',
 		getMode: () => 'manual',
 		sendMessageToUI: () => undefined,
 		helpers: { getBinaryDataBuffer: async () => Buffer.from(csvOf(contacts(3, 'bin.example'))) },
@@ -106,15 +108,25 @@ describe('stage node adapters', () => {
 	it('Campaign Sequence: pause holds a sequence back, resume lets Send Due Steps send it; errors name what to set', async () => {
 		const seq = (params: Params) => new CampaignSequence().execute.call(context(params));
 		await seq({ operation: 'enroll', campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters-pause' })), contactSource: 'csvText', csvText: csvOf(contacts(2, 'pause.example')), csvOptions: {}, timezoneField: 'timezone', asOf: '' });
-		expect((await seq({ operation: 'pause', campaignRef: ' adapters-pause ' }))[0].map((i) => i.json)).toEqual([{ campaign_id: 'adapters-pause', status: 'paused' }]);
+		expect((await seq({ operation: 'pause', campaignRef: ' adapters-pause ', pauseReason: 'wrong offer', pausedBy: 'jane@acme.example' }))[0].map((i) => i.json)).toEqual([
+			{ campaign_id: 'adapters-pause', status: 'paused', already_paused: false, hold: expect.objectContaining({ scope: 'campaign:adapters-pause', cause: 'manual', reason: 'wrong offer', held_by: 'jane@acme.example' }) },
+		]);
+		const status = (await seq({ operation: 'status', campaignRef: 'adapters-pause' }))[0][0].json;
+		expect(status).toMatchObject({ status: 'paused', paused: [expect.objectContaining({ message: expect.stringMatching(/campaign "adapters-pause" is paused since .* by jane@acme.example: wrong offer/) })] });
 		const later = new Date(Date.now() + 30 * 86_400_000).toISOString();
 		const sendDue = { operation: 'sendDue', campaignRef: 'adapters-pause', asOf: later, copySource: 'template', copyOptions: {}, dryRun: true, limits: {}, deliveryOptions: {} };
 		expect((await seq(sendDue))[0].map((i) => i.json)).toEqual([{ due: 0, message: 'No sequence step is due' }]);
-		expect((await seq({ operation: 'resume', campaignRef: 'adapters-pause' }))[0][0].json).toEqual({ campaign_id: 'adapters-pause', status: 'active' });
+		expect((await seq({ operation: 'resume', campaignRef: 'adapters-pause' }))[0][0].json).toMatchObject({
+			campaign_id: 'adapters-pause',
+			status: 'active',
+			resumed: [expect.objectContaining({ scope: 'campaign:adapters-pause' })],
+			resumed_by: 'workflow "Adapters" (execution exec-1)',
+		});
 		const sent = await seq(sendDue);
 		expect(sent[0].map((i) => i.json)).toMatchObject([{ campaign_id: 'adapters-pause', step: 1, due: 2, counts: { dry_run: 2 } }]);
 
-		await expect(seq({ operation: 'resume', campaignRef: 'no-such-campaign' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store — enroll contacts first');
+		await expect(seq({ operation: 'resume', campaignRef: 'no-such-campaign' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store and nothing paused under that ID — check Campaign ID');
+		await expect(seq({ operation: 'pause', campaignRef: 'no-such-campaign' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store — check Campaign ID');
 		await expect(seq({ operation: 'abDecide', campaignRef: 'no-such-campaign', abStep: 1, asOf: '' })).rejects.toThrow('No campaign "no-such-campaign" in the campaign store');
 		await expect(seq({ ...sendDue, asOf: 'next tuesday' })).rejects.toThrow('"As Of" is not a date: next tuesday');
 		await expect(seq({ operation: 'archive' })).rejects.toThrow('The operation "archive" is not known to this node');
