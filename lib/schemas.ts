@@ -3,6 +3,7 @@
  * are the validation errors users see, so a field named here is the field named in an error.
  */
 import { domainToASCII } from 'node:url';
+import { CampaignError } from './errors';
 import { z } from 'zod/v4';
 
 /** SendGrid's limits that the schemas enforce (https://www.twilio.com/docs/sendgrid/api-reference/mail-send). */
@@ -408,14 +409,10 @@ export function describeIssues(error: z.ZodError, prefix = ''): string {
 /** A list of a million bad items is still one readable error. */
 const MAX_ISSUES_SHOWN = 20;
 
-export class CampaignInputError extends Error {
-	constructor(
-		message: string,
-		readonly field?: string,
-		readonly hint?: string,
-	) {
-		super(message);
-		this.name = 'CampaignInputError';
+/** The campaign, the contacts or a parameter is not usable as given: says which field, and what to do. */
+export class CampaignInputError extends CampaignError {
+	constructor(message: string, field?: string, hint?: string) {
+		super(message, { field, hint, source: 'input' });
 	}
 }
 

@@ -20,6 +20,7 @@ import type { CampaignStore } from '../store';
 import { countByStatus } from '../delivery/states';
 import { describeFinding } from '../preview/preflight';
 import { type Hold, describeHold } from '../guard/breaker';
+import { CampaignError } from '../errors';
 
 export type Counts = Record<string, number>;
 
@@ -225,7 +226,7 @@ export async function runCampaignAgent(
 	// Never report a partial run as a finished one.
 	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {
 		await deps.store.failRun(options.runId, 'stopped before it was finished; resume it', 'interrupted');
-		throw new Error(
+		throw new CampaignError(
 			`Campaign Agent run ${options.runId} stopped before it was finished (${final.cursor ?? 0} of ${final.total ?? '?'} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
 		);
 	}

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import { CampaignError } from '../errors';
 
 export interface CallerPolicy {
 	/** Addresses or CIDR ranges of the user's own reverse proxies; empty: X-Forwarded-For is ignored. */
@@ -20,13 +21,10 @@ export interface CallerPolicy {
 
 export type CallerVerdict = { ok: true; caller: string; via: 'jwt' | 'api_key' | 'address' | 'shared' } | { ok: false; status: 401 | 403; error: string };
 
-export class CallerPolicyError extends Error {
-	constructor(
-		message: string,
-		readonly field: string,
-	) {
-		super(message);
-		this.name = 'CallerPolicyError';
+export class CallerPolicyError extends CampaignError {
+	declare readonly field: string;
+	constructor(message: string, field: string) {
+		super(message, { field });
 	}
 }
 

@@ -16,6 +16,7 @@
  * Only the run that holds a claim (its run_id on the row) may record an outcome for it.
  */
 import type { DeliveryStatus } from '../schemas';
+import { CampaignError } from '../errors';
 
 /** Where a live delivery row can be. */
 export const DELIVERY_STATES = ['claimed', 'sent', 'unconfirmed', 'retry', 'failed', 'deferred', 'suppressed'] as const;
@@ -85,7 +86,7 @@ export function sourcesOf(to: DeliveryState, cause: TransitionCause): DeliverySt
 }
 
 /** A status change the table does not allow, reported with the rows it concerned. */
-export class DeliveryTransitionError extends Error {
+export class DeliveryTransitionError extends CampaignError {
 	constructor(
 		readonly to: string,
 		readonly cause: TransitionCause,

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { codeUnitReplacer } from '../text';
+import { CampaignError } from '../errors';
 
 /** The custom arg that marks a test send (Campaign Preview): its events are stored but change nothing and count nowhere. */
 export const TEST_SEND_ARG = 'eca_test';
@@ -100,7 +101,7 @@ const positiveInt = (v: unknown): number | undefined => {
 	return Number.isInteger(n) && n > 0 && n <= INT_MAX ? n : undefined;
 };
 
-export class EventBodyError extends Error {}
+export class EventBodyError extends CampaignError {}
 
 /** SendGrid events are flat objects in an array (categories one level further): anything deeper is not an event post. */
 export const MAX_EVENT_NESTING = 16;

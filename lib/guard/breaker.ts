@@ -5,6 +5,8 @@
  * every worker (they share the store), until someone resumes it. The counts come from the SendGrid
  * Trigger's events (lib/store/events.ts counts them; lib/store/guard.ts keeps holds and counters).
  */
+import { CampaignError } from '../errors';
+import { CampaignInputError } from '../schemas';
 
 /** Where a hold applies: one campaign, or every campaign sent with one SendGrid account (an opaque key). */
 export type HoldScope = `campaign:${string}` | `account:${string}`;
@@ -90,7 +92,7 @@ export function guardThresholds(input: { hardBounceRatePercent?: number; spamRat
 	const num = (v: unknown, field: string, min: number, max: number, fallback: number) => {
 		if (v === undefined || v === null || v === '') return fallback;
 		const n = Number(v);
-		if (!Number.isFinite(n) || n < min || n > max) throw new RangeError(`${field} must be a number from ${min} to ${max} (got ${String(v)})`);
+		if (!Number.isFinite(n) || n < min || n > max) throw new CampaignInputError(`${field} must be a number from ${min} to ${max} (got ${String(v)})`, `Reputation Limits → ${field}`);
 		return n;
 	};
 	const scopes = (input.scopes ?? DEFAULT_GUARD.scopes).filter((s): s is 'campaign' | 'account' => s === 'campaign' || s === 'account');
@@ -115,10 +117,9 @@ export function describeHold(h: Hold): string {
 }
 
 /** Thrown inside a send when a hold appears between claim and request: the batch gives its claims back. */
-export class CampaignHeldError extends Error {
+export class CampaignHeldError extends CampaignError {
 	constructor(readonly hold: Hold) {
 		super(describeHold(hold));
-		this.name = 'CampaignHeldError';
 	}
 }
 

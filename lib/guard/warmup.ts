@@ -4,6 +4,7 @@
  * through the store's daily quota. Growth pauses on its own while bounces or complaints since the
  * last allowance are elevated, and resumes when they fall.
  */
+import { CampaignInputError } from '../schemas';
 
 export interface WarmupPlan {
 	/** The first day's allowance. */
@@ -37,9 +38,9 @@ export function warmupPlan(input: { start?: number; growth?: number; target?: nu
 	if (!start) return undefined;
 	const growth = Number(input.growth ?? 1.5);
 	const target = Number(input.target ?? 0);
-	if (!Number.isInteger(start) || start < 1) throw new RangeError(`Warm-Up Start must be a whole number of emails per day, at least 1 (got ${input.start})`);
-	if (!Number.isFinite(growth) || growth < 1 || growth > 10) throw new RangeError(`Warm-Up Daily Growth must be from 1 to 10 (got ${input.growth})`);
-	if (!Number.isFinite(target) || target < 0) throw new RangeError(`Warm-Up Target must be 0 (none) or a number of emails per day (got ${input.target})`);
+	if (!Number.isInteger(start) || start < 1) throw new CampaignInputError(`Warm-Up Start must be a whole number of emails per day, at least 1 (got ${input.start})`, 'Limits → Warm-Up Start');
+	if (!Number.isFinite(growth) || growth < 1 || growth > 10) throw new CampaignInputError(`Warm-Up Daily Growth must be from 1 to 10 (got ${input.growth})`, 'Limits → Warm-Up Daily Growth');
+	if (!Number.isFinite(target) || target < 0) throw new CampaignInputError(`Warm-Up Target must be 0 (none) or a number of emails per day (got ${input.target})`, 'Limits → Warm-Up Target');
 	return { start, growth, target: target > 0 ? target : undefined };
 }
 

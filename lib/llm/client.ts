@@ -6,6 +6,7 @@
 import OpenAI from 'openai';
 import { trimEndChar } from '../text';
 import { redactDetail, redactUrl } from '../redact';
+import { CampaignError } from '../errors';
 
 export const OPENAI_URL = 'https://api.openai.com/v1';
 export const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -72,7 +73,7 @@ export interface ChatModel {
 	listModels(): Promise<string[]>;
 }
 
-export class LlmApiError extends Error {
+export class LlmApiError extends CampaignError {
 	constructor(
 		message: string,
 		readonly status: number | undefined,
@@ -80,8 +81,7 @@ export class LlmApiError extends Error {
 		/** The server does not support the requested response_format. */
 		readonly formatUnsupported = false,
 	) {
-		super(message);
-		this.name = 'LlmApiError';
+		super(message, { source: 'service', httpStatus: status });
 	}
 
 	get retryable(): boolean {

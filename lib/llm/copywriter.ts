@@ -10,6 +10,7 @@ import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sen
 import { ChatMessage, ChatModel, LlmApiError, MAX_REPLY_BYTES, ResponseFormat, replyTooLarge } from './client';
 import { CopyCheckContext, checkCopy, htmlTagProblem, sanitizeEmailHtml, SUBJECT_HARD_LIMIT } from './checks';
 import { PromptInput, buildCopyMessages, repairMessage } from './prompts';
+import { CampaignError } from '../errors';
 
 export const llmCopySchema = z.object({
 	subject: z.string().min(1).max(SUBJECT_HARD_LIMIT),
@@ -24,13 +25,13 @@ export const LLM_COPY_JSON_SCHEMA = (() => {
 	return schema;
 })();
 
-export class CopyGenerationError extends Error {
+/** The model's copy failed the checks after every attempt: the problems say which. */
+export class CopyGenerationError extends CampaignError {
 	constructor(
 		message: string,
 		readonly problems: string[],
 	) {
-		super(message);
-		this.name = 'CopyGenerationError';
+		super(message, { source: 'service', hint: 'Try another model, raise Max Attempts, or set On LLM Failure to use the template copy' });
 	}
 }
 

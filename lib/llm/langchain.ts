@@ -13,6 +13,7 @@
  */
 import { isSecretName, redactDetail } from '../redact';
 import { ChatMessage, ChatModel, ChatRequest, ChatResult, LlmApiError, MAX_REPLY_BYTES, replyTooLarge } from './client';
+import { CampaignInputError } from '../schemas';
 
 /** What this adapter reads of a LangChain message (AIMessage / AIMessageChunk). */
 export interface LangChainMessageLike {
@@ -221,7 +222,7 @@ function contentOf(message: LangChainMessageLike): string {
  * ignored).
  */
 export function chatModelFromLangChain(lc: LangChainChatModelLike, options: LangChainAdapterOptions = {}): ChatModel {
-	if (!isLangChainChatModel(lc)) throw new TypeError('The node connected as Chat Model did not supply a chat model (no invoke method)');
+	if (!isLangChainChatModel(lc)) throw new CampaignInputError('The node connected as Chat Model did not supply a chat model (no invoke method)', 'Chat Model', 'Connect a Chat Model node (OpenAI, Anthropic, Gemini, Ollama...) to the Chat Model input');
 	const provider = providerOf(lc);
 	const modelName = modelNameOf(lc);
 	const host = hostOf(lc);

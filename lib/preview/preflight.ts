@@ -7,6 +7,7 @@ import type { EmailPayload } from '../schemas';
 import { findMergeTags, unfilledPlaceholders } from '../merge';
 import { linksIn, linkRefusal, linkPolicy } from '../llm/links';
 import { unsubscribeProblem } from '../unsubscribe/mechanism';
+import { CampaignError } from '../errors';
 
 export interface PreflightFinding {
 	level: 'error' | 'warning';
@@ -18,12 +19,14 @@ export interface PreflightFinding {
 }
 
 /** A live run stopped by preflight errors before anything was claimed or sent. */
-export class PreflightError extends Error {
+export class PreflightError extends CampaignError {
 	constructor(readonly findings: PreflightFinding[]) {
 		const shown = findings.slice(0, 5).map(describeFinding);
 		const more = findings.length > shown.length ? ` (and ${findings.length - shown.length} more)` : '';
-		super(`Preflight stopped the run before anything was sent — ${shown.join(' | ')}${more}`);
-		this.name = 'PreflightError';
+		super(`Preflight stopped the run before anything was sent — ${shown.join(' | ')}${more}`, {
+			field: 'campaign',
+			hint: 'Fix these in the campaign (or its options), then run again; Campaign Preview shows each variant as recipients would see it',
+		});
 	}
 }
 

@@ -8,6 +8,7 @@
 import { Client } from '@sendgrid/client';
 import type { MailSendBody } from './mailRequest';
 import { clip, redactDetail, redactSecrets, redactUrl } from '../redact';
+import { CampaignError } from '../errors';
 
 /** How much of a server's error text an error message carries. */
 const MAX_DETAIL = 500;
@@ -34,7 +35,7 @@ export interface SendGridErrorDetail {
 	field?: string | null;
 }
 
-export class SendGridApiError extends Error {
+export class SendGridApiError extends CampaignError {
 	constructor(
 		message: string,
 		readonly status: number | undefined,
@@ -43,8 +44,7 @@ export class SendGridApiError extends Error {
 		/** Network-level failure code (ECONNRESET, ETIMEDOUT...) when there was no HTTP answer. */
 		readonly networkCode?: string,
 	) {
-		super(message);
-		this.name = 'SendGridApiError';
+		super(message, { source: 'service', httpStatus: status, field: errors.find((x) => x.field)?.field ?? undefined });
 	}
 
 	/** True when SendGrid may have accepted the request although we got no answer. */

@@ -10,6 +10,7 @@ import { newMessageId } from '../events/reply';
 import { TEST_SEND_ARG } from '../events/normalize';
 import { unsubscribeUrl } from '../unsubscribe/token';
 import { wordsFor } from '../unsubscribe/page';
+import { CampaignError } from '../errors';
 
 export interface MailAddress {
 	email: string;
@@ -48,13 +49,11 @@ export interface MailRequest {
 	recipients: Recipient[];
 }
 
-export class PayloadError extends Error {
-	constructor(
-		message: string,
-		readonly field: string,
-	) {
-		super(message);
-		this.name = 'PayloadError';
+/** A payload SendGrid would refuse (no copy, send_at too far...): names the field. */
+export class PayloadError extends CampaignError {
+	declare readonly field: string;
+	constructor(message: string, field: string) {
+		super(message, { field, source: 'input' });
 	}
 }
 

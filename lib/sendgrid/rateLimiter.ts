@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { RedisOptions } from 'ioredis';
 import { sleep } from './retry';
 import { redactDetail, redactUrl } from '../redact';
+import { CampaignError } from '../errors';
 
 export interface RateLimits {
 	/** 0 = unlimited */
@@ -214,10 +215,9 @@ export function redisOptions(conn: RedisConnection): RedisOptions {
 	};
 }
 
-export class RateLimiterError extends Error {
+export class RateLimiterError extends CampaignError {
 	constructor(message: string) {
-		super(message);
-		this.name = 'RateLimiterError';
+		super(message, { source: 'service' });
 	}
 }
 

@@ -13,6 +13,8 @@ import { PreflightError, preflightRun, type PreflightFinding } from '../preview/
 import { DeliveryTransitionError, DeliveryState, isDeliveryState } from '../delivery/states';
 import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold, isAccountRefusal } from '../guard/breaker';
 import type { WarmupPlan } from '../guard/warmup';
+import { CampaignError } from '../errors';
+import { CampaignInputError } from '../schemas';
 
 export interface SendOptions {
 	dryRun?: boolean;
@@ -72,13 +74,13 @@ export interface BatchResult {
 }
 
 /** Thrown when continuing would only fail every batch the same way (bad key, missing permission). */
-export class SendAbortedError extends Error {
+export class SendAbortedError extends CampaignError {
 	constructor(
 		message: string,
 		readonly partial: BatchResult[],
+		httpStatus?: number,
 	) {
-		super(message);
-		this.name = 'SendAbortedError';
+		super(message, { source: httpStatus ? 'service' : 'input', httpStatus });
 	}
 }
 
@@ -424,7 +426,7 @@ function pausedBatch(p: EmailPayload, hold: Hold, now: number): BatchResult {
 /** Sends the payloads (each a batch of one variant) and returns one result list per batch. */
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
-		throw new Error('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent');
+		throw new CampaignInputError('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent', 'credentials');
 	// Preflight for every live batch before any is claimed: its errors (no way to unsubscribe, an empty
 	// text part, a merge tag that matches nothing) stop the run with nothing sent; warnings are reported.
 	const live = options.dryRun ? [] : payloads.filter((p) => !p.sandbox);

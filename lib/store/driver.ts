@@ -4,6 +4,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { redactSecrets } from '../redact';
+import { CampaignError } from '../errors';
 
 export interface QueryResult<T> {
 	rows: T[];
@@ -49,10 +50,10 @@ function redact(message: string, secret: string | undefined): string {
 	return redactSecrets(secret ? message.split(secret).join('***') : message, [secret]);
 }
 
-export class StoreConnectionError extends Error {
+/** The campaign store could not be reached or refused: a service failure (n8n shows it as an API error). */
+export class StoreConnectionError extends CampaignError {
 	constructor(message: string) {
-		super(message);
-		this.name = 'StoreConnectionError';
+		super(message, { source: 'service', hint: 'Check the Campaign Database credential (host, port, database, user, SSL) and that Postgres is running' });
 	}
 }
 

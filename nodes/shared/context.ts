@@ -4,17 +4,14 @@
  * and readable errors that never carry a secret.
  */
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
-import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
-import { CampaignStore, PostgresConnection, StoreConnectionError, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
-import { SendGridTransport, createSendGridTransport, sendGridBaseUrl, SendGridApiError } from '../../lib/sendgrid/client';
-import { ChatModel, createChatModel, LlmApiError } from '../../lib/llm/client';
+import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { CampaignStore, PostgresConnection, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
+import { SendGridTransport, createSendGridTransport, sendGridBaseUrl } from '../../lib/sendgrid/client';
+import { ChatModel, createChatModel } from '../../lib/llm/client';
 import { chatModelFromLangChain, isLangChainChatModel } from '../../lib/llm/langchain';
-import { CampaignInputError } from '../../lib/schemas';
-import { PayloadError } from '../../lib/sendgrid/mailRequest';
-import { CopyGenerationError } from '../../lib/llm/copywriter';
-import { RateLimiterError, RedisConnection, accountKey } from '../../lib/sendgrid/rateLimiter';
+import { CampaignError } from '../../lib/errors';
+import { RedisConnection, accountKey } from '../../lib/sendgrid/rateLimiter';
 import { redactSecrets } from '../../lib/redact';
-import { PreflightError } from '../../lib/preview/preflight';
 
 type Ctx = IExecuteFunctions | ILoadOptionsFunctions | IWebhookFunctions | IHookFunctions;
 
@@ -142,21 +139,25 @@ function n8nSafeMessage(message: string): string {
 	return message.replace(CODES, (code) => CODE_WORDS[code.toUpperCase()] ?? code);
 }
 
-/** Turns the domain's errors into n8n errors that name the item and say what to fix. */
+/**
+ * Turns the domain's errors into n8n errors that name the item and say what to fix: every error the
+ * package writes is a CampaignError (lib/errors.ts). A service's failure (SendGrid, the LLM, the
+ * store, Redis) becomes a NodeApiError with its HTTP status; anything else a NodeOperationError. The
+ * field and the hint become the description; the item index comes from the error or the caller.
+ * Only an error the package did not write is called unexpected.
+ */
 export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
-	if (e instanceof NodeOperationError) return e;
+	if (e instanceof NodeOperationError || e instanceof NodeApiError) return e;
 	// n8n's own errors (an expression that failed, an API error) already say what happened.
 	if (e instanceof Error && ['ExpressionError', 'NodeApiError', 'NodeOperationError', 'WorkflowOperationError'].includes(e.constructor?.name)) return e;
-	const known =
-		e instanceof CampaignInputError ||
-		e instanceof PayloadError ||
-		e instanceof SendGridApiError ||
-		e instanceof LlmApiError ||
-		e instanceof RateLimiterError ||
-		e instanceof StoreConnectionError ||
-		e instanceof CopyGenerationError ||
-		e instanceof PreflightError;
 	// Domain errors are redacted where they are made; this also covers anything unexpected.
 	const message = n8nSafeMessage(redactSecrets(e instanceof Error ? e.message : String(e)));
-	return new NodeOperationError(node, known ? message : `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
+	if (!(e instanceof CampaignError)) return new NodeOperationError(node, `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
+	const index = e.itemIndex ?? itemIndex;
+	const description = [e.hint, e.field ? `Field: ${e.field}` : undefined].filter(Boolean).join(' — ') || undefined;
+	if (e.source === 'service') {
+		const httpCode = e.httpStatus === undefined ? undefined : String(e.httpStatus);
+		return new NodeApiError(node, { message, ...(httpCode ? { httpCode } : {}) }, { message, description, httpCode, itemIndex: index });
+	}
+	return new NodeOperationError(node, message, { ...(index === undefined ? {} : { itemIndex: index }), ...(description ? { description } : {}) });
 }
