@@ -464,7 +464,8 @@ export class LocalN8n {
 	 * or overrides the instance's environment (another N8N_USER_FOLDER, say).
 	 */
 	async startWorker(name: string, env: Record<string, string> = {}, timeoutMs = 180_000): Promise<void> {
-		const p = this.spawnN8n(name, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`], env);
+		// Its task-runner broker on a port that is free now (a fixed offset from the main's may be taken).
+		const p = this.spawnN8n(name, ['worker', `--concurrency=${this.options.workerConcurrency ?? 5}`], { N8N_RUNNERS_BROKER_PORT: String(await freePort()), ...env });
 		const end = Date.now() + timeoutMs;
 		while (!/n8n worker is now ready/.test(p.output.join(''))) {
 			if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.output.join('').slice(-3000)}`);

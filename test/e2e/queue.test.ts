@@ -28,7 +28,7 @@ function processEnv(pid: number | undefined): Record<string, string> {
 	);
 }
 
-/** flatted's format (how n8n may send execution data): an array whose first entry is the root; strings inside objects are indexes into it. */
+/** flatted's format, in which n8n's REST API sends execution data: an array whose first entry is the root; strings inside objects are indexes into it. */
 function unflatten(text: string): unknown {
 	const entries = JSON.parse(text) as unknown[];
 	const done = new Map<number, unknown>();
@@ -48,8 +48,8 @@ type RunData = Record<string, Array<{ executionStatus?: string; error?: { messag
 
 /** One execution as n8n's REST API gives it: status, the error it ended with, and each node's runs. */
 async function execution(n8n: N8nInstance, id: string): Promise<{ status: string; error?: { message: string }; runData: RunData }> {
-	const e = await n8n.rest<{ status: string; data: unknown }>('GET', `/executions/${id}`);
-	const data = (typeof e.data === 'string' ? unflatten(e.data) : e.data) as { resultData: { error?: { message: string }; runData: RunData } };
+	const e = await n8n.rest<{ status: string; data: string }>('GET', `/executions/${id}`);
+	const data = unflatten(e.data) as { resultData: { error?: { message: string }; runData: RunData } };
 	return { status: e.status, error: data.resultData.error, runData: data.resultData.runData };
 }
 
