@@ -332,6 +332,9 @@ export const trackingSettings = z.object({
 	openTracking: z.boolean().optional(),
 });
 
+/** A SendGrid IP pool's name as mail send takes it (ip_pool_name: a string of 2 to 64 characters). */
+export const ipPoolName = z.string().min(2, { error: 'must be 2-64 characters' }).max(64, { error: 'must be 2-64 characters' });
+
 /**
  * One SendGrid request's worth of recipients of one variant (one n8n item between Build and Send).
  * Converted to the /v3/mail/send body at send time, when the copy is final.
@@ -356,6 +359,8 @@ export const emailPayload = z.object({
 	categories: capped(z.array(z.string().max(LIMITS.maxCategoryLength)), LIMITS.maxCategories, `SendGrid accepts at most ${LIMITS.maxCategories} categories`).default([]),
 	unsubscribe_url: z.string().optional(),
 	asm_group_id: z.number().int().positive().optional(),
+	/** SendGrid IP pool to send from (mail send's ip_pool_name: 2-64 characters); its warm-up and daily quota are kept apart from the account's. */
+	ip_pool_name: ipPoolName.optional(),
 	transactional: z.boolean().default(false),
 	postal_address: z.string().max(300).optional(),
 	send_at: z.number().int().positive().optional(),

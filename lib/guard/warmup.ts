@@ -59,3 +59,19 @@ export function nextWarmupDay(previous: { allowance: number; day_number: number 
 	const allowance = cap(Math.max(previous.allowance, Math.round(previous.allowance * plan.growth)));
 	return { allowance, day_number: day, note: `warm-up day ${day}` };
 }
+
+const POOL_MARK = '|pool:';
+
+/**
+ * The key a day's quota and warm-up are kept under: the SendGrid account, or the account and IP pool
+ * (`<account>|pool:<name>`) when a send names one, so each pool warms up and counts on its own.
+ */
+export function quotaKey(account: string, ipPoolName?: string): string {
+	return ipPoolName ? `${account}${POOL_MARK}${ipPoolName}` : account;
+}
+
+/** The account a quota key belongs to (bounces and complaints are counted per account). */
+export function accountOfQuotaKey(key: string): string {
+	const i = key.indexOf(POOL_MARK);
+	return i < 0 ? key : key.slice(0, i);
+}

@@ -34,6 +34,7 @@ export interface MailSendBody {
 	content: Array<{ type: 'text/plain' | 'text/html'; value: string }>;
 	categories?: string[];
 	asm?: { group_id: number };
+	ip_pool_name?: string;
 	send_at?: number;
 	headers?: Record<string, string>;
 	mail_settings?: { sandbox_mode: { enable: boolean } };
@@ -283,6 +284,7 @@ function baseBody(payload: EmailPayload, subject: string, text: string, html: st
 	if (payload.reply_to) body.reply_to = address(payload.reply_to);
 	if (payload.categories.length > 0) body.categories = payload.categories;
 	if (payload.asm_group_id) body.asm = { group_id: payload.asm_group_id };
+	if (payload.ip_pool_name) body.ip_pool_name = payload.ip_pool_name;
 	if (payload.send_at) body.send_at = payload.send_at;
 	if (payload.sandbox) body.mail_settings = { sandbox_mode: { enable: true } };
 	if (payload.tracking) {

@@ -6,13 +6,14 @@
 import { DeliveryResult, DeliveryStatus, EmailPayload, Recipient } from '../schemas';
 import { MailRequest, buildMailRequests, messageIdsOf } from '../sendgrid/mailRequest';
 import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
+import { type SendOverrides, withOverrides } from '../sendgrid/senders';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
 import { placeHold, unsubscribeSecret, type CampaignStore } from '../store';
 import { PreflightError, preflightRun, type PreflightFinding } from '../preview/preflight';
 import { DeliveryTransitionError, DeliveryState, isDeliveryState } from '../delivery/states';
 import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold, isAccountRefusal } from '../guard/breaker';
-import type { WarmupPlan } from '../guard/warmup';
+import { type WarmupPlan, quotaKey } from '../guard/warmup';
 import { CampaignError } from '../errors';
 import { CampaignInputError } from '../schemas';
 
@@ -20,10 +21,12 @@ export interface SendOptions {
 	dryRun?: boolean;
 	/** 0 = no daily cap. */
 	dailyCap?: number;
-	/** A warm-up schedule for the account: the day's allowance (shared by every campaign and worker) limits sends like the daily cap. */
+	/** A warm-up schedule for the account (per IP pool when a payload names one): the day's allowance (shared by every campaign and worker) limits sends like the daily cap. */
 	warmup?: WarmupPlan;
-	/** Opaque account key for the daily cap (hash of the API key and base URL). */
+	/** Opaque account key for the daily cap (hash of the API key and base URL); the quota is kept per account and IP pool (quotaKey). */
 	account?: string;
+	/** A From, IP pool or unsubscribe group put over every payload's for this send (node options). */
+	overrides?: SendOverrides;
 	/** Requests in flight at once. */
 	concurrency?: number;
 	/**
@@ -352,7 +355,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		for (const req of requests) messageIdsOf(req).forEach((id, i) => replyIds.set(req.recipients[i], id));
 		await store.startRun({ runId: payload.run_id, campaignId: payload.campaign_id, step: payload.step, mode: 'live', account: options.account });
 		const capped = (options.dailyCap && options.dailyCap > 0) || options.warmup;
-		const cap = capped ? { account: options.account ?? 'default', cap: options.dailyCap ?? 0, day: utcDay(policy.now()), warmup: options.warmup } : undefined;
+		const cap = capped ? { account: quotaKey(options.account ?? 'default', payload.ip_pool_name), cap: options.dailyCap ?? 0, day: utcDay(policy.now()), warmup: options.warmup } : undefined;
 		const claim = await store.claimDeliveries(
 			payload.campaign_id,
 			payload.run_id,
@@ -427,6 +430,7 @@ function pausedBatch(p: EmailPayload, hold: Hold, now: number): BatchResult {
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
 		throw new CampaignInputError('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent', 'credentials');
+	payloads = withOverrides(payloads, options.overrides);
 	// Preflight for every live batch before any is claimed: its errors (no way to unsubscribe, an empty
 	// text part, a merge tag that matches nothing) stop the run with nothing sent; warnings are reported.
 	const live = options.dryRun ? [] : payloads.filter((p) => !p.sandbox);

@@ -3,7 +3,7 @@
  * scope and minute, and warm-up allowances per account and day. The rules live in lib/guard.
  */
 import { type GuardThresholds, type Hold, type ReputationCounts, judge } from '../guard/breaker';
-import { type WarmupDay, type WarmupPlan, nextWarmupDay } from '../guard/warmup';
+import { type WarmupDay, type WarmupPlan, accountOfQuotaKey, nextWarmupDay } from '../guard/warmup';
 import type { Queryable } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
 
@@ -178,7 +178,8 @@ export async function warmupAllowanceIn(tx: Queryable, account: string, day: str
 			[account, day],
 		)
 	).rows[0];
-	const scope = `account:${account}`;
+	// An IP pool's warm-up (key `<account>|pool:<name>`) reads its account's bounces and complaints.
+	const scope = `account:${accountOfQuotaKey(account)}`;
 	const since = prev ? (await reputationIn(tx, [scope], 24 * 30, prev.decided_at)).get(scope) : undefined;
 	const next = nextWarmupDay(prev, plan, {
 		outcomes: (since?.delivered ?? 0) + (since?.bounced ?? 0),

@@ -8,6 +8,7 @@ import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties, copyNodeInputs } from '../shared/properties';
 import { readCombinedCopyAndDelivery, readContactSource } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
+import { sendGridListMethods } from '../shared/sendGridLists';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
 
@@ -86,7 +87,7 @@ export class CampaignAgent implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest }, ...sendGridListMethods };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();

@@ -3,6 +3,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { operations, router } from './actions/router';
 import { chatModelInput } from '../shared/properties';
+import { sendGridListMethods } from '../shared/sendGridLists';
 
 export class CampaignSequence implements INodeType {
 	description: INodeTypeDescription = {
@@ -44,7 +45,7 @@ export class CampaignSequence implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest }, ...sendGridListMethods };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await router.call(this);

@@ -1,13 +1,14 @@
-import type { IExecuteFunctions, ILoadOptionsFunctions, INodeExecutionData, INodePropertyOptions, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
 import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
-import { campaignStore, nodeError, sendGrid } from '../shared/context';
+import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { countByStatus, payloadsFromItems } from '../shared/items';
 import type { EmailPayload } from '../../lib/schemas';
 import { deliveryProperties } from '../shared/properties';
 import { readDelivery } from '../shared/readers';
+import { sendGridListMethods } from '../shared/sendGridLists';
 
 export class SendEmailSendGrid implements INodeType {
 	description: INodeTypeDescription = {
@@ -34,14 +35,7 @@ export class SendEmailSendGrid implements INodeType {
 
 	methods = {
 		credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest },
-		loadOptions: {
-			async getUnsubscribeGroups(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
-				const { transport } = await sendGrid(this);
-				const res = await transport.request('GET', '/v3/asm/groups');
-				const groups = Array.isArray(res.body) ? (res.body as Array<{ id: number; name: string; description?: string }>) : [];
-				return [{ name: "Campaign's Group", value: '' }, ...groups.map((g) => ({ name: g.name, value: String(g.id), description: g.description }))];
-			},
-		},
+		...sendGridListMethods,
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -124,7 +124,7 @@ export const deliveryProperties: INodeProperties[] = [
 		default: {},
 		displayOptions: { show: { dryRun: [false] } },
 		options: [
-			{ displayName: 'Daily Cap', name: 'dailyCap', type: 'number', default: 0, description: 'Emails per UTC day for this account (0 = no cap); the rest are reported as deferred and go out on the next run' },
+			{ displayName: 'Daily Cap', name: 'dailyCap', type: 'number', default: 0, description: 'Emails per UTC day for this account, or for this account and IP pool when Options → IP Pool Name is set (0 = no cap); the rest are reported as deferred and go out on the next run' },
 			{ displayName: 'Max Emails per Second', name: 'emailsPerSecond', type: 'number', default: 0, description: '0 = no limit' },
 			{
 				displayName: 'Max Requests per Second',
@@ -151,7 +151,7 @@ export const deliveryProperties: INodeProperties[] = [
 				typeOptions: { minValue: 0 },
 				default: 0,
 				description:
-					'Turns on a warm-up schedule for this SendGrid account (0 = off): the first day allows this many emails, then grows each sending day. Shared by every campaign, run and worker using the account (same campaign store); recipients over the day\'s allowance are deferred to the next day\'s run.',
+					'Turns on a warm-up schedule for this SendGrid account, or for this account and IP pool when Options → IP Pool Name is set (0 = off): the first day allows this many emails, then grows each sending day. Shared by every campaign, run and worker using the account (same campaign store); recipients over the day\'s allowance are deferred to the next day\'s run.',
 			},
 			{
 				displayName: 'Warm-Up Target (Emails per Day)',
@@ -171,6 +171,30 @@ export const deliveryProperties: INodeProperties[] = [
 		default: {},
 		displayOptions: { show: { dryRun: [false] } },
 		options: [
+			{
+				displayName: 'From (Verified Sender)',
+				name: 'fromSender',
+				type: 'resourceLocator',
+				default: { mode: 'list', value: '' },
+				description:
+					"Overrides the campaign's From for this send: one of the SendGrid account's verified Sender Identities (SendGrid refuses any other). Given as an address alone, the campaign's sender name is kept.",
+				modes: [
+					{ displayName: 'From List', name: 'list', type: 'list', placeholder: 'Select a verified sender…', typeOptions: { searchListMethod: 'searchVerifiedSenders', searchable: true } },
+					{ displayName: 'By Address', name: 'address', type: 'string', placeholder: 'Orders <orders@example.com>', hint: 'An address, or "Name <address>"' },
+				],
+			},
+			{
+				displayName: 'IP Pool Name',
+				name: 'ipPoolName',
+				type: 'resourceLocator',
+				default: { mode: 'list', value: '' },
+				description:
+					"Sends from this SendGrid IP pool (ip_pool_name). The daily cap and the warm-up schedule are then kept for the account and this pool, apart from the account's other sends.",
+				modes: [
+					{ displayName: 'From List', name: 'list', type: 'list', placeholder: 'Select an IP pool…', typeOptions: { searchListMethod: 'searchIpPools', searchable: true } },
+					{ displayName: 'By Name', name: 'name', type: 'string', placeholder: 'marketing' },
+				],
+			},
 			{
 				displayName: 'On No Answer From SendGrid',
 				name: 'onAmbiguousFailure',

@@ -6,6 +6,7 @@ import type { GenerateOptions } from '../../lib/stages/generateEmailCopy';
 import type { SendOptions } from '../../lib/stages/sendEmailWithSendgrid';
 import type { ChatModel } from '../../lib/llm/client';
 import type { SendGridTransport } from '../../lib/sendgrid/client';
+import { type SendOverrides, parseFrom, parseIpPoolName } from '../../lib/sendgrid/senders';
 import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
 import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
 import { LIMITS } from '../../lib/schemas';
@@ -93,6 +94,7 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 			onAmbiguousFailure: (o.onAmbiguousFailure as 'retry' | 'unconfirmed') ?? 'unconfirmed',
 			resendUnconfirmedAfterSeconds: Number(o.resendUnconfirmedAfterMinutes) > 0 ? Number(o.resendUnconfirmedAfterMinutes) * 60 : undefined,
 			backoff: { maxRetries: Number(limits.maxRetries ?? 5) },
+			overrides: dryRun ? undefined : readOverrides(o, names.deliveryOptions ?? 'options'),
 		},
 		unsubscribeGroupId: Number(o.unsubscribeGroupId) > 0 ? Number(o.unsubscribeGroupId) : undefined,
 	};
@@ -106,6 +108,23 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 		delivery.limiter = redis ? await sharedRedisLimiter(redis, sg.account, rates) : sharedLimiter(sg.account, rates);
 	}
 	return delivery;
+}
+
+/** A resource locator's value (n8n keeps `{ __rl, mode, value }` inside a collection) or a plain string. */
+const locatorValue = (v: unknown): string => String((v && typeof v === 'object' ? (v as { value?: unknown }).value : v) ?? '').trim();
+
+/** Delivery options that go over each payload's: From (Verified Sender), IP Pool Name, Unsubscribe Group. */
+function readOverrides(o: Record<string, unknown>, group: string): SendOverrides | undefined {
+	const label = group === 'options' ? 'Options' : 'Delivery Options';
+	const from = locatorValue(o.fromSender);
+	const pool = locatorValue(o.ipPoolName);
+	const groupId = Number(o.unsubscribeGroupId) > 0 ? Number(o.unsubscribeGroupId) : undefined;
+	if (!from && !pool && !groupId) return undefined;
+	return {
+		...(from ? { from: parseFrom(from, `${label} → From (Verified Sender)`) } : {}),
+		...(pool ? { ip_pool_name: parseIpPoolName(pool, `${label} → IP Pool Name`) } : {}),
+		...(groupId ? { asm_group_id: groupId } : {}),
+	};
 }
 
 /** The copy and delivery groups shown beside a campaign (combinedCopyProperties, combinedDeliveryProperties), with the stage dependencies they make. */

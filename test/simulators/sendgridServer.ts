@@ -34,6 +34,31 @@ export interface SendGridSimulatorOptions {
 	 * '@acme.example') is refused with 403 and SendGrid's message, as a real account does.
 	 */
 	verifiedSenders?: string[];
+	/**
+	 * Sender Identities as GET /v3/verified_senders lists them (verified or not); a From must match a
+	 * verified one (or verifiedSenders). Unset: the addresses of verifiedSenders, all verified.
+	 */
+	senderIdentities?: Array<Partial<SenderIdentity> & { from_email: string }>;
+	/** IP pools as GET /v3/ips/pools lists them. */
+	ipPools?: string[];
+}
+
+/** A Sender Identity in the shape of SendGrid's VerifiedSenderResponse. */
+export interface SenderIdentity {
+	id: number;
+	nickname: string;
+	from_email: string;
+	from_name: string;
+	reply_to: string;
+	reply_to_name: string;
+	address: string;
+	address2: string;
+	state: string;
+	city: string;
+	zip: string;
+	country: string;
+	verified: boolean;
+	locked: boolean;
 }
 
 export interface AcceptedMessage {
@@ -51,6 +76,7 @@ export interface AcceptedMessage {
 	categories: string[];
 	sendAt?: number;
 	asmGroupId?: number;
+	ipPoolName?: string;
 	at: number;
 }
 
@@ -142,6 +168,35 @@ export class SendGridSimulator extends LoopbackServer {
 		this.opts.verifiedSenders = list;
 	}
 
+	setSenderIdentities(list: SendGridSimulatorOptions['senderIdentities']): void {
+		this.opts.senderIdentities = list;
+	}
+
+	setIpPools(names: string[] | undefined): void {
+		this.opts.ipPools = names;
+	}
+
+	/** The account's Sender Identities in SendGrid's shape, ids ascending. */
+	senderIdentities(): SenderIdentity[] {
+		const given = this.opts.senderIdentities ?? (this.opts.verifiedSenders ?? []).filter((s) => !s.startsWith('@')).map((from_email) => ({ from_email }));
+		return given.map((g, i) => ({
+			id: i + 1,
+			nickname: g.from_email.split('@')[0],
+			from_name: '',
+			reply_to: g.from_email,
+			reply_to_name: '',
+			address: '1 Example St.',
+			address2: '',
+			state: 'CA',
+			city: 'San Francisco',
+			zip: '94105',
+			country: 'USA',
+			verified: true,
+			locked: false,
+			...g,
+		}));
+	}
+
 	setLatency(ms: number): void {
 		this.opts.latencyMs = ms;
 	}
@@ -201,6 +256,18 @@ export class SendGridSimulator extends LoopbackServer {
 				{ id: 101, name: 'Newsletter', description: 'Monthly news', is_default: true },
 				{ id: 102, name: 'Product offers', description: 'Sales and launches', is_default: false },
 			]);
+		if (req.method === 'GET' && path === '/v3/verified_senders') {
+			// Paged as SendGrid documents it: limit, lastSeenID (ids after it), id (that one only).
+			const q = url.searchParams;
+			for (const k of ['limit', 'lastSeenID', 'id'])
+				if (q.has(k) && !/^\d+$/.test(q.get(k)!)) return send(400, { errors: [{ field: k, message: `${k} must be a number`, help: null }] });
+			let list = this.senderIdentities();
+			if (q.has('id')) list = list.filter((x) => x.id === Number(q.get('id')));
+			if (q.has('lastSeenID')) list = list.filter((x) => x.id > Number(q.get('lastSeenID')));
+			if (q.has('limit')) list = list.slice(0, Number(q.get('limit')));
+			return send(200, { results: list });
+		}
+		if (req.method === 'GET' && path === '/v3/ips/pools') return send(200, (this.opts.ipPools ?? []).map((name) => ({ name })));
 		if (path.startsWith('/v3/user/webhooks/event/settings')) return this.webhookSettings(req.method ?? 'GET', path, body, send);
 		return send(404, { errors: [{ field: null, message: 'resource not found', help: null }] });
 	}
@@ -278,8 +345,12 @@ export class SendGridSimulator extends LoopbackServer {
 		if (errors.length) return answer(400, { errors });
 		const mail = body as MailBody;
 		const senders = this.opts.verifiedSenders;
+		const identities = this.opts.senderIdentities;
 		const from = mail.from.email.toLowerCase();
-		if (senders && !senders.some((s) => (s.startsWith('@') ? from.endsWith(s.toLowerCase()) : from === s.toLowerCase())))
+		const verified =
+			senders?.some((s) => (s.startsWith('@') ? from.endsWith(s.toLowerCase()) : from === s.toLowerCase())) ||
+			identities?.some((i) => i.verified !== false && i.from_email.toLowerCase() === from);
+		if ((senders || identities) && !verified)
 			return answer(403, {
 				errors: [
 					{
@@ -334,6 +405,7 @@ export class SendGridSimulator extends LoopbackServer {
 						categories: mail.categories ?? [],
 						sendAt: p.send_at ?? mail.send_at,
 						asmGroupId: mail.asm?.group_id,
+						ipPoolName: mail.ip_pool_name,
 						at: Date.now(),
 					});
 		}
@@ -582,6 +654,7 @@ interface MailBody {
 	categories?: string[];
 	send_at?: number;
 	asm?: { group_id: number; groups_to_display?: number[] };
+	ip_pool_name?: string;
 	mail_settings?: Record<string, { enable?: unknown } | undefined>;
 	tracking_settings?: Record<string, { enable?: unknown; enable_text?: unknown } | undefined>;
 }
@@ -713,6 +786,9 @@ export function validateMail(body: unknown): ErrorItem[] {
 		if (!Number.isInteger(m.asm.group_id)) err('asm.group_id', 'The asm.group_id must be an integer.');
 		if (m.asm.groups_to_display && m.asm.groups_to_display.length > 25) err('asm.groups_to_display', 'The asm.groups_to_display may not have more than 25 groups.');
 	}
+	// Mail send's schema: ip_pool_name is a string of 2 to 64 characters.
+	if (m.ip_pool_name !== undefined && (typeof m.ip_pool_name !== 'string' || m.ip_pool_name.length < 2 || m.ip_pool_name.length > 64))
+		err('ip_pool_name', 'The ip_pool_name must be a string of 2 to 64 characters.');
 	return errors;
 }
 

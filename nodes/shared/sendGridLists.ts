@@ -1,0 +1,42 @@
+/**
+ * The SendGrid lists a node's delivery options pick from: unsubscribe groups (load options), verified
+ * senders and IP pools (resource locators). Every node that shows deliveryProperties or
+ * combinedDeliveryProperties registers these methods.
+ */
+import type { ILoadOptionsFunctions, INodeListSearchItems, INodeListSearchResult, INodePropertyOptions } from 'n8n-workflow';
+import { fromValue, listIpPools, listVerifiedSenders } from '../../lib/sendgrid/senders';
+import { sendGrid } from './context';
+
+const matches = (filter: string | undefined, ...texts: Array<string | undefined>) => {
+	const f = filter?.trim().toLowerCase();
+	return !f || texts.some((t) => t?.toLowerCase().includes(f));
+};
+
+export async function getUnsubscribeGroups(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
+	const { transport } = await sendGrid(this);
+	const res = await transport.request('GET', '/v3/asm/groups');
+	const groups = Array.isArray(res.body) ? (res.body as Array<{ id: number; name: string; description?: string }>) : [];
+	return [{ name: "Campaign's Group", value: '' }, ...groups.map((g) => ({ name: g.name, value: String(g.id), description: g.description }))];
+}
+
+/** Verified Sender Identities only: SendGrid refuses mail from one not yet verified (403). Value: "Name <address>". */
+export async function searchVerifiedSenders(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
+	const { transport } = await sendGrid(this);
+	const senders = await listVerifiedSenders(transport);
+	const results: INodeListSearchItems[] = senders
+		.filter((s) => s.verified && matches(filter, s.nickname, s.from_email, s.from_name))
+		.map((s) => ({ name: `${s.nickname ? `${s.nickname}: ` : ''}${fromValue(s)}`, value: fromValue(s) }));
+	return { results };
+}
+
+export async function searchIpPools(this: ILoadOptionsFunctions, filter?: string): Promise<INodeListSearchResult> {
+	const { transport } = await sendGrid(this);
+	const pools = await listIpPools(transport);
+	return { results: pools.filter((p) => matches(filter, p)).map((p) => ({ name: p, value: p })) };
+}
+
+/** The `methods` entries of a node with SendGrid delivery options. */
+export const sendGridListMethods = {
+	loadOptions: { getUnsubscribeGroups },
+	listSearch: { searchVerifiedSenders, searchIpPools },
+};
