@@ -1,9 +1,8 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { newRunId } from '../../lib/ids';
-import { contactsFromItems } from '../shared/items';
+import { contactsFromItems, errorItem, failItems, inInputOrder, inputError, jsonParameter, pairedWith } from '../shared/items';
 import { nodeError } from '../shared/context';
 
 export class BuildEmailPayload implements INodeType {
@@ -92,24 +91,32 @@ export class BuildEmailPayload implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
 		const node = this.getNode();
-		try {
-			const fromItems = contactsFromItems(items);
-			if (fromItems.invalid.length > 0) {
+		const fromItems = contactsFromItems(items);
+		// A contact that is not usable fails its own item; the other contacts are built (Continue On Fail).
+		const errors: INodeExecutionData[] = [];
+		const hint = 'Put Load Campaign Content before this node to validate contacts and route bad rows to its Invalid output';
+		if (fromItems.invalid.length > 0) {
+			if (!this.continueOnFail()) {
 				const first = fromItems.invalid[0];
-				throw new NodeOperationError(
+				throw nodeError(
 					node,
-					`${fromItems.invalid.length} input contact(s) are not usable; the first (contact ${first.row}, "${first.email}"): ${first.reason}`,
-					{ description: 'Put Load Campaign Content before this node to validate contacts and route bad rows to its Invalid output' },
+					inputError(
+						`${fromItems.invalid.length} input contact(s) are not usable; the first (contact ${first.row}, "${first.email}"): ${first.reason}`,
+						'email',
+						hint,
+					),
+					fromItems.rowItem[first.row - 1],
 				);
 			}
-			const source = this.getNodeParameter('campaignSource', 0) as string;
-			let raw: unknown = fromItems.campaign;
-			if (source === 'json') {
-				const v = this.getNodeParameter('campaignJson', 0);
-				raw = typeof v === 'string' ? JSON.parse(v) : v;
-			} else if (!raw)
-				throw new NodeOperationError(node, 'The input items carry no campaign — connect Load Campaign Content, or set Campaign Source to JSON');
-			const campaign = parseCampaign(raw);
+			for (const r of fromItems.invalid) {
+				const item = fromItems.rowItem[r.row - 1];
+				errors.push(errorItem(node, inputError(`Contact ${r.row} ("${r.email}") is not usable: ${r.reason}`, 'email', hint), item, { item }, { row: r.row, email: r.email }));
+			}
+		}
+		const used = [...new Set(fromItems.contactItem)];
+		if (fromItems.contacts.length === 0 && errors.length > 0) return [errors];
+		try {
+			const campaign = parseCampaign(campaignOf(this, fromItems.campaign));
 			const options = this.getNodeParameter('options', 0, {}) as Record<string, unknown>;
 			const runId = (options.runId as string) || fromItems.runId || newRunId();
 			const sendAt = options.sendAt ? Math.floor(new Date(options.sendAt as string).getTime() / 1000) : undefined;
@@ -123,9 +130,23 @@ export class BuildEmailPayload implements INodeType {
 						? { clickTracking: options.clickTracking as boolean | undefined, openTracking: options.openTracking as boolean | undefined }
 						: undefined,
 			});
-			return [payloads.map((p) => ({ json: p as unknown as INodeExecutionData['json'] }))];
+			// Each request pairs with the input items its recipients came from (one batch item, or many contact items).
+			const itemOf = new Map<string, number>();
+			fromItems.contacts.forEach((c, k) => itemOf.set(c.email, fromItems.contactItem[k]));
+			const out = payloads.map((p) => ({
+				json: p as unknown as INodeExecutionData['json'],
+				pairedItem: pairedWith(p.recipients.map((r) => itemOf.get(r.email) ?? 0)),
+			}));
+			return [[...out, ...errors]];
 		} catch (e) {
-			throw nodeError(node, e);
+			return [inInputOrder([...errors, ...failItems(this, e, used)])];
 		}
 	}
+}
+
+/** The campaign: the Campaign JSON parameter, or the one Load Campaign Content attached to the items. */
+function campaignOf(ctx: IExecuteFunctions, fromItems: unknown): unknown {
+	if (ctx.getNodeParameter('campaignSource', 0) === 'json') return jsonParameter(ctx.getNodeParameter('campaignJson', 0), 'Campaign JSON', 'campaignJson');
+	if (!fromItems) throw inputError('The input items carry no campaign — connect Load Campaign Content, or set Campaign Source to JSON', 'campaignSource');
+	return fromItems;
 }

@@ -2,7 +2,8 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties, INodeType,
 import { runCampaignAgent } from '../../lib/agent/graph';
 import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { newRunId } from '../../lib/ids';
-import { campaignStore, nodeError } from '../shared/context';
+import { campaignStore } from '../shared/context';
+import { failItems, indexes, pairedAll } from '../shared/items';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProperties, copyNodeInputs } from '../shared/properties';
@@ -90,9 +91,8 @@ export class CampaignAgent implements INodeType {
 	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest }, ...sendGridListMethods };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const node = this.getNode();
+		const items = this.getInputData();
 		try {
-			const items = this.getInputData();
 			const store = await campaignStore(this);
 			const { copy, delivery, deps } = await readCombinedCopyAndDelivery(this, store);
 			const raw = campaignFromParameters(this, 0) as Record<string, unknown>;
@@ -139,9 +139,30 @@ export class CampaignAgent implements INodeType {
 				dry_run: delivery.dryRun,
 				store: store.kind,
 			};
-			return [[{ json: summary }, ...result.rows.map((r) => ({ json: r as unknown as INodeExecutionData['json'] }))]];
+			// The summary is made from every input item (as n8n's Aggregate pairs); each delivery row pairs with its contact's item.
+			const rows = result.rows as unknown as Array<Record<string, unknown>>;
+			const itemOf = rows.length ? contactItemByEmail(this, items) : undefined;
+			return [[{ json: summary, pairedItem: pairedAll(items.length) }, ...rows.map((r) => ({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: itemOf?.get(String(r.email).toLowerCase()) ?? 0 } }))]];
 		} catch (e) {
-			throw nodeError(node, e);
+			// The run failed as a whole (campaign, contacts, SendGrid, the store): every input item gets the error with Continue On Fail.
+			return [failItems(this, e, indexes(Math.max(items.length, 1)))];
 		}
 	}
+}
+
+/** With contacts from input items, the item each address came from (lower case); a CSV or a query is all item 0. */
+function contactItemByEmail(ctx: IExecuteFunctions, items: INodeExecutionData[]): Map<string, number> | undefined {
+	if (ctx.getNodeParameter('contactSource', 0) !== 'items') return undefined;
+	const listField = ctx.getNodeParameter('contactsField', 0, '') as string;
+	const emailField = (ctx.getNodeParameter('emailField', 0, 'email') as string) || 'email';
+	const map = new Map<string, number>();
+	items.forEach((item, i) => {
+		const j = item.json as Record<string, unknown>;
+		const rows = listField ? (Array.isArray(j[listField]) ? (j[listField] as unknown[]) : []) : [j];
+		for (const row of rows) {
+			const email = row && typeof row === 'object' ? (row as Record<string, unknown>)[emailField] ?? (row as Record<string, unknown>).email : undefined;
+			if (typeof email === 'string' && !map.has(email.trim().toLowerCase())) map.set(email.trim().toLowerCase(), i);
+		}
+	});
+	return map;
 }

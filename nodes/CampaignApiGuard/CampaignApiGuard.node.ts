@@ -1,5 +1,5 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
+import { errorItem, failItems, indexes, inputError } from '../shared/items';
 import { checkStartRequest, takeRateLimit } from '../../lib/api/startRequest';
 import { CallerPolicy, CallerPolicyError, identifyCaller, trustedProxyList } from '../../lib/api/caller';
 import { campaignStore, nodeError } from '../shared/context';
@@ -68,6 +68,8 @@ export class CampaignApiGuard implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const accepted: INodeExecutionData[] = [];
 		const rejected: INodeExecutionData[] = [];
+		const node = this.getNode();
+		const items = this.getInputData();
 		try {
 			const store = await campaignStore(this);
 			const perMinute = this.getNodeParameter('perMinute', 0, 10) as number;
@@ -79,31 +81,44 @@ export class CampaignApiGuard implements INodeType {
 				requireExpiry: o.requireExpiry !== false,
 				trustedProxies: list(o.trustedProxies),
 			};
-			try {
-				trustedProxyList(policy.trustedProxies ?? []);
-			} catch (e) {
-				if (e instanceof CallerPolicyError) throw new NodeOperationError(this.getNode(), e.message, { description: 'Fix Security → Trusted Proxies' });
-				throw e;
-			}
-			for (const [i, item] of this.getInputData().entries()) {
-				const who = identifyCaller(item.json as { jwtPayload?: unknown; headers?: unknown }, policy);
-				if (!who.ok) {
-					rejected.push({ json: { status: who.status, error: who.error, fields: [] }, pairedItem: i });
-					continue;
+			checkTrustedProxies(policy);
+			for (const [i, item] of items.entries()) {
+				const pairedItem = { item: i };
+				try {
+					const who = identifyCaller(item.json as { jwtPayload?: unknown; headers?: unknown }, policy);
+					if (!who.ok) {
+						rejected.push({ json: { status: who.status, error: who.error, fields: [] }, pairedItem });
+						continue;
+					}
+					const caller = who.caller;
+					const limit = await takeRateLimit(store, caller, perMinute);
+					if (!limit.allowed) {
+						rejected.push({ json: { status: 429, error: `rate limit of ${perMinute} requests per minute reached; retry in ${limit.resetSeconds} s`, retry_after: limit.resetSeconds }, pairedItem });
+						continue;
+					}
+					const checked = checkStartRequest(item.json.body);
+					if (!checked.ok) rejected.push({ json: { status: checked.status, error: checked.error, fields: checked.fields ?? [] }, pairedItem });
+					else accepted.push({ json: { status: 202, run_id: checked.runId, caller, ...(checked.request as unknown as IDataObject) }, pairedItem });
+				} catch (e) {
+					// A request that could not be checked (the store failed): with Continue On Fail it is rejected with 500.
+					if (!this.continueOnFail()) throw nodeError(node, e, i);
+					rejected.push(errorItem(node, e, i, pairedItem, { status: 500 }));
 				}
-				const caller = who.caller;
-				const limit = await takeRateLimit(store, caller, perMinute);
-				if (!limit.allowed) {
-					rejected.push({ json: { status: 429, error: `rate limit of ${perMinute} requests per minute reached; retry in ${limit.resetSeconds} s`, retry_after: limit.resetSeconds }, pairedItem: i });
-					continue;
-				}
-				const checked = checkStartRequest(item.json.body);
-				if (!checked.ok) rejected.push({ json: { status: checked.status, error: checked.error, fields: checked.fields ?? [] }, pairedItem: i });
-				else accepted.push({ json: { status: 202, run_id: checked.runId, caller, ...(checked.request as unknown as IDataObject) }, pairedItem: i });
 			}
 			return [accepted, rejected];
 		} catch (e) {
-			throw nodeError(this.getNode(), e);
+			// Nothing could be checked (the store, Trusted Proxies): with Continue On Fail every request is rejected with 500.
+			return [[], failItems(this, e, indexes(Math.max(items.length, 1)), { status: 500 })];
 		}
+	}
+}
+
+/** Trusted Proxies that are not addresses or ranges fail the node, naming the option. */
+function checkTrustedProxies(policy: CallerPolicy): void {
+	try {
+		trustedProxyList(policy.trustedProxies ?? []);
+	} catch (e) {
+		if (e instanceof CallerPolicyError) throw inputError(e.message, 'security.trustedProxies', 'Fix Security → Trusted Proxies');
+		throw e;
 	}
 }

@@ -1,7 +1,7 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { parseSeeds, previewFindings, previewPage, previewSamples, sendTests, type TestSendResult } from '../../lib/preview/preview';
 import { nodeError, sendGrid } from '../shared/context';
-import { payloadsFromItems } from '../shared/items';
+import { errorItem, failItems, inInputOrder, pairedWith, payloadItems } from '../shared/items';
 
 export class CampaignPreview implements INodeType {
 	description: INodeTypeDescription = {
@@ -53,8 +53,13 @@ export class CampaignPreview implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
+		const { ok, bad } = payloadItems(this.getInputData());
+		// An item that is not a payload fails on its own; the others are previewed (Continue On Fail).
+		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
+		const errors = bad.map((b) => errorItem(node, b.error, b.item));
+		if (ok.length === 0 && errors.length > 0) return [errors];
 		try {
-			const payloads = payloadsFromItems(this.getInputData());
+			const payloads = ok.map((o) => o.payload);
 			const samples = previewSamples(payloads, { samples: this.getNodeParameter('samples', 0, 3) as number });
 			const findings = previewFindings(payloads, this.getNodeParameter('live', 0, true) as boolean);
 			let tests: TestSendResult[] | undefined;
@@ -64,18 +69,22 @@ export class CampaignPreview implements INodeType {
 				tests = await sendTests(payloads, seeds, transport, { sandbox: this.getNodeParameter('sandbox', 0, false) as boolean });
 			}
 			if (this.getNodeParameter('output', 0) === 'page')
-				return [[{ json: { html: previewPage(samples, findings), findings, test_sends: tests } as unknown as IDataObject }]];
-			return [
-				samples.map((s) => ({
-					json: {
-						...s,
-						findings: findings.filter((f) => f.step === s.step && f.variant === s.variant),
-						test_send: tests?.find((t) => t.step === s.step && t.variant === s.variant),
-					} as unknown as IDataObject,
-				})),
-			];
+				return [[{ json: { html: previewPage(samples, findings), findings, test_sends: tests } as unknown as IDataObject, pairedItem: pairedWith(ok.map((o) => o.item)) }, ...errors]];
+			// Each sample pairs with the payload item its contact is in.
+			const key = (step: number, variant: string, email: string) => `${step}\u0000${variant}\u0000${email}`;
+			const itemOf = new Map<string, number>();
+			for (const o of ok) for (const r of o.payload.recipients) itemOf.set(key(o.payload.step, o.payload.variant, r.email), o.item);
+			const out: INodeExecutionData[] = samples.map((s) => ({
+				json: {
+					...s,
+					findings: findings.filter((f) => f.step === s.step && f.variant === s.variant),
+					test_send: tests?.find((t) => t.step === s.step && t.variant === s.variant),
+				} as unknown as IDataObject,
+				pairedItem: { item: itemOf.get(key(s.step, s.variant, s.contact)) ?? ok[0].item },
+			}));
+			return [inInputOrder([...out, ...errors])];
 		} catch (e) {
-			throw nodeError(node, e);
+			return [inInputOrder([...errors, ...failItems(this, e, ok.map((o) => o.item))])];
 		}
 	}
 }

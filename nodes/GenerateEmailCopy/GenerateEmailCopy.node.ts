@@ -4,7 +4,7 @@ import { generateEmailCopy } from '../../lib/stages/generateEmailCopy';
 import { campaignStore, nodeError } from '../shared/context';
 import { readCopy } from '../shared/readers';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { payloadsFromItems } from '../shared/items';
+import { errorItem, failItems, inInputOrder, payloadItems } from '../shared/items';
 import { copyNodeInputs, copyProperties } from '../shared/properties';
 
 export class GenerateEmailCopy implements INodeType {
@@ -30,17 +30,30 @@ export class GenerateEmailCopy implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
+		const { ok, bad } = payloadItems(this.getInputData());
+		// An item that is not a payload fails on its own; the others get their copy (Continue On Fail).
+		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
+		const errors = bad.map((b) => errorItem(node, b.error, b.item));
+		if (ok.length === 0 && errors.length > 0) return [errors];
 		try {
-			const payloads = payloadsFromItems(this.getInputData());
+			// The copy stage may regroup payloads (and splits them per recipient when personalizing): each keeps its item under a symbol.
+			const payloads = ok.map(({ payload, item }) => Object.assign(payload, { [ITEM]: item }));
 			const { options, chat } = await readCopy(this);
 			const store = options.mode === 'llm' ? await campaignStore(this) : undefined;
 			const result = await generateEmailCopy(payloads, options, { chat, store });
 			const mode = options.mode;
 			const campaignTokens = store && result.payloads[0] ? await store.campaignTokenUsage(result.payloads[0].campaign_id) : undefined;
 			const stats = { mode, llm_calls: result.llmCalls, ...result.usage, campaign_tokens: campaignTokens, copies: result.copies };
-			return [result.payloads.map((p) => ({ json: { ...p, copy_stats: stats } as unknown as INodeExecutionData['json'] }))];
+			const out = result.payloads.map((p) => {
+				const { [ITEM]: item, ...payload } = p as typeof p & { [ITEM]?: number };
+				return { json: { ...payload, copy_stats: stats } as unknown as INodeExecutionData['json'], pairedItem: { item: item ?? 0 } };
+			});
+			return [inInputOrder([...out, ...errors])];
 		} catch (e) {
-			throw nodeError(node, e);
+			return [inInputOrder([...errors, ...failItems(this, e, ok.map((o) => o.item))])];
 		}
 	}
 }
+
+/** The input item a payload came from, carried through the copy stage (spread copies it; JSON never sees it). */
+const ITEM = Symbol('item');

@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescrip
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { readContactSource } from '../shared/readers';
 import { campaignStore, nodeError } from '../shared/context';
+import { contactItems, errorItem, failItems, inInputOrder, inputError, pairedWith } from '../shared/items';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
@@ -32,32 +33,62 @@ export class LoadCampaignContent implements INodeType {
 	methods = { credentialTest: { campaignDatabaseConnectionTest } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const items = this.getInputData();
+		const all = this.getInputData();
 		const node = this.getNode();
+		const source = this.getNodeParameter('contactSource', 0) as string;
+		const listField = source === 'items' ? ((this.getNodeParameter('contactsField', 0, '') as string) || '') : '';
+		// Input items that are not what the contacts parameters say become error items of their own (Continue On Fail).
+		const errors: INodeExecutionData[] = [];
+		const kept: number[] = [];
+		for (const [i, item] of all.entries()) {
+			if (listField && !Array.isArray((item.json as Record<string, unknown>)[listField])) {
+				const e = inputError(`Item ${i} has no array in "${listField}"`, 'contactsField', 'Set Contacts List Field to the field holding each item\'s array of contacts, or leave it empty when each item is one contact').atItem(i);
+				if (!this.continueOnFail()) throw nodeError(node, e, i);
+				errors.push(errorItem(node, e, i));
+			} else kept.push(i);
+		}
+		if (kept.length === 0 && errors.length > 0) return [[], errors];
+		const items = kept.length === all.length ? all : kept.map((i) => all[i]);
 		try {
 			const campaign = campaignFromParameters(this, 0);
 			const store = await campaignStore(this);
 			const contacts = await readContactSource(this, items, store);
 			const loaded = await loadCampaignContent({ campaign, contacts, runId: (this.getNodeParameter('runId', 0, '') as string) || undefined }, { store });
 
+			// Which input item each row and contact came from: rows of input items pair with their item; a CSV or a query with item 0.
+			const rowItem = source === 'items' ? rowItems(items, kept, listField) : undefined;
+			const contactItem = rowItem ? contactItems(rowItem, loaded.invalid, loaded.contacts.length) : undefined;
 			const mode = this.getNodeParameter('outputMode', 0) as string;
 			const batchSize = this.getNodeParameter('batchSize', 0, 1000) as number;
 			const perContact = mode === 'perContact' || (mode === 'auto' && loaded.contacts.length <= PER_CONTACT_LIMIT);
 			const common = { campaign_id: loaded.campaign.id, run_id: loaded.runId };
 			const valid: INodeExecutionData[] = [];
-			if (perContact) for (const contact of loaded.contacts) valid.push({ json: { ...common, contact, campaign: loaded.campaign } });
+			if (perContact)
+				loaded.contacts.forEach((contact, k) => valid.push({ json: { ...common, contact, campaign: loaded.campaign }, pairedItem: { item: contactItem?.[k] ?? 0 } }));
 			else {
 				const batches = Math.ceil(loaded.contacts.length / batchSize);
 				for (let b = 0; b < batches; b++)
 					valid.push({
 						json: { ...common, batch: b, batches, contacts: loaded.contacts.slice(b * batchSize, (b + 1) * batchSize), campaign: loaded.campaign },
+						pairedItem: contactItem ? pairedWith(contactItem.slice(b * batchSize, (b + 1) * batchSize)) : { item: 0 },
 					});
 			}
-			const invalid = loaded.invalid.map((r) => ({ json: { ...common, ...r } }));
-			return [valid, invalid];
+			const invalid = loaded.invalid.map((r) => ({ json: { ...common, ...r }, pairedItem: { item: rowItem?.[r.row - 1] ?? 0 } }));
+			return [valid, inInputOrder([...invalid, ...errors])];
 		} catch (e) {
-			if (this.continueOnFail()) return [[], [{ json: { error: (e as Error).message } }]];
-			throw nodeError(node, e, 0);
+			// Nothing loaded (the campaign, the CSV or the store failed): every input item gets the error, on the Invalid output.
+			return [[], inInputOrder([...errors, ...failItems(this, e, kept.length ? kept : [0])])];
 		}
 	}
+}
+
+/** The input item (its index among all input items) of each row readContactSource read from the kept items. */
+function rowItems(items: INodeExecutionData[], kept: number[], listField: string): number[] {
+	if (!listField) return kept.slice();
+	const out: number[] = [];
+	items.forEach((it, k) => {
+		const n = ((it.json as Record<string, unknown>)[listField] as unknown[]).length;
+		for (let r = 0; r < n; r++) out.push(kept[k]);
+	});
+	return out;
 }

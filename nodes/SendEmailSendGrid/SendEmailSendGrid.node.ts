@@ -4,8 +4,8 @@ import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
-import { countByStatus, payloadsFromItems } from '../shared/items';
-import type { EmailPayload } from '../../lib/schemas';
+import { countByStatus, errorItem, failItems, inInputOrder, payloadItems } from '../shared/items';
+import { PreflightError, preflightRun } from '../../lib/preview/preflight';
 import { deliveryProperties } from '../shared/properties';
 import { readDelivery } from '../shared/readers';
 import { sendGridListMethods } from '../shared/sendGridLists';
@@ -40,17 +40,36 @@ export class SendEmailSendGrid implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
+		const cof = this.continueOnFail();
+		const { ok, bad } = payloadItems(this.getInputData());
+		// An item that is not a payload fails on its own; the others are sent (Continue On Fail).
+		if (bad.length > 0 && !cof) throw nodeError(node, bad[0].error, bad[0].item);
+		const errors = bad.map((b) => errorItem(node, b.error, b.item));
+		let todo = ok;
+		if (todo.length === 0 && errors.length > 0) return [errors];
 		try {
-			let payloads: EmailPayload[] = payloadsFromItems(this.getInputData());
 			const delivery = await readDelivery(this);
-			if (delivery.unsubscribeGroupId) payloads = payloads.map((p) => ({ ...p, asm_group_id: delivery.unsubscribeGroupId }));
+			if (delivery.unsubscribeGroupId) todo = todo.map((o) => ({ ...o, payload: { ...o.payload, asm_group_id: delivery.unsubscribeGroupId } }));
+			if (cof && !delivery.dryRun) {
+				// Preflight errors stop a whole run; with Continue On Fail only the items of the step and variant they concern fail.
+				const live = todo.filter((o) => !o.payload.sandbox);
+				const failing = preflightRun(live.map((o) => o.payload), { live: true }).filter((f) => f.level === 'error');
+				if (failing.length > 0) {
+					const of = (o: (typeof todo)[number]) => failing.filter((f) => f.step === o.payload.step && f.variant === o.payload.variant);
+					for (const o of live) if (of(o).length > 0) errors.push(errorItem(node, new PreflightError(of(o)), o.item));
+					todo = todo.filter((o) => o.payload.sandbox || of(o).length === 0);
+				}
+			}
 			const store = await campaignStore(this);
-			const batches = await sendEmailWithSendgrid(payloads, { transport: delivery.transport, store, limiter: delivery.limiter }, delivery.options);
-			if (this.getNodeParameter('outputMode', 0) === 'recipient')
-				return [batches.flatMap((b) => b.results.map((r) => ({ json: r as unknown as INodeExecutionData['json'] })))];
-			return [batches.map((b) => ({ json: { ...b, counts: countByStatus(b.results) } as unknown as INodeExecutionData['json'] }))];
+			const batches = await sendEmailWithSendgrid(todo.map((o) => o.payload), { transport: delivery.transport, store, limiter: delivery.limiter }, delivery.options);
+			// One batch result per payload, in order: each pairs with its input item, and so does each of its recipients.
+			const out: INodeExecutionData[] =
+				this.getNodeParameter('outputMode', 0) === 'recipient'
+					? batches.flatMap((b, k) => b.results.map((r) => ({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } })))
+					: batches.map((b, k) => ({ json: { ...b, counts: countByStatus(b.results) } as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } }));
+			return [errors.length ? inInputOrder([...out, ...errors]) : out];
 		} catch (e) {
-			throw nodeError(node, e);
+			return [inInputOrder([...errors, ...failItems(this, e, todo.map((o) => o.item))])];
 		}
 	}
 }

@@ -1,6 +1,7 @@
 /** The campaign definition as node parameters (or JSON), turned into the Campaign shape. */
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import { DEFAULT_STEPS, TONES } from '../../lib/schemas';
+import { CampaignInputError, DEFAULT_STEPS, TONES } from '../../lib/schemas';
+import { jsonParameter } from './items';
 import { LANGUAGE_NAMES } from '../../lib/llm/prompts';
 import { looksLikeHtml } from '../../lib/copy/format';
 
@@ -216,26 +217,18 @@ function pairs(s: unknown): Record<string, string> {
 	return out;
 }
 
-function parseJsonParam(ctx: IExecuteFunctions, name: string, i: number): unknown {
-	const v = ctx.getNodeParameter(name, i);
-	if (typeof v !== 'string') return v;
-	try {
-		return JSON.parse(v);
-	} catch (e) {
-		throw new Error(`"${name}" is not valid JSON: ${(e as Error).message}`);
-	}
-}
 
 /** Reads the campaign (as raw input for the zod schema) from the node's parameters. */
 export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unknown {
 	const source = ctx.getNodeParameter('campaignSource', i) as string;
-	if (source === 'json') return parseJsonParam(ctx, 'campaignJson', i);
+	if (source === 'json') return jsonParameter(ctx.getNodeParameter('campaignJson', i), 'Campaign JSON', 'campaignJson');
 	if (source === 'input') {
 		const field = ctx.getNodeParameter('campaignField', i) as string;
 		const item = ctx.getInputData()[0]?.json as Record<string, unknown> | undefined;
 		const value = item?.[field];
-		if (value === undefined) throw new Error(`The first input item has no "${field}" field — set Campaign Field to the field that holds the campaign`);
-		return typeof value === 'string' ? JSON.parse(value) : value;
+		if (value === undefined)
+			throw new CampaignInputError(`The first input item has no "${field}" field — set Campaign Field to the field that holds the campaign`, 'campaignField').atItem(0);
+		return jsonParameter(value, `The input field "${field}" (Campaign Field)`, 'campaignField');
 	}
 	const get = <T>(name: string, fallback: T): T => ctx.getNodeParameter(name, i, fallback as never) as T;
 	const brief = get<Record<string, string>>('brief', {});
@@ -246,7 +239,7 @@ export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unkno
 	const bodyIsHtml = looksLikeHtml(body);
 	const template = subject && body ? { subject, ...(bodyIsHtml ? { html: body } : { text: body }) } : {};
 	let steps: unknown[];
-	if (sequence === 'custom') steps = parseJsonParam(ctx, 'stepsJson', i) as unknown[];
+	if (sequence === 'custom') steps = jsonParameter(ctx.getNodeParameter('stepsJson', i), 'Steps JSON', 'stepsJson') as unknown[];
 	else if (sequence === 'day137') steps = DEFAULT_STEPS.map((s, n) => (n === 0 ? { ...s, ...template } : s));
 	else steps = [{ step: 1, delayHours: 0, ...template }];
 	const tone = get<string>('tone', 'friendly');

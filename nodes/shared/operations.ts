@@ -1,24 +1,34 @@
 /** Nodes with several operations, laid out as n8n's Postgres v2 node: one file per operation, a router picks one. */
 import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { nodeError } from './context';
+import { failItems, indexes, pairedAll } from './items';
 
 /** What `actions/<operation>.operation.ts` exports: the parameters shown for it and what it does (one output). */
 export interface NodeOperation {
 	description: INodeProperties[];
+	/**
+	 * Runs once over all input items. Items it returns without pairedItem were made from all of them
+	 * (a summary) and are paired with every input item, as n8n's Aggregate pairs its item.
+	 */
 	execute(this: IExecuteFunctions): Promise<INodeExecutionData[]>;
 }
 
-/** Runs the chosen operation; domain errors become n8n errors that say what to fix. */
+/**
+ * Runs the chosen operation. A failure of the whole operation becomes one error item per input item
+ * with Continue On Fail, else n8n's error that says what to fix (nodeError).
+ */
 export async function runOperation(ctx: IExecuteFunctions, operations: Record<string, NodeOperation>, defaultValue: string): Promise<INodeExecutionData[][]> {
-	const node = ctx.getNode();
+	const count = ctx.getInputData().length;
 	try {
 		const name = ctx.getNodeParameter('operation', 0, defaultValue) as string;
 		const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
-		if (!operation) throw new NodeOperationError(node, `The operation "${name}" is not known to this node`);
-		return [await operation.execute.call(ctx)];
+		if (!operation) throw new NodeOperationError(ctx.getNode(), `The operation "${name}" is not known to this node`);
+		const out = await operation.execute.call(ctx);
+		const all = pairedAll(count);
+		for (const item of out) item.pairedItem ??= all;
+		return [out];
 	} catch (e) {
-		throw nodeError(node, e);
+		return [failItems(ctx, e, indexes(Math.max(count, 1)))];
 	}
 }
 

@@ -1,6 +1,6 @@
 /** Parameters several Campaign Sequence operations show, beside the code that reads them. */
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
+import { CampaignInputError } from '../../../lib/schemas';
 
 export const campaignRef: INodeProperties = {
 	displayName: 'Campaign ID',
@@ -19,22 +19,22 @@ export const asOf: INodeProperties = {
 };
 
 /** Campaign ID, trimmed; empty when none is set. */
-export function readCampaignRef(ctx: IExecuteFunctions): string {
-	return (ctx.getNodeParameter('campaignRef', 0, '') as string).trim();
+export function readCampaignRef(ctx: IExecuteFunctions, i = 0): string {
+	return (ctx.getNodeParameter('campaignRef', i, '') as string).trim();
 }
 
 /** Campaign ID for the operations that act on one sequence. */
-export function requireCampaignRef(ctx: IExecuteFunctions): string {
-	const ref = readCampaignRef(ctx);
-	if (!ref) throw new NodeOperationError(ctx.getNode(), 'Set Campaign ID: which sequence should this act on?');
+export function requireCampaignRef(ctx: IExecuteFunctions, i = 0): string {
+	const ref = readCampaignRef(ctx, i);
+	if (!ref) throw new CampaignInputError('Set Campaign ID: which sequence should this act on?', 'campaignRef').atItem(i);
 	return ref;
 }
 
 /** As Of in epoch milliseconds; now when empty. */
-export function readAsOf(ctx: IExecuteFunctions): number {
-	const raw = ctx.getNodeParameter('asOf', 0, '') as string;
+export function readAsOf(ctx: IExecuteFunctions, i = 0): number {
+	const raw = ctx.getNodeParameter('asOf', i, '') as string;
 	const now = raw ? Date.parse(raw) : Date.now();
-	if (Number.isNaN(now)) throw new NodeOperationError(ctx.getNode(), `"As Of" is not a date: ${raw}`);
+	if (Number.isNaN(now)) throw new CampaignInputError(`"As Of" is not a date: ${raw}`, 'asOf', 'Give a date and time (ISO 8601, e.g. 2025-03-01T09:00:00Z), or leave As Of empty for now').atItem(i);
 	return now;
 }
 
@@ -48,8 +48,8 @@ export const actorRef = (name: 'pausedBy' | 'resumedBy', label: string): INodePr
 	description: 'Recorded in the campaign store with the time. Empty: the workflow and execution that ran this.',
 });
 
-export function readActor(ctx: IExecuteFunctions, name: 'pausedBy' | 'resumedBy'): string {
-	const given = String(ctx.getNodeParameter(name, 0, '') ?? '').trim();
+export function readActor(ctx: IExecuteFunctions, name: 'pausedBy' | 'resumedBy', i = 0): string {
+	const given = String(ctx.getNodeParameter(name, i, '') ?? '').trim();
 	if (given) return given.slice(0, 200);
 	const workflow = ctx.getWorkflow();
 	return `workflow "${workflow.name ?? workflow.id ?? '?'}" (execution ${ctx.getExecutionId() ?? '?'})`;

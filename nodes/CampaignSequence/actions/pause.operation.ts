@@ -1,10 +1,11 @@
 /** Pause: every send of the campaign stops at its next claim (sequences, the agent, the stage nodes, any worker) until it is resumed. */
-import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
-import { NodeOperationError, updateDisplayOptions } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import { updateDisplayOptions } from 'n8n-workflow';
 import { pauseCampaign } from '../../../lib/guard/holds';
 import { campaignExists } from '../../../lib/store';
 import { campaignStore } from '../../shared/context';
-import { toItems } from '../../shared/operations';
+import { perItem } from '../../shared/items';
+import { CampaignInputError } from '../../../lib/schemas';
 import { actorRef, campaignRef, readActor, requireCampaignRef } from './common';
 
 const properties: INodeProperties[] = [
@@ -15,11 +16,15 @@ const properties: INodeProperties[] = [
 
 export const description = updateDisplayOptions({ show: { operation: ['pause'] } }, properties);
 
+/** Per input item: its Campaign ID, Reason and Paused By. */
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
 	const store = await campaignStore(this);
-	const ref = requireCampaignRef(this);
-	if (!(await campaignExists(store, ref))) throw new NodeOperationError(this.getNode(), `No campaign "${ref}" in the campaign store — check Campaign ID (campaigns are stored when they are first sent or enrolled)`);
-	const reason = String(this.getNodeParameter('pauseReason', 0, '') ?? '').trim().slice(0, 500) || 'paused by a user';
-	const { hold, already } = await pauseCampaign(store, ref, readActor(this, 'pausedBy'), reason);
-	return toItems([{ campaign_id: ref, status: 'paused', already_paused: already, hold }]);
+	return await perItem(this, async (i) => {
+		const ref = requireCampaignRef(this, i);
+		if (!(await campaignExists(store, ref)))
+			throw new CampaignInputError(`No campaign "${ref}" in the campaign store — check Campaign ID (campaigns are stored when they are first sent or enrolled)`, 'campaignRef').atItem(i);
+		const reason = String(this.getNodeParameter('pauseReason', i, '') ?? '').trim().slice(0, 500) || 'paused by a user';
+		const { hold, already } = await pauseCampaign(store, ref, readActor(this, 'pausedBy', i), reason);
+		return { campaign_id: ref, status: 'paused', already_paused: already, hold } as unknown as IDataObject;
+	});
 }

@@ -1,18 +1,21 @@
 /** Get Status: counts of contacts per step, completed and stopped (with reasons), and any pause with who paused or resumed it. */
-import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 import { holdsOf } from '../../../lib/guard/holds';
 import { describeHold } from '../../../lib/guard/breaker';
 import { sequenceStatus } from '../../../lib/sequences/enrollments';
 import { campaignStore } from '../../shared/context';
-import { toItems } from '../../shared/operations';
+import { perItem } from '../../shared/items';
 import { campaignRef, requireCampaignRef } from './common';
 
 export const description = updateDisplayOptions({ show: { operation: ['status'] } }, [campaignRef]);
 
+/** Per input item: its Campaign ID. */
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
 	const store = await campaignStore(this);
-	const ref = requireCampaignRef(this);
-	const { holds, log } = await holdsOf(store, ref);
-	return toItems([{ campaign_id: ref, status: holds.length > 0 ? 'paused' : 'active', paused: holds.map((h) => ({ ...h, message: describeHold(h) })), pause_log: log, enrollments: await sequenceStatus(store, ref) }]);
+	return await perItem(this, async (i) => {
+		const ref = requireCampaignRef(this, i);
+		const { holds, log } = await holdsOf(store, ref);
+		return { campaign_id: ref, status: holds.length > 0 ? 'paused' : 'active', paused: holds.map((h) => ({ ...h, message: describeHold(h) })), pause_log: log, enrollments: await sequenceStatus(store, ref) } as unknown as IDataObject;
+	});
 }

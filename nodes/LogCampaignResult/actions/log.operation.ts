@@ -1,10 +1,11 @@
 /** Log Results: one delivery row per recipient and the run summary; logging the same results twice changes nothing. */
-import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 import { logCampaignResult, parseResults } from '../../../lib/stages/logCampaignResult';
-import { campaignStore } from '../../shared/context';
-import { resultsFromItems } from '../../shared/items';
-import { toItems } from '../../shared/operations';
+import type { DeliveryResult } from '../../../lib/schemas';
+import type { CampaignError } from '../../../lib/errors';
+import { campaignStore, nodeError } from '../../shared/context';
+import { errorItem, failItems, inInputOrder, pairedWith, resultsOfItem } from '../../shared/items';
 
 export const description = updateDisplayOptions({ show: { operation: ['log'] } }, [
 	{
@@ -28,17 +29,50 @@ export const description = updateDisplayOptions({ show: { operation: ['log'] } }
 
 type CopyStats = { llm_calls?: number; prompt_tokens?: number; completion_tokens?: number };
 
+/**
+ * All input items' results are logged together; an item whose results are not delivery results fails on
+ * its own (Continue On Fail). Each run summary pairs with the items holding that run's results, each
+ * delivery row with its item.
+ */
 export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
+	const node = this.getNode();
 	const items = this.getInputData();
-	const results = parseResults(resultsFromItems(items));
-	const store = await campaignStore(this);
-	// Generate Email Copy attaches what the copy cost; the run summary keeps it.
-	const copyStats = (items[0]?.json?.copy_stats ?? undefined) as CopyStats | undefined;
-	const summaries = await logCampaignResult(results, { store }, {
-		finishRun: this.getNodeParameter('finishRun', 0) as boolean,
-		llmCalls: copyStats?.llm_calls,
-		llmTokens: copyStats ? (copyStats.prompt_tokens ?? 0) + (copyStats.completion_tokens ?? 0) : undefined,
-	});
-	const rows = this.getNodeParameter('outputMode', 0) === 'rows' ? results : [];
-	return toItems([...summaries.map((s) => ({ ...s, store: store.kind })), ...rows]);
+	const results: DeliveryResult[] = [];
+	const resultItem: number[] = [];
+	const errors: INodeExecutionData[] = [];
+	for (const [i, item] of items.entries()) {
+		try {
+			for (const r of parseResults(resultsOfItem(item))) {
+				results.push(r);
+				resultItem.push(i);
+			}
+		} catch (e) {
+			const error = (e as CampaignError).atItem?.(i) ?? e;
+			if (!this.continueOnFail()) throw nodeError(node, error, i);
+			errors.push(errorItem(node, error, i));
+		}
+	}
+	if (results.length === 0 && errors.length > 0) return errors;
+	const used = [...new Set(resultItem)];
+	try {
+		const store = await campaignStore(this);
+		// Generate Email Copy attaches what the copy cost; the run summary keeps it.
+		const copyStats = (items[0]?.json?.copy_stats ?? undefined) as CopyStats | undefined;
+		const summaries = await logCampaignResult(results, { store }, {
+			finishRun: this.getNodeParameter('finishRun', 0) as boolean,
+			llmCalls: copyStats?.llm_calls,
+			llmTokens: copyStats ? (copyStats.prompt_tokens ?? 0) + (copyStats.completion_tokens ?? 0) : undefined,
+		});
+		const itemsOfRun = new Map<string, Set<number>>();
+		results.forEach((r, k) => {
+			let set = itemsOfRun.get(r.run_id);
+			if (!set) itemsOfRun.set(r.run_id, (set = new Set()));
+			set.add(resultItem[k]);
+		});
+		const out: INodeExecutionData[] = summaries.map((s) => ({ json: { ...s, store: store.kind } as unknown as IDataObject, pairedItem: pairedWith(itemsOfRun.get(s.run_id) ?? used) }));
+		if (this.getNodeParameter('outputMode', 0) === 'rows') results.forEach((r, k) => out.push({ json: r as unknown as IDataObject, pairedItem: { item: resultItem[k] } }));
+		return [...out, ...errors];
+	} catch (e) {
+		return inInputOrder([...errors, ...failItems(this, e, used)]);
+	}
 }

@@ -61,7 +61,7 @@ describe('stage node adapters', () => {
 		);
 		expect(loaded[0]).toHaveLength(4);
 		expect(loaded[0][0].json).toMatchObject({ campaign_id: 'adapters', run_id: 'run-adapters', contact: { email: 'user0@a.example', first_name: 'User0' } });
-		expect(loaded[1]).toEqual([{ json: { campaign_id: 'adapters', run_id: 'run-adapters', row: 6, email: 'broken', reason: '"broken" is not a valid email address' } }]);
+		expect(loaded[1]).toEqual([{ json: { campaign_id: 'adapters', run_id: 'run-adapters', row: 6, email: 'broken', reason: '"broken" is not a valid email address' }, pairedItem: { item: 0 } }]);
 		const fromFile = await new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvBinary', binaryPropertyName: 'data', csvOptions: {}, outputMode: 'batches', batchSize: 2 }));
 		expect(fromFile[0].map((i) => (i.json.contacts as unknown[]).length)).toEqual([2, 1]);
 		await expect(new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvText', csvText: 'email\n', csvOptions: {}, outputMode: 'auto' }))).rejects.toThrow(/header row but no contacts/);
@@ -155,9 +155,9 @@ describe('stage node adapters', () => {
 			]),
 		);
 		expect(out[1].map((i) => [i.json.status, i.pairedItem])).toEqual([
-			[401, 0],
-			[403, 1],
-			[403, 2],
+			[401, { item: 0 }],
+			[403, { item: 1 }],
+			[403, { item: 2 }],
 		]);
 		expect(out[1][0].json.error).toMatch(/no expiry/);
 		expect(out[0]).toHaveLength(1);
