@@ -1,4 +1,4 @@
-import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import type { ICredentialType, Icon, INodeProperties } from 'n8n-workflow';
 
 export class CampaignDatabaseApi implements ICredentialType {
 	name = 'campaignDatabaseApi';
@@ -6,6 +6,8 @@ export class CampaignDatabaseApi implements ICredentialType {
 	displayName = 'Campaign Database (Postgres) API';
 
 	documentationUrl = 'https://github.com/n8n-nodes-email-campaign-agent/n8n-nodes-email-campaign-agent#credentials';
+
+	icon: Icon = 'file:campaignDatabaseApi.svg';
 
 	properties: INodeProperties[] = [
 		{ displayName: 'Host', name: 'host', type: 'string', default: 'localhost' },
@@ -31,6 +33,7 @@ export class CampaignDatabaseApi implements ICredentialType {
 			],
 			default: 'disable',
 		},
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field -- a boolean switch, not a secret (the rule matches "auth" in its name)
 		{
 			displayName: 'Ignore SSL Issues (Insecure)',
 			name: 'allowUnauthorizedCerts',

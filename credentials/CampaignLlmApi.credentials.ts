@@ -1,4 +1,4 @@
-import type { IAuthenticateGeneric, ICredentialTestRequest, ICredentialType, INodeProperties } from 'n8n-workflow';
+import type { IAuthenticateGeneric, ICredentialTestRequest, ICredentialType, Icon, INodeProperties } from 'n8n-workflow';
 
 export class CampaignLlmApi implements ICredentialType {
 	name = 'campaignLlmApi';
@@ -6,6 +6,8 @@ export class CampaignLlmApi implements ICredentialType {
 	displayName = 'OpenAI-Compatible LLM API';
 
 	documentationUrl = 'https://github.com/n8n-nodes-email-campaign-agent/n8n-nodes-email-campaign-agent#credentials';
+
+	icon: Icon = 'file:campaignLlmApi.svg';
 
 	properties: INodeProperties[] = [
 		{

@@ -1,4 +1,4 @@
-import type { ICredentialType, INodeProperties } from 'n8n-workflow';
+import type { ICredentialType, Icon, INodeProperties } from 'n8n-workflow';
 
 export class CampaignRedisApi implements ICredentialType {
 	name = 'campaignRedisApi';
@@ -6,6 +6,8 @@ export class CampaignRedisApi implements ICredentialType {
 	displayName = 'Campaign Redis';
 
 	documentationUrl = 'https://github.com/n8n-nodes-email-campaign-agent/n8n-nodes-email-campaign-agent#credentials';
+
+	icon: Icon = 'file:campaignRedisApi.svg';
 
 	properties: INodeProperties[] = [
 		{

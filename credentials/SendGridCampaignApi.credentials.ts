@@ -1,4 +1,4 @@
-import type { IAuthenticateGeneric, ICredentialTestRequest, ICredentialType, INodeProperties } from 'n8n-workflow';
+import type { IAuthenticateGeneric, ICredentialTestRequest, ICredentialType, Icon, INodeProperties } from 'n8n-workflow';
 
 export class SendGridCampaignApi implements ICredentialType {
 	name = 'sendGridCampaignApi';
@@ -6,6 +6,8 @@ export class SendGridCampaignApi implements ICredentialType {
 	displayName = 'SendGrid Campaign API';
 
 	documentationUrl = 'https://github.com/n8n-nodes-email-campaign-agent/n8n-nodes-email-campaign-agent#credentials';
+
+	icon: Icon = 'file:sendGridCampaignApi.svg';
 
 	properties: INodeProperties[] = [
 		{
@@ -38,6 +40,7 @@ export class SendGridCampaignApi implements ICredentialType {
 			displayOptions: { show: { region: ['custom'] } },
 			description: 'Base URL without /v3, e.g. http://127.0.0.1:3025 for a local SendGrid-compatible server',
 		},
+		// eslint-disable-next-line @n8n/community-nodes/credential-unnecessary-password -- a public key, kept masked because eslint-plugin-n8n-nodes-base asks key fields to be
 		{
 			displayName: 'Event Webhook Verification Key',
 			name: 'webhookPublicKey',

@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { newRunId } from '../../lib/ids';
@@ -16,8 +17,8 @@ export class BuildEmailPayload implements INodeType {
 		description: 'Turn contacts and a campaign step into SendGrid-ready batches: one item per request of up to 1,000 recipients',
 		defaults: { name: 'Build Email Payload' },
 		usableAsTool: true,
-		inputs: ['main'],
-		outputs: ['main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
 		properties: [
 			{
 				displayName: 'Campaign Source',

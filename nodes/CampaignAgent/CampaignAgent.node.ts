@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeProperties, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { runCampaignAgent } from '../../lib/agent/graph';
 import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { newRunId } from '../../lib/ids';
@@ -26,7 +27,7 @@ export class CampaignAgent implements INodeType {
 		defaults: { name: 'Campaign Agent' },
 		usableAsTool: true,
 		inputs: copyNodeInputs,
-		outputs: ['main'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
 			{ name: 'campaignLlmApi', required: false },

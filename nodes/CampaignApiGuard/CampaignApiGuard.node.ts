@@ -1,4 +1,5 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { errorItem, failItems, indexes, inputError } from '../shared/items';
 import { checkStartRequest, takeRateLimit } from '../../lib/api/startRequest';
 import { CallerPolicy, CallerPolicyError, identifyCaller, trustedProxyList } from '../../lib/api/caller';
@@ -7,6 +8,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 
 const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
+// eslint-disable-next-line @n8n/community-nodes/node-usable-as-tool -- it answers a Webhook's request (its token, its caller's rate); an AI agent has no request to hand it
 export class CampaignApiGuard implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Campaign API Guard',
@@ -14,12 +16,11 @@ export class CampaignApiGuard implements INodeType {
 		icon: 'file:campaignApiGuard.svg',
 		group: ['transform'],
 		version: 1,
+		subtitle: 'accept or reject a campaign request',
 		description: 'Validate a start-campaign request from a Webhook and rate-limit each caller; rejected requests leave with the HTTP status to answer',
 		defaults: { name: 'Campaign API Guard' },
-		inputs: ['main'],
-		// Accepted and Rejected: the lint rule only knows single-output and If/Switch shapes.
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
-		outputs: ['main', 'main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 		outputNames: ['Accepted', 'Rejected'],
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [

@@ -1,4 +1,5 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { parseSeeds, previewFindings, previewPage, previewSamples, sendTests, type TestSendResult } from '../../lib/preview/preview';
 import { nodeError, sendGrid } from '../shared/context';
 import { errorItem, failItems, inInputOrder, pairedWith, payloadItems } from '../shared/items';
@@ -14,8 +15,8 @@ export class CampaignPreview implements INodeType {
 		description: 'Preview each step and variant for sample contacts, run the preflight checks, and send yourself a test',
 		defaults: { name: 'Campaign Preview' },
 		usableAsTool: true,
-		inputs: ['main'],
-		outputs: ['main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { sendTest: [true] } } }],
 		properties: [
 			{

@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { operations, router } from './actions/router';
@@ -18,7 +19,7 @@ export class CampaignSequence implements INodeType {
 		usableAsTool: true,
 		// Send Due Steps writes copy: it takes a Chat Model sub-node like Generate Email Copy (the other operations do not).
 		inputs: `={{ ["enroll", "status", "pause", "resume", "abDecide"].includes($parameter.operation) ? ["main"] : ["main", ${JSON.stringify(chatModelInput)}] }}`,
-		outputs: ['main'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } } },
 			{ name: 'campaignLlmApi', required: false },
@@ -26,6 +27,7 @@ export class CampaignSequence implements INodeType {
 			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
 		],
 		properties: [
+			// eslint-disable-next-line @n8n/community-nodes/resource-operation-pattern -- one resource (a campaign's sequence): a Resource select would hold one entry
 			{
 				displayName: 'Operation',
 				name: 'operation',

@@ -1,4 +1,5 @@
 import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { receiveUnsubscribe } from '../../lib/unsubscribe/flow';
 import type { UnsubscribeScope } from '../../lib/store';
 import { redactSecrets } from '../../lib/redact';
@@ -13,6 +14,7 @@ const PAGE_HEADERS = {
 	'X-Content-Type-Options': 'nosniff',
 };
 
+// eslint-disable-next-line @n8n/community-nodes/webhook-lifecycle-complete -- no service registers this URL: each campaign's Unsubscribe URL (List-Unsubscribe) carries it
 export class CampaignUnsubscribeTrigger implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Campaign Unsubscribe Trigger',
@@ -20,10 +22,11 @@ export class CampaignUnsubscribeTrigger implements INodeType {
 		icon: 'file:campaignUnsubscribeTrigger.svg',
 		group: ['trigger'],
 		version: 1,
+		subtitle: '={{"unsubscribe from: " + $parameter["scope"]}}',
 		description: "Receive one-click unsubscribes (RFC 8058) and the footer link's page for the campaigns this store sends",
 		defaults: { name: 'Campaign Unsubscribe Trigger' },
 		inputs: [],
-		outputs: ['main'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		webhooks: [
 			// GET: the page a person sees (changes nothing, so link scanners unsubscribe nobody); POST: the one-click unsubscribe.

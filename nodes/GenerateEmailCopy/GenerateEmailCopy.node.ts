@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 
 import { generateEmailCopy } from '../../lib/stages/generateEmailCopy';
 import { campaignStore, nodeError } from '../shared/context';
@@ -19,7 +20,7 @@ export class GenerateEmailCopy implements INodeType {
 		defaults: { name: 'Generate Email Copy' },
 		usableAsTool: true,
 		inputs: copyNodeInputs,
-		outputs: ['main'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [{ name: 'campaignLlmApi', required: false }, { name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [
 			...copyProperties,

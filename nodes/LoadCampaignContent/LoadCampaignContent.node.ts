@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { readContactSource } from '../shared/readers';
 import { campaignStore, nodeError } from '../shared/context';
@@ -18,10 +19,8 @@ export class LoadCampaignContent implements INodeType {
 		description: 'Load a campaign and its contacts (items or CSV), validated and de-duplicated; bad rows go to the Invalid output',
 		defaults: { name: 'Load Campaign Content' },
 		usableAsTool: true,
-		inputs: ['main'],
-		// Two outputs (Valid, Invalid): the lint rule only knows the single-output and If/Switch shapes.
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
-		outputs: ['main', 'main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 		outputNames: ['Valid', 'Invalid'],
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [

@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { STORE_NOTICE, campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import * as log from './actions/log.operation';
 import { router } from './actions/router';
@@ -15,8 +16,8 @@ export class LogCampaignResult implements INodeType {
 		description: 'Write one delivery row per recipient and the run summary into the campaign store',
 		defaults: { name: 'Log Campaign Result' },
 		usableAsTool: true,
-		inputs: ['main'],
-		outputs: ['main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
 		properties: [
 			{

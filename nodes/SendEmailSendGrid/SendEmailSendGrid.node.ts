@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 
 import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { campaignStore, nodeError } from '../shared/context';
@@ -21,8 +22,8 @@ export class SendEmailSendGrid implements INodeType {
 		description: 'Send campaign batches through SendGrid: throttled, retried, and at most once per recipient and step',
 		defaults: { name: 'Send Email (SendGrid)' },
 		usableAsTool: true,
-		inputs: ['main'],
-		outputs: ['main'],
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },

@@ -1,4 +1,5 @@
 import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 import { OutputMode, WebhookAnswer, receiveEventPost, receiveInboundPost } from '../../lib/events/webhookFlow';
 import { guardThresholds } from '../../lib/guard/breaker';
 import { CREDENTIALS, campaignStore, optionalCredentials } from '../shared/context';
@@ -17,7 +18,7 @@ export class SendGridTrigger implements INodeType {
 		description: "Receive SendGrid's signed Event Webhook (and Inbound Parse replies), verify, de-duplicate and update the campaign store",
 		defaults: { name: 'SendGrid Trigger' },
 		inputs: [],
-		outputs: ['main'],
+		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			// Optional so that Manual registration can take the verification key from the credential; Automatic checks it is there.
 			{ name: 'sendGridCampaignApi', required: false },

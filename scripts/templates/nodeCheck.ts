@@ -28,6 +28,7 @@ export function nodeTypes(): Map<string, INodeType> {
 	for (const dir of readdirSync(join(ROOT, 'nodes'))) {
 		const file = join(ROOT, 'nodes', dir, `${dir}.node.ts`);
 		if (!existsSync(file)) continue;
+		// eslint-disable-next-line @typescript-eslint/no-require-imports -- each node's TypeScript source by path, synchronously (tsx)
 		const mod = require(file) as Record<string, (new () => INodeType) | undefined>;
 		const Type = mod[dir];
 		if (!Type) throw new Error(`${file} does not export a class named ${dir}`);

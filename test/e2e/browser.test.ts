@@ -3,7 +3,7 @@
  * the form page starts a campaign, and the editor shows this package's nodes with their icons and
  * parameters on every template. Screenshots go to test-artifacts/screenshots/.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Browser, chromium } from 'playwright-core';
 import { UNSUBSCRIBE_URL, eventually, livePipeline, node, template, useN8nRig } from './helpers';
 import { csvOf, contacts } from '../helpers/fixtures';
@@ -126,7 +126,7 @@ it('the editor shows every node of this package with its icon and parameters on 
 			await page.keyboard.press('Escape');
 		}
 	}
-	const pkg = JSON.parse(require('node:fs').readFileSync('package.json', 'utf8')) as { n8n: { nodes: string[] } };
+	const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { n8n: { nodes: string[] } };
 	const declared = pkg.n8n.nodes.map((p) => `n8n-nodes-email-campaign-agent.${p.split('/').pop()!.replace('.node.js', '').replace(/^./, (c) => c.toLowerCase())}`);
 	expect([...seen].sort()).toEqual(declared.sort());
 	await context.close();

@@ -19,6 +19,7 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: strin
 function typeName(distPath: string): string {
 	const source = distPath.replace(/^dist\//, '').replace(/\.js$/, '.ts');
 	const className = basename(source).split('.')[0];
+	// eslint-disable-next-line @typescript-eslint/no-require-imports -- the node's TypeScript source, loaded synchronously by path (ts-jest)
 	const Type = (require(join(process.cwd(), source)) as Record<string, new () => { name?: string; description?: { name: string } }>)[className];
 	if (!Type) throw new Error(`${source} exports no class ${className}`);
 	const t = new Type();

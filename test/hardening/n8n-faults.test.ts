@@ -26,7 +26,7 @@ let sg: SendGridSimulator;
 let llm: OpenAISimulator;
 let pg: Client;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let creds: Record<string, { id: string; name: string }> = {};
+const creds: Record<string, { id: string; name: string }> = {};
 let hookUrl = '';
 const outputs: string[] = [];
 

@@ -4,6 +4,9 @@ import { migrate, MIGRATIONS } from '../../lib/store/migrations';
 import { createTestDatabase } from '../helpers/services';
 import type { DeliveryResult } from '../../lib/schemas';
 import { sql } from '../helpers/sql';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 jest.setTimeout(60_000);
 
@@ -139,7 +142,7 @@ describe('migrations under concurrent starts', () => {
 	});
 
 	it('persist in an embedded PGlite folder across reopen', async () => {
-		const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'eca-pglite-'));
+		const dir = mkdtempSync(join(tmpdir(), 'eca-pglite-'));
 		const a = await openPglite(dir);
 		expect(await migrate(a)).toEqual(MIGRATIONS.map((m) => m.version));
 		await a.close();

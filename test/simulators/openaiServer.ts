@@ -100,6 +100,7 @@ export const copywriterResponder: Responder = (req) => {
 
 /** Any value valid against a JSON schema (the subset zod's toJSONSchema produces). */
 export function valueForSchema(schema: Record<string, unknown>, defs: Record<string, unknown> = {}): unknown {
+	// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted JSON (a schema, a request body) walked loosely and checked field by field, as the real API does
 	const s = schema as Record<string, any>;
 	if (s.$ref) return valueForSchema(defs[String(s.$ref).split('/').pop()!] as Record<string, unknown>, defs);
 	if (s.enum) return s.enum[0];
@@ -127,6 +128,7 @@ export function valueForSchema(schema: Record<string, unknown>, defs: Record<str
 	}
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted JSON (a schema, a request body) walked loosely and checked field by field, as the real API does
 function strictProblems(schema: Record<string, any>, path = '#'): string[] {
 	const out: string[] = [];
 	if (schema.type === 'object' || schema.properties) {
@@ -135,6 +137,7 @@ function strictProblems(schema: Record<string, any>, path = '#'): string[] {
 		const req = new Set<string>(schema.required ?? []);
 		const missing = props.filter((p) => !req.has(p));
 		if (missing.length) out.push(`${path}: 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing[0]}'`);
+		// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted JSON (a schema, a request body) walked loosely and checked field by field, as the real API does
 		for (const [k, v] of Object.entries(schema.properties ?? {})) out.push(...strictProblems(v as Record<string, any>, `${path}/properties/${k}`));
 	}
 	if (schema.items) out.push(...strictProblems(schema.items, `${path}/items`));
@@ -244,6 +247,7 @@ export class OpenAISimulator extends LoopbackServer {
 		if (req.method === 'GET' && path === '/models') return send(200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'simulator' })) });
 		if (req.method !== 'POST' || path !== '/chat/completions') return error(404, `Unknown request URL: ${req.method} ${req.url}`, 'invalid_request_error', null, 'unknown_url');
 
+		// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted JSON (a schema, a request body) walked loosely and checked field by field, as the real API does
 		let body: Record<string, any>;
 		try {
 			body = JSON.parse(Buffer.concat(chunks).toString('utf8'));

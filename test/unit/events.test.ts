@@ -1,4 +1,5 @@
 import { generateKeyPairSync, createSign } from 'node:crypto';
+import sample from '../fixtures/sendgrid-signature-sample.json';
 import { chooseVerificationKey, verifyEventSignature } from '../../lib/events/signature';
 import { normalizeEvent, parseEventBody, suppressionFor, messageIdOf } from '../../lib/events/normalize';
 
@@ -34,7 +35,6 @@ describe('Event Webhook signature', () => {
 });
 
 describe("SendGrid's own published sample", () => {
-	const sample = require('../fixtures/sendgrid-signature-sample.json') as { publicKey: string; signature: string; timestamp: string; payload: string };
 	const base = { publicKey: sample.publicKey, signature: sample.signature, timestamp: sample.timestamp, toleranceSeconds: 0 };
 
 	it('verifies, and fails for another key, payload, signature or timestamp', () => {
