@@ -386,8 +386,8 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		await applySuppressions(tx, fresh, result, options);
 		// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
 		// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).
-		const alarms = await countReputationIn(tx, reputationDeltas(fresh));
-		if (options.guard && alarms.length > 0) result.paused = await tripBreakersIn(tx, alarms, options.guard);
+		const counted = await countReputationIn(tx, reputationDeltas(fresh));
+		if (options.guard && counted.length > 0) result.paused = await tripBreakersIn(tx, counted, options.guard);
 	});
 	return result;
 }

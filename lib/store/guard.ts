@@ -93,13 +93,15 @@ export interface ReputationDelta extends ReputationCounts {
 
 /**
  * Adds a post's fresh events to the counters of their campaign and of the account their run sent
- * with, in the current minute; returns the scopes whose bounces or complaints grew (only those can
- * trip). Run inside the events' transaction, last, so its row locks are held only until the commit.
+ * with, in the current minute; returns every scope it counted for: bounces or complaints trip a
+ * limit, and so do deliveries that bring a window with many bounces up to the minimum sends (SendGrid
+ * posts a bounce in one batch and the deliveries that make the rate meaningful in later ones). Run
+ * inside the events' transaction, last, so its row locks are held only until the commit.
  */
 export async function countReputationIn(tx: Queryable, deltas: ReputationDelta[]): Promise<string[]> {
 	if (deltas.length === 0) return [];
 	const col = (k: keyof ReputationCounts) => deltas.map((d) => d[k]);
-	const r = await tx.query<{ scope: string; alarm: boolean }>(
+	const r = await tx.query<{ scope: string }>(
 		`WITH post AS (
 			SELECT s.scope, sum(t.p)::int AS p, sum(t.d)::int AS d, sum(t.b)::int AS b, sum(t.h)::int AS h, sum(t.s)::int AS s
 			FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[]) AS t(c, run, p, d, b, h, s)
@@ -113,10 +115,10 @@ export async function countReputationIn(tx: Queryable, deltas: ReputationDelta[]
 			ON CONFLICT (scope, minute) DO UPDATE SET processed = r.processed + EXCLUDED.processed, delivered = r.delivered + EXCLUDED.delivered,
 				bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced, spam_reports = r.spam_reports + EXCLUDED.spam_reports
 			RETURNING scope)
-		 SELECT scope, (h + s > 0) AS alarm FROM post`,
+		 SELECT scope FROM post`,
 		[deltas.map((d) => d.campaign_id), deltas.map((d) => d.run_id), col('processed'), col('delivered'), col('bounced'), col('hard_bounced'), col('spam_reports')],
 	);
-	return r.rows.filter((x) => x.alarm).map((x) => x.scope);
+	return r.rows.map((x) => x.scope);
 }
 
 /** The counters of these scopes summed over the window (and since the scope was last resumed: lifting clears them). */

@@ -115,6 +115,61 @@ it('a post with malformed events stores all the others; an event re-delivered un
 	await eventually(() => r.sg.webhooks.length === 0, 'the trigger to remove its webhook');
 });
 
+it('the reputation guard in real n8n: bounces past the limit pause the campaign, the alert branch runs, the next send stops at its claim, Resume lets it go on', async () => {
+	const { n8n, r, q } = e2e;
+	const { id: trackingId, hook } = await e2e.publishTracking();
+	const { id } = await n8n.importWorkflow(livePipeline('e2eGuardCampgn01', 'guard campaign', 'e2e-guard', csvOf(contacts(250, 'guard.example'))), r.creds);
+	expect((await n8n.execute(id)).error).toBeUndefined();
+	const sent = r.sg.accepted.filter((m) => m.to.endsWith('@guard.example'));
+	expect(sent).toHaveLength(250);
+	// 10 % hard bounces over 250 sends: past the template's default 5 % once 200 sends are in (posted in batches of 100).
+	const answers = await r.sg.postEvents(hook.url, r.sg.eventsFor(sent, { bounce: sent.slice(0, 25).map((m) => m.to) }), { batchSize: 100 });
+	expect(answers.every((a) => a.status === 200)).toBe(true);
+	expect(await q(`SELECT scope, cause, held_by FROM eca_holds WHERE scope = 'campaign:e2e-guard'`)).toEqual([{ scope: 'campaign:e2e-guard', cause: 'hard_bounces', held_by: 'reputation guard' }]);
+	// The post that tripped it went down the alert branch.
+	const alerted = await eventually(async () => {
+		for (const ex of await n8n.executions(trackingId)) {
+			const e = await n8n.rest<{ data: string }>('GET', `/executions/${ex.id}`);
+			if (e.data.includes('Alert: Campaign Paused') && e.data.includes('campaign_paused')) return ex.id;
+		}
+		return undefined;
+	}, 'an execution of the alert branch');
+	expect(alerted).toBeDefined();
+
+	// The same campaign to 50 more contacts: nobody is claimed or sent, each is reported paused with the reason.
+	const before = r.sg.accepted.length;
+	const { id: id2 } = await n8n.importWorkflow(livePipeline('e2eGuardCampgn02', 'guard campaign again', 'e2e-guard', csvOf(contacts(50, 'guard2.example'))), r.creds);
+	const paused = await n8n.execute(id2);
+	expect(paused.error).toBeUndefined();
+	expect(paused.nodes['Log Campaign Result'][0][0]).toMatchObject({ sent: 0, paused: 50, paused_reason: expect.stringMatching(/is paused since .* by reputation guard: hard bounces at \d+\.\d% of delivered \+ bounced/) });
+	expect(r.sg.accepted).toHaveLength(before);
+	expect(await q(`SELECT count(*)::int AS n FROM eca_deliveries WHERE email LIKE '%@guard2.example'`)).toEqual([{ n: 0 }]);
+
+	// Campaign Sequence → Resume (with the account), then the same run sends them.
+	const resume = {
+		id: 'e2eGuardResume01',
+		name: 'guard resume',
+		nodes: [
+			{ id: 'm', name: 'Run', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+			{ id: 'r', name: 'Resume', type: 'n8n-nodes-email-campaign-agent.campaignSequence', typeVersion: 1, position: [220, 0], parameters: { operation: 'resume', campaignRef: 'e2e-guard', resumeAccount: true, resumedBy: 'ops@e2e.example' } },
+		],
+		connections: { Run: { main: [[{ node: 'Resume', type: 'main', index: 0 }]] } },
+	};
+	const { id: resumeId } = await n8n.importWorkflow(resume, r.creds);
+	const resumed = await n8n.execute(resumeId);
+	expect(resumed.nodes['Resume'][0][0]).toMatchObject({ campaign_id: 'e2e-guard', status: 'active', resumed_by: 'ops@e2e.example' });
+	expect(await q(`SELECT action, actor FROM eca_hold_log WHERE scope = 'campaign:e2e-guard' ORDER BY id`)).toEqual([
+		{ action: 'pause', actor: 'reputation guard' },
+		{ action: 'resume', actor: 'ops@e2e.example' },
+	]);
+	const again = await n8n.execute(id2);
+	expect(again.nodes['Log Campaign Result'][0][0]).toMatchObject({ sent: 50, paused: 0 });
+	expect(r.sg.accepted).toHaveLength(before + 50);
+
+	await n8n.deactivate(trackingId);
+	await eventually(() => r.sg.webhooks.length === 0, 'the trigger to remove its webhook');
+});
+
 function signed(rig: Rig, body: string): Record<string, string> {
 	const s = rig.sg.signPayload(body);
 	return { 'x-twilio-email-event-webhook-signature': s.signature, 'x-twilio-email-event-webhook-timestamp': s.timestamp };

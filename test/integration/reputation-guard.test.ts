@@ -160,6 +160,19 @@ describe('circuit breaker', () => {
 		expect(await storedStatuses(id)).toEqual({ sent: 1000 });
 	});
 
+	it('trips when later posts bring the window to the minimum sends: bounces in one post, the deliveries in the next ones', async () => {
+		const id = 'rg-split';
+		await sendEmailWithSendgrid(payloadsFor(id, 300), { transport: transport(), store }, { account: 'acct-split', backoff: fast });
+		const events = sim.eventsFor(sim.accepted, { bounce: sim.accepted.slice(0, 24).map((m) => m.to) });
+		// SendGrid's order: the bounces first (24 of 24 outcomes, but only 24 sends: no verdict yet)…
+		const bounces = events.filter((e) => e.event === 'bounce' || sim.accepted.slice(0, 24).some((m) => m.to === e.email));
+		expect(await postEvents(bounces)).toEqual([]);
+		// …then the deliveries, in batches: the one that brings the window to 200 sends pauses (hard bounces 8 %).
+		const rest = events.filter((e) => !bounces.includes(e));
+		expect(await postEvents(rest.slice(0, 300))).toEqual([]);
+		expect((await postEvents(rest.slice(300))).map((p) => p.scope).sort()).toEqual(['account:acct-split', `campaign:${id}`]);
+	});
+
 	it('stays closed below the limits, and before the minimum number of sends', async () => {
 		const id = 'rg-healthy';
 		await sendEmailWithSendgrid(payloadsFor(id, 300), { transport: transport(), store }, { account: 'acct-healthy', backoff: fast });
