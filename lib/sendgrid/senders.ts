@@ -63,8 +63,17 @@ export interface SendOverrides {
  * the parameter in the error.
  */
 export function parseFrom(text: string, field: string): { email: string; name?: string } {
-	const m = /^\s*(?:"?([^"<]*?)"?\s*<([^<>]+)>|([^<>\s]+))\s*$/.exec(text);
-	const parsed = sender.safeParse(m ? { email: (m[2] ?? m[3]).trim(), ...(m[1]?.trim() ? { name: m[1].trim() } : {}) } : { email: text });
+	// Split by hand, not by a regex: linear whatever the input (a pattern here was polynomial on long runs of spaces).
+	const t = text.trim();
+	const open = t.endsWith('>') ? t.lastIndexOf('<') : -1;
+	let email = t;
+	let name: string | undefined;
+	if (open >= 0) {
+		email = t.slice(open + 1, -1).trim();
+		const rawName = t.slice(0, open).trim();
+		name = (rawName.length >= 2 && rawName.startsWith('"') && rawName.endsWith('"') ? rawName.slice(1, -1) : rawName).trim() || undefined;
+	}
+	const parsed = sender.safeParse({ email, ...(name ? { name } : {}) });
 	if (!parsed.success) throw new CampaignInputError(`${field} must be an address or "Name <address>" (got "${text.slice(0, 120)}"): ${describeIssues(parsed.error)}`, field);
 	return parsed.data;
 }
