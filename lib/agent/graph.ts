@@ -163,6 +163,25 @@ export interface AgentRunResult {
 	durationMs: number;
 }
 
+/** A run's result from the graph's state: finished, paused (with the hold) or already done before a resume. */
+function runResult(runId: string, v: CampaignGraphState, resumed: boolean, started: number): AgentRunResult {
+	const h = v.paused;
+	return {
+		runId,
+		campaignId: v.campaign?.id,
+		steps: v.stepsDone ?? [],
+		total: v.total,
+		counts: v.counts,
+		llm: v.llm,
+		invalid: v.invalid ?? [],
+		rows: v.rows ?? [],
+		warnings: v.warnings ?? [],
+		...(h ? { paused: { scope: h.scope, cause: h.cause, reason: h.reason, message: describeHold(h), held_at: h.held_at, held_by: h.held_by } } : {}),
+		resumed,
+		durationMs: Date.now() - started,
+	};
+}
+
 /** Runs (or resumes, when a checkpoint exists for the run id and resume is asked for) a campaign. */
 export async function runCampaignAgent(
 	config: AgentConfig,
@@ -187,8 +206,7 @@ export async function runCampaignAgent(
 			input = { runId: options.runId, stepQueue: [before.step, ...(before.stepQueue ?? [])], paused: null };
 			resumed = true;
 		} else if (snapshot.values && (snapshot.values as CampaignGraphState).stepsDone?.length) {
-			const v = snapshot.values as CampaignGraphState;
-			return { runId: options.runId, campaignId: v.campaign?.id, steps: v.stepsDone, total: v.total, counts: v.counts, llm: v.llm, invalid: v.invalid ?? [], rows: v.rows ?? [], warnings: v.warnings ?? [], resumed: true, durationMs: Date.now() - started };
+			return runResult(options.runId, snapshot.values as CampaignGraphState, true, started);
 		}
 	}
 	let final: CampaignGraphState;
@@ -200,28 +218,14 @@ export async function runCampaignAgent(
 		throw e;
 	}
 	if (final.paused) {
-		const h = final.paused;
 		await deps.store.refreshRun(options.runId, {
 			finished: true,
 			outcome: 'paused',
-			error: describeHold(h),
+			error: describeHold(final.paused),
 			llmCalls: final.llm.calls ?? 0,
 			llmTokens: (final.llm.prompt_tokens ?? 0) + (final.llm.completion_tokens ?? 0),
 		});
-		return {
-			runId: options.runId,
-			campaignId: final.campaign?.id,
-			steps: final.stepsDone ?? [],
-			total: final.total,
-			counts: final.counts,
-			llm: final.llm,
-			invalid: final.invalid ?? [],
-			rows: final.rows ?? [],
-			warnings: final.warnings ?? [],
-			paused: { scope: h.scope, cause: h.cause, reason: h.reason, message: describeHold(h), held_at: h.held_at, held_by: h.held_by },
-			resumed,
-			durationMs: Date.now() - started,
-		};
+		return runResult(options.runId, final, resumed, started);
 	}
 	// Never report a partial run as a finished one.
 	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {
@@ -230,17 +234,5 @@ export async function runCampaignAgent(
 			`Campaign Agent run ${options.runId} stopped before it was finished (${final.cursor ?? 0} of ${final.total ?? '?'} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
 		);
 	}
-	return {
-		runId: options.runId,
-		campaignId: final.campaign?.id,
-		steps: final.stepsDone,
-		total: final.total,
-		counts: final.counts,
-		llm: final.llm,
-		invalid: final.invalid ?? [],
-		rows: final.rows ?? [],
-		warnings: final.warnings ?? [],
-		resumed,
-		durationMs: Date.now() - started,
-	};
+	return runResult(options.runId, final, resumed, started);
 }

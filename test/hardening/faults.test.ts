@@ -11,30 +11,20 @@ import { TokenBucketLimiter } from '../../lib/sendgrid/rateLimiter';
 import { createChatModel } from '../../lib/llm/client';
 import { applyEvents } from '../../lib/store/events';
 import { normalizeEvent } from '../../lib/events/normalize';
-import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
+import type { CampaignStore } from '../../lib/store';
 import { campaignInput, contacts, csvOf } from '../helpers/fixtures';
-import { createTestDatabase, ensurePostgres } from '../helpers/services';
+import { ensurePostgres } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
 import { eventually } from '../e2e/helpers';
 import { sql } from '../helpers/sql';
+import { useSimulatorAndStore } from '../helpers/simulatorStore';
 
 jest.setTimeout(10 * 60_000);
 
 let sim: SendGridSimulator;
 let store: CampaignStore;
-let drop: () => Promise<void>;
-beforeAll(async () => {
-	sim = new SendGridSimulator();
-	await sim.start();
-	const db = await createTestDatabase('eca_hardening');
-	drop = db.drop;
-	store = await getCampaignStore({ postgres: db.connection });
-});
-afterAll(async () => {
-	await sim.stop();
-	await closeAllStores();
-	await drop();
-});
+const env = useSimulatorAndStore({ dbPrefix: 'eca_hardening' });
+beforeAll(() => ({ sim, store } = env));
 
 const transport = () => createSendGridTransport({ apiKey: 'SG.test-key', baseUrl: sim.baseUrl, timeoutMs: 3000 });
 const payloads = (id: string, n: number, batchSize = 100) => buildEmailPayloads(parseCampaign(campaignInput({ id })), contacts(n, `${id}.example`), `run-${id}`, { step: 1, batchSize });

@@ -13,30 +13,19 @@ import { logCampaignResult } from '../../lib/stages/logCampaignResult';
 import { TokenBucketLimiter } from '../../lib/sendgrid/rateLimiter';
 import { applyEvents } from '../../lib/store/events';
 import { normalizeEvent } from '../../lib/events/normalize';
-import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
+import type { CampaignStore } from '../../lib/store';
 import { DELIVERY_STATES, FINAL } from '../../lib/delivery/states';
 import type { DeliveryResult } from '../../lib/schemas';
 import { campaignInput, contacts } from '../helpers/fixtures';
-import { createTestDatabase } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
+import { useSimulatorAndStore } from '../helpers/simulatorStore';
 
 jest.setTimeout(10 * 60_000);
 
 let sim: SendGridSimulator;
 let store: CampaignStore;
-let drop: () => Promise<void>;
-beforeAll(async () => {
-	sim = new SendGridSimulator();
-	await sim.start();
-	const db = await createTestDatabase('eca_overlap');
-	drop = db.drop;
-	store = await getCampaignStore({ postgres: db.connection });
-});
-afterAll(async () => {
-	await sim.stop();
-	await closeAllStores();
-	await drop();
-});
+const env = useSimulatorAndStore({ dbPrefix: 'eca_overlap' });
+beforeAll(() => ({ sim, store } = env));
 
 const N = 10_000;
 const ID = 'overlap';

@@ -5,28 +5,17 @@ import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { TokenBucketLimiter } from '../../lib/sendgrid/rateLimiter';
-import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
+import type { CampaignStore } from '../../lib/store';
 import { campaignInput, contacts } from '../helpers/fixtures';
-import { createTestDatabase } from '../helpers/services';
 import { sql } from '../helpers/sql';
+import { useSimulatorAndStore } from '../helpers/simulatorStore';
 
 jest.setTimeout(180_000);
 
 let sim: SendGridSimulator;
 let store: CampaignStore;
-let drop: () => Promise<void>;
-beforeAll(async () => {
-	sim = new SendGridSimulator();
-	await sim.start();
-	const db = await createTestDatabase();
-	drop = db.drop;
-	store = await getCampaignStore({ postgres: db.connection });
-});
-afterAll(async () => {
-	await sim.stop();
-	await closeAllStores();
-	await drop();
-});
+const env = useSimulatorAndStore();
+beforeAll(() => ({ sim, store } = env));
 beforeEach(() => {
 	sim.reset();
 	sim.setFaults(undefined);

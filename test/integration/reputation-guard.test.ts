@@ -14,13 +14,13 @@ import { receiveEventPost } from '../../lib/events/webhookFlow';
 import { DEFAULT_GUARD, guardThresholds, judge } from '../../lib/guard/breaker';
 import { holdsOf, pauseCampaign, resumeSending } from '../../lib/guard/holds';
 import { nextWarmupDay } from '../../lib/guard/warmup';
-import { CampaignStore, closeAllStores, getCampaignStore, listHolds, warmupHistory } from '../../lib/store';
+import { CampaignStore, getCampaignStore, listHolds, warmupHistory } from '../../lib/store';
 import { applyEvents } from '../../lib/store/events';
 import { normalizeEvent } from '../../lib/events/normalize';
 import { runCampaignAgent } from '../../lib/agent/graph';
 import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { campaignInput, contacts, csvOf } from '../helpers/fixtures';
-import { createTestDatabase } from '../helpers/services';
+import { useSimulatorAndStore } from '../helpers/simulatorStore';
 import { countBy } from '../helpers/tally';
 import { sql } from '../helpers/sql';
 import { campaignStats } from '../../lib/stats/campaignStats';
@@ -28,21 +28,10 @@ import { renderDashboard } from '../../lib/stats/dashboardHtml';
 
 jest.setTimeout(180_000);
 
+const env = useSimulatorAndStore({ simulator: { apiKeys: ['SG.test-key', 'SG.other-key'] } });
 let sim: SendGridSimulator;
 let store: CampaignStore;
-let drop: () => Promise<void>;
-beforeAll(async () => {
-	sim = new SendGridSimulator({ apiKeys: ['SG.test-key', 'SG.other-key'] });
-	await sim.start();
-	const db = await createTestDatabase();
-	drop = db.drop;
-	store = await getCampaignStore({ postgres: db.connection });
-});
-afterAll(async () => {
-	await sim.stop();
-	await closeAllStores();
-	await drop();
-});
+beforeAll(() => ({ sim, store } = env));
 beforeEach(() => {
 	sim.reset();
 	sim.setVerifiedSenders(undefined);

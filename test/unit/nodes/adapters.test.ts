@@ -13,6 +13,7 @@ import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequen
 import { CampaignApiGuard } from '../../../nodes/CampaignApiGuard/CampaignApiGuard.node';
 import { SendGridTrigger } from '../../../nodes/SendGridTrigger/SendGridTrigger.node';
 import { closeAllStores } from '../../../lib/store';
+import { fakeExecuteContext, type Params } from './fakeContext';
 import { campaignDatabaseConnectionTest } from '../../../nodes/shared/databaseCredential';
 import type { ICredentialTestFunctions } from 'n8n-workflow';
 import { SendGridSimulator } from '../../simulators/sendgridServer';
@@ -28,26 +29,8 @@ jest.setTimeout(60_000);
 process.env.EMAIL_CAMPAIGN_STORE_DIR = mkdtempSync(join(tmpdir(), 'eca-adapters-'));
 afterAll(() => closeAllStores());
 
-type Params = Record<string, unknown>;
 function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): IExecuteFunctions {
-	return {
-		getNodeParameter: (name: string, _i: number, fallback?: unknown) => {
-			if (name in params) return params[name];
-			if (fallback !== undefined) return fallback;
-			throw new Error(`parameter ${name} not set in the test`);
-		},
-		getInputData: () => items,
-		getNode: () => ({ id: '1', name: 'Under test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} }),
-		getCredentials: async () => {
-			throw new Error('no credentials in this test');
-		},
-		continueOnFail: () => false,
-		getWorkflow: () => ({ id: 'wf-1', name: 'Adapters', active: false }),
-		getExecutionId: () => 'exec-1',
-		getMode: () => 'manual',
-		sendMessageToUI: () => undefined,
-		helpers: { getBinaryDataBuffer: async () => Buffer.from(csvOf(contacts(3, 'bin.example'))) },
-	} as unknown as IExecuteFunctions;
+	return fakeExecuteContext(params, items, { more: { helpers: { getBinaryDataBuffer: async () => Buffer.from(csvOf(contacts(3, 'bin.example'))) } } as unknown as Partial<IExecuteFunctions> });
 }
 
 const campaignParams = { campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters' })) };

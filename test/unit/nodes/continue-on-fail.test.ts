@@ -18,6 +18,7 @@ import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequen
 import { CampaignApiGuard } from '../../../nodes/CampaignApiGuard/CampaignApiGuard.node';
 import { CampaignPreview } from '../../../nodes/CampaignPreview/CampaignPreview.node';
 import { closeAllStores } from '../../../lib/store';
+import { fakeExecuteContext, type Params } from './fakeContext';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
 
 jest.setTimeout(60_000);
@@ -25,28 +26,9 @@ jest.setTimeout(60_000);
 process.env.EMAIL_CAMPAIGN_STORE_DIR = mkdtempSync(join(tmpdir(), 'eca-cof-'));
 afterAll(() => closeAllStores());
 
-type Params = Record<string, unknown>;
-/** n8n's execute context, as far as the nodes use it; parameters may differ per item (a function of the index). */
+/** The shared fake context, with Continue On Fail as given. */
 function context(params: Params, items: INodeExecutionData[], continueOnFail: boolean, more: Partial<IExecuteFunctions> = {}): IExecuteFunctions {
-	return {
-		getNodeParameter: (name: string, i: number, fallback?: unknown) => {
-			if (name in params) return typeof params[name] === 'function' ? (params[name] as (i: number) => unknown)(i) : params[name];
-			if (fallback !== undefined) return fallback;
-			throw new Error(`parameter ${name} not set in the test`);
-		},
-		getInputData: () => items,
-		getNode: () => ({ id: '1', name: 'Under test', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} }),
-		getCredentials: async () => {
-			throw new Error('no credentials in this test');
-		},
-		continueOnFail: () => continueOnFail,
-		getWorkflow: () => ({ id: 'wf-1', name: 'Continue On Fail', active: false }),
-		getExecutionId: () => 'exec-1',
-		getMode: () => 'manual',
-		sendMessageToUI: () => undefined,
-		helpers: {},
-		...more,
-	} as unknown as IExecuteFunctions;
+	return fakeExecuteContext(params, items, { continueOnFail, workflowName: 'Continue On Fail', more });
 }
 
 const run = (node: { execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> }, ctx: IExecuteFunctions) => node.execute.call(ctx);
