@@ -4,10 +4,11 @@
  * rate limits with X-RateLimit-* headers, seeded faults, sandbox mode, the Event Webhook settings
  * API, and it posts signed event batches (ECDSA P-256 over timestamp + raw body) like SendGrid does.
  */
-import { createSign, generateKeyPairSync, randomBytes, KeyObject } from 'node:crypto';
+import { createSign, generateKeyPairSync, randomBytes, randomUUID, KeyObject } from 'node:crypto';
 import http from 'node:http';
 import { LoopbackServer } from './loopback';
 import { rng } from '../../lib/ab/simulate';
+import { renderHandlebars } from './handlebars';
 
 export interface SendGridFaults {
 	rate429?: number;
@@ -77,8 +78,37 @@ export interface AcceptedMessage {
 	sendAt?: number;
 	asmGroupId?: number;
 	ipPoolName?: string;
+	/** The dynamic template it was rendered from (subject, text and html are the rendered version). */
+	templateId?: string;
+	/** The personalization's dynamic_template_data, as sent. */
+	templateData?: Record<string, unknown>;
 	at: number;
 }
+
+/** A version of a transactional template, in SendGrid's shape (GET /v3/templates lists them under each template). */
+export interface TemplateVersion {
+	id: string;
+	template_id: string;
+	active: 0 | 1;
+	name: string;
+	subject: string;
+	html_content?: string;
+	plain_content?: string;
+	generate_plain_content: boolean;
+	editor: 'code' | 'design';
+	updated_at: string;
+}
+
+export interface TransactionalTemplate {
+	id: string;
+	name: string;
+	generation: 'legacy' | 'dynamic';
+	updated_at: string;
+	versions: TemplateVersion[];
+}
+
+/** What validateMail needs to know about the account's templates. */
+export type TemplateLookup = (id: string) => TransactionalTemplate | undefined;
 
 export interface SendGridEvent {
 	email: string;
@@ -116,6 +146,7 @@ const HELP = 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html
 export const seededRandom = rng;
 
 const messageId = () => randomBytes(16).toString('base64url').slice(0, 22);
+const uuid = () => randomUUID();
 const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
 
 export interface WebhookSetting {
@@ -140,6 +171,8 @@ export class SendGridSimulator extends LoopbackServer {
 	private mailRequests = 0;
 	private lastPost?: { url: string; body: Buffer; headers: Record<string, string> };
 	private strings = new Map<string, string>();
+	/** The account's transactional templates, in creation order (tests add them with addTemplate). */
+	templates: TransactionalTemplate[] = [];
 
 	constructor(private opts: SendGridSimulatorOptions = {}) {
 		super();
@@ -196,6 +229,40 @@ export class SendGridSimulator extends LoopbackServer {
 			...g,
 		}));
 	}
+
+	/**
+	 * Adds a template with one active version, as the template editor would leave it; dynamic ones get a
+	 * `d-` + 32 hex id like SendGrid's. Returns the stored template.
+	 */
+	addTemplate(t: { id?: string; name: string; generation?: 'legacy' | 'dynamic'; subject?: string; html?: string; text?: string; active?: boolean }): TransactionalTemplate {
+		const generation = t.generation ?? 'dynamic';
+		const id = t.id ?? (generation === 'dynamic' ? `d-${randomBytes(16).toString('hex')}` : uuid());
+		const updated_at = new Date().toISOString().slice(0, 19).replace('T', ' ');
+		const template: TransactionalTemplate = {
+			id,
+			name: t.name,
+			generation,
+			updated_at,
+			versions: [
+				{
+					id: uuid(),
+					template_id: id,
+					active: t.active === false ? 0 : 1,
+					name: `${t.name} v1`,
+					subject: t.subject ?? '',
+					...(t.html !== undefined ? { html_content: t.html } : {}),
+					...(t.text !== undefined ? { plain_content: t.text } : {}),
+					generate_plain_content: t.text === undefined,
+					editor: 'code',
+					updated_at,
+				},
+			],
+		};
+		this.templates.push(template);
+		return template;
+	}
+
+	private templateById: TemplateLookup = (id) => this.templates.find((t) => t.id === id);
 
 	setLatency(ms: number): void {
 		this.opts.latencyMs = ms;
@@ -267,9 +334,33 @@ export class SendGridSimulator extends LoopbackServer {
 			if (q.has('limit')) list = list.slice(0, Number(q.get('limit')));
 			return send(200, { results: list });
 		}
+		if (req.method === 'GET' && path === '/v3/templates') return this.listTemplates(url.searchParams, send);
 		if (req.method === 'GET' && path === '/v3/ips/pools') return send(200, (this.opts.ipPools ?? []).map((name) => ({ name })));
 		if (path.startsWith('/v3/user/webhooks/event/settings')) return this.webhookSettings(req.method ?? 'GET', path, body, send);
 		return send(404, { errors: [{ field: null, message: 'resource not found', help: null }] });
+	}
+
+	/**
+	 * GET /v3/templates as SendGrid's Templates API describes it: page_size (1-200) is required,
+	 * generations is legacy (the default), dynamic or legacy,dynamic; page_token is the next page's token
+	 * from _metadata.next.
+	 */
+	private listTemplates(q: URLSearchParams, send: (s: number, b?: unknown) => void): void {
+		const size = q.get('page_size');
+		if (size === null || !/^\d+$/.test(size) || Number(size) < 1 || Number(size) > 200)
+			return send(400, { errors: [{ field: 'page_size', message: 'page_size is required and must be a number from 1 to 200', error_id: 'page_size' }] });
+		const generations = (q.get('generations') ?? 'legacy').split(',');
+		if (generations.some((g) => g !== 'legacy' && g !== 'dynamic'))
+			return send(400, { errors: [{ field: 'generations', message: 'generations must be legacy, dynamic or legacy,dynamic', error_id: 'generations' }] });
+		const all = this.templates.filter((t) => generations.includes(t.generation));
+		const start = q.has('page_token') ? Number(Buffer.from(q.get('page_token')!, 'base64url').toString('utf8')) || 0 : 0;
+		const page = all.slice(start, start + Number(size));
+		const base = `${this.baseUrl}/v3/templates`;
+		const token = (n: number) => Buffer.from(String(n), 'utf8').toString('base64url');
+		const _metadata: Record<string, unknown> = { self: `${base}?page_size=${size}`, count: all.length };
+		if (start + Number(size) < all.length) _metadata.next = `${base}?page_size=${size}&page_token=${token(start + Number(size))}`;
+		if (start > 0) _metadata.prev = `${base}?page_size=${size}&page_token=${token(Math.max(0, start - Number(size)))}`;
+		send(200, { result: page, _metadata });
 	}
 
 	private rateHeaders(): Record<string, string> {
@@ -336,12 +427,12 @@ export class SendGridSimulator extends LoopbackServer {
 			if (roll < (edge += f.rate500 ?? 0)) return answer(500, { errors: [{ field: null, message: 'Internal Server Error', help: null }] });
 			if (roll < (edge += f.rate503 ?? 0)) return answer(503, { errors: [{ field: null, message: 'Service Unavailable', help: null }] });
 			if (roll < (edge += f.rateDrop ?? 0)) {
-				if (f.dropAfterAccept && validateMail(body).length === 0) this.accept(body as MailBody, index);
+				if (f.dropAfterAccept && validateMail(body, this.templateById).length === 0) this.accept(body as MailBody, index);
 				this.requests.push({ method: 'POST', path: '/v3/mail/send', status: 0, recipients, at: Date.now() });
 				return void req.socket.destroy();
 			}
 		}
-		const errors = validateMail(body);
+		const errors = validateMail(body, this.templateById);
 		if (errors.length) return answer(400, { errors });
 		const mail = body as MailBody;
 		const senders = this.opts.verifiedSenders;
@@ -377,8 +468,41 @@ export class SendGridSimulator extends LoopbackServer {
 		const id = messageId();
 		const text = mail.content?.find((c) => c.type === 'text/plain')?.value;
 		const html = mail.content?.find((c) => c.type === 'text/html')?.value;
+		const template = mail.template_id ? this.templateById(mail.template_id) : undefined;
+		const version = template?.versions.find((v) => v.active === 1);
 		let n = 0;
 		for (const p of mail.personalizations) {
+			if (template?.generation === 'dynamic') {
+				// What the recipient sees: the active version rendered with this personalization's data (SendGrid
+				// makes the text part from the html when the version has none and generate_plain_content is on).
+				const data = p.dynamic_template_data ?? {};
+				const rendered = {
+					subject: renderHandlebars(version?.subject || p.subject || mail.subject || '', data),
+					html: version?.html_content !== undefined ? renderHandlebars(version.html_content, data) : undefined,
+					text: version?.plain_content !== undefined ? renderHandlebars(version.plain_content, data) : undefined,
+				};
+				for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
+					for (const a of list)
+						this.accepted.push({
+							requestIndex: index,
+							messageId: id,
+							sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
+							to: a.email.toLowerCase(),
+							kind,
+							from: mail.from.email,
+							...rendered,
+							templateId: template.id,
+							templateData: data,
+							customArgs: { ...(mail.custom_args ?? {}), ...(p.custom_args ?? {}) },
+							headers: { ...(mail.headers ?? {}), ...(p.headers ?? {}) },
+							categories: mail.categories ?? [],
+							sendAt: p.send_at ?? mail.send_at,
+							asmGroupId: mail.asm?.group_id,
+							ipPoolName: mail.ip_pool_name,
+							at: Date.now(),
+						});
+				continue;
+			}
 			const subs = p.substitutions ?? {};
 			const apply = (s: string | undefined) => {
 				if (s === undefined) return undefined;
@@ -643,7 +767,17 @@ interface Address {
 	name?: string;
 }
 interface MailBody {
-	personalizations: Array<{ to: Address[]; cc?: Address[]; bcc?: Address[]; subject?: string; substitutions?: Record<string, string>; custom_args?: Record<string, string>; headers?: Record<string, string>; send_at?: number }>;
+	personalizations: Array<{
+		to: Address[];
+		cc?: Address[];
+		bcc?: Address[];
+		subject?: string;
+		substitutions?: Record<string, string>;
+		dynamic_template_data?: Record<string, unknown>;
+		custom_args?: Record<string, string>;
+		headers?: Record<string, string>;
+		send_at?: number;
+	}>;
 	from: Address;
 	reply_to?: Address;
 	subject?: string;
@@ -669,7 +803,7 @@ function countRecipients(body: unknown): number {
 }
 
 /** The checks SendGrid makes before accepting a message; each error names its field. */
-export function validateMail(body: unknown): ErrorItem[] {
+export function validateMail(body: unknown, templates?: TemplateLookup): ErrorItem[] {
 	const errors: ErrorItem[] = [];
 	const err = (field: string | null, message: string) => errors.push({ field, message, help: HELP });
 	if (!body || typeof body !== 'object') {
@@ -677,6 +811,14 @@ export function validateMail(body: unknown): ErrorItem[] {
 		return errors;
 	}
 	const m = body as MailBody;
+	// template_id: a template of this account (a d- id is a dynamic one); its active version may bring the subject and content.
+	let template: TransactionalTemplate | undefined;
+	if (m.template_id !== undefined) {
+		template = typeof m.template_id === 'string' ? templates?.(m.template_id) : undefined;
+		if (!template) err('template_id', 'The template_id must be a valid template ID of your account.');
+	}
+	const dynamic = template?.generation === 'dynamic' || (typeof m.template_id === 'string' && m.template_id.startsWith('d-'));
+	const activeSubject = template?.versions.find((v) => v.active === 1)?.subject ?? '';
 	const email = (a: unknown, field: string) => {
 		const addr = a as Address | undefined;
 		// Mail send has no SMTPUTF8: a non-ASCII local part (josé@…) is refused; IDN domains must come in punycode.
@@ -730,7 +872,10 @@ export function validateMail(body: unknown): ErrorItem[] {
 			}
 			for (const e of local) seenInRequest.add(e);
 			if (p?.subject !== undefined && (typeof p.subject !== 'string' || /[\r\n]/.test(p.subject))) err(`${f}.subject`, 'The subject must be a string without line breaks.');
-			strings(p?.substitutions, `${f}.substitutions`, 10_000);
+			if (dynamic && p?.substitutions !== undefined) err(`${f}.substitutions`, 'Substitutions may not be used with dynamic templating');
+			else strings(p?.substitutions, `${f}.substitutions`, 10_000);
+			if (p?.dynamic_template_data !== undefined && (!p.dynamic_template_data || typeof p.dynamic_template_data !== 'object' || Array.isArray(p.dynamic_template_data)))
+				err(`${f}.dynamic_template_data`, 'The dynamic_template_data must be an object.');
 			strings(p?.custom_args, `${f}.custom_args`, 10_000);
 			headers(p?.headers, `${f}.headers`);
 			if (p?.send_at !== undefined) checkSendAt(p.send_at, `${f}.send_at`, err);
@@ -740,10 +885,10 @@ export function validateMail(body: unknown): ErrorItem[] {
 	email(m.from, 'from.email');
 	if (m.reply_to !== undefined) email(m.reply_to, 'reply_to.email');
 	const everySubject = Array.isArray(m.personalizations) && m.personalizations.every((p) => typeof p?.subject === 'string' && p.subject.length > 0);
-	if (!m.template_id && !everySubject && (typeof m.subject !== 'string' || m.subject.trim() === ''))
+	if (!activeSubject.trim() && !everySubject && (typeof m.subject !== 'string' || m.subject.trim() === ''))
 		err('subject', 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.');
 	if (typeof m.subject === 'string' && /[\r\n]/.test(m.subject)) err('subject', 'The subject must be a string without line breaks.');
-	if (!m.template_id) {
+	if (!template || m.content !== undefined) {
 		if (!Array.isArray(m.content) || m.content.length === 0) err('content', 'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.');
 		else {
 			const types = m.content.map((c) => c?.type);
