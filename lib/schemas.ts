@@ -29,7 +29,16 @@ export const LIMITS = {
 	maxFieldChars: 10_000,
 	maxMergeTags: 100,
 	maxPersonalizeFields: 20,
+	/**
+	 * A request that sends a dynamic template carries each recipient's data (the rendered copy included)
+	 * in its personalization; SendGrid takes at most 30 MB per message, so such requests are split below this.
+	 */
+	maxTemplateRequestBytes: 20_000_000,
 } as const;
+
+/** A dynamic template's id as SendGrid issues them: "d-" and 32 hex digits. */
+const DYNAMIC_TEMPLATE_ID = /^d-[0-9a-f]{32}$/i;
+export const dynamicTemplateId = z.string().regex(DYNAMIC_TEMPLATE_ID, { message: 'must be a dynamic template id: "d-" and 32 hex digits, as SendGrid shows it under Dynamic Templates' });
 
 const EMAIL_RE = /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const CONTROL_CHARS = /[\r\n\u0000-\u001f\u007f]/;
@@ -184,6 +193,11 @@ export const campaignStep = z.object({
 	text: z.string().max(1_000_000).optional(),
 	/** What this step is about, added to the campaign brief for the LLM. */
 	goal: z.string().max(2000).optional(),
+	/**
+	 * A SendGrid dynamic template to send this step with: the template is the layout, and each recipient's
+	 * dynamic_template_data carries their contact fields and the step's copy (subject, preheader, html, text).
+	 */
+	templateId: dynamicTemplateId.optional(),
 	/** Template copy per A/B variant (B, C...): what differs from the step's own subject and body. */
 	variantCopy: capped(
 		z.record(
@@ -350,6 +364,8 @@ export const emailPayload = z.object({
 	from: sender,
 	reply_to: sender.optional(),
 	copy: emailCopy.optional(),
+	/** A SendGrid dynamic template: the request names it and carries the copy as dynamic_template_data instead of content. */
+	template_id: dynamicTemplateId.optional(),
 	recipients: capped(z.array(recipient).min(1), LIMITS.maxRecipientsPerRequest, `at most ${LIMITS.maxRecipientsPerRequest} recipients per payload`),
 	fallbacks: fallbackValues.default({}),
 	/** What the LLM writes from (Generate Email Copy); absent for plain payloads built elsewhere. */

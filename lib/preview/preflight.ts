@@ -52,6 +52,14 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 	const out: PreflightFinding[] = [];
 	const add = (level: PreflightFinding['level'], rule: string, message: string) => out.push({ level, rule, ...at, message });
 	const copy = payload.copy;
+	// A dynamic template brings its own layout, subject and content: copy is then optional data for it.
+	if (!copy && payload.template_id) {
+		if (options.live) {
+			const problem = unsubscribeProblem(payload);
+			if (problem) add('error', 'unsubscribe', problem);
+		}
+		return out;
+	}
 	if (!copy) {
 		add('error', 'no_copy', 'there is no subject or body yet — add Generate Email Copy before this node, or give the step a subject and body');
 		return out;
@@ -62,7 +70,8 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 	}
 	// Merge tags are not words: a text part of tags alone is as empty as an image-only one.
 	const words = copy.text.replace(/\{\{[^{}]*\}\}/g, ' ').replace(/[^\p{L}\p{N}]+/gu, '');
-	if (words.length === 0)
+	// With a dynamic template the text part is the template's (SendGrid can generate it from the html).
+	if (words.length === 0 && !payload.template_id)
 		add('error', 'text_empty', 'the text part is empty or holds no words (an image-only email): spam filters and text-only clients see nothing — write a text version');
 	const htmlBytes = Buffer.byteLength(copy.html, 'utf8') + Buffer.byteLength(copy.preheader ?? '', 'utf8');
 	if (htmlBytes > GMAIL_CLIP_BYTES)

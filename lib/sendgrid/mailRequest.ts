@@ -21,6 +21,8 @@ export interface Personalization {
 	to: MailAddress[];
 	subject?: string;
 	substitutions?: Record<string, string>;
+	/** With a dynamic template: the values its Handlebars tags read ({{first_name}}, {{{html}}}...). */
+	dynamic_template_data?: Record<string, string>;
 	custom_args: Record<string, string>;
 	headers?: Record<string, string>;
 	send_at?: number;
@@ -30,8 +32,10 @@ export interface MailSendBody {
 	personalizations: Personalization[];
 	from: MailAddress;
 	reply_to?: MailAddress;
-	subject: string;
-	content: Array<{ type: 'text/plain' | 'text/html'; value: string }>;
+	/** Absent with a dynamic template: its subject and content are the template's. */
+	subject?: string;
+	content?: Array<{ type: 'text/plain' | 'text/html'; value: string }>;
+	template_id?: string;
 	categories?: string[];
 	asm?: { group_id: number };
 	ip_pool_name?: string;
@@ -164,6 +168,7 @@ export function buildMailRequests(
 	/** The campaign store's unsubscribe secret: the List-Unsubscribe links are signed with it. */
 	unsubscribeSecret?: Buffer,
 ): MailRequest[] {
+	if (payload.template_id) return buildTemplateRequests(payload, now, onRefused, unsubscribeSecret);
 	if (!payload.copy)
 		throw new PayloadError(
 			`Batch ${payload.batch} of campaign "${payload.campaign_id}" step ${payload.step} has no subject or body — add a Generate Email Copy node before sending, or set the step's subject and body`,
@@ -220,6 +225,88 @@ export function buildMailRequests(
 		requests.push({ recipients: [r], body });
 	}
 	return requests;
+}
+
+/**
+ * The names a dynamic template can use besides the contact's own fields (which keep their names; these
+ * win over a contact field of the same name). `html` is the whole body (hidden preheader, copy, footer
+ * with the signed unsubscribe link) for `{{{html}}}`; `subject` is plain text (SendGrid escapes `{{ }}`
+ * in subjects too, so templates write `{{{subject}}}`).
+ */
+export const TEMPLATE_DATA_KEYS = ['email', 'subject', 'preheader', 'html', 'text', 'unsubscribe_url', 'postal_address'] as const;
+
+/**
+ * Requests for a step sent with a SendGrid dynamic template: no content and no subject of ours (the
+ * template's active version has them), one personalization per recipient whose dynamic_template_data is
+ * the contact's fields plus the copy rendered for them. Values are data, never template text: Handlebars
+ * escapes them where the template writes {{name}}, and merge tags in the copy are rendered here (contact
+ * values html-escaped in `html` only), so nothing a contact or the LLM wrote is ever parsed as Handlebars.
+ * Substitutions are not used (SendGrid refuses them with dynamic templates); custom_args, the
+ * List-Unsubscribe header and Message-ID are as for inline content. ≤ 1,000 personalizations per request
+ * as built; split further only if the data would pass LIMITS.maxTemplateRequestBytes.
+ */
+function buildTemplateRequests(payload: EmailPayload, now: number, onRefused: ((r: Recipient, reason: string) => void) | undefined, unsubscribeSecret: Buffer | undefined): MailRequest[] {
+	if (payload.copy) {
+		const problems = copyProblems(payload.copy);
+		if (problems.length > 0)
+			throw new PayloadError(
+				`The copy of campaign "${payload.campaign_id}" step ${payload.step} variant ${payload.variant} cannot be sent: ${problems.join('; ')}`,
+				`copy.${problems[0].split(':')[0]}`,
+			);
+	}
+	checkSendAt(payload.send_at, now);
+	const seen = new Set<string>();
+	const requests: MailRequest[] = [];
+	let recipients: Recipient[] = [];
+	let personalizations: Personalization[] = [];
+	let bytes = 0;
+	const flush = () => {
+		if (personalizations.length === 0) return;
+		requests.push({ recipients, body: templateBody(payload, personalizations) });
+		recipients = [];
+		personalizations = [];
+		bytes = 0;
+	};
+	for (const r of payload.recipients) {
+		if (seen.has(r.email))
+			throw new PayloadError(`${r.email} appears twice in batch ${payload.batch}; SendGrid requires unique addresses per request`, 'recipients');
+		seen.add(r.email);
+		const link = payload.unsubscribe_url ? unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step, unsubscribeSecret) : undefined;
+		const data: Record<string, string> = {};
+		for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'string') data[k] = v;
+		data.email = r.email;
+		if (payload.copy) {
+			const rendered = renderForRecipient(payload, r, link);
+			if ('empty' in rendered) {
+				if (!onRefused) throw new PayloadError(`${r.email}: ${rendered.empty}`, 'recipients');
+				onRefused(r, rendered.empty);
+				continue;
+			}
+			data.subject = rendered.subject;
+			data.preheader = payload.copy.preheader ? renderMergeTags(payload.copy.preheader, r.fields, payload.fallbacks, 'text') : '';
+			data.html = rendered.html;
+			data.text = rendered.text;
+		}
+		if (link) data.unsubscribe_url = link;
+		if (payload.postal_address?.trim()) data.postal_address = headerSafe(payload.postal_address);
+		const p = personalization(payload, r, undefined, link);
+		p.dynamic_template_data = data;
+		const size = byteLength(JSON.stringify(p));
+		if (personalizations.length > 0 && (personalizations.length >= LIMITS.maxPersonalizationsPerRequest || bytes + size > LIMITS.maxTemplateRequestBytes)) flush();
+		recipients.push(r);
+		personalizations.push(p);
+		bytes += size;
+	}
+	flush();
+	return requests;
+}
+
+function templateBody(payload: EmailPayload, personalizations: Personalization[]): MailSendBody {
+	const body = baseBody(payload, '', '', '', personalizations);
+	delete body.subject;
+	delete body.content;
+	body.template_id = payload.template_id;
+	return body;
 }
 
 /**

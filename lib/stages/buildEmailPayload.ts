@@ -99,6 +99,7 @@ export function buildEmailPayloads(campaign: Campaign, contacts: Contact[], runI
 				from: campaign.from,
 				reply_to: campaign.replyTo,
 				copy,
+				template_id: step.templateId,
 				recipients: list.slice(i, i + batchSize),
 				fallbacks: campaign.fallbacks,
 				brief: campaign.brief,

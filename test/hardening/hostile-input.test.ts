@@ -22,7 +22,7 @@ afterAll(() => recordTally({ suite: 'hostile-input', inputs, rejected, attacks: 
 const CRLF_VALUES = ['Ada\r\nBcc: victim@example.com', 'x\nSubject: spoofed', 'tab\there', 'nul\u0000byte', 'ok'];
 
 function allHeaderValues(body: MailSendBody): string[] {
-	const values = [body.subject, body.from.name ?? '', body.reply_to?.name ?? '', ...Object.values(body.headers ?? {})];
+	const values = [body.subject ?? '', body.from.name ?? '', body.reply_to?.name ?? '', ...Object.values(body.headers ?? {})];
 	for (const p of body.personalizations) {
 		values.push(p.subject ?? '', ...p.to.map((t) => t.name ?? ''), ...Object.values(p.headers ?? {}));
 		// Substitutions land in the subject too: their values must be one line.

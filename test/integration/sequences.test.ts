@@ -24,7 +24,7 @@ class RecordingSendGrid implements SendGridTransport {
 	async sendMail(body: MailSendBody): Promise<SendGridResponse> {
 		await new Promise((r) => setTimeout(r, 5));
 		for (const p of body.personalizations)
-			this.sent.push({ email: p.to[0].email, step: p.custom_args.step, variant: p.custom_args.variant, delivery_id: p.custom_args.delivery_id, subject: body.subject });
+			this.sent.push({ email: p.to[0].email, step: p.custom_args.step, variant: p.custom_args.variant, delivery_id: p.custom_args.delivery_id, subject: body.subject ?? '' });
 		return { status: 202, headers: { 'x-message-id': `m${this.sent.length}` }, body: '' };
 	}
 	async request(): Promise<SendGridResponse> {

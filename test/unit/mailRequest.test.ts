@@ -20,15 +20,15 @@ describe('SendGrid request bodies', () => {
 		// The footer's link is the header's link: one substitution for the text part, one html-escaped for the html part.
 		expect(p.substitutions).toEqual({ '{{first_name|there}}': 'User1', '{{html:first_name|there}}': 'User1', '{{eca:unsubscribe}}': link, '{{eca:unsubscribe:html}}': link.replace(/&/g, '&amp;') });
 		expect(p.headers!['List-Unsubscribe']).toMatch(/^<https:\/\/acme\.example\/unsub\?c=spring-launch&s=1&d=[\w-]{22}>$/);
-		expect(req.body.content[0].value).toMatch(/\n\n--\nUnsubscribe: \{\{eca:unsubscribe\}\}$/);
-		expect(req.body.content[1].value).toContain('<a href="{{eca:unsubscribe:html}}"');
+		expect(req.body.content![0].value).toMatch(/\n\n--\nUnsubscribe: \{\{eca:unsubscribe\}\}$/);
+		expect(req.body.content![1].value).toContain('<a href="{{eca:unsubscribe:html}}"');
 		// With the store's secret (live sends), the same link carries the token the unsubscribe endpoint checks.
 		const [signed] = buildMailRequests(payloadFor(3), undefined, undefined, Buffer.alloc(32, 7));
 		expect(signed.body.personalizations[0].headers!['List-Unsubscribe']).toMatch(/^<https:\/\/acme\.example\/unsub\?c=spring-launch&s=1&d=[\w-]{22}&t=[\w-]{22}>$/);
 		expect(p.headers!['List-Unsubscribe-Post']).toBe('List-Unsubscribe=One-Click');
-		expect(req.body.content.map((c) => c.type)).toEqual(['text/plain', 'text/html']);
-		expect(req.body.content[1].value).toContain('{{html:first_name|there}}');
-		expect(req.body.content[0].value).toContain('{{first_name|there}}');
+		expect(req.body.content!.map((c) => c.type)).toEqual(['text/plain', 'text/html']);
+		expect(req.body.content![1].value).toContain('{{html:first_name|there}}');
+		expect(req.body.content![0].value).toContain('{{first_name|there}}');
 		expect(req.body.categories).toEqual(['spring']);
 	});
 
@@ -51,8 +51,8 @@ describe('SendGrid request bodies', () => {
 		expect(reqs[1].body.subject).toContain('ÜÜÜ');
 		// Its footer carries its own signed link in place, the same as its List-Unsubscribe header.
 		const link = reqs[1].body.personalizations[0].headers!['List-Unsubscribe'].slice(1, -1);
-		expect(reqs[1].body.content[0].value.endsWith(`Unsubscribe: ${link}`)).toBe(true);
-		expect(reqs[1].body.content[1].value).toContain(`<a href="${link.replace(/&/g, '&amp;')}"`);
+		expect(reqs[1].body.content![0].value.endsWith(`Unsubscribe: ${link}`)).toBe(true);
+		expect(reqs[1].body.content![1].value).toContain(`<a href="${link.replace(/&/g, '&amp;')}"`);
 		expect(JSON.stringify(reqs[1].body)).not.toContain('{{eca:');
 	});
 
@@ -61,7 +61,7 @@ describe('SendGrid request bodies', () => {
 		expect(plain.body.personalizations[0].headers!['List-Unsubscribe']).toBeUndefined();
 		expect(JSON.stringify(plain.body)).not.toContain('eca:unsubscribe');
 		const [de] = buildMailRequests(payloadFor(1, { language: 'de' }));
-		expect(de.body.content[0].value).toMatch(/Abmelden: \{\{eca:unsubscribe\}\}$/);
+		expect(de.body.content![0].value).toMatch(/Abmelden: \{\{eca:unsubscribe\}\}$/);
 	});
 
 	it('refuses duplicates, send_at beyond 72 hours and a payload without copy', () => {
