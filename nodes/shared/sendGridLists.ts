@@ -5,6 +5,7 @@
  */
 import type { ILoadOptionsFunctions, INodeListSearchItems, INodeListSearchResult, INodePropertyOptions } from 'n8n-workflow';
 import { fromValue, listIpPools, listVerifiedSenders } from '../../lib/sendgrid/senders';
+import { listDynamicTemplates } from '../../lib/sendgrid/templates';
 import { sendGrid } from './context';
 
 const matches = (filter: string | undefined, ...texts: Array<string | undefined>) => {
@@ -35,8 +36,23 @@ export async function searchIpPools(this: ILoadOptionsFunctions, filter?: string
 	return { results: pools.filter((p) => matches(filter, p)).map((p) => ({ name: p, value: p })) };
 }
 
+/**
+ * The account's dynamic templates for a step's template (value: the d-… id). Templates without an
+ * active version are listed last and say so: SendGrid sends a template's active version.
+ */
+export async function getDynamicTemplates(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
+	const { transport } = await sendGrid(this);
+	const templates = await listDynamicTemplates(transport);
+	const ready = templates.filter((t) => t.activeVersion).sort((a, b) => a.name.localeCompare(b.name));
+	const inactive = templates.filter((t) => !t.activeVersion).sort((a, b) => a.name.localeCompare(b.name));
+	return [
+		...ready.map((t) => ({ name: t.name, value: t.id, description: t.activeVersion!.subject ? `Subject: ${t.activeVersion!.subject}` : t.id })),
+		...inactive.map((t) => ({ name: `${t.name} (no active version)`, value: t.id, description: 'SendGrid sends the active version: make one active before sending with it' })),
+	];
+}
+
 /** The `methods` entries of a node with SendGrid delivery options. */
 export const sendGridListMethods = {
-	loadOptions: { getUnsubscribeGroups },
+	loadOptions: { getUnsubscribeGroups, getDynamicTemplates },
 	listSearch: { searchVerifiedSenders, searchIpPools },
 };

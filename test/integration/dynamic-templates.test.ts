@@ -1,7 +1,8 @@
 /**
  * A campaign step sent with a SendGrid dynamic template, through the simulator over HTTP and the
  * campaign store (issue 17): every recipient accepted exactly once, one request per 1,000, each
- * message rendered from the template with that recipient's data, and a re-run sends nothing.
+ * message rendered from the template with that recipient's data, and a re-run sends nothing; and the
+ * list of the account's dynamic templates a step's template is picked from (load options).
  */
 import { SendGridSimulator, type TransactionalTemplate } from '../simulators/sendgridServer';
 import { createSendGridTransport } from '../../lib/sendgrid/client';
@@ -9,6 +10,8 @@ import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import type { CampaignStore } from '../../lib/store';
+import type { ILoadOptionsFunctions } from 'n8n-workflow';
+import { getDynamicTemplates } from '../../nodes/shared/sendGridLists';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
 
@@ -85,5 +88,28 @@ describe('a template-based step through the simulator', () => {
 		);
 		expect(sim.requests.filter((r) => r.path === '/v3/mail/send').map((r) => r.status)).toEqual([400]);
 		expect(sim.accepted).toHaveLength(0);
+	});
+});
+
+/** n8n's load-options context as far as the list uses it: the node's SendGrid credential. */
+const loadOptionsContext = () =>
+	({
+		getCredentials: async () => sim.credential(),
+		getNode: () => ({ id: '1', name: 'Send', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} }),
+	}) as unknown as ILoadOptionsFunctions;
+
+describe('the dynamic template list (load options)', () => {
+	it('every page of GET /v3/templates?generations=dynamic&page_size=200, dynamic only, inactive ones last and marked', async () => {
+		for (let i = 0; i < 204; i++) sim.addTemplate({ name: `T${String(i).padStart(3, '0')}`, subject: `S${i}`, html: '<p>{{{html}}}</p>' });
+		sim.addTemplate({ name: 'Old legacy', generation: 'legacy', subject: 'x', html: '<%body%>' });
+		const draft = sim.addTemplate({ name: 'A draft', subject: 'd', html: 'd', active: false });
+		const options = await getDynamicTemplates.call(loadOptionsContext());
+		expect(options).toHaveLength(206);
+		expect(options[0]).toEqual({ name: 'Spring layout', value: template.id, description: 'Subject: {{{subject}}}' });
+		expect(options[1]).toEqual({ name: 'T000', value: expect.stringMatching(/^d-[0-9a-f]{32}$/), description: 'Subject: S0' });
+		expect(options.at(-1)).toEqual({ name: 'A draft (no active version)', value: draft.id, description: expect.stringMatching(/active/) });
+		expect(options.map((o) => o.name)).not.toContain('Old legacy');
+		const pages = sim.requests.filter((r) => r.path === '/v3/templates');
+		expect(pages.map((r) => r.status)).toEqual([200, 200]);
 	});
 });
