@@ -125,7 +125,7 @@ export const campaignProperties: INodeProperties[] = [
 		type: 'json',
 		default: '[\n  { "step": 1, "delayHours": 0, "goal": "Introduce the offer" },\n  { "step": 2, "delayHours": 48, "goal": "Follow up" }\n]',
 		displayOptions: { show: { campaignSource: ['fields'], sequence: ['custom'] } },
-		description: 'Each step: step, delayHours, and optionally name, goal, subject, html, text, preheader',
+		description: 'Each step: step, delayHours, and optionally name, goal, subject, html, text, preheader, templateId (a SendGrid dynamic template, d-…: the copy and the contact fields become its data)',
 	},
 	{
 		displayName: 'Template Subject',
