@@ -272,23 +272,12 @@ function buildTemplateRequests(payload: EmailPayload, now: number, onRefused: ((
 			throw new PayloadError(`${r.email} appears twice in batch ${payload.batch}; SendGrid requires unique addresses per request`, 'recipients');
 		seen.add(r.email);
 		const link = payload.unsubscribe_url ? unsubscribeLink(payload.unsubscribe_url, r, payload.campaign_id, payload.step, unsubscribeSecret) : undefined;
-		const data: Record<string, string> = {};
-		for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'string') data[k] = v;
-		data.email = r.email;
-		if (payload.copy) {
-			const rendered = renderForRecipient(payload, r, link);
-			if ('empty' in rendered) {
-				if (!onRefused) throw new PayloadError(`${r.email}: ${rendered.empty}`, 'recipients');
-				onRefused(r, rendered.empty);
-				continue;
-			}
-			data.subject = rendered.subject;
-			data.preheader = payload.copy.preheader ? renderMergeTags(payload.copy.preheader, r.fields, payload.fallbacks, 'text') : '';
-			data.html = rendered.html;
-			data.text = rendered.text;
+		const data = templateData(payload, r, link);
+		if ('empty' in data) {
+			if (!onRefused) throw new PayloadError(`${r.email}: ${data.empty}`, 'recipients');
+			onRefused(r, data.empty);
+			continue;
 		}
-		if (link) data.unsubscribe_url = link;
-		if (payload.postal_address?.trim()) data.postal_address = headerSafe(payload.postal_address);
 		const p = personalization(payload, r, undefined, link);
 		p.dynamic_template_data = data;
 		const size = byteLength(JSON.stringify(p));
@@ -299,6 +288,24 @@ function buildTemplateRequests(payload: EmailPayload, now: number, onRefused: ((
 	}
 	flush();
 	return requests;
+}
+
+/** One recipient's dynamic_template_data (see TEMPLATE_DATA_KEYS), or why their copy would be empty. */
+function templateData(payload: EmailPayload, r: Recipient, link: string | undefined): Record<string, string> | { empty: string } {
+	const data: Record<string, string> = {};
+	for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'string') data[k] = v;
+	data.email = r.email;
+	if (payload.copy) {
+		const rendered = renderForRecipient(payload, r, link);
+		if ('empty' in rendered) return rendered;
+		data.subject = rendered.subject;
+		data.preheader = payload.copy.preheader ? renderMergeTags(payload.copy.preheader, r.fields, payload.fallbacks, 'text') : '';
+		data.html = rendered.html;
+		data.text = rendered.text;
+	}
+	if (link) data.unsubscribe_url = link;
+	if (payload.postal_address?.trim()) data.postal_address = headerSafe(payload.postal_address);
+	return data;
 }
 
 function templateBody(payload: EmailPayload, personalizations: Personalization[]): MailSendBody {
@@ -391,11 +398,22 @@ function baseBody(payload: EmailPayload, subject: string, text: string, html: st
  */
 export function testMailBody(payload: EmailPayload, sample: Recipient, seeds: string[], options: { sandbox: boolean }): MailSendBody {
 	const link = payload.unsubscribe_url ? unsubscribeLink(payload.unsubscribe_url, { ...sample, delivery_id: 'test' }, payload.campaign_id, payload.step) : undefined;
+	const custom = { [TEST_SEND_ARG]: '1', eca_campaign: payload.campaign_id, eca_step: String(payload.step), eca_variant: payload.variant };
+	if (payload.template_id) {
+		// The seeds get what the sample would: the same template with the sample's data ("[Test] " before the copy's subject).
+		const data = templateData(payload, sample, link);
+		if ('empty' in data) throw new PayloadError(`The test of step ${payload.step} variant ${payload.variant} cannot be sent: ${data.empty}`, 'copy');
+		if (data.subject !== undefined) data.subject = headerSafe(`[Test] ${data.subject}`);
+		return templateBody(
+			{ ...payload, send_at: undefined, sandbox: options.sandbox },
+			seeds.map((email) => ({ to: [{ email }], custom_args: { ...custom }, headers: { 'Message-ID': newMessageId(payload.from.email) }, dynamic_template_data: { ...data } })),
+		);
+	}
 	const rendered = renderForRecipient(payload, sample, link);
 	if ('empty' in rendered) throw new PayloadError(`The test of step ${payload.step} variant ${payload.variant} cannot be sent: ${rendered.empty}`, 'copy');
 	const personalizations: Personalization[] = seeds.map((email) => ({
 		to: [{ email }],
-		custom_args: { [TEST_SEND_ARG]: '1', eca_campaign: payload.campaign_id, eca_step: String(payload.step), eca_variant: payload.variant },
+		custom_args: { ...custom },
 		headers: { 'Message-ID': newMessageId(payload.from.email) },
 	}));
 	return baseBody({ ...payload, send_at: undefined, sandbox: options.sandbox }, headerSafe(`[Test] ${rendered.subject}`), rendered.text, rendered.html, personalizations);

@@ -4,7 +4,7 @@
  * rendered for them, no substitutions, and the same custom_args, Message-ID and one-click unsubscribe
  * headers as inline content.
  */
-import { buildMailRequests } from '../../lib/sendgrid/mailRequest';
+import { buildMailRequests, testMailBody } from '../../lib/sendgrid/mailRequest';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { preflightPayload } from '../../lib/preview/preflight';
@@ -105,5 +105,19 @@ describe('dynamic template requests', () => {
 		expect(preflightPayload(inline, { live: true }).map((f) => f.rule)).toContain('text_empty');
 		const [payload] = buildEmailPayloads(campaignWith(step), contacts(1), 'run_1', { step: 1 });
 		expect(preflightPayload(payload, { live: true }).map((f) => f.rule)).not.toContain('text_empty');
+	});
+
+	it('a test send uses the template too: the sample data for every seed, "[Test] " before the subject, no campaign args', () => {
+		const [payload] = buildEmailPayloads(campaignWith({}), contacts(2), 'run_1', { step: 1 });
+		const body = testMailBody(payload, payload.recipients[1], ['seed1@example.net', 'seed2@example.net'], { sandbox: true });
+		expect(body.template_id).toBe(TEMPLATE);
+		expect(body).not.toHaveProperty('content');
+		expect(body.mail_settings).toEqual({ sandbox_mode: { enable: true } });
+		expect(body.personalizations.map((p) => p.to[0].email)).toEqual(['seed1@example.net', 'seed2@example.net']);
+		for (const p of body.personalizations) {
+			expect(p.dynamic_template_data).toEqual(expect.objectContaining({ subject: '[Test] Hi User1', first_name: 'User1', email: 'user1@example.org' }));
+			expect(p.custom_args).not.toHaveProperty('delivery_id');
+			expect(p.headers).not.toHaveProperty('List-Unsubscribe');
+		}
 	});
 });
