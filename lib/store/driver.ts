@@ -226,7 +226,9 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 			// A client that lost its connection is destroyed, never handed to the next caller; the pool
 			// puts its own idle listener back before this one goes, so no moment is left unheard.
 			client.release(lost);
-			client.removeListener('error', onError);
+			// A destroyed client may still emit the server's FATAL (57P01 on pg_terminate_backend) after
+			// release: it keeps a listener for good. A healthy one has the pool's idle listener back.
+			if (!lost) client.removeListener('error', onError);
 		}
 	}
 }
