@@ -174,13 +174,7 @@ export function buildMailRequests(
 			`Batch ${payload.batch} of campaign "${payload.campaign_id}" step ${payload.step} has no subject or body — add a Generate Email Copy node before sending, or set the step's subject and body`,
 			'copy',
 		);
-	// The same validator as the copy check and the copy cache: what it refuses, SendGrid would refuse for the whole request.
-	const problems = copyProblems(payload.copy);
-	if (problems.length > 0)
-		throw new PayloadError(
-			`The copy of campaign "${payload.campaign_id}" step ${payload.step} variant ${payload.variant} cannot be sent: ${problems.join('; ')}`,
-			`copy.${problems[0].split(':')[0]}`,
-		);
+	checkCopy(payload, payload.copy);
 	checkSendAt(payload.send_at, now);
 	const p = prepare(payload.copy);
 	({ text: p.text, html: p.html } = withFooter(payload, p.text, p.html));
@@ -235,6 +229,16 @@ export function buildMailRequests(
  */
 export const TEMPLATE_DATA_KEYS = ['email', 'subject', 'preheader', 'html', 'text', 'unsubscribe_url', 'postal_address'] as const;
 
+/** The same validator as the copy check and the copy cache: what it refuses, SendGrid would refuse for the whole request. */
+function checkCopy(payload: EmailPayload, copy: NonNullable<EmailPayload['copy']>): void {
+	const problems = copyProblems(copy);
+	if (problems.length > 0)
+		throw new PayloadError(
+			`The copy of campaign "${payload.campaign_id}" step ${payload.step} variant ${payload.variant} cannot be sent: ${problems.join('; ')}`,
+			`copy.${problems[0].split(':')[0]}`,
+		);
+}
+
 /**
  * Requests for a step sent with a SendGrid dynamic template: no content and no subject of ours (the
  * template's active version has them), one personalization per recipient whose dynamic_template_data is
@@ -246,14 +250,7 @@ export const TEMPLATE_DATA_KEYS = ['email', 'subject', 'preheader', 'html', 'tex
  * as built; split further only if the data would pass LIMITS.maxTemplateRequestBytes.
  */
 function buildTemplateRequests(payload: EmailPayload, now: number, onRefused: ((r: Recipient, reason: string) => void) | undefined, unsubscribeSecret: Buffer | undefined): MailRequest[] {
-	if (payload.copy) {
-		const problems = copyProblems(payload.copy);
-		if (problems.length > 0)
-			throw new PayloadError(
-				`The copy of campaign "${payload.campaign_id}" step ${payload.step} variant ${payload.variant} cannot be sent: ${problems.join('; ')}`,
-				`copy.${problems[0].split(':')[0]}`,
-			);
-	}
+	if (payload.copy) checkCopy(payload, payload.copy);
 	checkSendAt(payload.send_at, now);
 	const seen = new Set<string>();
 	const requests: MailRequest[] = [];
