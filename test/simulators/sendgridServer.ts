@@ -481,26 +481,7 @@ export class SendGridSimulator extends LoopbackServer {
 					html: version?.html_content !== undefined ? renderHandlebars(version.html_content, data) : undefined,
 					text: version?.plain_content !== undefined ? renderHandlebars(version.plain_content, data) : undefined,
 				};
-				for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
-					for (const a of list)
-						this.accepted.push({
-							requestIndex: index,
-							messageId: id,
-							sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
-							to: a.email.toLowerCase(),
-							kind,
-							from: mail.from.email,
-							...rendered,
-							templateId: template.id,
-							templateData: data,
-							customArgs: { ...(mail.custom_args ?? {}), ...(p.custom_args ?? {}) },
-							headers: { ...(mail.headers ?? {}), ...(p.headers ?? {}) },
-							categories: mail.categories ?? [],
-							sendAt: p.send_at ?? mail.send_at,
-							asmGroupId: mail.asm?.group_id,
-							ipPoolName: mail.ip_pool_name,
-							at: Date.now(),
-						});
+				n = this.acceptEach(mail, p, index, id, n, { ...rendered, templateId: template.id, templateData: data });
 				continue;
 			}
 			const subs = p.substitutions ?? {};
@@ -512,28 +493,32 @@ export class SendGridSimulator extends LoopbackServer {
 			};
 			const hasSubs = Object.keys(subs).length > 0;
 			const subject = apply(p.subject ?? mail.subject) ?? '';
-			for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
-				for (const a of list)
-					this.accepted.push({
-						requestIndex: index,
-						messageId: id,
-						sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
-						to: a.email.toLowerCase(),
-						kind,
-						from: mail.from.email,
-						subject,
-						text: hasSubs ? apply(text) : this.intern(text),
-						html: hasSubs ? apply(html) : this.intern(html),
-						customArgs: { ...(mail.custom_args ?? {}), ...(p.custom_args ?? {}) },
-						headers: { ...(mail.headers ?? {}), ...(p.headers ?? {}) },
-						categories: mail.categories ?? [],
-						sendAt: p.send_at ?? mail.send_at,
-						asmGroupId: mail.asm?.group_id,
-						ipPoolName: mail.ip_pool_name,
-						at: Date.now(),
-					});
+			n = this.acceptEach(mail, p, index, id, n, { subject, text: hasSubs ? apply(text) : this.intern(text), html: hasSubs ? apply(html) : this.intern(html) });
 		}
 		return id;
+	}
+
+	/** Records one accepted message per to/cc/bcc address of a personalization, with what it renders to; returns the next sequence number. */
+	private acceptEach(mail: MailBody, p: MailBody['personalizations'][number], index: number, id: string, n: number, content: Pick<AcceptedMessage, 'subject' | 'text' | 'html' | 'templateId' | 'templateData'>): number {
+		for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
+			for (const a of list)
+				this.accepted.push({
+					requestIndex: index,
+					messageId: id,
+					sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
+					to: a.email.toLowerCase(),
+					kind,
+					from: mail.from.email,
+					...content,
+					customArgs: { ...(mail.custom_args ?? {}), ...(p.custom_args ?? {}) },
+					headers: { ...(mail.headers ?? {}), ...(p.headers ?? {}) },
+					categories: mail.categories ?? [],
+					sendAt: p.send_at ?? mail.send_at,
+					asmGroupId: mail.asm?.group_id,
+					ipPoolName: mail.ip_pool_name,
+					at: Date.now(),
+				});
+		return n;
 	}
 
 	private webhookSettings(method: string, path: string, body: unknown, send: (s: number, b?: unknown) => void): void {
