@@ -288,7 +288,7 @@ function buildTemplateRequests(payload: EmailPayload, now: number, onRefused: ((
 }
 
 /** One recipient's dynamic_template_data (see TEMPLATE_DATA_KEYS), or why their copy would be empty. */
-function templateData(payload: EmailPayload, r: Recipient, link: string | undefined): Record<string, string> | { empty: string } {
+export function templateData(payload: EmailPayload, r: Recipient, link: string | undefined): Record<string, string> | { empty: string } {
 	const data: Record<string, string> = {};
 	for (const [k, v] of Object.entries(r.fields)) if (typeof v === 'string') data[k] = v;
 	data.email = r.email;

@@ -3,6 +3,7 @@
  * picks from. SendGrid requires page_size (1-200) and pages with a page_token found in
  * `_metadata.next`; an account holds at most 300 templates, so a few pages are all there is.
  */
+import { CampaignError } from '../errors';
 import type { SendGridTransport } from './client';
 
 export interface DynamicTemplate {
@@ -56,4 +57,45 @@ export async function listDynamicTemplates(transport: SendGridTransport): Promis
 		token = nextPage;
 	}
 	return all;
+}
+
+/** A dynamic template's active version as a step renders with it (GET /v3/templates/{id}). */
+export interface ActiveTemplateVersion {
+	templateId: string;
+	templateName: string;
+	versionId: string;
+	subject: string;
+	html?: string;
+	text?: string;
+	/** SendGrid makes the text part from the html when the version has none and this is on. */
+	generatePlainContent: boolean;
+}
+
+/** One template with its versions: the active one, or a TemplateNotReadyError naming what to fix. */
+export async function getActiveTemplateVersion(transport: SendGridTransport, templateId: string): Promise<ActiveTemplateVersion> {
+	const res = await transport.request('GET', `/v3/templates/${encodeURIComponent(templateId)}`);
+	const t = res.body as { name?: unknown; versions?: Array<Record<string, unknown>> } | undefined;
+	const active = Array.isArray(t?.versions) ? t.versions.find((v) => v?.active === 1 || v?.active === true) : undefined;
+	if (!t || typeof t.name !== 'string' || !active)
+		throw new TemplateNotReadyError(
+			`Dynamic template ${templateId} has no active version — SendGrid sends a template's active version: make one active in SendGrid's template editor`,
+			'templateId',
+		);
+	const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+	return {
+		templateId,
+		templateName: t.name,
+		versionId: String(active.id ?? ''),
+		subject: str(active.subject) ?? '',
+		html: str(active.html_content),
+		text: str(active.plain_content),
+		generatePlainContent: active.generate_plain_content !== false,
+	};
+}
+
+export class TemplateNotReadyError extends CampaignError {
+	constructor(message: string, field: string) {
+		super(message, { field, hint: 'Pick a template with an active version, or activate one of its versions in SendGrid' });
+		this.name = 'TemplateNotReadyError';
+	}
 }

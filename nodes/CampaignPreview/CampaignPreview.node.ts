@@ -1,7 +1,8 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
-import { parseSeeds, previewFindings, previewPage, previewSamples, sendTests, type TestSendResult } from '../../lib/preview/preview';
-import { nodeError, sendGrid } from '../shared/context';
+import { CampaignInputError } from '../../lib/schemas';
+import { loadTemplateVersions, parseSeeds, previewFindings, previewPage, previewSamples, sendTests, type TemplateVersions, type TestSendResult } from '../../lib/preview/preview';
+import { CREDENTIALS, nodeError, sendGrid } from '../shared/context';
 import { errorItem, failItems, inInputOrder, pairedWith, payloadItems } from '../shared/items';
 
 export class CampaignPreview implements INodeType {
@@ -17,10 +18,12 @@ export class CampaignPreview implements INodeType {
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
-		credentials: [{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { sendTest: [true] } } }],
+		// Optional: test sends need it, and with it the preview renders dynamic template steps in their template.
+		credentials: [{ name: 'sendGridCampaignApi', required: false }],
 		properties: [
 			{
-				displayName: 'Put this node after Generate Email Copy (or Build Email Payload, for template copy). Nothing is claimed, stored or counted here.',
+				displayName:
+					'Put this node after Generate Email Copy (or Build Email Payload, for template copy). Nothing is claimed, stored or counted here. With a SendGrid credential, steps sent with a dynamic template are shown rendered in that template.',
 				name: 'placementNotice',
 				type: 'notice',
 				default: '',
@@ -61,12 +64,18 @@ export class CampaignPreview implements INodeType {
 		if (ok.length === 0 && errors.length > 0) return [errors];
 		try {
 			const payloads = ok.map((o) => o.payload);
-			const samples = previewSamples(payloads, { samples: this.getNodeParameter('samples', 0, 3) as number });
+			const sendTest = this.getNodeParameter('sendTest', 0, false) as boolean;
+			const hasSendGrid = !!node.credentials?.[CREDENTIALS.sendGrid];
+			if (sendTest && !hasSendGrid)
+				throw nodeError(node, new CampaignInputError('Send Test needs a SendGrid credential: select one on this node, or turn Send Test off', 'Credential to connect with'));
+			const transport = hasSendGrid ? (await sendGrid(this)).transport : undefined;
+			let templates: TemplateVersions | undefined;
+			if (transport && payloads.some((p) => p.template_id)) templates = await loadTemplateVersions(payloads, transport);
+			const samples = previewSamples(payloads, { samples: this.getNodeParameter('samples', 0, 3) as number, templates });
 			const findings = previewFindings(payloads, this.getNodeParameter('live', 0, true) as boolean);
 			let tests: TestSendResult[] | undefined;
-			if (this.getNodeParameter('sendTest', 0, false)) {
+			if (sendTest && transport) {
 				const seeds = parseSeeds(this.getNodeParameter('seeds', 0, '') as string);
-				const { transport } = await sendGrid(this);
 				tests = await sendTests(payloads, seeds, transport, { sandbox: this.getNodeParameter('sandbox', 0, false) as boolean });
 			}
 			if (this.getNodeParameter('output', 0) === 'page')

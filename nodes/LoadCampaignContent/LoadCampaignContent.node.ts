@@ -6,6 +6,7 @@ import { campaignStore, nodeError } from '../shared/context';
 import { contactItems, errorItem, failItems, inInputOrder, inputError, pairedWith } from '../shared/items';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
+import { getDynamicTemplates } from '../shared/sendGridLists';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
 
 export class LoadCampaignContent implements INodeType {
@@ -22,14 +23,18 @@ export class LoadCampaignContent implements INodeType {
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 		outputNames: ['Valid', 'Invalid'],
-		credentials: [{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' }],
+		credentials: [
+			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+			// Only to list the account's dynamic templates for SendGrid Dynamic Template; nothing is sent from here.
+			{ name: 'sendGridCampaignApi', required: false, displayOptions: { show: { campaignSource: ['fields'], sequence: ['single', 'day137'] } } },
+		],
 		properties: [
 			...campaignProperties,
 			...contactProperties,
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest }, loadOptions: { getDynamicTemplates } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const all = this.getInputData();

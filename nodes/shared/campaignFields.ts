@@ -128,6 +128,16 @@ export const campaignProperties: INodeProperties[] = [
 		description: 'Each step: step, delayHours, and optionally name, goal, subject, html, text, preheader, templateId (a SendGrid dynamic template, d-…: the copy and the contact fields become its data)',
 	},
 	{
+		displayName: 'SendGrid Dynamic Template Name or ID',
+		name: 'dynamicTemplate',
+		type: 'options',
+		typeOptions: { loadOptionsMethod: 'getDynamicTemplates' },
+		default: '',
+		displayOptions: { show: { campaignSource: ['fields'], sequence: ['single', 'day137'] } },
+		description: 'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>',
+		hint: "Sends every step in this template (listed from the SendGrid credential's account): its data carries the step's copy ({{subject}}, {{preheader}}, {{{html}}}, {{text}}), the contact's fields, {{unsubscribe_url}} and {{postal_address}}. With Custom Steps, set templateId per step.",
+	},
+	{
 		displayName: 'Template Subject',
 		name: 'subject',
 		type: 'string',
@@ -239,9 +249,11 @@ export function campaignFromParameters(ctx: IExecuteFunctions, i: number): unkno
 	const bodyIsHtml = looksLikeHtml(body);
 	const template = subject && body ? { subject, ...(bodyIsHtml ? { html: body } : { text: body }) } : {};
 	let steps: unknown[];
+	const dynamicTemplate = String(get('dynamicTemplate', '') ?? '').trim();
+	const layout = dynamicTemplate ? { templateId: dynamicTemplate } : {};
 	if (sequence === 'custom') steps = jsonParameter(ctx.getNodeParameter('stepsJson', i), 'Steps JSON', 'stepsJson') as unknown[];
-	else if (sequence === 'day137') steps = DEFAULT_STEPS.map((s, n) => (n === 0 ? { ...s, ...template } : s));
-	else steps = [{ step: 1, delayHours: 0, ...template }];
+	else if (sequence === 'day137') steps = DEFAULT_STEPS.map((s, n) => (n === 0 ? { ...s, ...template, ...layout } : { ...s, ...layout }));
+	else steps = [{ step: 1, delayHours: 0, ...template, ...layout }];
 	const tone = get<string>('tone', 'friendly');
 	const language = get<string>('language', 'en');
 	const replyTo = get('replyTo', '');

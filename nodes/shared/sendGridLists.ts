@@ -6,7 +6,8 @@
 import type { ILoadOptionsFunctions, INodeListSearchItems, INodeListSearchResult, INodePropertyOptions } from 'n8n-workflow';
 import { fromValue, listIpPools, listVerifiedSenders } from '../../lib/sendgrid/senders';
 import { listDynamicTemplates } from '../../lib/sendgrid/templates';
-import { sendGrid } from './context';
+import { CampaignInputError } from '../../lib/schemas';
+import { CREDENTIALS, sendGrid } from './context';
 
 const matches = (filter: string | undefined, ...texts: Array<string | undefined>) => {
 	const f = filter?.trim().toLowerCase();
@@ -41,11 +42,15 @@ export async function searchIpPools(this: ILoadOptionsFunctions, filter?: string
  * active version are listed last and say so: SendGrid sends a template's active version.
  */
 export async function getDynamicTemplates(this: ILoadOptionsFunctions): Promise<INodePropertyOptions[]> {
+	const none = { name: 'None (Inline Copy)', value: '', description: 'The copy is sent as the message itself, with no SendGrid template' };
+	if (!this.getNode().credentials?.[CREDENTIALS.sendGrid])
+		throw new CampaignInputError('Select a SendGrid credential on this node to list its dynamic templates, or enter a template ID (d-…) as an expression', 'Credential to connect with');
 	const { transport } = await sendGrid(this);
 	const templates = await listDynamicTemplates(transport);
 	const ready = templates.filter((t) => t.activeVersion).sort((a, b) => a.name.localeCompare(b.name));
 	const inactive = templates.filter((t) => !t.activeVersion).sort((a, b) => a.name.localeCompare(b.name));
 	return [
+		none,
 		...ready.map((t) => ({ name: t.name, value: t.id, description: t.activeVersion!.subject ? `Subject: ${t.activeVersion!.subject}` : t.id })),
 		...inactive.map((t) => ({ name: `${t.name} (no active version)`, value: t.id, description: 'SendGrid sends the active version: make one active before sending with it' })),
 	];

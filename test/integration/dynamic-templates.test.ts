@@ -14,6 +14,7 @@ import type { ILoadOptionsFunctions } from 'n8n-workflow';
 import { getDynamicTemplates } from '../../nodes/shared/sendGridLists';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
+import { loadTemplateVersions, previewPage, previewSamples } from '../../lib/preview/preview';
 
 jest.setTimeout(180_000);
 
@@ -95,8 +96,9 @@ describe('a template-based step through the simulator', () => {
 const loadOptionsContext = () =>
 	({
 		getCredentials: async () => sim.credential(),
-		getNode: () => ({ id: '1', name: 'Send', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} }),
+		getNode: () => ({ id: '1', name: 'Send', type: 'test', typeVersion: 1, position: [0, 0], parameters: {}, credentials: withCredential ? { sendGridCampaignApi: { id: '1', name: 'SendGrid' } } : undefined }),
 	}) as unknown as ILoadOptionsFunctions;
+let withCredential = true;
 
 describe('the dynamic template list (load options)', () => {
 	it('every page of GET /v3/templates?generations=dynamic&page_size=200, dynamic only, inactive ones last and marked', async () => {
@@ -104,12 +106,66 @@ describe('the dynamic template list (load options)', () => {
 		sim.addTemplate({ name: 'Old legacy', generation: 'legacy', subject: 'x', html: '<%body%>' });
 		const draft = sim.addTemplate({ name: 'A draft', subject: 'd', html: 'd', active: false });
 		const options = await getDynamicTemplates.call(loadOptionsContext());
-		expect(options).toHaveLength(206);
-		expect(options[0]).toEqual({ name: 'Spring layout', value: template.id, description: 'Subject: {{{subject}}}' });
-		expect(options[1]).toEqual({ name: 'T000', value: expect.stringMatching(/^d-[0-9a-f]{32}$/), description: 'Subject: S0' });
+		expect(options).toHaveLength(207);
+		expect(options[0]).toEqual({ name: 'None (Inline Copy)', value: '', description: expect.stringMatching(/no SendGrid template/) });
+		expect(options[1]).toEqual({ name: 'Spring layout', value: template.id, description: 'Subject: {{{subject}}}' });
+		expect(options[2]).toEqual({ name: 'T000', value: expect.stringMatching(/^d-[0-9a-f]{32}$/), description: 'Subject: S0' });
 		expect(options.at(-1)).toEqual({ name: 'A draft (no active version)', value: draft.id, description: expect.stringMatching(/active/) });
 		expect(options.map((o) => o.name)).not.toContain('Old legacy');
 		const pages = sim.requests.filter((r) => r.path === '/v3/templates');
 		expect(pages.map((r) => r.status)).toEqual([200, 200]);
+	});
+
+	it('a node without a SendGrid credential: the list says to select one (or type an ID), and asks SendGrid nothing', async () => {
+		withCredential = false;
+		try {
+			await expect(getDynamicTemplates.call(loadOptionsContext())).rejects.toThrow(/Select a SendGrid credential on this node .*template ID \(d-…\)/);
+			expect(sim.requests.filter((r) => r.path === '/v3/templates')).toHaveLength(0);
+		} finally {
+			withCredential = true;
+		}
+	});
+});
+
+describe('the preview of a template step (Campaign Preview)', () => {
+	it('renders each sample in the active version with its own data, as the simulator delivers it; an unknown template and a missing credential say so', async () => {
+		const payloads = payloadsFor('tplpreview', 8, template.id);
+		const versions = await loadTemplateVersions(payloads, transport());
+		expect(sim.requests.filter((r) => r.path.startsWith('/v3/templates/')).map((r) => r.status)).toEqual([200]);
+		const samples = previewSamples(payloads, { samples: 8, templates: versions });
+		const odd = samples.find((s) => s.contact === 'user7@tplpreview.example')!;
+		expect(odd.template).toEqual({ id: template.id, name: 'Spring layout', version: template.versions[0].id, rendered: true });
+		expect(odd.subject).toBe('Hi User7, spring deals');
+		expect(odd.html).toContain('<h1>Acme</h1><p>For Co &lt;7&gt;</p><p>Hello User7</p>');
+		expect(odd.template_data).toMatchObject({ email: 'user7@tplpreview.example', company: 'Co <7>', subject: 'Hi User7, spring deals' });
+		expect(odd.refused).toBeUndefined();
+
+		// What the preview shows is what SendGrid (here: the simulator's renderer) delivers, up to the signed unsubscribe link.
+		await sendEmailWithSendgrid(payloads, { transport: transport(), store });
+		const unlink = (h: string) => h.replace(/https:\/\/acme\.example\/unsub\?[^"\s<]*/g, 'LINK');
+		for (const s of samples) {
+			const got = sim.deliveriesTo(s.contact)[0];
+			expect(unlink(s.html)).toBe(unlink(got.html!));
+			expect(s.subject).toBe(got.subject);
+		}
+
+		const unknown = payloadsFor('tplunknown', 2, 'd-ffffffffffffffffffffffffffffffff');
+		const none = previewSamples(unknown, { templates: await loadTemplateVersions(unknown, transport()) });
+		expect(none[0].template).toMatchObject({ id: 'd-ffffffffffffffffffffffffffffffff', rendered: false, note: expect.stringMatching(/Not rendered in the template: .*404|not found/i) });
+		expect(none[0].subject).toBe('Hi User0, spring deals');
+
+		const noCredential = previewSamples(payloads, { samples: 1 });
+		expect(noCredential[0].template).toMatchObject({ rendered: false, note: expect.stringMatching(/select a SendGrid credential/) });
+		expect(previewPage(noCredential, [])).toContain('not rendered');
+	});
+
+	it('a version using a helper SendGrid does not have is reported per sample, not thrown; one with no active version is named', async () => {
+		const odd = sim.addTemplate({ name: 'Odd helpers', subject: '{{subject}}', html: '<p>{{shout subject}}</p>' });
+		const draft = sim.addTemplate({ name: 'Draft only', subject: 's', html: 'h', active: false });
+		const a = payloadsFor('tplodd', 1, odd.id);
+		const b = payloadsFor('tpldraft', 1, draft.id).map((p) => ({ ...p, step: 2 }));
+		const samples = previewSamples([...a, ...b], { templates: await loadTemplateVersions([...a, ...b], transport()) });
+		expect(samples[0].refused).toMatch(/Template "Odd helpers" \(d-[0-9a-f]{32}\) cannot be rendered: .*shout/);
+		expect(samples[1].template?.note).toMatch(/has no active version/);
 	});
 });

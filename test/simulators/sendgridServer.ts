@@ -399,6 +399,11 @@ export class SendGridSimulator extends LoopbackServer {
 		if (latency + slow > 0) await new Promise((r) => setTimeout(r, latency + slow));
 		const recipients = countRecipients(body);
 		const answer = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
+		if (req.method === 'GET' && path.startsWith('/v3/templates/') && path.split('/').length === 4) {
+			// One template with every version in full (html_content, plain_content), as GET /v3/templates/{template_id} answers.
+			const template = this.templateById(decodeURIComponent(path.slice('/v3/templates/'.length)));
+			return template ? send(200, template) : send(404, { errors: [{ field: null, message: 'Template not found', help: null }] });
+		}
 			this.requests.push({ method: 'POST', path: '/v3/mail/send', status, recipients, at: Date.now() });
 			res.writeHead(status, { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...this.rateHeaders(), ...headers });
 			res.end(payload === undefined ? '' : JSON.stringify(payload));
