@@ -46,3 +46,13 @@ export class CampaignError extends Error {
 export function isCampaignError(e: unknown): e is CampaignError {
 	return e instanceof CampaignError;
 }
+
+/**
+ * A scheduled send (a run sent with send_at under a SendGrid batch id) cannot be paused, cancelled
+ * or resumed as asked: too close to send_at, no batch, SendGrid's limit of batches paused at once...
+ */
+export class ScheduledSendError extends CampaignError {
+	constructor(message: string, details: CampaignErrorDetails = {}) {
+		super(message, { field: 'Run ID', ...details });
+	}
+}

@@ -13,13 +13,17 @@
  *                       └──processed event (the answer was lost, SendGrid took it)──▶ sent
  *   claimed / unconfirmed, never confirmed, past the resend grace ──reclaim──▶ claimed
  *   claimed, found by another run whose owner vanished ──▶ unconfirmed (the owner may still report)
- * Only the run that holds a claim (its run_id on the row) may record an outcome for it.
+ *   sent / unconfirmed, of a run scheduled with send_at ──Cancel Scheduled (its SendGrid batch)──▶ cancelled
+ *   cancelled ──the cancellation deleted before send_at (Resume Scheduled)──▶ sent
+ *   cancelled ──a later run claims it (SendGrid discarded it: nothing was delivered)──▶ claimed
+ * Only the run that holds a claim (its run_id on the row) may record an outcome for it. Cancel and
+ * uncancel act on every row of one run (the run's batch id covers exactly its requests).
  */
 import type { DeliveryStatus } from '../schemas';
 import { CampaignError } from '../errors';
 
 /** Where a live delivery row can be. */
-export const DELIVERY_STATES = ['claimed', 'sent', 'unconfirmed', 'retry', 'failed', 'deferred', 'suppressed'] as const;
+export const DELIVERY_STATES = ['claimed', 'sent', 'unconfirmed', 'retry', 'failed', 'deferred', 'suppressed', 'cancelled'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 /** Why a row moves: who is asking decides which transitions are open to it. */
@@ -33,7 +37,11 @@ export type TransitionCause =
 	/** A claimer finds a row still claimed by a run that never recorded an outcome. */
 	| 'orphan'
 	/** SendGrid's processed or delivered event says it took the message. */
-	| 'event';
+	| 'event'
+	/** A user cancelled the run's scheduled send (its SendGrid batch) before send_at, or SendGrid discarded a paused one as expired. */
+	| 'cancel'
+	/** A user deleted the run's cancellation before send_at: SendGrid sends the batch after all. */
+	| 'uncancel';
 
 export interface Transition {
 	from: DeliveryState;
@@ -48,6 +56,7 @@ export const TRANSITIONS: readonly Transition[] = [
 	{ from: 'retry', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient nothing was accepted for' },
 	{ from: 'deferred', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient the daily cap held back' },
 	{ from: 'suppressed', to: 'claimed', cause: 'claim', when: 'a later run claims a recipient whose suppression was lifted' },
+	{ from: 'cancelled', to: 'claimed', cause: 'claim', when: "a later run claims a recipient whose scheduled send was cancelled: SendGrid discarded it, nothing was delivered" },
 	{ from: 'claimed', to: 'claimed', cause: 'reclaim', when: 'never confirmed past the resend grace: its claimant crashed before the request' },
 	{ from: 'unconfirmed', to: 'claimed', cause: 'reclaim', when: 'never confirmed by a processed event past the resend grace' },
 	{ from: 'claimed', to: 'sent', cause: 'outcome', when: 'SendGrid accepted the request (202)' },
@@ -65,6 +74,10 @@ export const TRANSITIONS: readonly Transition[] = [
 	{ from: 'claimed', to: 'unconfirmed', cause: 'orphan', when: 'another run found the claim left behind by a run that never answered' },
 	{ from: 'claimed', to: 'sent', cause: 'event', when: "SendGrid's processed event arrived before (or instead of) the answer" },
 	{ from: 'unconfirmed', to: 'sent', cause: 'event', when: "SendGrid's processed event confirms a request that got no answer" },
+	// Scheduled sends (a run with send_at sends every request under one SendGrid batch id, kept on the run row).
+	{ from: 'sent', to: 'cancelled', cause: 'cancel', when: "the run's scheduled send was cancelled at least 10 minutes before send_at (or SendGrid discarded it, paused, 72 h after send_at)" },
+	{ from: 'unconfirmed', to: 'cancelled', cause: 'cancel', when: 'the run\'s scheduled send was cancelled: a request that got no answer was either never taken or is discarded with the batch' },
+	{ from: 'cancelled', to: 'sent', cause: 'uncancel', when: "the run's cancellation was deleted (Resume Scheduled) before send_at: SendGrid sends the batch after all" },
 ];
 
 /** Rows in these states may be claimed by a new run without any grace: nothing was accepted for them. */
@@ -105,6 +118,9 @@ export class DeliveryTransitionError extends CampaignError {
 }
 
 /**
+ * `cancelled` is a store state only: no run reports it for a recipient (a run's results are what it
+ * sent; the cancellation comes later, from Cancel Scheduled), so it is not a result status.
+ *
  * What a run's per-recipient result (lib/schemas DELIVERY_STATUSES: the store's states plus
  * `already_sent`, `dry_run`, `sandbox`) means for the contact: the message went out, it is still to
  * go (a later run sends it), or it will not go (the contact's sequence stops). `skipped` results were

@@ -20,6 +20,7 @@ export * from './checkpoints';
 export * from './enrollments';
 export * from './stats';
 export * from './unsubscribe';
+export * from './scheduled';
 export { accountsOfCampaign, activeHold, holdLog, liftHolds, listHolds, placeHold, reputationOf, warmupHistory, type HoldLogEntry } from './guard';
 
 export type StoreConfig = { postgres: PostgresConnection } | { embeddedDir?: string; inMemory?: boolean };

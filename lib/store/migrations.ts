@@ -336,6 +336,21 @@ INSERT INTO eca_holds (scope, cause, reason, held_by)
 	ON CONFLICT (scope) DO NOTHING;
 `,
 	},
+	{
+		version: 13,
+		name: 'scheduled sends: the SendGrid batch id a run with send_at sends under, its send_at span, and its pause or cancellation',
+		// One batch id per run (created once, reused by a resumed or re-run run of the same id); Pause,
+		// Cancel and Resume Scheduled act on it. scheduled_status is SendGrid's status of the batch as
+		// we set it: NULL (sending as scheduled), 'pause' or 'cancel'.
+		sql: `
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS batch_id text;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS send_at_first timestamptz;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS send_at_last timestamptz;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS scheduled_status text;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS scheduled_by text;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS scheduled_changed_at timestamptz;
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

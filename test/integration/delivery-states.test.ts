@@ -6,6 +6,7 @@
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
 import { DELIVERY_STATES, DeliveryState, DeliveryTransitionError, TRANSITIONS, TransitionCause, canTransition } from '../../lib/delivery/states';
 import { applyEvents } from '../../lib/store/events';
+import { cancelRunDeliveries, uncancelRunDeliveries } from '../../lib/store/scheduled';
 import { normalizeEvent } from '../../lib/events/normalize';
 import { logCampaignResult } from '../../lib/stages/logCampaignResult';
 import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
@@ -29,6 +30,7 @@ const EXPECTED: Record<TransitionCause, Array<[DeliveryState, DeliveryState]>> =
 		['retry', 'claimed'],
 		['deferred', 'claimed'],
 		['suppressed', 'claimed'],
+		['cancelled', 'claimed'],
 	],
 	reclaim: [
 		['claimed', 'claimed'],
@@ -52,6 +54,11 @@ const EXPECTED: Record<TransitionCause, Array<[DeliveryState, DeliveryState]>> =
 		['claimed', 'sent'],
 		['unconfirmed', 'sent'],
 	],
+	cancel: [
+		['sent', 'cancelled'],
+		['unconfirmed', 'cancelled'],
+	],
+	uncancel: [['cancelled', 'sent']],
 };
 const CAUSES = Object.keys(EXPECTED) as TransitionCause[];
 const allowed = (cause: TransitionCause, from: DeliveryState, to: DeliveryState) => EXPECTED[cause].some(([f, t]) => f === from && t === to);
@@ -61,8 +68,9 @@ describe('the transition table', () => {
 		for (const cause of CAUSES)
 			for (const from of DELIVERY_STATES) for (const to of DELIVERY_STATES) expect([cause, from, to, canTransition(from, to, cause)]).toEqual([cause, from, to, allowed(cause, from, to)]);
 		expect(TRANSITIONS).toHaveLength(CAUSES.reduce((n, c) => n + EXPECTED[c].length, 0));
-		// sent and failed are final: nothing leaves them.
-		for (const to of DELIVERY_STATES) for (const cause of CAUSES) expect(canTransition('sent', to, cause) || canTransition('failed', to, cause)).toBe(false);
+		// failed is final: nothing leaves it; sent leaves only when its scheduled send is cancelled.
+		for (const to of DELIVERY_STATES) for (const cause of CAUSES) expect(canTransition('failed', to, cause)).toBe(false);
+		for (const to of DELIVERY_STATES) for (const cause of CAUSES) expect([to, cause, canTransition('sent', to, cause)]).toEqual([to, cause, to === 'cancelled' && cause === 'cancel']);
 	});
 });
 
@@ -92,7 +100,10 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 		const email = `p${n}@x.io`;
 		const { claimed } = await store.claimDeliveries(campaign, 'owner', 1, [{ email, delivery_id: `d-${n}`, variant: 'A' }]);
 		const id = claimed[0].id;
-		if (state !== 'claimed') await store.recordOutcome({ runId: 'owner', ids: [id], status: state, message_id: state === 'sent' ? `X${n}` : undefined });
+		// cancelled is reached only by cancelling the run's scheduled send (lib/store/scheduled.ts), from sent.
+		const reported = state === 'cancelled' ? 'sent' : state;
+		if (reported !== 'claimed') await store.recordOutcome({ runId: 'owner', ids: [id], status: reported, message_id: reported === 'sent' ? `X${n}` : undefined });
+		if (state === 'cancelled') await cancelRunDeliveries(store, 'owner', 'cancelled in the walk');
 		// Old enough for any resend grace.
 		await sql(store).query(`UPDATE eca_deliveries SET claimed_at = now() - interval '1 hour' WHERE id = $1`, [id]);
 		return { campaign, email, id };
@@ -138,6 +149,22 @@ describe.each(backends)('the store follows the table on $name', ({ open }) => {
 			const b = await rowIn(from);
 			const re = await store.claimDeliveries(b.campaign, 'next', 1, [{ email: b.email, delivery_id: 'x', variant: 'A' }], { reclaimUnconfirmedAfterSeconds: 60 });
 			expect([from, re.claimed.length]).toEqual([from, allowed('claim', from, 'claimed') || allowed('reclaim', from, 'claimed') ? 1 : 0]);
+		}
+	});
+
+	it('cancelling and uncancelling a run moves only the rows the table allows, and only that run\'s', async () => {
+		for (const from of DELIVERY_STATES) {
+			const { id } = await rowIn(from);
+			const { id: other } = await rowIn(from);
+			await sql(store).query(`UPDATE eca_deliveries SET run_id = 'another' WHERE id = $1`, [other]);
+			await cancelRunDeliveries(store, 'owner', 'walk');
+			expect([from, (await statusOf(id)).status, (await statusOf(other)).status]).toEqual([from, allowed('cancel', from, 'cancelled') ? 'cancelled' : from, from]);
+			await uncancelRunDeliveries(store, 'owner');
+			// Back where it was (sent, or unconfirmed → cancelled → sent: SendGrid sends the batch after all).
+			const back = allowed('cancel', from, 'cancelled') || allowed('uncancel', from, 'sent') ? 'sent' : from;
+			expect([from, (await statusOf(id)).status]).toEqual([from, back]);
+			// Leave nothing of this run for the next pair.
+			await sql(store).query(`UPDATE eca_deliveries SET run_id = 'walked' WHERE id = ANY($1::bigint[])`, [[id, other]]);
 		}
 	});
 
