@@ -98,3 +98,26 @@ export function languageMatches(text: string, requested: string): boolean {
 	const wantHits = stopWordHits(words).get(want)!;
 	return wantHits >= guess.score * words.length * 0.6;
 }
+
+/** A language tag the campaign schema accepts: a 2-3 letter language, then subtags of 2-8 letters or digits. */
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
+
+/**
+ * A contact's or campaign's language value as one canonical BCP 47 tag ("EN" → "en", "pt_BR" →
+ * "pt-BR", "zh-hant-tw" → "zh-Hant-TW", "deu" → "de", "iw" → "he"; Intl decides), or undefined when
+ * it is not one: empty, "English", "und", a tag with extensions or private-use parts, longer than 35
+ * characters. Only a value that passes reaches a prompt or a cache key.
+ */
+export function normalizeLanguage(value: unknown): string | undefined {
+	if (typeof value !== 'string') return undefined;
+	const raw = value.trim().split('_').join('-');
+	if (!raw || raw.length > 35 || !LANGUAGE_TAG.test(raw)) return undefined;
+	let tag: string | undefined;
+	try {
+		tag = Intl.getCanonicalLocales(raw)[0];
+	} catch {
+		return undefined;
+	}
+	if (!tag || !LANGUAGE_TAG.test(tag) || primaryLanguage(tag) === 'und') return undefined;
+	return tag;
+}

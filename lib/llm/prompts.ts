@@ -32,8 +32,23 @@ export const LANGUAGE_NAMES: Record<string, string> = {
 	ja: 'Japanese', ko: 'Korean', zh: 'Chinese', 'zh-cn': 'Simplified Chinese', 'zh-tw': 'Traditional Chinese', ar: 'Arabic', hi: 'Hindi', ru: 'Russian', uk: 'Ukrainian',
 };
 
+const displayNames = new Intl.DisplayNames('en', { type: 'language', fallback: 'none' });
+
+/**
+ * The language's English name for the prompt: the table above, else what Intl knows ("es-MX" →
+ * "Mexican Spanish", "ro" → "Romanian"), else the primary language's name, else the tag itself.
+ */
 export function languageName(tag: string): string {
-	return LANGUAGE_NAMES[tag.toLowerCase()] ?? LANGUAGE_NAMES[tag.toLowerCase().split('-')[0]] ?? tag;
+	const lower = tag.toLowerCase();
+	const known = LANGUAGE_NAMES[lower];
+	if (known) return known;
+	let intl: string | undefined;
+	try {
+		intl = displayNames.of(tag);
+	} catch {
+		intl = undefined;
+	}
+	return intl ?? LANGUAGE_NAMES[lower.split('-')[0]] ?? tag;
 }
 
 export function toneGuide(tone: string): string {

@@ -114,3 +114,61 @@ export function stepDueAt(enrolledAt: number, delayHours: number, timeZone: stri
 	} else due = enrolledAt + delayHours * 3_600_000;
 	return intoWindow(due, window, tz);
 }
+
+/**
+ * The IANA name Intl resolves a zone to ("europe/berlin" → "Europe/Berlin", "US/Pacific" →
+ * "America/Los_Angeles"), or undefined when Intl does not know it or the name is over 64 characters.
+ */
+export function canonicalTimeZone(tz: string | undefined): string | undefined {
+	const name = tz?.trim();
+	if (!name || name.length > 64) return undefined;
+	try {
+		// A throwaway formatter: the cache above holds one per canonical zone, not one per spelling a list uses.
+		return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+	} catch {
+		return undefined;
+	}
+}
+
+/** A local time of day, as "Local Send Time" takes it: "09:00", "9:30", "17:05". */
+export interface LocalTime {
+	hour: number;
+	minute: number;
+}
+
+/** "HH:MM" (24-hour) → { hour, minute }, or undefined when it is not one. */
+export function parseLocalTime(value: string | undefined): LocalTime | undefined {
+	const parts = value?.trim().split(':');
+	if (!parts || parts.length !== 2 || !/^\d{1,2}$/.test(parts[0]) || !/^\d{2}$/.test(parts[1])) return undefined;
+	const hour = Number(parts[0]);
+	const minute = Number(parts[1]);
+	return hour <= 23 && minute <= 59 ? { hour, minute } : undefined;
+}
+
+export const formatLocalTime = (t: LocalTime): string => `${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}`;
+
+/** Whether a local time of day falls inside the window's hours [startHour, endHour). */
+export function timeInWindow(t: LocalTime, window: SendWindow | undefined): boolean {
+	return !window || (t.hour >= window.startHour && t.hour < window.endHour);
+}
+
+/**
+ * The first instant at or after `now` when the clock in timeZone shows `time`, on a day the window
+ * allows (any day without a window). Calendar days are counted in the zone, so DST changes keep the
+ * local hour; a time that does not exist that day (inside a spring-forward gap) gives the next valid one.
+ */
+export function nextLocalTime(now: number, time: LocalTime, timeZone: string, window?: SendWindow): number {
+	const today = wallClock(now, timeZone);
+	for (let d = 0; d < 9; d++) {
+		const date = new Date(Date.UTC(today.year, today.month - 1, today.day + d));
+		if (window && window.days.length > 0 && !window.days.includes(date.getUTCDay())) continue;
+		const t = fromWallClock({ year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate(), hour: time.hour, minute: time.minute, second: 0 }, timeZone);
+		if (t >= now) return t;
+		// A wall time the autumn change repeats (an hour, or half an hour on Lord Howe): its other occurrence may still be ahead.
+		for (const again of [t + 1_800_000, t + 3_600_000]) {
+			const w = wallClock(again, timeZone);
+			if (again >= now && w.day === date.getUTCDate() && w.hour === time.hour && w.minute === time.minute) return again;
+		}
+	}
+	throw new Error(`no day in the send window ${JSON.stringify(window?.days)}`);
+}

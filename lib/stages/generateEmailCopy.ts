@@ -8,6 +8,7 @@ import type { ChatModel } from '../llm/client';
 import { CopyGenerationError, WriteOptions, writeCopy } from '../llm/copywriter';
 import { SUBJECT_RECOMMENDED } from '../llm/checks';
 import { PROMPT_VERSION } from '../llm/prompts';
+import { normalizeLanguage } from '../llm/language';
 import { Brief, CampaignInputError, EmailCopy, EmailPayload, brief as briefSchema, copyProblems } from '../schemas';
 import type { CampaignStore } from '../store';
 import { TokenBucketLimiter } from '../sendgrid/rateLimiter';
@@ -70,7 +71,7 @@ export async function generateEmailCopy(payloads: EmailPayload[], options: Gener
 	if (options.personalize && options.mode === 'llm') return personalizedCopy(payloads, options, deps, result);
 	const groups = new Map<string, Group>();
 	for (const p of payloads) {
-		const language = options.language || p.language;
+		const language = copyLanguage(options, p);
 		const tone = options.tone || p.tone;
 		const key = `${p.campaign_id}\n${p.step}\n${p.variant}\n${language}\n${tone}`;
 		let g = groups.get(key);
@@ -83,6 +84,12 @@ export async function generateEmailCopy(payloads: EmailPayload[], options: Gener
 		for (const p of g.members) result.payloads.push({ ...p, language: g.language, tone: g.tone, copy });
 	}
 	return result;
+}
+
+/** The language a payload's copy is written in: the node's override, else the payload's, as one canonical tag ("pt_br" → "pt-BR"). */
+function copyLanguage(options: GenerateOptions, p: EmailPayload): string {
+	const language = options.language || p.language;
+	return normalizeLanguage(language) ?? language;
 }
 
 function requireTemplate(p: EmailPayload, why: string): EmailCopy {
@@ -124,7 +131,8 @@ async function copyFor(
 	const mergeTags = [...new Set(options.mergeTags ?? ['first_name', ...Object.keys(p.fallbacks)])].sort();
 	const variantIndex = Math.max(0, VARIANT_NAMES.indexOf(p.variant as (typeof VARIANT_NAMES)[number]));
 	const stepInfo = { step: p.step, name: p.step_name, goal: p.step_goal };
-	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language, variant: p.variant, maxWords, maxSubjectChars, mergeTags, contact: options.contact });
+	// Language tags are case-insensitive: copy cached for a campaign's "pt-br" serves contacts in "pt-BR".
+	const cacheKey = hashOf({ v: PROMPT_VERSION, model: deps.chat.model, campaign: p.campaign_id, brief, step: stepInfo, tone: g.tone, language: g.language.toLowerCase(), variant: p.variant, maxWords, maxSubjectChars, mergeTags, contact: options.contact });
 
 	const cached = await deps.store?.getCachedCopy(cacheKey);
 	// A cached copy the payload schema refuses (cached by an older version) is written again, never sent.
@@ -181,7 +189,7 @@ async function personalizedCopy(payloads: EmailPayload[], options: GenerateOptio
 			const contact: Record<string, string> = {};
 			for (const f of p13n.fields) if (r.fields[f] !== undefined) contact[f] = r.fields[f];
 			await limiter.acquire(1);
-			const language = options.language || p.language;
+			const language = copyLanguage(options, p);
 			const tone = options.tone || p.tone;
 			const { copy, info } = await copyFor({ key: '', first: p, members: [p], language, tone }, { ...options, contact }, deps, acc);
 			acc.copies.push(info);

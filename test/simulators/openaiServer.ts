@@ -73,6 +73,13 @@ const LINES: Record<string, { hello: string; body: (p: string, o: string) => str
 		subject: (p) => `Ihr neuer Favorit: ${p}`.slice(0, 70),
 		pre: 'Eine kurze Nachricht mit etwas, das Ihnen gefallen wird',
 	},
+	pt: {
+		hello: 'Olá {{first_name|você}},',
+		body: (p, o) => `Achamos que você vai adorar ${p}. ${o ? `Agora mesmo você tem ${o}, e este é o melhor momento para experimentar.` : 'Este é o melhor momento para experimentar.'} Dê uma olhada e conte para nós o que você acha.`,
+		cta: 'Ver a oferta',
+		subject: (p) => `Seu novo favorito: ${p}`.slice(0, 70),
+		pre: 'Uma nota rápida com algo de que você vai gostar',
+	},
 };
 
 /** A copywriter that reads the data block and writes valid copy in the requested language. */
