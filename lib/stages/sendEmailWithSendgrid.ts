@@ -16,6 +16,7 @@ import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold
 import { type WarmupPlan, quotaKey } from '../guard/warmup';
 import { CampaignError } from '../errors';
 import { CampaignInputError } from '../schemas';
+import { type BatchedMailBody, batchIdsForRuns } from '../sendgrid/scheduled';
 
 export interface SendOptions {
 	dryRun?: boolean;
@@ -302,7 +303,7 @@ function subset(req: MailRequest, keep: Set<Recipient>): MailRequest {
 	return { recipients, body: { ...req.body, personalizations } };
 }
 
-async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffPolicy, options: SendOptions): Promise<BatchResult> {
+async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffPolicy, options: SendOptions, batchId?: string): Promise<BatchResult> {
 	const sender = new BatchSender(payload, deps, policy, options);
 	const out = (): BatchResult => ({
 		campaign_id: payload.campaign_id,
@@ -341,6 +342,8 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 	);
 	if (refused.size > 0) recipients = recipients.filter((r) => !refused.has(r));
 	if (recipients.length === 0) return out();
+	// A scheduled run sends every request under its SendGrid batch id, so Cancel Scheduled can stop it before send_at.
+	if (batchId) for (const req of requests) (req.body as BatchedMailBody).batch_id = batchId;
 
 	if (options.dryRun) {
 		for (const r of recipients) sender.result(r, 'dry_run');
@@ -438,6 +441,8 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	const errors = findings.filter((f) => f.level === 'error');
 	if (errors.length > 0) throw new PreflightError(errors);
 	const policy = defaultBackoff({ ...options.backoff, ...(options.now ? { now: options.now } : {}) });
+	// Runs with send_at get their SendGrid batch id (the stored one on a resume or re-run); others make no request for it.
+	const batchIds = options.dryRun || !deps.transport ? new Map<string, string>() : await batchIdsForRuns(payloads, { transport: deps.transport, store: deps.store }, { account: options.account, backoff: options.backoff });
 	const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, 32));
 	const results: BatchResult[] = new Array(payloads.length);
 	const progress: SendProgress = {
@@ -460,7 +465,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		while (!aborted && !failure && !held && next < payloads.length) {
 			const i = next++;
 			try {
-				results[i] = await sendBatch(payloads[i], deps, policy, options);
+				results[i] = await sendBatch(payloads[i], deps, policy, options, payloads[i].send_at && !payloads[i].sandbox ? batchIds.get(payloads[i].run_id) : undefined);
 				held ??= results[i].paused;
 			} catch (e) {
 				if (e instanceof SendAbortedError) {

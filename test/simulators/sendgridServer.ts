@@ -42,7 +42,22 @@ export interface SendGridSimulatorOptions {
 	senderIdentities?: Array<Partial<SenderIdentity> & { from_email: string }>;
 	/** IP pools as GET /v3/ips/pools lists them. */
 	ipPools?: string[];
+	/** The simulator's clock (ms) for scheduled sends: when a cancelled batch is discarded, a paused one expires, the 10-minute deadline. */
+	now?: () => number;
 }
+
+/** A batch id from POST /v3/mail/batch, with the pause or cancellation set on it (Cancel Scheduled Sends API). */
+export interface MailBatch {
+	batch_id: string;
+	created: number;
+	status?: 'pause' | 'cancel';
+}
+
+/** A scheduled message SendGrid will never deliver: its batch was cancelled (discarded at send_at) or paused past 72 h after send_at (Expired). */
+export type DiscardedMessage = AcceptedMessage & { discarded: 'cancelled' | 'expired' };
+
+/** SendGrid's rules for pausing and cancelling batches (Cancel Scheduled Sends API). */
+export const SCHEDULED_SENDS = { maxPausedOrCancelled: 10, deadlineMinutes: 10, pausedExpiryHours: 72 } as const;
 
 /** A Sender Identity in the shape of SendGrid's VerifiedSenderResponse. */
 export interface SenderIdentity {
@@ -78,6 +93,8 @@ export interface AcceptedMessage {
 	sendAt?: number;
 	asmGroupId?: number;
 	ipPoolName?: string;
+	/** The batch it was sent under (mail send's batch_id). */
+	batchId?: string;
 	/** The dynamic template it was rendered from (subject, text and html are the rendered version). */
 	templateId?: string;
 	/** The personalization's dynamic_template_data, as sent. */
@@ -173,6 +190,16 @@ export class SendGridSimulator extends LoopbackServer {
 	private strings = new Map<string, string>();
 	/** The account's transactional templates, in creation order (tests add them with addTemplate). */
 	templates: TransactionalTemplate[] = [];
+	/** Batch ids created with POST /v3/mail/batch, and their pause or cancellation. */
+	batches = new Map<string, MailBatch>();
+	/**
+	 * Scheduled messages whose batch is paused or cancelled: accepted by the API (202) but not in
+	 * `accepted` (which is what SendGrid delivers) — no processed or delivered event. A pause or
+	 * cancellation deleted in time puts them back in `accepted`.
+	 */
+	held: AcceptedMessage[] = [];
+	/** Held messages SendGrid discarded: a cancelled batch at its send_at, a paused one 72 h after send_at. */
+	discarded: DiscardedMessage[] = [];
 
 	constructor(private opts: SendGridSimulatorOptions = {}) {
 		super();
@@ -264,12 +291,46 @@ export class SendGridSimulator extends LoopbackServer {
 
 	private templateById: TemplateLookup = (id) => this.templates.find((t) => t.id === id);
 
+	/** The simulator's clock (ms): Date.now unless a test set one. */
+	now(): number {
+		return this.opts.now ? this.opts.now() : Date.now();
+	}
+
+	setClock(now: (() => number) | undefined): void {
+		this.opts.now = now;
+	}
+
+	/**
+	 * Applies time to held messages as SendGrid does: a cancelled batch's messages are discarded once
+	 * their send_at is reached, a paused batch's once 72 hours past send_at. Runs before every request;
+	 * tests call it after moving the clock.
+	 */
+	settleScheduled(): void {
+		const now = this.now() / 1000;
+		const keep: AcceptedMessage[] = [];
+		for (const m of this.held) {
+			const status = m.batchId ? this.batches.get(m.batchId)?.status : undefined;
+			const at = m.sendAt ?? 0;
+			if (status === 'cancel' && now >= at) this.discarded.push({ ...m, discarded: 'cancelled' });
+			else if (status === 'pause' && now >= at + SCHEDULED_SENDS.pausedExpiryHours * 3600) this.discarded.push({ ...m, discarded: 'expired' });
+			else keep.push(m);
+		}
+		this.held = keep;
+	}
+
+	/** Messages under this batch that SendGrid has (accepted for delivery or held), with their earliest send_at. */
+	private batchMessages(batchId: string): AcceptedMessage[] {
+		return [...this.accepted.filter((m) => m.batchId === batchId), ...this.held.filter((m) => m.batchId === batchId)];
+	}
+
 	setLatency(ms: number): void {
 		this.opts.latencyMs = ms;
 	}
 
 	reset(): void {
 		this.accepted = [];
+		this.held = [];
+		this.discarded = [];
 		this.requests = [];
 		this.mailRequests = 0;
 		this.windowCount = 0;
@@ -316,7 +377,10 @@ export class SendGridSimulator extends LoopbackServer {
 				return send(400, { errors: [{ field: null, message: 'Bad Request', help: null }] });
 			}
 		}
+		this.settleScheduled();
 		if (req.method === 'POST' && path === '/v3/mail/send') return this.mailSend(req, res, body);
+		if (path === '/v3/mail/batch' || path.startsWith('/v3/mail/batch/') || path === '/v3/user/scheduled_sends' || path.startsWith('/v3/user/scheduled_sends/'))
+			return this.scheduledSends(req.method ?? 'GET', path, body, send);
 		if (req.method === 'GET' && path === '/v3/scopes') return send(200, { scopes: ['mail.send', 'user.webhooks.event.settings.read', 'user.webhooks.event.settings.update', 'asm.groups.read'] });
 		if (req.method === 'GET' && path === '/v3/asm/groups')
 			return send(200, [
@@ -335,6 +399,11 @@ export class SendGridSimulator extends LoopbackServer {
 			return send(200, { results: list });
 		}
 		if (req.method === 'GET' && path === '/v3/templates') return this.listTemplates(url.searchParams, send);
+		if (req.method === 'GET' && path.startsWith('/v3/templates/') && path.split('/').length === 4) {
+			// One template with every version in full (html_content, plain_content), as GET /v3/templates/{template_id} answers.
+			const template = this.templateById(decodeURIComponent(path.slice('/v3/templates/'.length)));
+			return template ? send(200, template) : send(404, { errors: [{ field: null, message: 'Template not found', help: null }] });
+		}
 		if (req.method === 'GET' && path === '/v3/ips/pools') return send(200, (this.opts.ipPools ?? []).map((name) => ({ name })));
 		if (path.startsWith('/v3/user/webhooks/event/settings')) return this.webhookSettings(req.method ?? 'GET', path, body, send);
 		return send(404, { errors: [{ field: null, message: 'resource not found', help: null }] });
@@ -361,6 +430,76 @@ export class SendGridSimulator extends LoopbackServer {
 		if (start + Number(size) < all.length) _metadata.next = `${base}?page_size=${size}&page_token=${token(start + Number(size))}`;
 		if (start > 0) _metadata.prev = `${base}?page_size=${size}&page_token=${token(Math.max(0, start - Number(size)))}`;
 		send(200, { result: page, _metadata });
+	}
+
+	/**
+	 * Batch ids and the Cancel Scheduled Sends API: POST /v3/mail/batch (201 {batch_id}), GET
+	 * /v3/mail/batch/{id} (200, or 400 "invalid batch id"), and /v3/user/scheduled_sends: POST
+	 * {batch_id, status: pause|cancel} (201; 400 if the batch already has a status, past the 10 at a
+	 * time, or later than 10 minutes before the batch's send_at), GET (all, or one batch as an array),
+	 * PATCH /{id} {status} (204), DELETE /{id} (204: the held messages go back to the queue).
+	 */
+	private scheduledSends(method: string, path: string, body: unknown, send: (s: number, b?: unknown) => void): void {
+		const bad = (field: string | null, message: string) => send(400, { errors: [{ field, message }] });
+		const notFound = () => send(404, { errors: [{ field: null, message: 'batch id not found' }] });
+		if (path === '/v3/mail/batch') {
+			if (method !== 'POST') return send(405, { errors: [{ field: null, message: 'method not allowed' }] });
+			const batch_id = randomBytes(24).toString('base64url');
+			this.batches.set(batch_id, { batch_id, created: this.now() });
+			return send(201, { batch_id });
+		}
+		const one = /^\/v3\/mail\/batch\/([^/]+)$/.exec(path);
+		if (one) {
+			if (method !== 'GET') return send(405, { errors: [{ field: null, message: 'method not allowed' }] });
+			return this.batches.has(decodeURIComponent(one[1])) ? send(200, { batch_id: decodeURIComponent(one[1]) }) : bad(null, 'invalid batch id');
+		}
+		const b = (body ?? {}) as { batch_id?: unknown; status?: unknown };
+		const statusOk = (v: unknown): v is 'pause' | 'cancel' => v === 'pause' || v === 'cancel';
+		const withStatus = () => [...this.batches.values()].filter((x) => x.status);
+		const tooLate = (batchId: string) => {
+			const first = Math.min(...this.batchMessages(batchId).map((m) => m.sendAt ?? Infinity));
+			return Number.isFinite(first) && this.now() / 1000 > first - SCHEDULED_SENDS.deadlineMinutes * 60;
+		};
+		const hold = (batchId: string) => {
+			const moving = this.accepted.filter((m) => m.batchId === batchId);
+			if (moving.length === 0) return;
+			this.accepted = this.accepted.filter((m) => m.batchId !== batchId);
+			this.held.push(...moving);
+		};
+		if (path === '/v3/user/scheduled_sends') {
+			if (method === 'GET') return send(200, withStatus().map((x) => ({ batch_id: x.batch_id, status: x.status })));
+			if (method !== 'POST') return send(405, { errors: [{ field: null, message: 'method not allowed' }] });
+			if (typeof b.batch_id !== 'string' || !this.batches.has(b.batch_id)) return bad('batch_id', 'invalid batch id');
+			if (!statusOk(b.status)) return bad('status', 'status must be either pause or cancel');
+			const batch = this.batches.get(b.batch_id)!;
+			if (batch.status) return bad(null, `batch id ${b.batch_id} already has a status of ${batch.status}: use PATCH to change it or DELETE to remove it`);
+			if (withStatus().length >= SCHEDULED_SENDS.maxPausedOrCancelled) return bad(null, `max limit reached: you cannot pause or cancel more than ${SCHEDULED_SENDS.maxPausedOrCancelled} batches at one time`);
+			if (tooLate(b.batch_id)) return bad(null, `a batch can only be paused or cancelled up to ${SCHEDULED_SENDS.deadlineMinutes} minutes before its send_at`);
+			batch.status = b.status;
+			hold(b.batch_id);
+			return send(201, { batch_id: b.batch_id, status: b.status });
+		}
+		const sched = /^\/v3\/user\/scheduled_sends\/([^/]+)$/.exec(path);
+		if (!sched) return send(404, { errors: [{ field: null, message: 'resource not found' }] });
+		const id = decodeURIComponent(sched[1]);
+		const batch = this.batches.get(id);
+		if (method === 'GET') return send(200, batch?.status ? [{ batch_id: id, status: batch.status }] : []);
+		if (!batch?.status) return notFound();
+		if (method === 'PATCH') {
+			if (!statusOk(b.status)) return bad('status', 'status must be either pause or cancel');
+			if (tooLate(id)) return bad(null, `a batch can only be paused or cancelled up to ${SCHEDULED_SENDS.deadlineMinutes} minutes before its send_at`);
+			batch.status = b.status;
+			return send(204);
+		}
+		if (method === 'DELETE') {
+			batch.status = undefined;
+			// Not discarded yet: back in the queue, delivered at send_at (at once when it has passed).
+			const back = this.held.filter((m) => m.batchId === id);
+			this.held = this.held.filter((m) => m.batchId !== id);
+			this.accepted.push(...back);
+			return send(204);
+		}
+		return send(405, { errors: [{ field: null, message: 'method not allowed' }] });
 	}
 
 	private rateHeaders(): Record<string, string> {
@@ -399,11 +538,6 @@ export class SendGridSimulator extends LoopbackServer {
 		if (latency + slow > 0) await new Promise((r) => setTimeout(r, latency + slow));
 		const recipients = countRecipients(body);
 		const answer = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
-		if (req.method === 'GET' && path.startsWith('/v3/templates/') && path.split('/').length === 4) {
-			// One template with every version in full (html_content, plain_content), as GET /v3/templates/{template_id} answers.
-			const template = this.templateById(decodeURIComponent(path.slice('/v3/templates/'.length)));
-			return template ? send(200, template) : send(404, { errors: [{ field: null, message: 'Template not found', help: null }] });
-		}
 			this.requests.push({ method: 'POST', path: '/v3/mail/send', status, recipients, at: Date.now() });
 			res.writeHead(status, { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...this.rateHeaders(), ...headers });
 			res.end(payload === undefined ? '' : JSON.stringify(payload));
@@ -432,12 +566,12 @@ export class SendGridSimulator extends LoopbackServer {
 			if (roll < (edge += f.rate500 ?? 0)) return answer(500, { errors: [{ field: null, message: 'Internal Server Error', help: null }] });
 			if (roll < (edge += f.rate503 ?? 0)) return answer(503, { errors: [{ field: null, message: 'Service Unavailable', help: null }] });
 			if (roll < (edge += f.rateDrop ?? 0)) {
-				if (f.dropAfterAccept && validateMail(body, this.templateById).length === 0) this.accept(body as MailBody, index);
+				if (f.dropAfterAccept && validateMail(body, this.templateById, this.batchKnown).length === 0) this.accept(body as MailBody, index);
 				this.requests.push({ method: 'POST', path: '/v3/mail/send', status: 0, recipients, at: Date.now() });
 				return void req.socket.destroy();
 			}
 		}
-		const errors = validateMail(body, this.templateById);
+		const errors = validateMail(body, this.templateById, this.batchKnown);
 		if (errors.length) return answer(400, { errors });
 		const mail = body as MailBody;
 		const senders = this.opts.verifiedSenders;
@@ -461,6 +595,8 @@ export class SendGridSimulator extends LoopbackServer {
 		const id = this.accept(mail, index);
 		answer(202, undefined, { 'x-message-id': id });
 	}
+
+	private batchKnown = (id: string) => this.batches.has(id);
 
 	private intern(s: string | undefined): string | undefined {
 		if (s === undefined) return undefined;
@@ -505,9 +641,11 @@ export class SendGridSimulator extends LoopbackServer {
 
 	/** Records one accepted message per to/cc/bcc address of a personalization, with what it renders to; returns the next sequence number. */
 	private acceptEach(mail: MailBody, p: MailBody['personalizations'][number], index: number, id: string, n: number, content: Pick<AcceptedMessage, 'subject' | 'text' | 'html' | 'templateId' | 'templateData'>): number {
+		// Sent under a paused or cancelled batch: SendGrid takes it (202) and holds it with the batch.
+		const into = mail.batch_id && this.batches.get(mail.batch_id)?.status ? this.held : this.accepted;
 		for (const [kind, list] of [['to', p.to], ['cc', p.cc ?? []], ['bcc', p.bcc ?? []]] as const)
 			for (const a of list)
-				this.accepted.push({
+				into.push({
 					requestIndex: index,
 					messageId: id,
 					sgMessageId: `${id}.filterdrecv-${index}-${n++}.0`,
@@ -521,6 +659,7 @@ export class SendGridSimulator extends LoopbackServer {
 					sendAt: p.send_at ?? mail.send_at,
 					asmGroupId: mail.asm?.group_id,
 					ipPoolName: mail.ip_pool_name,
+					...(mail.batch_id ? { batchId: mail.batch_id } : {}),
 					at: Date.now(),
 				});
 		return n;
@@ -593,6 +732,8 @@ export class SendGridSimulator extends LoopbackServer {
 			...(withArgs ? m.customArgs : {}),
 		});
 		for (const m of messages) {
+			// A paused or cancelled batch is not delivered: no processed, no delivered, nothing after.
+			if (m.batchId && this.batches.get(m.batchId)?.status) continue;
 			const bounce = chosen(plan.bounce, m);
 			const dropped = chosen(plan.dropped, m);
 			if (!plan.noDelivery) out.push({ ...base(m, 'processed'), 'smtp-id': `<${m.messageId}@ismtpd-sim>` });
@@ -777,6 +918,7 @@ interface MailBody {
 	headers?: Record<string, string>;
 	categories?: string[];
 	send_at?: number;
+	batch_id?: string;
 	asm?: { group_id: number; groups_to_display?: number[] };
 	ip_pool_name?: string;
 	mail_settings?: Record<string, { enable?: unknown } | undefined>;
@@ -793,7 +935,7 @@ function countRecipients(body: unknown): number {
 }
 
 /** The checks SendGrid makes before accepting a message; each error names its field. */
-export function validateMail(body: unknown, templates?: TemplateLookup): ErrorItem[] {
+export function validateMail(body: unknown, templates?: TemplateLookup, batches?: (id: string) => boolean): ErrorItem[] {
 	const errors: ErrorItem[] = [];
 	const err = (field: string | null, message: string) => errors.push({ field, message, help: HELP });
 	if (!body || typeof body !== 'object') {
@@ -904,6 +1046,8 @@ export function validateMail(body: unknown, templates?: TemplateLookup): ErrorIt
 		}
 	}
 	if (m.send_at !== undefined) checkSendAt(m.send_at, 'send_at', err);
+	// batch_id: one made by POST /v3/mail/batch on this account (the same 400 as SendGrid's batch validation otherwise).
+	if (m.batch_id !== undefined && (typeof m.batch_id !== 'string' || !m.batch_id || (batches && !batches(m.batch_id)))) err('batch_id', 'invalid batch id');
 	// Settings are objects of JSON booleans: a string "true" is refused with the field, as SendGrid does.
 	for (const [group, settings] of [['mail_settings', m.mail_settings], ['tracking_settings', m.tracking_settings]] as const) {
 		if (settings === undefined) continue;

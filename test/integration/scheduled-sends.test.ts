@@ -1,0 +1,228 @@
+/**
+ * Scheduled sends you can cancel (issue 17), through the SendGrid simulator over HTTP and the campaign
+ * store: a run with send_at gets one SendGrid batch id (kept on its run row, reused by a re-run of the
+ * same run) and sends every request under it; a run without send_at makes no batch request; Pause,
+ * Cancel and Resume Scheduled follow SendGrid's rules (10 minutes before send_at, 10 batches at a
+ * time, a paused batch discarded 72 h after send_at), and a cancelled run is never delivered nor
+ * counted as sent.
+ */
+import { SCHEDULED_SENDS, SendGridSimulator, validateMail } from '../simulators/sendgridServer';
+import { SendGridApiError, createSendGridTransport } from '../../lib/sendgrid/client';
+import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
+import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
+import { parseCampaign } from '../../lib/stages/loadCampaignContent';
+import { changeScheduledRun, createBatchId, isValidBatchId, SCHEDULED_SEND_RULES } from '../../lib/sendgrid/scheduled';
+import { runSchedule, type CampaignStore } from '../../lib/store';
+import { ScheduledSendError } from '../../lib/errors';
+import { campaignStats } from '../../lib/stats/campaignStats';
+import { renderDashboard } from '../../lib/stats/dashboardHtml';
+import { campaignInput, contacts } from '../helpers/fixtures';
+import { useSimulatorAndStore } from '../helpers/simulatorStore';
+
+jest.setTimeout(180_000);
+
+let sim: SendGridSimulator;
+let store: CampaignStore;
+const env = useSimulatorAndStore({ dbPrefix: 'eca_sched' });
+beforeAll(() => ({ sim, store } = env));
+beforeEach(() => {
+	sim.reset();
+	sim.setClock(undefined);
+	// Each test starts with no batch paused or cancelled (SendGrid counts them per account).
+	sim.batches.clear();
+});
+
+const transport = () => createSendGridTransport({ apiKey: 'SG.test-key', baseUrl: sim.baseUrl, timeoutMs: 5000 });
+const inHour = () => Math.floor(Date.now() / 1000) + 3600;
+const payloads = (id: string, n: number, runId: string, sendAt?: number) =>
+	buildEmailPayloads(parseCampaign(campaignInput({ id })), contacts(n, `${id}.example`), runId, { step: 1, batchSize: 1000, ...(sendAt ? { sendAt } : {}) });
+const batchRequests = () => sim.requests.filter((r) => r.method === 'POST' && r.path === '/v3/mail/batch');
+const mailRequests = () => sim.requests.filter((r) => r.path === '/v3/mail/send');
+const statuses = async (runId: string) => {
+	const counts: Record<string, number> = {};
+	for (const d of await store.deliveries({ runId })) counts[String(d.status)] = (counts[String(d.status)] ?? 0) + 1;
+	return counts;
+};
+
+describe('a run with send_at', () => {
+	it('creates one batch id, sends every request under it and keeps it on the run row; a re-run of the same run reuses it', async () => {
+		const sendAt = inHour();
+		const all = payloads('sched', 2500, 'run-sched', sendAt);
+		expect(all).toHaveLength(3);
+		// The first attempt stops after one request (a crash, say); the resumed run sends the rest.
+		await sendEmailWithSendgrid(all.slice(0, 1), { transport: transport(), store });
+		const run = await runSchedule(store, 'run-sched');
+		expect(run).toMatchObject({ batch_id: expect.any(String), send_at_first: sendAt, send_at_last: sendAt, scheduled_status: null });
+		await sendEmailWithSendgrid(all, { transport: transport(), store });
+		expect(batchRequests()).toHaveLength(1);
+		expect(mailRequests().map((r) => r.status)).toEqual([202, 202, 202]);
+		expect(sim.accepted).toHaveLength(2500);
+		expect(new Set(sim.accepted.map((m) => m.batchId))).toEqual(new Set([run!.batch_id]));
+		expect(sim.accepted.every((m) => m.sendAt === sendAt)).toBe(true);
+		expect(sim.duplicateRecipients()).toEqual([]);
+		expect(await isValidBatchId(transport(), run!.batch_id!)).toBe(true);
+		expect(await statuses('run-sched')).toEqual({ sent: 2500 });
+	});
+
+	it('without send_at makes no batch request and sends no batch_id', async () => {
+		await sendEmailWithSendgrid(payloads('now', 1200, 'run-now'), { transport: transport(), store });
+		expect(batchRequests()).toEqual([]);
+		expect(sim.requests.map((r) => r.path)).toEqual(['/v3/mail/send', '/v3/mail/send']);
+		expect(sim.accepted.every((m) => m.batchId === undefined)).toBe(true);
+		expect((await runSchedule(store, 'run-now'))?.batch_id).toBeNull();
+	});
+
+	it('dry runs and sandbox sends create no batch', async () => {
+		await sendEmailWithSendgrid(payloads('dry', 10, 'run-dry', inHour()), { transport: transport(), store }, { dryRun: true });
+		await sendEmailWithSendgrid(
+			payloads('sbx', 10, 'run-sbx', inHour()).map((p) => ({ ...p, sandbox: true })),
+			{ transport: transport(), store },
+		);
+		expect(batchRequests()).toEqual([]);
+	});
+});
+
+describe('Cancel Scheduled', () => {
+	it('nothing is delivered, the deliveries are cancelled and never counted as sent; a later run sends them again', async () => {
+		const sendAt = inHour();
+		await sendEmailWithSendgrid(payloads('cxl', 1500, 'run-cxl', sendAt), { transport: transport(), store });
+		const out = await changeScheduledRun(store, transport(), 'run-cxl', 'cancel', 'jane@acme.example');
+		expect(out).toMatchObject({ status: 'cancel', previous: 'scheduled', deliveries_cancelled: 1500, by: 'jane@acme.example' });
+		expect(sim.requests.filter((r) => r.path === '/v3/user/scheduled_sends').map((r) => [r.method, r.status])).toEqual([['POST', 201]]);
+		// The simulator holds them with the batch: not in accepted, no processed or delivered event.
+		expect(sim.accepted).toEqual([]);
+		expect(sim.held).toHaveLength(1500);
+		expect(sim.eventsFor(sim.held)).toEqual([]);
+		// At send_at SendGrid discards them.
+		sim.setClock(() => (sendAt + 1) * 1000);
+		sim.settleScheduled();
+		expect([sim.held.length, sim.discarded.length, new Set(sim.discarded.map((m) => m.discarded))]).toEqual([0, 1500, new Set(['cancelled'])]);
+
+		expect(await statuses('run-cxl')).toEqual({ cancelled: 1500 });
+		expect(await runSchedule(store, 'run-cxl')).toMatchObject({ scheduled_status: 'cancel', scheduled_by: 'jane@acme.example' });
+		expect((await store.getRun('run-cxl'))!.counts).toEqual({ cancelled: 1500 });
+		const stats = await campaignStats(store, { campaignId: 'cxl' });
+		expect(stats.steps.map((s) => s.sent)).toEqual([0]);
+		expect(renderDashboard(stats)).not.toMatch(/data-k="sent">1500</);
+
+		// The same run again would go out under its cancelled batch (and be discarded): refused, nothing sent.
+		sim.setClock(undefined);
+		const before = mailRequests().length;
+		await expect(sendEmailWithSendgrid(payloads('cxl', 1500, 'run-cxl', inHour()), { transport: transport(), store })).rejects.toThrow(ScheduledSendError);
+		expect(mailRequests()).toHaveLength(before);
+		// A new run claims the cancelled recipients (nothing was delivered) and sends them under a batch of its own.
+		const again = await sendEmailWithSendgrid(payloads('cxl', 1500, 'run-cxl-2', inHour()), { transport: transport(), store });
+		expect(again.flatMap((b) => b.results).every((r) => r.status === 'sent')).toBe(true);
+		expect(sim.accepted).toHaveLength(1500);
+		expect(new Set(sim.accepted.map((m) => m.batchId)).has((await runSchedule(store, 'run-cxl'))!.batch_id!)).toBe(false);
+		expect(await statuses('run-cxl-2')).toEqual({ sent: 1500 });
+	});
+
+	it('Resume Scheduled before send_at undoes a cancellation: SendGrid sends the batch and the deliveries are sent again', async () => {
+		await sendEmailWithSendgrid(payloads('undo', 30, 'run-undo', inHour()), { transport: transport(), store });
+		await changeScheduledRun(store, transport(), 'run-undo', 'cancel', 'ops');
+		expect([sim.accepted.length, await statuses('run-undo')]).toEqual([0, { cancelled: 30 }]);
+		const out = await changeScheduledRun(store, transport(), 'run-undo', 'resume', 'ops');
+		expect(out).toMatchObject({ status: 'scheduled', previous: 'cancel', deliveries_restored: 30 });
+		expect(sim.requests.filter((r) => r.path.startsWith('/v3/user/scheduled_sends/') && r.method === 'DELETE').map((r) => r.status)).toEqual([204]);
+		expect([sim.accepted.length, sim.held.length, await statuses('run-undo')]).toEqual([30, 0, { sent: 30 }]);
+		expect(sim.eventsFor(sim.accepted).filter((e) => e.event === 'delivered')).toHaveLength(30);
+	});
+
+	it('is refused later than 10 minutes before send_at, by the package and by SendGrid', async () => {
+		const soon = Math.floor(Date.now() / 1000) + 5 * 60;
+		await sendEmailWithSendgrid(payloads('late', 5, 'run-late', soon), { transport: transport(), store });
+		const err = await changeScheduledRun(store, transport(), 'run-late', 'cancel', 'ops').catch((e: unknown) => e);
+		expect(err).toBeInstanceOf(ScheduledSendError);
+		expect(err).toMatchObject({ field: 'Run ID', message: expect.stringMatching(/10 minutes before its send_at/), hint: expect.stringMatching(/at least 10 minutes/) });
+		expect(await statuses('run-late')).toEqual({ sent: 5 });
+		// The simulator refuses it too, as SendGrid does.
+		const batchId = (await runSchedule(store, 'run-late'))!.batch_id!;
+		const direct = await transport().request('POST', '/v3/user/scheduled_sends', { batch_id: batchId, status: 'pause' }).catch((e: unknown) => e);
+		expect(direct).toBeInstanceOf(SendGridApiError);
+		expect((direct as SendGridApiError).status).toBe(400);
+		expect(sim.accepted).toHaveLength(5);
+	});
+
+	it("SendGrid's limit of 10 paused or cancelled batches at a time comes back with what to do", async () => {
+		const sg = transport();
+		for (let i = 0; i < SCHEDULED_SENDS.maxPausedOrCancelled; i++) await sg.request('POST', '/v3/user/scheduled_sends', { batch_id: await createBatchId(sg), status: 'cancel' });
+		await sendEmailWithSendgrid(payloads('eleven', 3, 'run-eleven', inHour()), { transport: sg, store });
+		const err = await changeScheduledRun(store, sg, 'run-eleven', 'cancel', 'ops').catch((e: unknown) => e);
+		expect(err).toBeInstanceOf(ScheduledSendError);
+		expect((err as ScheduledSendError).hint).toMatch(/at most 10 paused or cancelled batches/);
+		expect(await statuses('run-eleven')).toEqual({ sent: 3 });
+		expect((await runSchedule(store, 'run-eleven'))!.scheduled_status).toBeNull();
+		expect(SCHEDULED_SEND_RULES.maxBatchesPausedOrCancelled).toBe(SCHEDULED_SENDS.maxPausedOrCancelled);
+	});
+
+	it('a run sent without send_at cannot be cancelled: it says why', async () => {
+		await sendEmailWithSendgrid(payloads('plain', 2, 'run-plain'), { transport: transport(), store });
+		await expect(changeScheduledRun(store, transport(), 'run-plain', 'cancel', 'ops')).rejects.toThrow(/was not scheduled/);
+		await expect(changeScheduledRun(store, transport(), 'run-nobody', 'cancel', 'ops')).rejects.toThrow(/No run "run-nobody"/);
+	});
+});
+
+describe('Pause and Resume Scheduled', () => {
+	it('a paused run is held past send_at and delivered when resumed; its deliveries stay sent', async () => {
+		const sendAt = inHour();
+		await sendEmailWithSendgrid(payloads('hold', 20, 'run-hold', sendAt), { transport: transport(), store });
+		expect(await changeScheduledRun(store, transport(), 'run-hold', 'pause', 'ops')).toMatchObject({ status: 'pause', deliveries_cancelled: 0 });
+		sim.setClock(() => (sendAt + 3600) * 1000);
+		sim.settleScheduled();
+		expect([sim.accepted.length, sim.held.length, sim.discarded.length]).toEqual([0, 20, 0]);
+		expect(await statuses('run-hold')).toEqual({ sent: 20 });
+		// Pause → cancel is a PATCH (SendGrid refuses a second POST); the clock is back before the deadline.
+		sim.setClock(undefined);
+		await changeScheduledRun(store, transport(), 'run-hold', 'cancel', 'ops');
+		expect(sim.requests.filter((r) => r.method === 'PATCH').map((r) => r.status)).toEqual([204]);
+		expect(await statuses('run-hold')).toEqual({ cancelled: 20 });
+		await changeScheduledRun(store, transport(), 'run-hold', 'pause', 'ops');
+		expect(await statuses('run-hold')).toEqual({ sent: 20 });
+		const out = await changeScheduledRun(store, transport(), 'run-hold', 'resume', 'ops');
+		expect(out).toMatchObject({ previous: 'pause', status: 'scheduled' });
+		expect([sim.accepted.length, sim.held.length]).toEqual([20, 0]);
+	});
+
+	it('a paused run not resumed within 72 hours after send_at is discarded as Expired: resuming then cancels its deliveries', async () => {
+		const sendAt = inHour();
+		await sendEmailWithSendgrid(payloads('exp', 7, 'run-exp', sendAt), { transport: transport(), store });
+		await changeScheduledRun(store, transport(), 'run-exp', 'pause', 'ops');
+		const later = (sendAt + 73 * 3600) * 1000;
+		sim.setClock(() => later);
+		sim.settleScheduled();
+		expect(sim.discarded.map((m) => m.discarded)).toEqual(Array(7).fill('expired'));
+		const out = await changeScheduledRun(store, transport(), 'run-exp', 'resume', 'ops', { now: later });
+		expect(out).toMatchObject({ deliveries_cancelled: 7, message: expect.stringMatching(/Resumed too late/) });
+		expect(sim.accepted).toEqual([]);
+		expect(await statuses('run-exp')).toEqual({ cancelled: 7 });
+	});
+});
+
+describe('the simulator', () => {
+	it('validates batch ids like SendGrid: unknown ones are refused on mail send and by GET /v3/mail/batch/{id}', async () => {
+		const sg = transport();
+		expect(await isValidBatchId(sg, 'no-such-batch')).toBe(false);
+		const id = await createBatchId(sg);
+		expect(await isValidBatchId(sg, id)).toBe(true);
+		const body = { personalizations: [{ to: [{ email: 'a@x.io' }] }], from: { email: 'news@example.com' }, subject: 'Hi', content: [{ type: 'text/plain', value: 'Hi' }], send_at: inHour() };
+		expect(validateMail({ ...body, batch_id: 'no-such-batch' }, undefined, (b) => b === id)).toEqual([expect.objectContaining({ field: 'batch_id' })]);
+		expect(validateMail({ ...body, batch_id: id }, undefined, (b) => b === id)).toEqual([]);
+		const refused = await sg.sendMail({ ...body, batch_id: 'no-such-batch' } as never).catch((e: unknown) => e);
+		expect([(refused as SendGridApiError).status, (refused as SendGridApiError).errors[0]?.field]).toEqual([400, 'batch_id']);
+	});
+
+	it('a message sent under an already cancelled batch is accepted but never delivered', async () => {
+		const sg = transport();
+		const id = await createBatchId(sg);
+		await sg.request('POST', '/v3/user/scheduled_sends', { batch_id: id, status: 'cancel' });
+		const res = await sg.sendMail({ personalizations: [{ to: [{ email: 'b@x.io' }] }], from: { email: 'news@example.com' }, subject: 'Hi', content: [{ type: 'text/plain', value: 'Hi' }], send_at: inHour(), batch_id: id } as never);
+		expect(res.status).toBe(202);
+		expect([sim.accepted.length, sim.held.length, sim.deliveriesTo('b@x.io').length]).toEqual([0, 1, 0]);
+		// A second POST for a batch that has a status is refused; it is changed with PATCH.
+		const again = await sg.request('POST', '/v3/user/scheduled_sends', { batch_id: id, status: 'pause' }).catch((e: unknown) => e);
+		expect((again as SendGridApiError).status).toBe(400);
+		const list = await sg.request('GET', `/v3/user/scheduled_sends/${id}`);
+		expect(list.body).toEqual([{ batch_id: id, status: 'cancel' }]);
+	});
+});
