@@ -1,0 +1,9 @@
+/** Pause Scheduled: see ./scheduled.ts. */
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { executeScheduled, scheduledDescription } from './scheduled';
+
+export const description = scheduledDescription('pause');
+
+export async function execute(this: IExecuteFunctions): Promise<INodeExecutionData[]> {
+	return await executeScheduled(this, 'pause');
+}
