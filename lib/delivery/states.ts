@@ -82,8 +82,11 @@ export const TRANSITIONS: readonly Transition[] = [
 
 /** Rows in these states may be claimed by a new run without any grace: nothing was accepted for them. */
 export const CLAIMABLE: readonly DeliveryState[] = sourcesOf('claimed', 'claim');
-/** A row in one of these states will never be sent again for its step. */
-export const FINAL: readonly DeliveryState[] = DELIVERY_STATES.filter((s) => !TRANSITIONS.some((t) => t.from === s));
+/**
+ * A row in one of these states will never be sent again for its step: nothing moves it on its own.
+ * Only a user cancelling a scheduled run (cause 'cancel') takes a `sent` row out, before send_at.
+ */
+export const FINAL: readonly DeliveryState[] = DELIVERY_STATES.filter((s) => !TRANSITIONS.some((t) => t.from === s && t.cause !== 'cancel'));
 
 export function isDeliveryState(s: string): s is DeliveryState {
 	return (DELIVERY_STATES as readonly string[]).includes(s);

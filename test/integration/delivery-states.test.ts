@@ -4,7 +4,7 @@
  * written out here by hand, so a change to the table is a change to this test too.
  */
 import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store';
-import { DELIVERY_STATES, DeliveryState, DeliveryTransitionError, TRANSITIONS, TransitionCause, canTransition } from '../../lib/delivery/states';
+import { CLAIMABLE, DELIVERY_STATES, DeliveryState, DeliveryTransitionError, FINAL, TRANSITIONS, TransitionCause, canTransition } from '../../lib/delivery/states';
 import { applyEvents } from '../../lib/store/events';
 import { cancelRunDeliveries, uncancelRunDeliveries } from '../../lib/store/scheduled';
 import { normalizeEvent } from '../../lib/events/normalize';
@@ -71,6 +71,8 @@ describe('the transition table', () => {
 		// failed is final: nothing leaves it; sent leaves only when its scheduled send is cancelled.
 		for (const to of DELIVERY_STATES) for (const cause of CAUSES) expect(canTransition('failed', to, cause)).toBe(false);
 		for (const to of DELIVERY_STATES) for (const cause of CAUSES) expect([to, cause, canTransition('sent', to, cause)]).toEqual([to, cause, to === 'cancelled' && cause === 'cancel']);
+		// Never sent again on their own: sent (unless a user cancels its scheduled run) and failed; a cancelled row may be claimed again.
+		expect([FINAL, CLAIMABLE]).toEqual([['sent', 'failed'], ['retry', 'deferred', 'suppressed', 'cancelled']]);
 	});
 });
 

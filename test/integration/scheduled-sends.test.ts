@@ -15,6 +15,7 @@ import { changeScheduledRun, createBatchId, isValidBatchId, SCHEDULED_SEND_RULES
 import { runSchedule, type CampaignStore } from '../../lib/store';
 import { ScheduledSendError } from '../../lib/errors';
 import { campaignStats } from '../../lib/stats/campaignStats';
+import { logCampaignResult } from '../../lib/stages/logCampaignResult';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
@@ -85,7 +86,7 @@ describe('a run with send_at', () => {
 describe('Cancel Scheduled', () => {
 	it('nothing is delivered, the deliveries are cancelled and never counted as sent; a later run sends them again', async () => {
 		const sendAt = inHour();
-		await sendEmailWithSendgrid(payloads('cxl', 1500, 'run-cxl', sendAt), { transport: transport(), store });
+		const results = (await sendEmailWithSendgrid(payloads('cxl', 1500, 'run-cxl', sendAt), { transport: transport(), store })).flatMap((b) => b.results);
 		const out = await changeScheduledRun(store, transport(), 'run-cxl', 'cancel', 'jane@acme.example');
 		expect(out).toMatchObject({ status: 'cancel', previous: 'scheduled', deliveries_cancelled: 1500, by: 'jane@acme.example' });
 		expect(sim.requests.filter((r) => r.path === '/v3/user/scheduled_sends').map((r) => [r.method, r.status])).toEqual([['POST', 201]]);
@@ -98,6 +99,10 @@ describe('Cancel Scheduled', () => {
 		sim.settleScheduled();
 		expect([sim.held.length, sim.discarded.length, new Set(sim.discarded.map((m) => m.discarded))]).toEqual([0, 1500, new Set(['cancelled'])]);
 
+		expect(await statuses('run-cxl')).toEqual({ cancelled: 1500 });
+		// Logging the run's results (sent) after the cancellation writes nothing over it: the table has no outcome from cancelled.
+		const [logged] = await logCampaignResult(results, { store });
+		expect(logged.not_written).toBe(1500);
 		expect(await statuses('run-cxl')).toEqual({ cancelled: 1500 });
 		expect(await runSchedule(store, 'run-cxl')).toMatchObject({ scheduled_status: 'cancel', scheduled_by: 'jane@acme.example' });
 		expect((await store.getRun('run-cxl'))!.counts).toEqual({ cancelled: 1500 });
