@@ -11,7 +11,8 @@ import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
 import type { InvalidRow } from '../contacts/loadContacts';
 import type { Campaign, Contact, DeliveryResult, EmailPayload } from '../schemas';
-import { buildEmailPayloads } from '../stages/buildEmailPayload';
+import { planEmailPayloads } from '../stages/buildEmailPayload';
+import { type AudienceOptions, type AudienceReport, mergeAudience } from '../contacts/audience';
 import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
 import { ContactSource, loadCampaignContent } from '../stages/loadCampaignContent';
 import { logCampaignResult } from '../stages/logCampaignResult';
@@ -51,6 +52,8 @@ export const CampaignState = Annotation.Root({
 	warnings: Annotation<string[]>({ reducer: (a, b) => [...new Set([...a, ...b])].slice(0, 50), default: () => [] }),
 	/** The hold that stopped the run (reputation guard or a user's pause), if one did. */
 	paused: Annotation<Hold | null>({ reducer: (_a, b) => b, default: () => null }),
+	/** Languages, fallbacks, send instants and who was left for a later run, over every chunk and step of the run. */
+	audience: Annotation<AudienceReport | null>({ reducer: (a, b) => (b ? mergeAudience(a ?? undefined, b) : a), default: () => null }),
 });
 export type CampaignGraphState = typeof CampaignState.State;
 
@@ -81,6 +84,8 @@ export interface AgentConfig {
 	copy: GenerateOptions;
 	sendOptions: SendOptions;
 	keepRows?: boolean;
+	/** Each contact in their language (a contact field) and, with a Local Send Time, at their local hour. */
+	audience?: Pick<AudienceOptions, 'languageField' | 'timeZoneField' | 'localSendTime' | 'defaultTimeZone'>;
 }
 
 export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpointer?: BaseCheckpointSaver) {
@@ -109,8 +114,9 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addNode('build_email_payload', async (s) => {
 			const { contacts: list } = await contacts(s.runId);
 			const end = Math.min(s.total, s.cursor + chunkSize);
-			const payloads = buildEmailPayloads(s.campaign!, list.slice(s.cursor, end), s.runId, { step: s.step, batchSize });
-			return { payloads, cursor: end };
+			// Recipients whose local send time is beyond SendGrid's horizon are in no payload: counted in audience, claimed by a later run.
+			const { payloads, audience } = planEmailPayloads(s.campaign!, list.slice(s.cursor, end), s.runId, { step: s.step, batchSize, ...config.audience });
+			return { payloads, cursor: end, audience };
 		})
 		.addNode('generate_email_copy', async (s) => {
 			const r = await generateEmailCopy(s.payloads, config.copy, deps.generate);
@@ -157,6 +163,8 @@ export interface AgentRunResult {
 	rows: DeliveryResult[];
 	/** Preflight warnings (errors stop the run before anything is sent). */
 	warnings: string[];
+	/** Per-language counts, language and time-zone fallbacks, send instants, recipients left for a later run. */
+	audience?: AudienceReport;
 	/** Set when a hold stopped the run: what is paused, why, and how to resume. Unsent recipients are `paused` in the counts. */
 	paused?: { scope: string; cause: string; reason: string; message: string; held_at: string; held_by: string };
 	resumed: boolean;
@@ -176,6 +184,7 @@ function runResult(runId: string, v: CampaignGraphState, resumed: boolean, start
 		invalid: v.invalid ?? [],
 		rows: v.rows ?? [],
 		warnings: v.warnings ?? [],
+		...(v.audience ? { audience: v.audience } : {}),
 		...(h ? { paused: { scope: h.scope, cause: h.cause, reason: h.reason, message: describeHold(h), held_at: h.held_at, held_by: h.held_by } } : {}),
 		resumed,
 		durationMs: Date.now() - started,

@@ -24,6 +24,8 @@ export interface AudienceOptions {
 	timeZoneField?: string;
 	/** "HH:MM": each contact's message goes out at this local time (next occurrence, inside the send window). */
 	localSendTime?: string;
+	/** IANA zone for contacts without a usable one; default the campaign's `timezone`. */
+	defaultTimeZone?: string;
 	now?: number;
 }
 
@@ -115,11 +117,12 @@ export class AudiencePlanner {
 		if (!localSendTime) return;
 		const time = parseLocalTime(localSendTime);
 		if (!time) throw new CampaignInputError(`Local Send Time must be a 24-hour time such as 09:00 or 17:30, not "${example(localSendTime)}"`, 'localSendTime');
-		const zone = canonicalTimeZone(campaign.timezone);
+		const fallback = options.defaultTimeZone?.trim() || campaign.timezone;
+		const zone = canonicalTimeZone(fallback);
 		if (!zone)
 			throw new CampaignInputError(
-				`The campaign's time zone "${example(campaign.timezone)}" is not an IANA time zone (such as Europe/Berlin or America/New_York); Local Send Time needs it for contacts without one`,
-				'timezone',
+				`${options.defaultTimeZone?.trim() ? 'Default Time Zone' : "The campaign's time zone"} "${example(fallback)}" is not an IANA time zone (such as Europe/Berlin or America/New_York); Local Send Time needs one for contacts without a time zone`,
+				options.defaultTimeZone?.trim() ? 'defaultTimeZone' : 'timezone',
 			);
 		const window = campaign.sendWindow;
 		if (!timeInWindow(time, window))

@@ -45,6 +45,8 @@ export interface RunDueOptions {
 	campaignId?: string;
 	limit?: number;
 	batchSize?: number;
+	/** Contact field with each contact's copy language (default `language`; '' = the campaign's language for all). */
+	languageField?: string;
 	copy: GenerateOptions;
 	send: SendOptions;
 }
@@ -121,7 +123,9 @@ async function sendStep(
 	options: RunDueOptions,
 ): Promise<{ results: Map<string, DeliveryResult>; warnings: string[]; paused?: string }> {
 	const contacts: Contact[] = rows.map((r) => ({ ...r.fields, email: r.email }));
-	const built = buildEmailPayloads(campaign, contacts, runId, { step, batchSize: options.batchSize, variantOf: (c) => variantOf.get(c.email)! });
+	// Each contact's language from their enrolled fields: one copy per language, one language per request. The contact's
+	// time zone already placed the step (next_send_at), so no send_at here.
+	const built = buildEmailPayloads(campaign, contacts, runId, { step, batchSize: options.batchSize, variantOf: (c) => variantOf.get(c.email)!, languageField: options.languageField });
 	const copy = await generateEmailCopy(built, options.copy, deps.generate);
 	const batches = await sendEmailWithSendgrid(copy.payloads, deps.send, options.send);
 	const results = batches.flatMap((b) => b.results);

@@ -26,6 +26,8 @@ export interface BuildOptions {
 	timeZoneField?: AudienceOptions['timeZoneField'];
 	/** "HH:MM": send each contact at this local time (send_at per request); beyond 72 h they are left for a later run. */
 	localSendTime?: AudienceOptions['localSendTime'];
+	/** Time zone for contacts without a usable one (default: the campaign's). */
+	defaultTimeZone?: AudienceOptions['defaultTimeZone'];
 }
 
 export interface BuildResult {
@@ -89,7 +91,13 @@ export function planEmailPayloads(campaign: Campaign, contacts: Contact[], runId
 	checkSendAt(options.sendAt, options.now);
 	if (options.sendAt !== undefined && options.localSendTime?.trim())
 		throw new CampaignInputError('Send At and Local Send Time cannot both be set: Send At is one instant for everyone, Local Send Time one per time zone — clear one of them', 'localSendTime');
-	const planner = new AudiencePlanner(campaign, { languageField: options.languageField, timeZoneField: options.timeZoneField, localSendTime: options.localSendTime, now: options.now });
+	const planner = new AudiencePlanner(campaign, {
+		languageField: options.languageField,
+		timeZoneField: options.timeZoneField,
+		localSendTime: options.localSendTime,
+		defaultTimeZone: options.defaultTimeZone,
+		now: options.now,
+	});
 
 	interface Group {
 		variant: string;

@@ -1,9 +1,10 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
-import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
+import { planEmailPayloads } from '../../lib/stages/buildEmailPayload';
+import { audienceField, audienceOptionsOf } from '../shared/audienceFields';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { newRunId } from '../../lib/ids';
-import { contactsFromItems, errorItem, failItems, inInputOrder, inputError, jsonParameter, pairedWith } from '../shared/items';
+import { contactsFromItems, errorItem, failItems, inInputOrder, inputError, jsonParameter, pairedAll, pairedWith } from '../shared/items';
 import { nodeError } from '../shared/context';
 
 export class BuildEmailPayload implements INodeType {
@@ -18,7 +19,8 @@ export class BuildEmailPayload implements INodeType {
 		defaults: { name: 'Build Email Payload' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
+		outputNames: ['Requests', 'Audience'],
 		properties: [
 			{
 				displayName: 'Campaign Source',
@@ -62,6 +64,9 @@ export class BuildEmailPayload implements INodeType {
 				default: {},
 				options: [
 					{ displayName: 'Click Tracking', name: 'clickTracking', type: 'boolean', default: true },
+					audienceField.defaultTimeZone,
+					audienceField.languageField,
+					audienceField.localSendTime,
 					{ displayName: 'Open Tracking', name: 'openTracking', type: 'boolean', default: true },
 					{
 						displayName: 'Run ID',
@@ -82,8 +87,9 @@ export class BuildEmailPayload implements INodeType {
 						name: 'sendAt',
 						type: 'dateTime',
 						default: '',
-						description: 'Schedule delivery at SendGrid, at most 72 hours ahead',
+						description: 'Schedule delivery at SendGrid, at most 72 hours ahead (one instant for everyone; Local Send Time gives each contact their own)',
 					},
+					audienceField.timeZoneField,
 				],
 			},
 		],
@@ -115,14 +121,15 @@ export class BuildEmailPayload implements INodeType {
 			}
 		}
 		const used = [...new Set(fromItems.contactItem)];
-		if (fromItems.contacts.length === 0 && errors.length > 0) return [errors];
+		if (fromItems.contacts.length === 0 && errors.length > 0) return [errors, []];
 		try {
 			const campaign = parseCampaign(campaignOf(this, fromItems.campaign));
 			const options = this.getNodeParameter('options', 0, {}) as Record<string, unknown>;
 			const runId = (options.runId as string) || fromItems.runId || newRunId();
 			const sendAt = options.sendAt ? Math.floor(new Date(options.sendAt as string).getTime() / 1000) : undefined;
-			const payloads = buildEmailPayloads(campaign, fromItems.contacts, runId, {
-				step: this.getNodeParameter('step', 0) as number,
+			const step = this.getNodeParameter('step', 0) as number;
+			const { payloads, audience } = planEmailPayloads(campaign, fromItems.contacts, runId, {
+				step,
 				batchSize: this.getNodeParameter('batchSize', 0) as number,
 				sendAt,
 				sandbox: options.sandbox === true,
@@ -130,6 +137,7 @@ export class BuildEmailPayload implements INodeType {
 					options.clickTracking !== undefined || options.openTracking !== undefined
 						? { clickTracking: options.clickTracking as boolean | undefined, openTracking: options.openTracking as boolean | undefined }
 						: undefined,
+				...audienceOptionsOf(options),
 			});
 			// Each request pairs with the input items its recipients came from (one batch item, or many contact items).
 			const itemOf = new Map<string, number>();
@@ -138,9 +146,11 @@ export class BuildEmailPayload implements INodeType {
 				json: p as unknown as INodeExecutionData['json'],
 				pairedItem: pairedWith(p.recipients.map((r) => itemOf.get(r.email) ?? 0)),
 			}));
-			return [[...out, ...errors]];
+			// One summary of the audience: languages, fallbacks, send instants, who is left for a later run.
+			const report = { json: { campaign_id: campaign.id, run_id: runId, step, requests: payloads.length, ...audience } as unknown as INodeExecutionData['json'], pairedItem: pairedAll(items.length) };
+			return [[...out, ...errors], [report]];
 		} catch (e) {
-			return [inInputOrder([...errors, ...failItems(this, e, used)])];
+			return [inInputOrder([...errors, ...failItems(this, e, used)]), []];
 		}
 	}
 }

@@ -11,6 +11,7 @@ import { combinedCopyProperties, combinedDeliveryProperties, contactSourceProper
 import { readCombinedCopyAndDelivery, readContactSource } from '../shared/readers';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { sendGridListMethods } from '../shared/sendGridLists';
+import { audienceField, audienceOptionsOf } from '../shared/audienceFields';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
 
@@ -50,6 +51,15 @@ export class CampaignAgent implements INodeType {
 				typeOptions: { minValue: 1, maxValue: 1000 },
 				default: 1000,
 				description: 'Recipients per SendGrid request (up to 1,000)',
+			},
+			{
+				displayName: 'Language and Local Time',
+				name: 'audienceOptions',
+				type: 'collection',
+				placeholder: 'Add option',
+				default: {},
+				description: "Each contact's copy language from a contact field, and sending at a local hour in each contact's time zone",
+				options: [audienceField.defaultTimeZone, audienceField.languageField, audienceField.localSendTime, audienceField.timeZoneField],
 			},
 			heading('sequenceHeading', 'Sequence and Run'),
 			{
@@ -113,6 +123,7 @@ export class CampaignAgent implements INodeType {
 					copy: copy.options,
 					sendOptions: delivery.options,
 					keepRows: this.getNodeParameter('outputRows', 0, false) as boolean,
+					audience: audienceOptionsOf(this.getNodeParameter('audienceOptions', 0, {}) as Record<string, unknown>),
 				},
 				{
 					store,
@@ -137,6 +148,9 @@ export class CampaignAgent implements INodeType {
 				status: result.paused ? 'paused' : 'finished',
 				...(result.paused ? { pause: result.paused } : {}),
 				preflight_warnings: result.warnings,
+				// Recipients whose local send time is past SendGrid's 72 h limit: nobody claimed them; a later run sends them.
+				left_for_later: result.audience?.left_for_later ?? 0,
+				audience: result.audience,
 				dry_run: delivery.dryRun,
 				store: store.kind,
 			};
