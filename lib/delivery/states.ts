@@ -13,8 +13,9 @@
  *                       └──processed event (the answer was lost, SendGrid took it)──▶ sent
  *   claimed / unconfirmed, never confirmed, past the resend grace ──reclaim──▶ claimed
  *   claimed, found by another run whose owner vanished ──▶ unconfirmed (the owner may still report)
- *   sent / unconfirmed, of a run scheduled with send_at ──Cancel Scheduled (its SendGrid batch)──▶ cancelled
- *   cancelled ──the cancellation deleted before send_at (Resume Scheduled)──▶ sent
+ *   sent / unconfirmed / claimed, of a run scheduled with send_at ──Cancel Scheduled (its SendGrid batch)──▶ cancelled
+ *   cancelled ──the cancellation deleted before send_at (Resume Scheduled)──▶ sent (it had been sent),
+ *                                                                           or unconfirmed (never confirmed)
  *   cancelled ──a later run claims it (SendGrid discarded it: nothing was delivered)──▶ claimed
  * Only the run that holds a claim (its run_id on the row) may record an outcome for it. Cancel and
  * uncancel act on every row of one run (the run's batch id covers exactly its requests).
@@ -77,7 +78,9 @@ export const TRANSITIONS: readonly Transition[] = [
 	// Scheduled sends (a run with send_at sends every request under one SendGrid batch id, kept on the run row).
 	{ from: 'sent', to: 'cancelled', cause: 'cancel', when: "the run's scheduled send was cancelled at least 10 minutes before send_at (or SendGrid discarded it, paused, 72 h after send_at)" },
 	{ from: 'unconfirmed', to: 'cancelled', cause: 'cancel', when: 'the run\'s scheduled send was cancelled: a request that got no answer was either never taken or is discarded with the batch' },
-	{ from: 'cancelled', to: 'sent', cause: 'uncancel', when: "the run's cancellation was deleted (Resume Scheduled) before send_at: SendGrid sends the batch after all" },
+	{ from: 'claimed', to: 'cancelled', cause: 'cancel', when: "the run was cancelled with this request in flight: if SendGrid takes it, it is discarded with the batch (the owner's later report is refused)" },
+	{ from: 'cancelled', to: 'sent', cause: 'uncancel', when: "the run's cancellation was deleted (Resume Scheduled) before send_at and this one had been sent: SendGrid sends the batch after all" },
+	{ from: 'cancelled', to: 'unconfirmed', cause: 'uncancel', when: 'the cancellation was deleted before send_at, but SendGrid never confirmed taking this one: its processed event confirms it' },
 ];
 
 /** Rows in these states may be claimed by a new run without any grace: nothing was accepted for them. */

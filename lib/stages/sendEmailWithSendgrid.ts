@@ -9,7 +9,7 @@ import { SendGridApiError, SendGridTransport } from '../sendgrid/client';
 import { type SendOverrides, withOverrides } from '../sendgrid/senders';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
-import { placeHold, unsubscribeSecret, type CampaignStore } from '../store';
+import { placeHold, runSchedule, unsubscribeSecret, type CampaignStore } from '../store';
 import { PreflightError, preflightRun, type PreflightFinding } from '../preview/preflight';
 import { DeliveryTransitionError, DeliveryState, isDeliveryState } from '../delivery/states';
 import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold, isAccountRefusal } from '../guard/breaker';
@@ -349,6 +349,10 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		for (const r of recipients) sender.result(r, 'dry_run');
 		return out();
 	}
+
+	// Cancelled (Cancel Scheduled) while this run was still sending: its batch is discarded at send_at, so nothing more is claimed or sent.
+	if (batchId && store && (await runSchedule(store, payload.run_id))?.scheduled_status === 'cancel')
+		throw new SendAbortedError(`Run ${payload.run_id} was cancelled (Cancel Scheduled) while it was sending: the rest of it was not sent — send those recipients as a new run`, []);
 
 	// Exactly once: claim before any API call. Sandbox sends deliver nothing, so they claim nothing.
 	let sendable = new Set(recipients);

@@ -67,12 +67,18 @@ export async function cancelRunDeliveries(store: CampaignStore, runId: string, r
 	return r.rowCount;
 }
 
-/** The run's cancelled deliveries go back to `sent` (their cancellation was deleted before send_at); returns how many. */
+/**
+ * The run's cancelled deliveries (their cancellation was deleted before send_at) go back to `sent` when
+ * they had been sent (sent_at is set), else to `unconfirmed` (in flight or unanswered when cancelled:
+ * SendGrid's processed event confirms them); returns how many moved.
+ */
 export async function uncancelRunDeliveries(store: CampaignStore, runId: string): Promise<number> {
 	const r = await driverOf(store).query(
-		`UPDATE eca_deliveries SET status = 'sent', error = NULL, updated_at = now()
-		 WHERE run_id = $1 AND mode = 'live' AND status = ANY($2::text[])`,
-		[runId, sourcesOf('sent', 'uncancel')],
+		`UPDATE eca_deliveries SET status = CASE WHEN sent_at IS NOT NULL THEN 'sent' ELSE 'unconfirmed' END,
+			error = CASE WHEN sent_at IS NOT NULL THEN NULL ELSE 'cancellation deleted before send_at; never confirmed by SendGrid' END, updated_at = now()
+		 WHERE run_id = $1 AND mode = 'live'
+			AND ((sent_at IS NOT NULL AND status = ANY($2::text[])) OR (sent_at IS NULL AND status = ANY($3::text[])))`,
+		[runId, sourcesOf('sent', 'uncancel'), sourcesOf('unconfirmed', 'uncancel')],
 	);
 	await store.refreshRun(runId);
 	return r.rowCount;

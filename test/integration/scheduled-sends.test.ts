@@ -7,8 +7,8 @@
  * counted as sent.
  */
 import { SCHEDULED_SENDS, SendGridSimulator, validateMail } from '../simulators/sendgridServer';
-import { SendGridApiError, createSendGridTransport } from '../../lib/sendgrid/client';
-import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
+import { SendGridApiError, createSendGridTransport, type SendGridTransport } from '../../lib/sendgrid/client';
+import { SendAbortedError, sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { changeScheduledRun, createBatchId, isValidBatchId, SCHEDULED_SEND_RULES } from '../../lib/sendgrid/scheduled';
@@ -121,6 +121,30 @@ describe('Cancel Scheduled', () => {
 		expect(sim.accepted).toHaveLength(1500);
 		expect(new Set(sim.accepted.map((m) => m.batchId)).has((await runSchedule(store, 'run-cxl'))!.batch_id!)).toBe(false);
 		expect(await statuses('run-cxl-2')).toEqual({ sent: 1500 });
+	});
+
+	it('cancelled while still sending: the request in flight is cancelled with its batch, nothing more is claimed or sent', async () => {
+		const sg = transport();
+		let cancelledAt = 0;
+		const cancelling: SendGridTransport = {
+			request: (method, path, body) => sg.request(method, path, body),
+			async sendMail(body) {
+				const res = await sg.sendMail(body);
+				// SendGrid took the first request; the run is cancelled before its answer is recorded.
+				if (!cancelledAt++) await changeScheduledRun(store, sg, 'run-mid', 'cancel', 'ops');
+				return res;
+			},
+		};
+		const err = await sendEmailWithSendgrid(payloads('mid', 2500, 'run-mid', inHour()), { transport: cancelling, store }, { concurrency: 1 }).catch((e: unknown) => e);
+		expect(err).toBeInstanceOf(SendAbortedError);
+		expect((err as Error).message).toMatch(/run-mid was cancelled \(Cancel Scheduled\) while it was sending/);
+		expect(mailRequests()).toHaveLength(1);
+		expect([sim.accepted.length, sim.held.length]).toEqual([0, 1000]);
+		// The claims of the request in flight are cancelled (the owner's 'sent' is refused); nobody else was claimed.
+		expect(await statuses('run-mid')).toEqual({ cancelled: 1000 });
+		// Resumed before send_at: those were never confirmed by the run, so they come back unconfirmed (the processed event confirms them).
+		await changeScheduledRun(store, sg, 'run-mid', 'resume', 'ops');
+		expect([sim.accepted.length, await statuses('run-mid')]).toEqual([1000, { unconfirmed: 1000 }]);
 	});
 
 	it('Resume Scheduled before send_at undoes a cancellation: SendGrid sends the batch and the deliveries are sent again', async () => {
