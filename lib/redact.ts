@@ -1,7 +1,7 @@
 /**
  * Masks secrets in any text that leaves the package: error messages, stored error columns, the
  * dashboard. What counts as a secret: URL userinfo, Authorization values (Bearer/Basic and header
- * echoes), API-key shapes (SendGrid `SG.…`, OpenAI-style `sk-…`), values of secret-named fields
+ * echoes), API-key shapes (SendGrid `SG.…`, OpenAI-style `sk-…`, campaign API keys `eca_live_…`), values of secret-named fields
  * (`password=…`, `?api_key=…`, `"token": "…"`) and any literal secret the caller knows.
  *
  * The text can be a server's whole reply (megabytes), so every pass is one forward scan with
@@ -136,8 +136,10 @@ function maskKeyShapes(text: string): string {
 	const shapes: Array<{ prefix: string; min: number; allowDot: boolean }> = [
 		{ prefix: 'SG.', min: 8, allowDot: true },
 		{ prefix: 'sk-', min: 16, allowDot: false },
+		// Campaign API keys (lib/api/apiKeys.ts): eca_live_<id>_<secret>; the listed prefix eca_live_<id>… stays.
+		{ prefix: 'eca_live_', min: 20, allowDot: false },
 	];
-	// One scan per shape; both are linear and their matches never overlap (different first letters).
+	// One scan per shape; each is linear and their matches never overlap (different first letters).
 	const found: Array<[number, number, string]> = [];
 	for (const s of shapes) {
 		let from = 0;

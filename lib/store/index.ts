@@ -23,6 +23,7 @@ export * from './unsubscribe';
 export * from './scheduled';
 export { accountsOfCampaign, activeHold, holdLog, liftHolds, listHolds, placeHold, reputationOf, warmupHistory, type HoldLogEntry } from './guard';
 
+export * from './apiKeys';
 export type StoreConfig = { postgres: PostgresConnection } | { embeddedDir?: string; inMemory?: boolean };
 
 /** Where the embedded store lives: `<n8n user folder>/.n8n/email-campaign-agent/store`. */

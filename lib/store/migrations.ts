@@ -351,6 +351,42 @@ ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS scheduled_by text;
 ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS scheduled_changed_at timestamptz;
 `,
 	},
+	{
+		version: 14,
+		name: 'campaign API keys: hashed keys with scopes, allowed campaigns and a rate limit each; the log of their calls',
+		// The secret of a key is never stored: only an HMAC-SHA256 of it under the key's own random salt.
+		// campaigns NULL = every campaign; else a JSON list of ids and "prefix*" patterns.
+		// Every authenticated call is counted on its key and logged with its outcome (never the secret).
+		sql: `
+CREATE TABLE IF NOT EXISTS eca_api_keys (
+	id text PRIMARY KEY,
+	name text NOT NULL,
+	prefix text NOT NULL,
+	salt text NOT NULL,
+	secret_hash text NOT NULL,
+	scopes jsonb NOT NULL,
+	campaigns jsonb,
+	rate_limit int NOT NULL,
+	created_by text NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	revoked_at timestamptz,
+	revoked_by text,
+	last_used_at timestamptz,
+	calls bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS eca_api_key_calls (
+	id bigserial PRIMARY KEY,
+	key_id text NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	scope text NOT NULL,
+	campaign_id text,
+	run_id text,
+	status int NOT NULL,
+	error text
+);
+CREATE INDEX IF NOT EXISTS eca_api_key_calls_key ON eca_api_key_calls (key_id, id DESC);
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store
