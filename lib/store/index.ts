@@ -21,6 +21,7 @@ export * from './enrollments';
 export * from './stats';
 export * from './unsubscribe';
 export * from './scheduled';
+export * from './dashboard';
 export { accountsOfCampaign, activeHold, holdLog, liftHolds, listHolds, placeHold, reputationOf, warmupHistory, type HoldLogEntry } from './guard';
 
 export * from './apiKeys';
