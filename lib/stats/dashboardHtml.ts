@@ -55,12 +55,19 @@ function abEvidenceCells(ev: AbEvidence | null | undefined, pValue: unknown): st
 	return `<td data-k="lift">${lift}</td><td data-k="evidence">${evidence}</td><td data-k="mde">${mde}</td><td data-k="expected">${next}</td>`;
 }
 
+/** A scheduled run's send_at, and its pause or cancellation at SendGrid (Campaign Sequence → Pause / Cancel Scheduled). */
+function scheduledNote(r: CampaignStats['runs'][number]): string {
+	if (!r.batch_id || !r.send_at) return '';
+	const state = r.scheduled_status === 'cancel' ? 'cancelled' : r.scheduled_status === 'pause' ? 'paused' : 'scheduled';
+	return `<br><small data-k="scheduled" class="${state === 'scheduled' ? '' : 'warn'}">${state} for ${e(r.send_at)}</small>`;
+}
+
 export function renderDashboard(stats: CampaignStats, title = 'Email campaigns'): string {
 	const runs = stats.runs
 		.map((r) => {
 			const p = r.progress as { processed?: number; total?: number };
 			const done = p.processed ?? (r.counts.sent ?? 0) + (r.counts.failed ?? 0) + (r.counts.dry_run ?? 0);
-			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td class="${r.status === 'failed' || r.status === 'interrupted' ? 'err' : r.status === 'paused' ? 'warn' : ''}" title="${e(r.error ?? '')}">${e(r.status)}${r.status === 'interrupted' ? ' (resumable)' : ''}${r.error ? `<br><small>${e(redactSecrets(r.error).slice(0, 300))}</small>` : ''}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
+			return `<tr><td>${e(r.run_id)}</td><td>${e(r.campaign_id)}</td><td>${e(r.step)}</td><td>${e(r.mode)}</td><td class="${r.status === 'failed' || r.status === 'interrupted' ? 'err' : r.status === 'paused' ? 'warn' : ''}" title="${e(r.error ?? '')}">${e(r.status)}${r.status === 'interrupted' ? ' (resumable)' : ''}${r.error ? `<br><small>${e(redactSecrets(r.error).slice(0, 300))}</small>` : ''}${scheduledNote(r)}</td><td>${progressBar(done, p.total ?? r.total)}</td><td>${e(r.counts.sent ?? 0)}</td><td>${e(r.counts.failed ?? 0)}</td><td>${e(r.counts.deferred ?? 0)}</td><td>${e(r.started_at)}</td></tr>`;
 		})
 		.join('');
 	const steps = stats.steps

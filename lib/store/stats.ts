@@ -23,6 +23,10 @@ export interface RunListRow {
 	finished_at: string | null;
 	llm_calls: number;
 	llm_tokens: number;
+	/** A run sent with send_at: its SendGrid batch id, its earliest send_at, and a pause or cancellation set on it (Campaign Sequence). */
+	batch_id: string | null;
+	send_at: string | null;
+	scheduled_status: 'pause' | 'cancel' | null;
 }
 
 /** Live deliveries of one campaign step and variant, counted by what happened to them. */
@@ -71,7 +75,8 @@ export function listCampaigns(store: CampaignStore, campaignId: string | null): 
 export function listRuns(store: CampaignStore, campaignId: string | null): Promise<RunListRow[]> {
 	return rows(
 		store,
-		`SELECT run_id, campaign_id, step, mode, status, error, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens
+		`SELECT run_id, campaign_id, step, mode, status, error, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens,
+				batch_id, send_at_first::text AS send_at, scheduled_status
 			 FROM eca_runs WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY started_at DESC LIMIT 50`,
 		[campaignId],
 	);

@@ -109,6 +109,9 @@ describe('Cancel Scheduled', () => {
 		const stats = await campaignStats(store, { campaignId: 'cxl' });
 		expect(stats.steps.map((s) => s.sent)).toEqual([0]);
 		expect(renderDashboard(stats)).not.toMatch(/data-k="sent">1500</);
+		// The dashboard's run row says the run was a scheduled send and that it is cancelled.
+		expect(stats.runs.find((x) => x.run_id === 'run-cxl')).toMatchObject({ batch_id: expect.any(String), scheduled_status: 'cancel', counts: { cancelled: 1500 } });
+		expect(renderDashboard(stats)).toMatch(/<small data-k="scheduled" class="warn">cancelled for \d{4}-/);
 
 		// The same run again would go out under its cancelled batch (and be discarded): refused, nothing sent.
 		sim.setClock(undefined);
