@@ -244,6 +244,16 @@ describe('the simulator', () => {
 		expect([(refused as SendGridApiError).status, (refused as SendGridApiError).errors[0]?.field]).toEqual([400, 'batch_id']);
 	});
 
+	it('cancelling a batch holds only what waits for its send_at: a message of the batch sent without send_at has gone out', async () => {
+		const sg = transport();
+		const id = await createBatchId(sg);
+		const mail = (to: string, sendAt?: number) => ({ personalizations: [{ to: [{ email: to }] }], from: { email: 'news@example.com' }, subject: 'Hi', content: [{ type: 'text/plain', value: 'Hi' }], ...(sendAt ? { send_at: sendAt } : {}), batch_id: id });
+		await sg.sendMail(mail('now@x.io') as never);
+		await sg.sendMail(mail('later@x.io', inHour()) as never);
+		await sg.request('POST', '/v3/user/scheduled_sends', { batch_id: id, status: 'cancel' });
+		expect([sim.accepted.map((m) => m.to), sim.held.map((m) => m.to)]).toEqual([['now@x.io'], ['later@x.io']]);
+	});
+
 	it('a message sent under an already cancelled batch is accepted but never delivered', async () => {
 		const sg = transport();
 		const id = await createBatchId(sg);

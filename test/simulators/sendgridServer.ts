@@ -460,10 +460,12 @@ export class SendGridSimulator extends LoopbackServer {
 			const first = Math.min(...this.batchMessages(batchId).map((m) => m.sendAt ?? Infinity));
 			return Number.isFinite(first) && this.now() / 1000 > first - SCHEDULED_SENDS.deadlineMinutes * 60;
 		};
+		// Messages still waiting for their send_at are held with the batch; those already due (or sent without send_at) have gone out.
+		const waiting = (m: AcceptedMessage, batchId: string) => m.batchId === batchId && m.sendAt !== undefined && m.sendAt > this.now() / 1000;
 		const hold = (batchId: string) => {
-			const moving = this.accepted.filter((m) => m.batchId === batchId);
+			const moving = this.accepted.filter((m) => waiting(m, batchId));
 			if (moving.length === 0) return;
-			this.accepted = this.accepted.filter((m) => m.batchId !== batchId);
+			this.accepted = this.accepted.filter((m) => !waiting(m, batchId));
 			this.held.push(...moving);
 		};
 		if (path === '/v3/user/scheduled_sends') {
