@@ -153,8 +153,13 @@ export async function batchIdsForRuns(
 			out.set(runId, await createBatchId(deps.transport, options.backoff));
 			continue;
 		}
-		await store.startRun({ runId, campaignId: r.campaignId, step: r.step, mode: 'live', account: options.account });
 		const known = await runSchedule(store, runId);
+		// A batch id belongs to the SendGrid account that made it: another account's requests would be refused (400 batch_id).
+		if (known?.batch_id && known.account && options.account && known.account !== options.account)
+			throw new ScheduledSendError(`Run ${runId} was scheduled under a SendGrid batch of another SendGrid account: its batch id is not valid for this credential`, {
+				hint: 'Send it with the SendGrid credential it started with, or as a new run (a new Run ID)',
+			});
+		await store.startRun({ runId, campaignId: r.campaignId, step: r.step, mode: 'live', account: options.account });
 		if (known?.scheduled_status === 'cancel')
 			throw new ScheduledSendError(`Run ${runId} was cancelled (Cancel Scheduled): SendGrid discards everything sent under its batch`, {
 				hint: 'Send it as a new run (a new Run ID): its cancelled recipients are claimed again. Or Resume Scheduled before send_at to send the cancelled run after all.',

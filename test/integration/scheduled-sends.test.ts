@@ -65,6 +65,17 @@ describe('a run with send_at', () => {
 		expect(await statuses('run-sched')).toEqual({ sent: 2500 });
 	});
 
+	it('a re-run of a scheduled run with another SendGrid account is refused before anything is claimed (its batch id belongs to the first)', async () => {
+		await sendEmailWithSendgrid(payloads('acct', 3, 'run-acct', inHour()), { transport: transport(), store }, { account: 'account-a' });
+		const before = sim.requests.length;
+		await expect(sendEmailWithSendgrid(payloads('acct', 5, 'run-acct', inHour()), { transport: transport(), store }, { account: 'account-b' })).rejects.toThrow(/another SendGrid account/);
+		expect(sim.requests).toHaveLength(before);
+		expect(await statuses('run-acct')).toEqual({ sent: 3 });
+		// The same account resumes it under its batch.
+		await sendEmailWithSendgrid(payloads('acct', 5, 'run-acct', inHour()), { transport: transport(), store }, { account: 'account-a' });
+		expect([batchRequests().length, await statuses('run-acct')]).toEqual([1, { sent: 5 }]);
+	});
+
 	it('without send_at makes no batch request and sends no batch_id', async () => {
 		await sendEmailWithSendgrid(payloads('now', 1200, 'run-now'), { transport: transport(), store });
 		expect(batchRequests()).toEqual([]);
