@@ -304,10 +304,10 @@ function api() {
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign API\n`POST /webhook/campaigns` with `Authorization: Bearer <JWT>` and a JSON body `{ "campaign": {...}, "contacts": [{"email": ...}], "dry_run": true }`.\n\n- Create a **JWT Auth** credential (HS256 passphrase or a public key) and select it on the Webhook node.\n- Missing token → 401, bad or expired token → 403, over the per-caller limit → 429, invalid body → 400 naming the field.\n- Answers 202 with the run ID; the Campaign Agent then sends (Dry Run unless the body says `"dry_run": false`).',
-			[-460, -340],
+			'## Campaign API\n`POST /webhook/campaigns` with `Authorization: Bearer <JWT>` and a JSON body `{ "campaign": {...}, "contacts": [{"email": ...}], "dry_run": true }`.\n\n- Create a **JWT Auth** credential (HS256 passphrase or a public key) and select it on the Webhook node.\n- Missing token → 401, bad or expired token → 403, over the per-caller limit → 429, invalid body → 400 naming the field.\n- Answers 202 with the run ID; the Campaign Agent then sends (Dry Run unless the body says `"dry_run": false`).\n\n**API keys**: `POST /webhook/campaigns-key` with `Authorization: Bearer eca_live_…`. Make keys with a **Campaign API Guard** set to *Create API Key* (shown once; scopes, allowed campaigns and a rate limit each), revoke them with *Revoke API Key*. Unknown or revoked key → 401, missing `start` scope or another campaign → 403, over the key\'s own limit → 429.',
+			[-460, -400],
 			560,
-			300,
+			360,
 		),
 		node(
 			'Campaign API',
@@ -316,7 +316,7 @@ function api() {
 			{ httpMethod: 'POST', path: 'campaigns', authentication: 'jwtAuth', responseMode: 'responseNode', options: {} },
 			{ typeVersion: 2.1, more: { webhookId: uuid(2) } },
 		),
-		node('Campaign API Guard', ours('campaignApiGuard'), [-180, 100], { perMinute: 10 }),
+		node('Campaign API Guard', ours('campaignApiGuard'), [-180, 100], { apiKeys: 'accept', perMinute: 10 }),
 		node(
 			'Answer Run ID',
 			'n8n-nodes-base.respondToWebhook',
@@ -328,7 +328,7 @@ function api() {
 			'Answer Rejection',
 			'n8n-nodes-base.respondToWebhook',
 			[60, 240],
-			{ respondWith: 'json', responseBody: '={{ JSON.stringify({ error: $json.error, fields: $json.fields }) }}', options: { responseCode: '={{ $json.status }}' } },
+			{ respondWith: 'json', responseBody: '={{ JSON.stringify({ error: $json.error, fields: $json.fields, retry_after: $json.retry_after }) }}', options: { responseCode: '={{ $json.status }}' } },
 			{ typeVersion: 1.5 },
 		),
 		node('Campaign Agent', ours('campaignAgent'), [300, 0], {
@@ -348,12 +348,25 @@ function api() {
 			resume: false,
 			outputRows: false,
 		}),
+		// Built by hand, not with node(): node ids are numbered across all templates, and a new node here
+		// would renumber every template after this one.
+		{
+			id: 'campaign-api-key-0c0f',
+			name: 'Campaign API (Key)',
+			type: 'n8n-nodes-base.webhook',
+			typeVersion: 2.1,
+			position: [-420, 300],
+			// No n8n authentication: the Campaign API Guard checks the campaign API key (401 without one).
+			parameters: { httpMethod: 'POST', path: 'campaigns-key', responseMode: 'responseNode', options: {} },
+			webhookId: uuid(181),
+		},
 	];
 	return workflow(
 		'Email Campaign: campaign API (JWT)',
 		nodes,
 		connect([
 			['Campaign API', 'Campaign API Guard'],
+			['Campaign API (Key)', 'Campaign API Guard'],
 			['Campaign API Guard', 'Answer Run ID', 0],
 			['Campaign API Guard', 'Answer Rejection', 1],
 			['Answer Run ID', 'Campaign Agent'],
