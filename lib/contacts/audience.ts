@@ -13,6 +13,13 @@ import { mergeFieldName } from './loadContacts';
 export const DEFAULT_LANGUAGE_FIELD = 'language';
 export const DEFAULT_TIME_ZONE_FIELD = 'timezone';
 
+/**
+ * Distinct copy languages one build may have: each costs one LLM call per step, variant and tone, so a
+ * list whose language column holds hundreds of distinct tags (en-US, en-GB, en-AU…) is refused with
+ * the reason rather than paid for.
+ */
+export const MAX_LANGUAGES = 50;
+
 /** Distinct example values kept in a report, each cut to this many characters. */
 const EXAMPLES = 10;
 const EXAMPLE_CHARS = 40;
@@ -147,6 +154,11 @@ export class AudiencePlanner {
 				addExamples(r.language_invalid_values, [example(rawLanguage.trim())]);
 			}
 		}
+		if (r.languages[language] === undefined && Object.keys(r.languages).length >= MAX_LANGUAGES)
+			throw new CampaignInputError(
+				`The contacts' ${this.languageField} field names more than ${MAX_LANGUAGES} languages (${Object.keys(r.languages).slice(0, 8).join(', ')}, …, ${language}); each one costs its own copy — map regional tags to fewer languages (en-GB → en), or clear Language Field to write everyone in the campaign's language`,
+				'languageField',
+			);
 		r.languages[language] = (r.languages[language] ?? 0) + 1;
 		if (!this.local) {
 			r.recipients++;

@@ -110,8 +110,10 @@ const LANGUAGE_TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/;
  */
 export function normalizeLanguage(value: unknown): string | undefined {
 	if (typeof value !== 'string') return undefined;
-	const raw = value.trim().split('_').join('-');
-	if (!raw || raw.length > 35 || !LANGUAGE_TAG.test(raw)) return undefined;
+	const trimmed = value.trim();
+	if (!trimmed || trimmed.length > 35) return undefined;
+	const raw = trimmed.split('_').join('-');
+	if (!LANGUAGE_TAG.test(raw)) return undefined;
 	let tag: string | undefined;
 	try {
 		tag = Intl.getCanonicalLocales(raw)[0];

@@ -44,7 +44,8 @@ export function languageName(tag: string): string {
 	if (known) return known;
 	let intl: string | undefined;
 	try {
-		intl = displayNames.of(tag);
+		// A language tag is short; anything longer is not one and is not handed to Intl.
+		intl = tag.length <= 35 ? displayNames.of(tag) : undefined;
 	} catch {
 		intl = undefined;
 	}

@@ -26,7 +26,8 @@ import { normalizeBaseUrl } from '../../lib/sendgrid/client';
 import { unsubscribeLink } from '../../lib/sendgrid/mailRequest';
 import { accountKey } from '../../lib/sendgrid/rateLimiter';
 import { parsePublicKey, publicKeyBase64 } from '../../lib/events/signature';
-import { isValidTimeZone } from '../../lib/sequences/schedule';
+import { canonicalTimeZone, isValidTimeZone, parseLocalTime } from '../../lib/sequences/schedule';
+import { normalizeLanguage } from '../../lib/llm/language';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { toRecipient } from '../../lib/stages/buildEmailPayload';
 import { recordTally } from '../helpers/tally';
@@ -170,6 +171,7 @@ const TARGETS: Target[] = [
 	// A credential field pasted by the workflow's owner, not hostile text: 64 KB is far beyond any key (about 5 MB takes it over a second).
 	{ name: 'publicKeyBase64 and parsePublicKey (64 KB)', run: (s) => [publicKeyBase64(s.slice(0, 64 * 1024)), parsePublicKey(s.slice(0, 64 * 1024))], refuses: anyError },
 	{ name: 'isValidTimeZone', run: (s) => isValidTimeZone(s) },
+	{ name: 'normalizeLanguage, canonicalTimeZone and parseLocalTime (a contact\'s language and time zone fields)', run: (s) => [normalizeLanguage(s), canonicalTimeZone(s), parseLocalTime(s)] },
 	// Contacts reach toRecipient through the contact schema, which caps each field at 10,000 characters.
 	{ name: 'toRecipient (through the contact schema)', run: (s) => toRecipient('c1', 1, contactSchema.parse({ email: 'a@example.com', first_name: s, name: s })), refuses: (e) => e instanceof Error && /at most 10000 characters/.test(e.message) },
 	{ name: 'toRecipient (fields at the schema cap)', run: (s) => toRecipient('c1', 1, contactSchema.parse({ email: 'a@example.com', first_name: s.slice(0, 10_000), last_name: s.slice(0, 10_000), name: s.slice(0, 10_000) })), refuses: (e) => e instanceof Error && /invalid|characters|must/i.test(e.message) },

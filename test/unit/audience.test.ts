@@ -6,7 +6,7 @@
 import { normalizeLanguage } from '../../lib/llm/language';
 import { languageName } from '../../lib/llm/prompts';
 import { canonicalTimeZone, nextLocalTime, parseLocalTime, wallClock } from '../../lib/sequences/schedule';
-import { AudiencePlanner, mergeAudience } from '../../lib/contacts/audience';
+import { AudiencePlanner, MAX_LANGUAGES, mergeAudience } from '../../lib/contacts/audience';
 import { buildEmailPayloads, planEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { CampaignInputError, type CampaignInput, type Contact } from '../../lib/schemas';
@@ -121,6 +121,12 @@ describe('Build Email Payload: one language per request', () => {
 		expect(off.audience.language_invalid).toBe(0);
 		const named = planEmailPayloads(campaign(), [{ email: 'x@example.org', preferred_language: 'fr' }], 'run_1', { step: 1, languageField: 'Preferred Language' });
 		expect(named.payloads[0].language).toBe('fr');
+	});
+
+	it(`refuses more than ${MAX_LANGUAGES} distinct languages in one build (each costs its own copy), naming the field`, () => {
+		const tags = (n: number) => Array.from({ length: n }, (_, i) => ({ email: `l${i}@example.org`, language: `de-var${String(i).padStart(2, '0')}` }));
+		expect(planEmailPayloads(campaign(), tags(MAX_LANGUAGES), 'run_1', { step: 1 }).payloads).toHaveLength(MAX_LANGUAGES);
+		expect(() => planEmailPayloads(campaign(), tags(MAX_LANGUAGES + 1), 'run_1', { step: 1 })).toThrow(/language field names more than 50 languages .*map regional tags/);
 	});
 
 	it('splits by variant, then language, each batch within the batch size', () => {
