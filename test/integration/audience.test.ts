@@ -148,7 +148,7 @@ it('the Campaign Agent: per-contact language and Local Send Time through the gra
 	const builtAt = Date.now();
 	const result = await runCampaignAgent(
 		{
-			campaign: campaignInput({ id, variants: 2, timezone: 'Europe/Lisbon' }),
+			campaign: campaignInput({ id, variants: 2, timezone: 'America/Chicago' }),
 			contacts: { kind: 'rows', rows: contactsOf(list) },
 			batchSize: 5,
 			chunkSize: 10,
@@ -170,7 +170,7 @@ it('the Campaign Agent: per-contact language and Local Send Time through the gra
 		expect(new Set(messages.map((m) => expected.get(m.to)!.expectLanguage)).size).toBe(1);
 		expect(new Set(messages.map((m) => m.sendAt)).size).toBe(1);
 	}
-	// Default Time Zone (UTC) over the campaign's Lisbon for the unknown zone.
+	// Default Time Zone (UTC) over the campaign's Chicago for the unknown zone.
 	for (const m of sim.accepted) expectNineLocal(m.sendAt!, expected.get(m.to)!.expectZone, builtAt);
 });
 

@@ -217,6 +217,10 @@ describe('Build Email Payload: Local Send Time', () => {
 		expect(build({}, { localSendTime: '09:00', sendAt: Math.floor(now / 1000) + 3600 })).toThrow(/cannot both be set/);
 		expect(build({}, { localSendTime: '9 am' })).toThrow(/24-hour time/);
 		expect(build({ timezone: 'Nowhere/Land' }, { localSendTime: '09:00' })).toThrow(/"Nowhere\/Land" is not an IANA time zone/);
+		expect(build({}, { localSendTime: '09:00', defaultTimeZone: 'Europe/Nowhere' })).toThrow(/Default Time Zone "Europe\/Nowhere" is not an IANA time zone/);
+		// A good Default Time Zone stands in for a bad campaign zone, and is what zone-less contacts get.
+		const stand = planEmailPayloads(campaign({ timezone: 'Nowhere/Land' }), [{ email: 'z@example.org' }], 'run_1', { step: 1, now, localSendTime: '09:00', defaultTimeZone: 'Asia/Tokyo' });
+		expect(iso(stand.payloads[0].send_at! * 1000)).toBe('2026-11-27T00:00:00.000Z');
 	});
 
 	it('reads the time zone from the field named, and leaves send_at alone without a Local Send Time', () => {
