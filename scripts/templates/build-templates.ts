@@ -355,7 +355,7 @@ function api() {
 			name: 'Campaign API (Key)',
 			type: 'n8n-nodes-base.webhook',
 			typeVersion: 2.1,
-			position: [-420, 300],
+			position: [-420, 300] as [number, number],
 			// No n8n authentication: the Campaign API Guard checks the campaign API key (401 without one).
 			parameters: { httpMethod: 'POST', path: 'campaigns-key', responseMode: 'responseNode', options: {} },
 			webhookId: uuid(181),
