@@ -283,19 +283,29 @@ export async function checkKeyRequest(
 	const statsCampaign = request.kind === 'stats' ? String(request.campaignId ?? '').trim() || undefined : undefined;
 	const c = await checkApiKey(store, token, request.kind === 'stats' ? { scope: 'stats', campaign: { id: statsCampaign } } : { scope: 'start' }, now);
 	if (!c.ok) {
-		if (c.key) await recordApiKeyCall(store, { keyId: c.key.id, scope: request.kind, campaignId: statsCampaign, status: c.status, error: c.error }, token);
-		return { accepted: false, json: { status: c.status, error: c.error, fields: [], ...(c.retryAfter === undefined ? {} : { retry_after: c.retryAfter }), ...(c.key ? { api_key_id: c.key.id } : {}) } };
+		// A campaign id is the caller's text, and errors may quote it: masked if it carries a key.
+		const error = redactSecrets(c.error, [token]);
+		if (c.key) await recordApiKeyCall(store, { keyId: c.key.id, scope: request.kind, campaignId: statsCampaign && redactSecrets(statsCampaign, [token]), status: c.status, error }, token);
+		return { accepted: false, json: { status: c.status, error, fields: [], ...(c.retryAfter === undefined ? {} : { retry_after: c.retryAfter }), ...(c.key ? { api_key_id: c.key.id } : {}) } };
 	}
 	const key = c.key;
 	const base = { caller: c.caller, api_key_id: key.id };
+	// A key sent as data would travel on in the accepted item, the run and the log: refused, never echoed.
+	const secret = parseApiKey(token)!.secret;
+	if (request.kind === 'stats' ? (statsCampaign ?? '').includes(secret) : jsonIncludes(request.body, secret)) {
+		const error = 'the request carries the API key outside its header: send the key only in the Authorization (or API key) header';
+		await recordApiKeyCall(store, { keyId: key.id, scope: request.kind, status: 400, error });
+		return { accepted: false, json: { status: 400, error, fields: [], api_key_id: key.id } };
+	}
 	if (request.kind === 'stats') {
 		await recordApiKeyCall(store, { keyId: key.id, scope: 'stats', campaignId: statsCampaign, status: 200 });
 		return { accepted: true, json: { status: 200, ...base, campaign_id: statsCampaign ?? null } };
 	}
 	const checked = checkStartRequest(request.body);
 	if (!checked.ok) {
-		await recordApiKeyCall(store, { keyId: key.id, scope: 'start', status: checked.status, error: checked.error }, token);
-		return { accepted: false, json: { status: checked.status, error: checked.error, fields: checked.fields ?? [], api_key_id: key.id } };
+		const error = redactSecrets(checked.error, [token]);
+		await recordApiKeyCall(store, { keyId: key.id, scope: 'start', status: checked.status, error }, token);
+		return { accepted: false, json: { status: checked.status, error, fields: checked.fields ?? [], api_key_id: key.id } };
 	}
 	const campaignId = checked.request.campaign.id;
 	if (!campaignAllowed(key.campaigns, campaignId)) {
@@ -305,4 +315,13 @@ export async function checkKeyRequest(
 	}
 	await recordApiKeyCall(store, { keyId: key.id, scope: 'start', campaignId, runId: checked.runId, status: 202 });
 	return { accepted: true, json: { status: 202, run_id: checked.runId, ...base, ...checked.request } };
+}
+
+/** Whether the JSON text of `value` contains `needle` (a body is at most a few MB: one linear pass). */
+function jsonIncludes(value: unknown, needle: string): boolean {
+	try {
+		return JSON.stringify(value ?? null).includes(needle);
+	} catch {
+		return false;
+	}
 }

@@ -19,6 +19,7 @@ import { campaignStats } from '../../lib/stats/campaignStats';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { redactSecrets } from '../../lib/redact';
 import { nodeError } from '../../nodes/shared/context';
+import { apiKeyCalls, checkKeyRequest, createApiKey, listApiKeys, parseApiKey, revokeApiKey } from '../../lib/api/apiKeys';
 import type { DeliveryResult } from '../../lib/schemas';
 import type { MailSendBody } from '../../lib/sendgrid/mailRequest';
 import { campaignInput, contacts } from '../helpers/fixtures';
@@ -35,7 +36,10 @@ const DB_PASSWORD = 'pg-hardening-password-77';
 const REDIS_PASSWORD = 'redis-hardening-password-88';
 const SECRETS = [SG_KEY, LLM_KEY, URL_PASSWORD, DB_PASSWORD, REDIS_PASSWORD];
 /** The forms a secret can take on its way out: as is, URL-encoded, base64 (Basic auth of user:password). */
-const NEEDLES = SECRETS.flatMap((s) => [s, encodeURIComponent(s), Buffer.from(s).toString('base64'), Buffer.from(`user:${s}`).toString('base64').slice(0, 12)]);
+const needlesOf = (s: string) => [s, encodeURIComponent(s), Buffer.from(s).toString('base64'), Buffer.from(`user:${s}`).toString('base64').slice(0, 12)];
+const NEEDLES = SECRETS.flatMap(needlesOf);
+/** Secrets made while the tests run (campaign API keys): looked for like the fixed ones. */
+const RUNTIME_NEEDLES: string[] = [];
 
 let attacks = 0;
 const leaks: string[] = [];
@@ -51,7 +55,7 @@ function scan(where: string, ...values: unknown[]): void {
 	const text = values
 		.map((v) => (v instanceof Error ? `${v.message}\n${v.stack}\n${JSON.stringify(v)}\n${String(v)}\n${JSON.stringify((v as { description?: unknown }).description ?? '')}` : typeof v === 'string' ? v : JSON.stringify(v)))
 		.join('\n');
-	for (const n of NEEDLES)
+	for (const n of [...NEEDLES, ...RUNTIME_NEEDLES])
 		if (text.includes(n)) {
 			leaks.push(`${where}: ${n.slice(0, 8)}…`);
 			leakedAt.add(where);
@@ -270,6 +274,62 @@ describe('URLs and connection settings that carry a password', () => {
 			expect(e).toBeInstanceOf(NodeOperationError);
 			scan('nodeError', e);
 		}
+		expect(leaksInThisTest()).toEqual([]);
+	});
+});
+
+describe('campaign API keys: the key leaves only through Create', () => {
+	let store: CampaignStore;
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	beforeAll(async () => {
+		db = await createTestDatabase('eca_hardening_api_keys');
+		store = await getCampaignStore({ postgres: db.connection });
+	});
+	afterAll(async () => {
+		await closeAllStores();
+		await db?.drop();
+	});
+
+	it('no answer, error, list, call log or stored row carries the key or its secret, whatever the caller sends', async () => {
+		const created = await createApiKey(store, { name: 'hardening', scopes: ['start', 'stats'], campaigns: 'safe-*', perMinute: 6, createdBy: 'x' });
+		const key = created.apiKey;
+		const { id, secret } = parseApiKey(key)!;
+		RUNTIME_NEEDLES.push(...needlesOf(key), ...needlesOf(secret));
+		const body = (campaignId: string, extra: object = {}) => ({ campaign: campaignInput({ id: campaignId }), contacts: contacts(1, 'hardening.example'), ...extra });
+		const now = Date.UTC(2026, 10, 25, 11, 0, 1);
+		// The key as data: campaign id, name, a contact, the stats campaign; a wrong secret; then over the limit; then revoked.
+		const requests: Array<Parameters<typeof checkKeyRequest>[2]> = [
+			{ kind: 'start', body: body(key) },
+			{ kind: 'start', body: body('safe-1', { campaign: { ...campaignInput({ id: 'safe-1' }), name: `my key is ${key}` } }) },
+			{ kind: 'start', body: body('safe-1', { contacts: [{ email: 'a@hardening.example', first_name: secret }] }) },
+			{ kind: 'start', body: body('other', { note: `Bearer ${key}` }) },
+			{ kind: 'start', body: { campaign: { id: key }, contacts: [{ email: key }] } },
+			{ kind: 'stats', campaignId: key },
+			{ kind: 'start', body: body('safe-2') },
+			{ kind: 'start', body: body('other-campaign') },
+		];
+		const answers = [];
+		for (const r of requests) {
+			attacks++;
+			answers.push(await checkKeyRequest(store, key, r, now));
+		}
+		expect(answers.map((a) => a.json.status)).toEqual([400, 400, 400, 400, 400, 403, 429, 429]);
+		attacks++;
+		answers.push(await checkKeyRequest(store, `eca_live_${id}_${secret.slice(0, 42)}${secret[42] === 'a' ? 'b' : 'a'}`, { kind: 'start', body: body(key) }, now));
+		await revokeApiKey(store, id, 'hardening');
+		attacks++;
+		answers.push(await checkKeyRequest(store, key, { kind: 'start', body: body(key) }, now + 60_000));
+		expect(answers.slice(-2).map((a) => a.json.status)).toEqual([401, 401]);
+		scan('key check answers', answers);
+		scan('key list', await listApiKeys(store, { includeRevoked: true }));
+		scan('key call log', await apiKeyCalls(store, id, 100));
+		for (const table of ['eca_api_keys', 'eca_api_key_calls', 'eca_api_rate', 'eca_runs', 'eca_campaigns'])
+			scan(`stored ${table}`, (await sql(store).query(`SELECT * FROM ${table}`)).rows);
+		// An error anything throws with the key in it is masked by the node error (the listed prefix stays).
+		attacks++;
+		const e = nodeError({ id: '1', name: 'Guard', type: 't', typeVersion: 1, position: [0, 0], parameters: {} }, new Error(`refused ${key} (${created.key.prefix})`));
+		scan('nodeError with a campaign API key', e);
+		expect(e.message).toContain(created.key.prefix);
 		expect(leaksInThisTest()).toEqual([]);
 	});
 });
