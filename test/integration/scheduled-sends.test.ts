@@ -18,6 +18,7 @@ import { campaignStats } from '../../lib/stats/campaignStats';
 import { logCampaignResult } from '../../lib/stages/logCampaignResult';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { campaignInput, contacts } from '../helpers/fixtures';
+import { runCampaignAgent } from '../../lib/agent/graph';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
 
 jest.setTimeout(180_000);
@@ -239,6 +240,32 @@ describe('Pause and Resume Scheduled', () => {
 		expect(out).toMatchObject({ deliveries_cancelled: 7, message: expect.stringMatching(/Resumed too late/) });
 		expect(sim.accepted).toEqual([]);
 		expect(await statuses('run-exp')).toEqual({ cancelled: 7 });
+	});
+});
+
+describe('the Campaign Agent', () => {
+	it('a run whose recipients get several send_at values (Local Send Time) goes out under one batch across chunks and re-runs; Cancel Scheduled cancels all of it', async () => {
+		// 09:00-style local time three hours from now in UTC: UTC contacts at now + 3 h, Tokyo ones (UTC+9, no DST) within the next day.
+		const at = new Date(Date.now() + 3 * 3600_000);
+		const localSendTime = `${String(at.getUTCHours()).padStart(2, '0')}:${String(at.getUTCMinutes()).padStart(2, '0')}`;
+		const rows = contacts(24, 'agent.example').map((c, i) => ({ email: c.email, first_name: String(c.first_name), timezone: i % 2 ? 'Asia/Tokyo' : 'UTC' }));
+		const run = (list: typeof rows) =>
+			runCampaignAgent(
+				{ campaign: campaignInput({ id: 'sched-agent' }), contacts: { kind: 'rows', rows: list }, batchSize: 5, chunkSize: 10, copy: { mode: 'template' }, sendOptions: {}, audience: { localSendTime } },
+				{ store, send: { transport: transport(), store }, generate: { store } },
+				{ runId: 'run-agent-sched' },
+			);
+		expect((await run(rows.slice(0, 14))).counts).toMatchObject({ sent: 14 });
+		// The same run again with the rest: the stored batch id, no second POST /v3/mail/batch.
+		expect((await run(rows)).counts).toMatchObject({ sent: 10 });
+		expect(batchRequests()).toHaveLength(1);
+		const schedule = (await runSchedule(store, 'run-agent-sched'))!;
+		const sendAts = sim.accepted.map((m) => m.sendAt!);
+		expect([sim.accepted.length, new Set(sim.accepted.map((m) => m.batchId))]).toEqual([24, new Set([schedule.batch_id])]);
+		expect(new Set(sendAts).size).toBe(2);
+		expect([schedule.send_at_first, schedule.send_at_last]).toEqual([Math.min(...sendAts), Math.max(...sendAts)]);
+		expect(await changeScheduledRun(store, transport(), 'run-agent-sched', 'cancel', 'ops')).toMatchObject({ deliveries_cancelled: 24 });
+		expect([sim.accepted.length, sim.held.length, await statuses('run-agent-sched')]).toEqual([0, 24, { cancelled: 24 }]);
 	});
 });
 
