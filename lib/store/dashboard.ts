@@ -251,7 +251,14 @@ export function ratesOf(t: Totals): Rates {
 
 // ─── one campaign ────────────────────────────────────────────────────────────────────────────────
 
-/** Opens, clicks, deliveries and bounces per hour or day (UTC) and step × variant, from eca_events_dashboard (campaign_id, event, ts) INCLUDE (step, variant, email). */
+/**
+ * Opens, clicks, deliveries and bounces per hour or day (UTC) and step × variant. Event counts come
+ * from eca_events_dash_timeline (campaign_id, event, ts) INCLUDE (step, variant, email), one index
+ * range per bucket (a hash of a few step × variant groups each, never a sort of the whole window);
+ * unique_opens / unique_clicks are recipients whose FIRST open / click falls in the bucket (the
+ * deliveries' opened_at / clicked_at, an index-only scan of (campaign_id, id) INCLUDE ...), so they add
+ * up over buckets to the campaign's opened / clicked totals. Buckets without any of these are left out.
+ */
 export async function campaignTimeline(
 	store: CampaignStore,
 	campaignId: string,
@@ -268,22 +275,53 @@ export async function campaignTimeline(
 	let since = opts.since === undefined ? new Date(until.getTime() - (opts.bucket === 'hour' ? 72 : 14) * unit) : checkDate('since', opts.since);
 	if (since.getTime() > until.getTime()) throw inputError('since', 'since must not be after until');
 	// At most 1,000 buckets: the window keeps its end and loses its oldest part.
-	const first = Math.floor(since.getTime() / unit) * unit;
-	if ((until.getTime() - first) / unit > MAX_BUCKETS) since = new Date(Math.floor(until.getTime() / unit) * unit - (MAX_BUCKETS - 1) * unit);
-	const r = await driverOf(store).query<TimelinePoint>(
-		`SELECT ${iso(`date_trunc($2, ts, 'UTC')`)} AS bucket, coalesce(step, 0) AS step, coalesce(variant, '') AS variant,
-			count(*) FILTER (WHERE event = 'open')::int AS opens,
-			count(DISTINCT email) FILTER (WHERE event = 'open')::int AS unique_opens,
-			count(*) FILTER (WHERE event = 'click')::int AS clicks,
-			count(DISTINCT email) FILTER (WHERE event = 'click')::int AS unique_clicks,
-			count(*) FILTER (WHERE event = 'delivered')::int AS delivered,
-			count(*) FILTER (WHERE event = 'bounce')::int AS bounces
-		 FROM eca_events
-		 WHERE campaign_id = $1 AND event IN ('open', 'click', 'delivered', 'bounce') AND ts >= $3 AND ts < $4
-		 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
-		[campaignId, opts.bucket, since.toISOString(), until.toISOString()],
-	);
-	return r.rows;
+	const lastStart = Math.floor((until.getTime() - 1) / unit) * unit;
+	if (lastStart - Math.floor(since.getTime() / unit) * unit >= MAX_BUCKETS * unit) since = new Date(lastStart - (MAX_BUCKETS - 1) * unit);
+	const starts: string[] = [];
+	for (let b = Math.floor(since.getTime() / unit) * unit; b < until.getTime(); b += unit) starts.push(new Date(b).toISOString());
+	if (starts.length === 0) return [];
+	const db = driverOf(store);
+	const window = [campaignId, since.toISOString(), until.toISOString()];
+	const [events, firsts] = await Promise.all([
+		db.query<{ bucket: string; step: number; variant: string; opens: number; clicks: number; delivered: number; bounces: number }>(
+			`SELECT ${iso('b.start')} AS bucket, x.step, x.variant, x.opens, x.clicks, x.delivered, x.bounces
+			 FROM unnest($4::timestamptz[]) AS b(start)
+			 CROSS JOIN LATERAL (
+				SELECT coalesce(step, 0) AS step, coalesce(variant, '') AS variant,
+					count(*) FILTER (WHERE event = 'open')::int AS opens,
+					count(*) FILTER (WHERE event = 'click')::int AS clicks,
+					count(*) FILTER (WHERE event = 'delivered')::int AS delivered,
+					count(*) FILTER (WHERE event = 'bounce')::int AS bounces
+				FROM eca_events
+				WHERE campaign_id = $1 AND event IN ('open', 'click', 'delivered', 'bounce')
+				  AND ts >= greatest(b.start, $2::timestamptz) AND ts < least(b.start + $5::interval, $3::timestamptz)
+				GROUP BY 1, 2
+			 ) x`,
+			[...window, starts, opts.bucket === 'hour' ? '1 hour' : '1 day'],
+		),
+		db.query<{ bucket: string; step: number; variant: string; kind: 'open' | 'click'; n: number }>(
+			`SELECT ${iso(`date_trunc($4, f.at, 'UTC')`)} AS bucket, d.step, d.variant, f.kind, count(*)::int AS n
+			 FROM eca_deliveries d CROSS JOIN LATERAL (VALUES ('open', d.opened_at), ('click', d.clicked_at)) AS f(kind, at)
+			 WHERE d.campaign_id = $1 AND d.mode = 'live' AND f.at >= $2::timestamptz AND f.at < $3::timestamptz
+			   AND ((d.opened_at >= $2::timestamptz AND d.opened_at < $3::timestamptz) OR (d.clicked_at >= $2::timestamptz AND d.clicked_at < $3::timestamptz))
+			 GROUP BY 1, 2, 3, 4`,
+			[...window, opts.bucket],
+		),
+	]);
+	const points = new Map<string, TimelinePoint>();
+	const point = (bucket: string, step: number, variant: string) => {
+		const key = `${bucket}\u0000${step}\u0000${variant}`;
+		let p = points.get(key);
+		if (!p) points.set(key, (p = { bucket, step, variant, opens: 0, unique_opens: 0, clicks: 0, unique_clicks: 0, delivered: 0, bounces: 0 }));
+		return p;
+	};
+	for (const e of events.rows) Object.assign(point(e.bucket, e.step, e.variant), { opens: e.opens, clicks: e.clicks, delivered: e.delivered, bounces: e.bounces });
+	for (const f of firsts.rows) {
+		const p = point(f.bucket, f.step, f.variant);
+		if (f.kind === 'open') p.unique_opens = f.n;
+		else p.unique_clicks = f.n;
+	}
+	return [...points.values()].sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : a.step - b.step || (a.variant < b.variant ? -1 : a.variant > b.variant ? 1 : 0)));
 }
 
 /** Clicks per link (its first 2,000 characters), most clicked first, with the number of different clickers. */

@@ -105,8 +105,8 @@ describe.each(backends)('dashboard reads on $name', ({ open }) => {
 			('c-alpha', 'e3@x.io', 'active', 3, '2026-04-03T09:00:00Z'), ('c-alpha', 'e4@x.io', 'completed', NULL, NULL)`);
 		await addDeliveries(store, [
 			{ campaign: 'c-alpha', email: 'ann@x.io', delivered: `${T}10:05:00Z`, opened: `${T}10:20:00Z`, clicked: `${T}10:21:00Z` },
-			{ campaign: 'c-alpha', email: 'anna@x.io', delivered: `${T}10:06:00Z`, opened: `${T}11:00:00Z`, unsubscribed: `${T}11:05:00Z` },
-			{ campaign: 'c-alpha', email: 'bob@x.io', variant: 'B', delivered: `${T}10:07:00Z` },
+			{ campaign: 'c-alpha', email: 'anna@x.io', delivered: `${T}10:06:00Z`, opened: `${T}11:00:00Z`, clicked: `${T}11:30:00Z`, unsubscribed: `${T}11:05:00Z` },
+			{ campaign: 'c-alpha', email: 'bob@x.io', variant: 'B', delivered: `${T}10:07:00Z`, opened: '2026-03-11T09:00:00Z' },
 			{ campaign: 'c-alpha', email: 'carl@x.io', variant: 'B', bounced: `${T}10:08:00Z` },
 			{ campaign: 'c-alpha', email: 'dan@x.io', dropped: `${T}10:09:00Z` },
 			{ campaign: 'c-alpha', email: 'eve@x.io', status: 'failed', error: `400 from SendGrid, key ${SECRET}` },
@@ -144,9 +144,9 @@ describe.each(backends)('dashboard reads on $name', ({ open }) => {
 		const all = await listCampaignOverviews(store);
 		expect(all.map((c) => c.id)).toEqual(['c-gamma', 'c-beta', 'c-alpha']);
 		const alpha = all.find((c) => c.id === 'c-alpha')!;
-		expect(alpha.totals).toEqual({ sent: 6, delivered: 4, opened: 2, clicked: 1, bounced: 1, dropped: 1, unsubscribed: 1, spam: 1, failed: 1, cancelled: 1 });
+		expect(alpha.totals).toEqual({ sent: 6, delivered: 4, opened: 3, clicked: 2, bounced: 1, dropped: 1, unsubscribed: 1, spam: 1, failed: 1, cancelled: 1 });
 		// Rates as campaignStats: delivered/sent, opens/clicks/unsubscribes over delivered, bounces over sent.
-		expect(alpha.rates).toEqual({ delivered: 0.6667, open: 0.5, click: 0.25, bounce: 0.1667, unsubscribe: 0.25, drop: 0.1667 });
+		expect(alpha.rates).toEqual({ delivered: 0.6667, open: 0.75, click: 0.5, bounce: 0.1667, unsubscribe: 0.25, drop: 0.1667 });
 		const steps = await stepCounts(store, 'c-alpha');
 		const sum = (k: 'sent' | 'delivered' | 'opened' | 'clicked' | 'bounced' | 'dropped' | 'unsubscribed' | 'spam' | 'failed') => steps.reduce((a, s) => a + s[k], 0);
 		for (const k of ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'dropped', 'unsubscribed', 'spam', 'failed'] as const) expect(alpha.totals[k]).toBe(sum(k));
@@ -177,7 +177,7 @@ describe.each(backends)('dashboard reads on $name', ({ open }) => {
 		await expect(listCampaignOverviews(store, { limit: 0 })).rejects.toMatchObject({ field: 'limit' });
 	});
 
-	it('buckets opens, clicks, deliveries and bounces per hour and day (UTC), per step and variant', async () => {
+	it('buckets opens, clicks, deliveries and bounces per hour and day (UTC), per step and variant; unique = first open / click in the bucket', async () => {
 		const hours = await campaignTimeline(store, 'c-alpha', { bucket: 'hour', since: new Date(`${T}00:00:00Z`), until: new Date('2026-03-12T00:00:00Z') });
 		expect(hours).toEqual([
 			{ bucket: `${T}10:00:00.000Z`, step: 1, variant: 'A', opens: 2, unique_opens: 1, clicks: 2, unique_clicks: 1, delivered: 1, bounces: 0 },
@@ -191,6 +191,10 @@ describe.each(backends)('dashboard reads on $name', ({ open }) => {
 			{ bucket: `${T}00:00:00.000Z`, step: 1, variant: 'B', opens: 0, unique_opens: 0, clicks: 0, unique_clicks: 0, delivered: 0, bounces: 1 },
 			{ bucket: '2026-03-11T00:00:00.000Z', step: 1, variant: 'B', opens: 1, unique_opens: 1, clicks: 0, unique_clicks: 0, delivered: 0, bounces: 0 },
 		]);
+		// First opens and clicks add up over the buckets to the campaign's opened and clicked totals.
+		const alpha = (await listCampaignOverviews(store, { search: 'c-alpha' }))[0];
+		expect(days.reduce((n, p) => n + p.unique_opens, 0)).toBe(alpha.totals.opened);
+		expect(days.reduce((n, p) => n + p.unique_clicks, 0)).toBe(alpha.totals.clicked);
 		// The window is [since, until): until at 11:00 leaves the 11:00 hour out.
 		const upTo11 = await campaignTimeline(store, 'c-alpha', { bucket: 'hour', since: new Date(`${T}10:00:00Z`), until: new Date(`${T}11:00:00Z`) });
 		expect(upTo11.map((p) => p.bucket)).toEqual([`${T}10:00:00.000Z`, `${T}10:00:00.000Z`]);
