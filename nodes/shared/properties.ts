@@ -42,8 +42,9 @@ export const copyProperties: INodeProperties[] = [
 		displayName: 'Language',
 		name: 'language',
 		type: 'options',
-		options: [{ name: "Campaign's Language", value: 'campaign' }, ...languageOptions],
+		options: [{ name: "Campaign's Language", value: 'campaign', description: "Each request's own language: the contact's (Build Email Payload's Language Field), else the campaign's" }, ...languageOptions],
 		default: 'campaign',
+		description: 'A language other than the campaign\'s writes every request in it, whatever the contacts\' languages',
 		displayOptions: { hide: { copySource: ['template'] } },
 	},
 	{
