@@ -624,11 +624,11 @@ export class CampaignStore {
 		);
 	}
 
-	/** What earlier steps of the sequence said, so a follow-up builds on them instead of repeating. */
+	/** What earlier steps of the sequence said, so a follow-up builds on them instead of repeating (language tags match case-insensitively: pt-br is pt-BR). */
 	async previousStepCopies(campaignId: string, step: number, variant: string, language: string, tone: string): Promise<Array<{ step: number; subject: string; summary: string }>> {
 		const r = await this.db.query<{ step: number; copy: { subject: string; text: string } }>(
 			`SELECT DISTINCT ON (step) step, copy FROM eca_copy_cache
-			 WHERE campaign_id = $1 AND step < $2 AND variant = $3 AND language = $4 AND tone = $5
+			 WHERE campaign_id = $1 AND step < $2 AND variant = $3 AND lower(language) = lower($4) AND tone = $5
 			 ORDER BY step, created_at DESC`,
 			[campaignId, step, variant, language, tone],
 		);

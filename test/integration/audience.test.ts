@@ -194,3 +194,11 @@ it('the sequence runner writes each enrolled contact in their language, one lang
 	expect(sim.deliveriesTo(`s2@${id}.example`)[0].html).toContain('Olá S2');
 	expect(sim.deliveriesTo(`s0@${id}.example`)[0].html).toContain('Hallo S0');
 });
+
+it('a follow-up step in pt-BR builds on the step cached as pt-br before tags were normalised (language tags are case-insensitive)', async () => {
+	const { store } = env;
+	const copy = { subject: 'Seu novo favorito', preheader: '', html: '<p>Olá</p>', text: 'Olá, primeiro passo', source: 'llm' };
+	await store.putCachedCopy({ key: 'aud-case-1', campaignId: 'aud-case', step: 1, variant: 'A', language: 'pt-br', tone: 'friendly', copy, promptTokens: 1, completionTokens: 1 });
+	expect(await store.previousStepCopies('aud-case', 2, 'A', 'pt-BR', 'friendly')).toEqual([{ step: 1, subject: 'Seu novo favorito', summary: 'Olá, primeiro passo' }]);
+	expect(await store.previousStepCopies('aud-case', 2, 'A', 'pt-PT', 'friendly')).toEqual([]);
+});
