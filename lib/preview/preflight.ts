@@ -15,6 +15,8 @@ export interface PreflightFinding {
 	rule: string;
 	step: number;
 	variant: string;
+	/** The copy's language: a run with contacts in several languages has a copy, and findings, per language. */
+	language?: string;
 	message: string;
 }
 
@@ -48,7 +50,7 @@ const LINK_LIMIT = 200;
  * the payload's recipients and the campaign's fallbacks.
  */
 export function preflightPayload(payload: EmailPayload, options: { live: boolean; knownFields?: Set<string> }): PreflightFinding[] {
-	const at = { step: payload.step, variant: payload.variant };
+	const at = { step: payload.step, variant: payload.variant, language: payload.language };
 	const out: PreflightFinding[] = [];
 	const add = (level: PreflightFinding['level'], rule: string, message: string) => out.push({ level, rule, ...at, message });
 	const copy = payload.copy;
@@ -121,7 +123,8 @@ export function preflightPayload(payload: EmailPayload, options: { live: boolean
 export function byStepAndVariant(payloads: EmailPayload[]): EmailPayload[] {
 	const groups = new Map<string, EmailPayload>();
 	for (const p of payloads) {
-		const key = `${p.campaign_id}\n${p.step}\n${p.variant}`;
+		// One copy per step, variant and language: a Spanish contact is never shown (or tested) with the English copy.
+		const key = `${p.campaign_id}\n${p.step}\n${p.variant}\n${p.language}`;
 		const seen = groups.get(key);
 		if (seen) seen.recipients.push(...p.recipients);
 		else groups.set(key, { ...p, recipients: [...p.recipients] });

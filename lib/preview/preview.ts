@@ -124,6 +124,7 @@ export function parseSeeds(list: string): string[] {
 export interface TestSendResult {
 	step: number;
 	variant: string;
+	language: string;
 	seeds: number;
 	status: 'sent' | 'sandbox' | 'failed';
 	http_status?: number;
@@ -137,7 +138,7 @@ export async function sendTests(payloads: EmailPayload[], seeds: string[], trans
 	const out: TestSendResult[] = [];
 	for (const p of byStepAndVariant(payloads)) {
 		const sample = p.recipients[0];
-		const at = { step: p.step, variant: p.variant, seeds: seeds.length };
+		const at = { step: p.step, variant: p.variant, language: p.language, seeds: seeds.length };
 		try {
 			const res = await transport.sendMail(testMailBody(p, sample, seeds, options));
 			out.push({ ...at, status: options.sandbox ? 'sandbox' : 'sent', http_status: res.status, message_id: res.headers['x-message-id'] });
@@ -160,13 +161,13 @@ export function previewPage(samples: PreviewSample[], findings: PreflightFinding
 	const e = escapeHtml;
 	const sections = new Map<string, PreviewSample[]>();
 	for (const s of samples) {
-		const key = `${s.step}\n${s.variant}`;
+		const key = `${s.step}\n${s.variant}\n${s.language}`;
 		sections.set(key, [...(sections.get(key) ?? []), s]);
 	}
 	const body = [...sections.values()]
 		.map((list) => {
 			const { step, variant, language } = list[0];
-			const mine = findings.filter((f) => f.step === step && f.variant === variant);
+			const mine = findings.filter((f) => f.step === step && f.variant === variant && (f.language === undefined || f.language === language));
 			const notes = mine.length
 				? `<ul class="findings">${mine.map((f) => `<li class="${f.level}"><b>${f.level}</b> ${e(f.message)}</li>`).join('')}</ul>`
 				: '<p class="ok">No preflight findings.</p>';
@@ -177,7 +178,7 @@ export function previewPage(samples: PreviewSample[], findings: PreflightFinding
 						: `<div class="card"><p class="who">${e(s.contact)}</p>${templateLine(s)}<p class="subject">${e(s.subject)}</p>${s.preheader ? `<p class="preheader">${e(s.preheader)}</p>` : ''}<iframe sandbox="" title="${e(s.subject)}" srcdoc="${e(s.html)}"></iframe><details><summary>Text part</summary><pre>${e(s.text)}</pre></details></div>`,
 				)
 				.join('');
-			return `<section data-step="${step}" data-variant="${e(variant)}"><h2>Step ${step} · variant ${e(variant)} · ${e(language)}</h2>${notes}<div class="cards">${cards}</div></section>`;
+			return `<section data-step="${step}" data-variant="${e(variant)}" data-language="${e(language)}"><h2>Step ${step} · variant ${e(variant)} · ${e(language)}</h2>${notes}<div class="cards">${cards}</div></section>`;
 		})
 		.join('');
 	return `<!doctype html><html><head><meta charset="utf-8"><title>${e(title)}</title><style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:.8rem;width:380px}.subject{font-weight:600}.preheader,.who{color:#666;font-size:.9rem}iframe{width:100%;height:420px;border:1px solid #eee}.error{color:#b00020}.warning{color:#8a5a00}.ok{color:#2e7d32}</style></head><body><h1>${e(title)}</h1>${body || '<p>Nothing to preview: no payloads came in.</p>'}</body></html>`;

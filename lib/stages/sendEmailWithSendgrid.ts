@@ -496,14 +496,15 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		if (deps.store && !options.dryRun) for (const runId of new Set(payloads.map((p) => p.run_id))) await deps.store.failRun(runId, stopped);
 		throw stopped;
 	}
-	// Each step and variant's warnings on its first batch.
+	// Each step, variant and language's warnings on its first batch.
 	const warned = new Set<string>();
-	for (const b of results) {
-		const key = `${b.step}\n${b.variant}`;
-		if (warned.has(key)) continue;
+	results.forEach((b, i) => {
+		const language = payloads[i]?.language;
+		const key = `${b.step}\n${b.variant}\n${language}`;
+		if (warned.has(key)) return;
 		warned.add(key);
-		const mine = findings.filter((f) => f.step === b.step && f.variant === b.variant);
+		const mine = findings.filter((f) => f.step === b.step && f.variant === b.variant && (f.language === undefined || f.language === language));
 		if (mine.length > 0) b.preflight = mine;
-	}
+	});
 	return results;
 }

@@ -87,8 +87,8 @@ export class CampaignPreview implements INodeType {
 			const out: INodeExecutionData[] = samples.map((s) => ({
 				json: {
 					...s,
-					findings: findings.filter((f) => f.step === s.step && f.variant === s.variant),
-					test_send: tests?.find((t) => t.step === s.step && t.variant === s.variant),
+					findings: findings.filter((f) => f.step === s.step && f.variant === s.variant && (f.language === undefined || f.language === s.language)),
+					test_send: tests?.find((t) => t.step === s.step && t.variant === s.variant && t.language === s.language),
 				} as unknown as IDataObject,
 				pairedItem: { item: itemOf.get(key(s.step, s.variant, s.contact)) ?? ok[0].item },
 			}));

@@ -56,7 +56,8 @@ export class SendEmailSendGrid implements INodeType {
 				const live = todo.filter((o) => !o.payload.sandbox);
 				const failing = preflightRun(live.map((o) => o.payload), { live: true }).filter((f) => f.level === 'error');
 				if (failing.length > 0) {
-					const of = (o: (typeof todo)[number]) => failing.filter((f) => f.step === o.payload.step && f.variant === o.payload.variant);
+					const of = (o: (typeof todo)[number]) =>
+						failing.filter((f) => f.step === o.payload.step && f.variant === o.payload.variant && (f.language === undefined || f.language === o.payload.language));
 					for (const o of live) if (of(o).length > 0) errors.push(errorItem(node, new PreflightError(of(o)), o.item));
 					todo = todo.filter((o) => o.payload.sandbox || of(o).length === 0);
 				}

@@ -55,8 +55,8 @@ it('renders each variant for sample contacts with values, fallbacks and the foot
 	const user0 = samples.find((s) => s.contact === 'user0@example.org');
 	if (user0) expect(user0.subject).toBe('Hi there');
 	const page = previewPage(samples, previewFindings(payloads, true));
-	expect(page).toContain('<section data-step="1" data-variant="A">');
-	expect(page).toContain('<section data-step="1" data-variant="B">');
+	expect(page).toContain('<section data-step="1" data-variant="A" data-language="en">');
+	expect(page).toContain('<section data-step="1" data-variant="B" data-language="en">');
 	expect(page).toContain('sandbox=""');
 	expect(page).toContain('no preheader');
 });
@@ -100,4 +100,23 @@ it('sandbox test sends are validated, not delivered; bad seed lists are refused 
 	expect(() => parseSeeds('me@acme.example, not-an-address')).toThrow(/not-an-address is not an email address/);
 	expect(() => parseSeeds(Array.from({ length: 21 }, (_, i) => `s${i}@x.example`).join(','))).toThrow(/at most 20/);
 	await expect(sendTests(payloads, [], transport, { sandbox: true })).rejects.toThrow(/at least one address/);
+});
+
+it('contacts in two languages: each language is its own section with its own copy and samples, and its own test send', async () => {
+	const people2 = contacts(8, 'lang.example').map((c, i) => ({ ...c, language: i % 2 ? 'es' : 'en' }));
+	const built = buildEmailPayloads(parseCampaign(campaignInput({ id: 'preview-lang', postalAddress: 'Acme Inc., 1 Main St' } as never)), people2, 'run_preview_lang', { step: 1 });
+	// The copy each language would get (as Generate Email Copy writes it per language).
+	const withCopy = built.map((p) => ({ ...p, copy: { ...p.copy!, subject: p.language === 'es' ? 'Hola {{first_name|amigo}}' : 'Hi {{first_name|there}}' } }));
+	expect(new Set(withCopy.map((p) => p.language))).toEqual(new Set(['en', 'es']));
+	const samples = previewSamples(withCopy, { samples: 10 });
+	expect(samples.filter((s) => s.language === 'es').map((s) => s.contact).sort()).toEqual(people2.filter((c) => c.language === 'es').map((c) => c.email).sort());
+	for (const s of samples) expect(s.subject.startsWith(s.language === 'es' ? 'Hola ' : 'Hi ')).toBe(true);
+	const page = previewPage(samples, previewFindings(withCopy, true));
+	expect(page).toContain('<section data-step="1" data-variant="A" data-language="es">');
+	expect(page).toContain('<section data-step="1" data-variant="A" data-language="en">');
+	sim.reset();
+	const tests = await sendTests(withCopy, ['qa@acme.example'], createSendGridTransport({ apiKey: 'SG.test-key', baseUrl: sim.baseUrl, timeoutMs: 5000 }), { sandbox: false });
+	expect(tests.map((t) => `${t.variant} ${t.language} ${t.status}`).sort()).toEqual(['A en sent', 'A es sent']);
+	expect(sim.accepted.map((m) => m.subject.replace(/ .*/, '')).sort()).toEqual(['[Test]', '[Test]']);
+	expect(sim.accepted.map((m) => m.subject).sort()).toEqual(['[Test] Hi User0', '[Test] Hola User1']);
 });
