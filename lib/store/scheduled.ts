@@ -33,6 +33,15 @@ export async function runSchedule(store: CampaignStore, runId: string): Promise<
 	return r.rows[0];
 }
 
+/** The campaign's runs sent with send_at, newest first (at most 20): what Pause / Cancel / Resume Scheduled act on. */
+export async function scheduledRunsOf(store: CampaignStore, campaignId: string): Promise<RunSchedule[]> {
+	const r = await driverOf(store).query<RunSchedule>(
+		`SELECT ${SCHEDULE_COLUMNS} FROM eca_runs WHERE campaign_id = $1 AND batch_id IS NOT NULL ORDER BY started_at DESC LIMIT 20`,
+		[campaignId],
+	);
+	return r.rows;
+}
+
 /**
  * Keeps `batchId` as the run's batch unless it already has one (the first writer wins, so two
  * processes sending the same run agree), and widens the run's send_at span. Returns the batch id the

@@ -23,10 +23,10 @@ export interface RunListRow {
 	finished_at: string | null;
 	llm_calls: number;
 	llm_tokens: number;
-	/** A run sent with send_at: its SendGrid batch id, its earliest send_at, and a pause or cancellation set on it (Campaign Sequence). */
+	/** A run sent with send_at: its SendGrid batch id, its earliest send_at, and a pause or cancellation set on it (Campaign Sequence): 'pause', 'cancel' or null. */
 	batch_id: string | null;
 	send_at: string | null;
-	scheduled_status: 'pause' | 'cancel' | null;
+	scheduled_status: string | null;
 }
 
 /** Live deliveries of one campaign step and variant, counted by what happened to them. */

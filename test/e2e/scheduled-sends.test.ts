@@ -61,6 +61,12 @@ it('a run scheduled with Send At and cancelled through Campaign Sequence is neve
 	const [counts] = await q<{ counts: Record<string, number> }>('SELECT counts FROM eca_runs WHERE run_id = $1', [runId]);
 	expect(counts.counts).toEqual({ cancelled: 40 });
 
+	// Get Status lists the campaign's scheduled runs with their state.
+	const status = await n8n.importWorkflow(sequenceOperation('e2eSchedStatus01', 'status scheduled', { operation: 'status', campaignRef: 'e2e-scheduled' }), r.creds);
+	expect((await n8n.execute(status.id)).nodes['Campaign Sequence'][0][0]).toMatchObject({
+		scheduled_runs: [{ run_id: runId, batch_id: run.batch_id, send_at: sendAt.toISOString(), status: 'cancel', by: 'e2e test' }],
+	});
+
 	// Cancelling again says so; a run that was never scheduled is refused with the reason, as a node error.
 	expect((await n8n.execute(cancel.id)).nodes['Campaign Sequence'][0][0]).toMatchObject({ status: 'cancel', message: 'Already cancelled' });
 	const unknown = await n8n.importWorkflow(sequenceOperation('e2eSchedCancel02', 'cancel unknown', { operation: 'cancelScheduled', scheduledRunId: 'no-such-run' }), r.creds);

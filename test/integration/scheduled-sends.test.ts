@@ -12,7 +12,7 @@ import { SendAbortedError, sendEmailWithSendgrid } from '../../lib/stages/sendEm
 import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
 import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { changeScheduledRun, createBatchId, isValidBatchId, SCHEDULED_SEND_RULES } from '../../lib/sendgrid/scheduled';
-import { runSchedule, type CampaignStore } from '../../lib/store';
+import { runSchedule, scheduledRunsOf, type CampaignStore } from '../../lib/store';
 import { ScheduledSendError } from '../../lib/errors';
 import { campaignStats } from '../../lib/stats/campaignStats';
 import { logCampaignResult } from '../../lib/stages/logCampaignResult';
@@ -117,6 +117,7 @@ describe('Cancel Scheduled', () => {
 		expect(logged.not_written).toBe(1500);
 		expect(await statuses('run-cxl')).toEqual({ cancelled: 1500 });
 		expect(await runSchedule(store, 'run-cxl')).toMatchObject({ scheduled_status: 'cancel', scheduled_by: 'jane@acme.example' });
+		expect((await scheduledRunsOf(store, 'cxl')).map((x) => [x.run_id, x.scheduled_status])).toEqual([['run-cxl', 'cancel']]);
 		expect((await store.getRun('run-cxl'))!.counts).toEqual({ cancelled: 1500 });
 		const stats = await campaignStats(store, { campaignId: 'cxl' });
 		expect(stats.steps.map((s) => s.sent)).toEqual([0]);
