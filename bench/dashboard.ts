@@ -5,7 +5,9 @@
  *   - a deep deliveries page by OFFSET (what keyset pagination replaces),
  *   - the campaigns' totals by the full-table GROUP BY of stepCounts (campaignStats' read),
  *   - the timeline as one GROUP BY with count(DISTINCT) per bucket (the obvious query, indexes allowed),
- *   - link clicks and a filtered deliveries page with index scans switched off (sequential scans).
+ *   - link clicks and a filtered deliveries page with index scans switched off (sequential scans);
+ * and what migration 17's indexes cost the write path: the same updates and inserts with and without
+ * them (each in a transaction rolled back; the indexes dropped inside it).
  * Last line: one JSON object.
  */
 import { Client } from 'pg';
@@ -13,7 +15,7 @@ import { closeAllStores, getCampaignStore, type CampaignStore } from '../lib/sto
 import { stepCounts } from '../lib/store/stats';
 import { campaignTimeline, deliveriesCsv, deliveriesPage, linkClicks, listCampaignOverviews, suppressionsCaused } from '../lib/store/dashboard';
 import { createTestDatabase, ensurePostgres } from '../test/helpers/services';
-import { SEED, bigSeqScans, captureQueries, explain, seedDashboardStore, type CapturedQuery } from '../test/helpers/dashboardSeed';
+import { SEED, bigSeqScans, captureQueries, dashboardIndexNames, explain, seedDashboardStore, type CapturedQuery } from '../test/helpers/dashboardSeed';
 import { report, seconds } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -36,6 +38,30 @@ async function withoutIndexes(db: Client, q: CapturedQuery): Promise<void> {
 	try {
 		await db.query('SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; SET LOCAL enable_bitmapscan = off');
 		await db.query(q.sql, q.params);
+	} finally {
+		await db.query('ROLLBACK');
+	}
+}
+
+/** Writes the dashboard's indexes make dearer, each run in a transaction that is rolled back. */
+const WRITES = [
+	{ name: 'status change of 25,000 rows (claimed → sent)', sql: `UPDATE eca_deliveries SET status = 'unconfirmed', updated_at = now() WHERE campaign_id = 'c05' AND status = 'sent'` },
+	{ name: 'first open of 25,000 rows (opened_at set)', sql: `UPDATE eca_deliveries SET opened_at = now(), open_count = open_count + 1 WHERE campaign_id = 'c06'` },
+	{ name: 'repeat open of 25,000 rows (count only)', sql: `UPDATE eca_deliveries SET open_count = open_count + 1 WHERE campaign_id = 'c07'` },
+	{
+		name: 'insert of 100,000 events',
+		sql: `INSERT INTO eca_events (sg_event_id, event, email, ts, campaign_id, step, variant, delivery_id, payload)
+			SELECT 'w' || g, 'open', 'u' || g || '@w.example', now(), 'c05', 1, 'A', 'd' || g, '{}' FROM generate_series(1, 100000) g`,
+	},
+];
+
+async function writeCost(db: Client, sql: string, withIndexes: boolean): Promise<number> {
+	await db.query('BEGIN');
+	try {
+		if (!withIndexes) await db.query(`DROP INDEX ${dashboardIndexNames().join(', ')}`);
+		const t = process.hrtime.bigint();
+		await db.query(sql);
+		return Number(process.hrtime.bigint() - t) / 1e6;
 	} finally {
 		await db.query('ROLLBACK');
 	}
@@ -120,6 +146,19 @@ async function main(): Promise<void> {
 		console.log(`  timeline 'big' daily as one GROUP BY with count(DISTINCT): ${groupByTimelineMs} ms — ratio ${ratio(groupByTimelineMs, figures["timeline 'big', daily, 14 days"])}`);
 		console.log(`  link clicks 'c05' with sequential scans: ${seqClicksMs} ms — ratio ${ratio(seqClicksMs, figures["link clicks 'c05'"])}`);
 		console.log(`  deliveries 'big' failed with sequential scans: ${seqPageMs} ms — ratio ${ratio(seqPageMs, figures["deliveries 'big', status failed"])}`);
+		console.log('write path, with / without migration 17 indexes (median of 3, rolled back):');
+		const writes: Record<string, { with_ms: number; without_ms: number; ratio: number }> = {};
+		for (const w of WRITES) {
+			const a: number[] = [];
+			const b: number[] = [];
+			for (let i = 0; i < 3; i++) {
+				a.push(await writeCost(db, w.sql, true));
+				b.push(await writeCost(db, w.sql, false));
+			}
+			const mid = (x: number[]) => Math.round(x.sort((p, q) => p - q)[1]);
+			writes[w.name] = { with_ms: mid(a), without_ms: mid(b), ratio: ratio(mid(a), mid(b)) };
+			console.log(`  ${w.name.padEnd(48)} ${String(mid(a)).padStart(6)} ms / ${String(mid(b)).padStart(6)} ms, ratio ${writes[w.name].ratio}`);
+		}
 		const slowest = Math.max(...Object.values(figures));
 		console.log(`slowest page query ${slowest} ms; sequential scans of the big tables in page plans: ${Object.values(plansOk).filter((x) => !x).length}`);
 		report({
@@ -139,6 +178,7 @@ async function main(): Promise<void> {
 			baseline_group_by_timeline_ms: groupByTimelineMs,
 			baseline_seq_link_clicks_ms: seqClicksMs,
 			baseline_seq_deliveries_page_ms: seqPageMs,
+			write_path: writes,
 			seconds: (Date.now() - started) / 1000,
 		});
 	} finally {

@@ -453,7 +453,8 @@ const DELIVERY_COLUMNS = `id::text AS id, email, campaign_id, step, variant, sta
  * the next page starts after the last row shown, so a page costs its size whatever its depth, and rows
  * inserted while someone pages never shift or repeat rows (they are newer than the first page).
  * Index per filter (migration 14): campaign → (campaign_id, id); + status → (campaign_id, status, id);
- * + step → (campaign_id, step, id); status alone → (status, id); address → (lower(email) C, id); none → the primary key.
+ * + step → (campaign_id, id) (a few steps: a page of one is near); status alone → (status, id); address → (lower(email) C, id);
+ * none → the primary key.
  */
 export async function deliveriesPage(
 	store: CampaignStore,

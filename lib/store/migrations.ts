@@ -394,10 +394,11 @@ CREATE INDEX IF NOT EXISTS eca_api_key_calls_key ON eca_api_key_calls (key_id, i
 		// plans on 1,000,000 deliveries and 3,000,000 events; bench:dashboard times them):
 		// - deliveries pages by id DESC: (campaign_id, id) — INCLUDE'd columns let the campaigns overview
 		//   count a campaign's totals with an index-only scan; open_count / click_count stay out of it so a
-		//   repeat open or click (count only) is still a HOT update; (campaign_id, status, id), (campaign_id,
-		//   step, id), (status, id); addresses exact or by prefix: (lower(email) COLLATE "C", id).
+		//   repeat open or click (count only) is still a HOT update; (campaign_id, status, id), (status, id);
+		//   addresses exact or by prefix: (lower(email) COLLATE "C", id). No (campaign_id, step, id): a
+		//   campaign has a few steps, so (campaign_id, id) finds a page of one step within a few pages' rows.
 		//   Cost: status and the first delivered/open/click/bounce times are indexed now, so those changes are
-		//   no longer HOT updates (each writes its index entries).
+		//   no longer HOT updates (each writes its index entries: README Design, "Dashboard reads").
 		// - the timeline and link clicks: eca_events (campaign_id, event, ts) INCLUDE (step, variant, email);
 		//   migration 5 dropped the bare (campaign_id, event) index from the write path, this one pays for reads.
 		// - suppressions caused by a campaign: eca_suppressions (source COLLATE "C") for 'sendgrid:<id>' and 'link:%'.
@@ -406,7 +407,6 @@ CREATE INDEX IF NOT EXISTS eca_api_key_calls_key ON eca_api_key_calls (key_id, i
 CREATE INDEX IF NOT EXISTS eca_deliveries_dash_campaign ON eca_deliveries (campaign_id, id)
 	INCLUDE (step, variant, status, delivered_at, opened_at, clicked_at, bounced_at, dropped_at, unsubscribed_at, spam_reported_at) WHERE mode = 'live';
 CREATE INDEX IF NOT EXISTS eca_deliveries_dash_campaign_status ON eca_deliveries (campaign_id, status, id) WHERE mode = 'live';
-CREATE INDEX IF NOT EXISTS eca_deliveries_dash_campaign_step ON eca_deliveries (campaign_id, step, id) WHERE mode = 'live';
 CREATE INDEX IF NOT EXISTS eca_deliveries_dash_status ON eca_deliveries (status, id) WHERE mode = 'live';
 CREATE INDEX IF NOT EXISTS eca_deliveries_dash_email ON eca_deliveries ((lower(email) COLLATE "C"), id) WHERE mode = 'live';
 CREATE INDEX IF NOT EXISTS eca_events_dash_timeline ON eca_events (campaign_id, event, ts) INCLUDE (step, variant, email);
