@@ -216,7 +216,14 @@ export async function changeScheduledRun(
 	const previous: ScheduledStatus | 'scheduled' = run.scheduled_status ?? 'scheduled';
 	const base = { run_id: runId, campaign_id: run.campaign_id, batch_id: run.batch_id, previous, send_at: iso(run.send_at_first), by, deliveries_cancelled: 0, deliveries_restored: 0 };
 	if (action === 'resume') {
-		if (!run.scheduled_status) return { ...base, status: 'scheduled', message: 'Nothing was paused or cancelled: the run goes out at send_at' };
+		if (!run.scheduled_status) {
+			// Nothing set through the package; SendGrid may still have a pause or cancellation set elsewhere (its API, another tool).
+			const remote = await scheduledSendStatus(transport, run.batch_id, options.backoff);
+			if (!remote) return { ...base, status: 'scheduled', message: 'Nothing was paused or cancelled: the run goes out at send_at' };
+			await deleteScheduledSendStatus(transport, run.batch_id, options.backoff);
+			await setRunScheduledStatus(store, runId, null, by);
+			return { ...base, previous: remote, status: 'scheduled', message: `Resumed: SendGrid had the run's batch set to ${remote} outside this package; that is removed` };
+		}
 		await deleteScheduledSendStatus(transport, run.batch_id, options.backoff);
 		await setRunScheduledStatus(store, runId, null, by);
 		const expiredAt = (run.send_at_last ?? run.send_at_first) + SCHEDULED_SEND_RULES.pausedExpiresAfterHours * 3600;

@@ -229,6 +229,20 @@ describe('Pause and Resume Scheduled', () => {
 		expect([sim.accepted.length, sim.held.length]).toEqual([20, 0]);
 	});
 
+	it('Resume Scheduled also removes a pause set on the batch outside the package (SendGrid is asked, not only the store)', async () => {
+		await sendEmailWithSendgrid(payloads('outside', 4, 'run-outside', inHour()), { transport: transport(), store });
+		const batchId = (await runSchedule(store, 'run-outside'))!.batch_id!;
+		await transport().request('POST', '/v3/user/scheduled_sends', { batch_id: batchId, status: 'pause' });
+		expect(sim.held).toHaveLength(4);
+		expect(await changeScheduledRun(store, transport(), 'run-outside', 'resume', 'ops')).toMatchObject({ previous: 'pause', status: 'scheduled', message: expect.stringMatching(/outside this package/) });
+		expect([sim.accepted.length, sim.held.length, await statuses('run-outside')]).toEqual([4, 0, { sent: 4 }]);
+		// Nothing set anywhere: nothing to do, and no DELETE.
+		const deletes = () => sim.requests.filter((r) => r.method === 'DELETE').length;
+		const before = deletes();
+		expect(await changeScheduledRun(store, transport(), 'run-outside', 'resume', 'ops')).toMatchObject({ message: expect.stringMatching(/Nothing was paused/) });
+		expect(deletes()).toBe(before);
+	});
+
 	it('a paused run not resumed within 72 hours after send_at is discarded as Expired: resuming then cancels its deliveries', async () => {
 		const sendAt = inHour();
 		await sendEmailWithSendgrid(payloads('exp', 7, 'run-exp', sendAt), { transport: transport(), store });
