@@ -170,6 +170,7 @@ FROM (
 	SELECT id, name, created_at FROM eca_campaigns
 	WHERE ($1::text IS NULL OR strpos(lower(id), $1) > 0 OR strpos(lower(coalesce(name, '')), $1) > 0)
 	  AND ($2::text IS NULL OR (EXISTS (SELECT 1 FROM eca_holds hh WHERE hh.scope = 'campaign:' || eca_campaigns.id)) = ($2 = 'paused'))
+	  AND ($4::text IS NULL OR id = $4)
 	ORDER BY created_at DESC, id
 	LIMIT $3
 ) c
@@ -199,12 +200,13 @@ ORDER BY c.created_at DESC, c.id`;
 
 export async function listCampaignOverviews(
 	store: CampaignStore,
-	filter: { search?: string; status?: 'active' | 'paused'; limit?: number } = {},
+	filter: { search?: string; status?: 'active' | 'paused'; limit?: number; /** Exactly this campaign (the campaign page). */ id?: string } = {},
 ): Promise<CampaignOverview[]> {
 	const search = filter.search === undefined || filter.search === '' ? null : checkText('search', filter.search, MAX_ID).toLowerCase();
 	if (filter.status !== undefined && filter.status !== 'active' && filter.status !== 'paused') throw inputError('status', "status must be 'active' or 'paused'");
 	const limit = checkLimit('limit', filter.limit, 100, MAX_CAMPAIGN_LIMIT);
-	const r = await driverOf(store).query<OverviewRow>(OVERVIEW_SQL, [search, filter.status ?? null, limit]);
+	const id = filter.id === undefined ? null : checkText('id', filter.id, MAX_ID);
+	const r = await driverOf(store).query<OverviewRow>(OVERVIEW_SQL, [search, filter.status ?? null, limit, id]);
 	return r.rows.map((x) => {
 		const totals: Totals = {
 			sent: x.sent ?? 0,

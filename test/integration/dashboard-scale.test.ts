@@ -55,6 +55,7 @@ describe('dashboard pages on 1,000,000 deliveries and 3,000,000 events (Postgres
 		['campaigns overview', (s) => listCampaignOverviews(s)],
 		['campaigns overview, search', (s) => listCampaignOverviews(s, { search: 'campaign 1' })],
 		['campaigns overview, paused', (s) => listCampaignOverviews(s, { status: 'paused' })],
+		["campaign 'big' header (id)", (s) => listCampaignOverviews(s, { id: 'big' })],
 		["timeline 'big' hourly (72 h)", (s) => campaignTimeline(s, 'big', { bucket: 'hour' })],
 		["timeline 'big' daily (14 days)", (s) => campaignTimeline(s, 'big', { bucket: 'day' })],
 		["timeline 'big' hourly, 1,000 buckets", (s) => campaignTimeline(s, 'big', { bucket: 'hour', since: new Date(Date.now() - 2000 * 3_600_000) })],

@@ -172,6 +172,9 @@ describe.each(backends)('dashboard reads on $name', ({ open }) => {
 		expect(await ids({ status: 'paused' })).toEqual(['c-gamma']);
 		expect(await ids({ status: 'active' })).toEqual(['c-beta', 'c-alpha']);
 		expect(await ids({ limit: 1 })).toEqual(['c-gamma']);
+		expect(await ids({ id: 'c-alpha' })).toEqual(['c-alpha']);
+		expect(await ids({ id: 'c-alph' })).toEqual([]);
+		expect(await ids({ id: 'c-alpha', status: 'paused' })).toEqual([]);
 		expect(await ids({ limit: 10_000 })).toHaveLength(3);
 		await expect(listCampaignOverviews(store, { status: 'stopped' as 'active' })).rejects.toMatchObject({ field: 'status' });
 		await expect(listCampaignOverviews(store, { limit: 0 })).rejects.toMatchObject({ field: 'limit' });
