@@ -1,5 +1,5 @@
 /** A/B decisions from the store's delivery rows, stored once per campaign step. */
-import type { Campaign } from '../schemas';
+import { CampaignInputError, type Campaign } from '../schemas';
 import { abDecisionOf, recordAbDecision, variantOutcomes, type CampaignStore } from '../store';
 import { OPENS_CAVEAT, abPowerCheck, type DecisionRule } from './power';
 import { AbEvidence, decide, describeEvidence } from './sequential';
@@ -103,4 +103,42 @@ export async function decideAbTest(store: CampaignStore, campaign: Campaign, ste
 		evidence: decision.evidence,
 	});
 	return withReadout({ ...decision, campaign_id: campaign.id, step, send });
+}
+
+/**
+ * A winner picked by hand (the dashboard): the rest of the step's list gets `variant` from the next
+ * run on, whatever the test said. The evidence so far is kept beside the choice, and the reason names
+ * who chose and what was to be sent before. Contacts already sent keep what they got.
+ */
+export async function pickWinnerByHand(store: CampaignStore, campaign: Campaign, step: number, variant: string, by: string): Promise<StoredDecision> {
+	const stats = await variantStats(store, campaign.id, step, campaign.abTest?.metric ?? 'unique_click_rate');
+	const known = new Set([...stats.map((s) => s.variant), ...Array.from({ length: campaign.variants }, (_, i) => String.fromCharCode(65 + i))]);
+	if (!known.has(variant))
+		throw new CampaignInputError(`Campaign "${campaign.id}" step ${step} has no variant "${variant}"; its variants are ${[...known].sort().join(', ')}`, 'variant');
+	const existing = await storedDecision(store, campaign.id, step);
+	const ab = campaign.abTest;
+	const measured = ab?.metric === 'unique_open_rate' ? 'unique_open_rate' : 'unique_click_rate';
+	const decision = decide(stats.length ? stats : [{ variant, sent: 0, conversions: 0 }], measured, ab?.confidence ?? 0.95, {
+		rule: ab?.decisionRule ?? 'sequential',
+		previous: existing?.evidence,
+		hoursElapsed: Number.POSITIVE_INFINITY,
+		maxWaitHours: ab?.maxWaitHours ?? 48,
+	});
+	const before = existing?.send ? ` (was ${existing.send})` : '';
+	const reason = `picked by hand by ${by}${before}; the test said: ${decision.reason}`;
+	await recordAbDecision(store, {
+		campaign_id: campaign.id,
+		step,
+		metric: decision.metric,
+		confidence: decision.confidence,
+		decided: true,
+		winner: variant,
+		leader: decision.leader,
+		send_variant: variant,
+		reason,
+		p_value: decision.pValue,
+		variants: decision.variants,
+		evidence: decision.evidence,
+	});
+	return withReadout({ ...decision, decided: true, winner: variant, reason, campaign_id: campaign.id, step, send: variant });
 }

@@ -388,6 +388,25 @@ CREATE INDEX IF NOT EXISTS eca_api_key_calls_key ON eca_api_key_calls (key_id, i
 `,
 	},
 	{
+		version: 16,
+		name: 'dashboard actions: who did what to which campaign, when, and how it ended',
+		// Written by the dashboard's actions only after the actor was verified and the CSRF token checked.
+		sql: `
+CREATE TABLE IF NOT EXISTS eca_audit (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT now(),
+	actor text NOT NULL,
+	action text NOT NULL,
+	campaign_id text,
+	target text,
+	outcome text NOT NULL,
+	message text NOT NULL,
+	detail jsonb
+);
+CREATE INDEX IF NOT EXISTS eca_audit_campaign ON eca_audit (campaign_id, id DESC);
+`,
+	},
+	{
 		version: 17,
 		name: 'dashboard reads: keyset indexes on deliveries, the events timeline, suppression sources, next due step per campaign',
 		// Every dashboard page query walks one of these (test/integration/dashboard-scale.test.ts checks the

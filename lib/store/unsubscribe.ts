@@ -1,30 +1,15 @@
 /** Unsubscribe links: the store's signing secret, the delivery a link names, and what a click changes. */
-import { randomBytes } from 'node:crypto';
 import type { UnsubscribeRef } from '../unsubscribe/token';
 import { driverOf, type CampaignStore } from './campaignStore';
 import { applyEvents } from './events';
-
-const SECRET_NAME = 'unsubscribe';
-const secrets = new WeakMap<CampaignStore, Buffer>();
+import { storeSecret } from './secrets';
 
 /**
  * The key unsubscribe links are signed with. The sending side creates it once (`create: true`; two
  * processes racing both end up with the first one written); the receiving side never creates one.
  */
-export async function unsubscribeSecret(store: CampaignStore, options: { create: boolean }): Promise<Buffer | undefined> {
-	const cached = secrets.get(store);
-	if (cached) return cached;
-	const db = driverOf(store);
-	const read = async () => (await db.query<{ value: Buffer | Uint8Array }>('SELECT value FROM eca_secrets WHERE name = $1', [SECRET_NAME])).rows[0]?.value;
-	let value = await read();
-	if (!value && options.create) {
-		await db.query('INSERT INTO eca_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [SECRET_NAME, randomBytes(32)]);
-		value = await read();
-	}
-	if (!value) return undefined;
-	const secret = Buffer.from(value);
-	secrets.set(store, secret);
-	return secret;
+export function unsubscribeSecret(store: CampaignStore, options: { create: boolean }): Promise<Buffer | undefined> {
+	return storeSecret(store, 'unsubscribe', options);
 }
 
 /** The delivery a valid link names, with what the page and the suppression need. */

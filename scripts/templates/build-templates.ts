@@ -546,35 +546,72 @@ function eventTracking() {
 }
 
 function dashboard() {
+	const header = (name: string, value: string) => ({ name, value });
+	const respond = (name: string, position: [number, number], headers: Array<{ name: string; value: string }>) =>
+		node(
+			name,
+			'n8n-nodes-base.respondToWebhook',
+			position,
+			{ respondWith: 'text', responseBody: '={{ $json.body }}', options: { responseCode: '={{ $json.status }}', responseHeaders: { entries: headers } } },
+			{ typeVersion: 1.5 },
+		);
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign dashboard\nPublish, then open `/webhook/campaign-dashboard` in a browser. Protected with **Basic Auth**: create a Basic Auth credential and select it on the Webhook node.\n\nShows campaigns, runs with live progress bars, delivered/open/click/bounce/unsubscribe rates per step and variant, A/B results and recent deliveries with errors. Charts are inline SVG; no external scripts.',
-			[-460, -320],
-			540,
-			260,
+			'## Campaign dashboard\nPublish, then open `/webhook/campaign-dashboard` in a browser.\n\n**Sign-in**: create a *Campaign Dashboard Users* credential (one `name:password` per line) and select it on **Campaign Dashboard**; the browser asks each person for theirs. **Allowed Actors** on that node names who may pause, resume or cancel a campaign or a scheduled run, pick an A/B winner or lift a suppression (every action asks for a confirmation and is logged with who and when); everyone else reads.\n\nPages: campaigns (rates, last run, next step), a page per campaign (opens and clicks over time, clicks per link, bounce reasons, A/B decisions, copy, runs), deliveries (search, pages, CSV export). Charts are drawn by uPlot, served with the page: no CDN, works offline, strict CSP.',
+			[-460, -360],
+			620,
+			320,
 		),
 		node(
 			'Dashboard',
 			'n8n-nodes-base.webhook',
 			[-420, 100],
-			{ httpMethod: 'GET', path: 'campaign-dashboard', authentication: 'basicAuth', responseMode: 'responseNode', options: {} },
+			{ multipleMethods: true, httpMethod: ['GET', 'POST'], path: 'campaign-dashboard', responseMode: 'responseNode', options: {} },
 			{ typeVersion: 2.1, more: { webhookId: uuid(4) } },
 		),
-		node('Campaign Stats', ours('logCampaignResult'), [-180, 100], { operation: 'stats', statsCampaignId: "={{ $json.query.campaign || '' }}", format: 'html', recent: 50 }),
+		node('Campaign Dashboard', ours('campaignDashboard'), [-180, 100], { signIn: 'users', title: 'Email campaigns', allowedActors: '', options: {} }),
 		node(
-			'Show Page',
-			'n8n-nodes-base.respondToWebhook',
-			[60, 100],
+			'CSV Export?',
+			'n8n-nodes-base.if',
+			[40, 100],
 			{
-				respondWith: 'text',
-				responseBody: '={{ $json.html }}',
-				options: { responseHeaders: { entries: [{ name: 'Content-Type', value: 'text/html; charset=utf-8' }, { name: 'Content-Security-Policy', value: "default-src 'none'; style-src 'unsafe-inline'; img-src data:" }] } },
+				conditions: {
+					options: { caseSensitive: true, leftValue: '', typeValidation: 'strict' },
+					conditions: [{ id: 'csv', leftValue: '={{ $json.kind }}', rightValue: 'csv', operator: { type: 'string', operation: 'equals' } }],
+					combinator: 'and',
+				},
+				options: {},
 			},
-			{ typeVersion: 1.5 },
+			{ typeVersion: 2.2 },
 		),
+		respond('Send CSV', [280, 0], [
+			header('Content-Type', 'text/csv; charset=utf-8'),
+			header('Content-Disposition', "={{ $json.headers['content-disposition'] }}"),
+			header('X-Next-Cursor', "={{ $json.headers['x-next-cursor'] }}"),
+			header('Cache-Control', 'no-store'),
+		]),
+		respond('Show Page', [280, 200], [
+			header('Content-Type', "={{ $json.headers['content-type'] }}"),
+			header('WWW-Authenticate', "={{ $json.headers['www-authenticate'] || '' }}"),
+			header('Cache-Control', 'no-store'),
+			header('X-Content-Type-Options', 'nosniff'),
+			header('Referrer-Policy', 'no-referrer'),
+		]),
 	];
-	return workflow('Email Campaign: stats dashboard', nodes, connect([['Dashboard', 'Campaign Stats'], ['Campaign Stats', 'Show Page']]));
+	const wf = workflow(
+		'Email Campaign: dashboard',
+		nodes,
+		connect([
+			['Dashboard', 'Campaign Dashboard', 0],
+			['Dashboard', 'Campaign Dashboard', 1],
+			['Campaign Dashboard', 'CSV Export?'],
+			['CSV Export?', 'Send CSV', 0],
+			['CSV Export?', 'Show Page', 1],
+		]),
+	);
+	// Pages hold contacts' addresses, and a new API key is on the page once: n8n keeps no data of successful executions of this workflow.
+	return { ...wf, settings: { ...wf.settings, saveDataSuccessExecution: 'none', saveManualExecutions: false } };
 }
 
 function preview() {

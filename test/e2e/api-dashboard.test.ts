@@ -16,7 +16,7 @@ function jwt(payload: Record<string, unknown>, secret = SECRET): string {
 const e2e = useN8nRig({
 	credentials: {
 		jwtAuth: { name: 'API JWT', data: { keyType: 'passphrase', secret: SECRET, algorithm: 'HS256' } },
-		httpBasicAuth: { name: 'Dashboard login', data: { user: 'marketing', password: 'dash-secret-1' } },
+		campaignDashboardUsersApi: { name: 'Dashboard users', data: { users: 'marketing:dash-secret-1\nviewer:viewer-secret-1' } },
 	},
 });
 
@@ -54,17 +54,25 @@ it('campaign API: 401 without a token, 403 forged or expired, 400 naming the fie
 	expect((await call(jwt({ sub: 'system-c', exp: now + 600 }), { nope: true }, 'system-c')).status).toBe(400); // other callers unaffected
 });
 
-it('dashboard: behind basic auth, a script-free HTML page with inline SVG listing the campaigns', async () => {
+it('dashboard: behind its own sign-in (a Basic challenge), a page whose every script and style carries the nonce of its own CSP, listing the campaigns', async () => {
 	const { n8n, r } = e2e;
 	const { id } = await n8n.importWorkflow(template('campaign-dashboard.json'), r.creds);
 	await n8n.activate(id);
 	const url = n8n.webhookUrl('campaign-dashboard');
 	await eventually(async () => (await fetch(url)).status === 401, 'the dashboard to be live');
-	const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from('marketing:dash-secret-1').toString('base64')}` } });
+	const anonymous = await fetch(url);
+	expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm="Campaign dashboard"/);
+	expect(await anonymous.text()).not.toContain('api-campaign');
+	expect((await fetch(url, { headers: { authorization: `Basic ${Buffer.from('marketing:wrong-password').toString('base64')}` } })).status).toBe(401);
+	const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from('viewer:viewer-secret-1').toString('base64')}` } });
 	expect(res.status).toBe(200);
 	expect(res.headers.get('content-type')).toMatch(/text\/html/);
+	// n8n puts its sandbox policy in the header; the page's own policy (with its nonce) is in the page, and the browser enforces both.
+	expect(res.headers.get('content-security-policy')).toMatch(/^sandbox /);
 	const html = await res.text();
-	expect(html).not.toMatch(/<script/i);
-	expect(html).toContain('<svg');
+	const nonce = /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'nonce-([^']+)'/.exec(html)?.[1];
+	expect(nonce).toBeDefined();
+	for (const m of html.matchAll(/<(script|style)\b([^>]*)>/g)) if (!m[2].includes('application/json')) expect(m[2]).toContain(`nonce="${nonce}"`);
 	expect(html).toContain('api-campaign');
+	expect(html).toContain('viewer (read only)');
 });

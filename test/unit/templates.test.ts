@@ -85,14 +85,14 @@ describe('the builder refuses a template its nodes do not accept', () => {
 				[
 					`const b = require(${JSON.stringify(join(ROOT, 'scripts', 'templates', 'build-templates.ts'))});`,
 					`const make = b.templates['campaign-dashboard.json'];`,
-					`b.templates['campaign-dashboard.json'] = () => { const w = make(); w.nodes.find((n) => n.name === 'Campaign Stats').parameters.format = 'pdf'; return w; };`,
+					`b.templates['campaign-dashboard.json'] = () => { const w = make(); w.nodes.find((n) => n.name === 'Campaign Dashboard').parameters.signIn = 'password'; return w; };`,
 					`process.env.TEMPLATES_OUT = ${JSON.stringify(join(dir, 'out'))};`,
 					`b.main();`,
 				].join('\n'),
 			);
 			const r = spawnSync(process.execPath, [tsx, script], { encoding: 'utf8', timeout: 60_000 });
 			expect(r.status).not.toBe(0);
-			expect(r.stderr).toMatch(/campaign-dashboard\.json: node "Campaign Stats" \(.*\.logCampaignResult\), parameter format: "pdf" is not one of/);
+			expect(r.stderr).toMatch(/campaign-dashboard\.json: node "Campaign Dashboard" \(.*\.campaignDashboard\), parameter signIn: "password" is not one of/);
 			expect(existsSync(join(dir, 'out'))).toBe(false);
 		} finally {
 			rmSync(dir, { recursive: true, force: true });
