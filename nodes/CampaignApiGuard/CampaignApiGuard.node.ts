@@ -77,7 +77,7 @@ export class CampaignApiGuard implements INodeType {
 				name: 'statsCampaign',
 				type: 'string',
 				displayOptions: { show: { operation: ['check'], requestType: ['stats'] } },
-				default: '={{ $json.query?.campaign_id ?? $json.body?.campaign_id ?? "" }}',
+				default: '={{ ($json.query && $json.query.campaign_id) || ($json.body && $json.body.campaign_id) || "" }}',
 				description: 'The campaign whose stats are asked for; empty: all campaigns (only keys allowed every campaign)',
 			},
 			{
