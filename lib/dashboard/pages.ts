@@ -138,6 +138,8 @@ export interface CampaignDetail {
 	holds: Hold[];
 	audit: AuditEntry[];
 	variants: string[];
+	/** The campaign's step numbers. */
+	steps: number[];
 }
 
 /** Unix seconds of each bucket, and per series the value in each bucket (0 where none): uPlot's aligned data. */
@@ -153,7 +155,16 @@ export function chartData(points: TimelinePoint[], series: Array<{ label: string
 }
 
 function abTable(ctx: PageContext, d: CampaignDetail): string {
-	if (d.ab.length === 0) return '<p class="muted">No A/B decision yet.</p>';
+	const decided = new Set(d.ab.map((a) => Number(a.step)));
+	// Steps with variants and no decision yet: a winner can still be picked by hand.
+	const open = d.variants.length > 1 ? d.steps.filter((s) => !decided.has(s)) : [];
+	if (d.ab.length === 0 && open.length === 0) return '<p class="muted">No A/B test: the campaign has one variant.</p>';
+	const pending = open
+		.map(
+			(step) =>
+				`<tr data-step="${e(step)}"><td class="n">${e(step)}</td><td colspan="4" class="muted">no decision yet</td><td>waiting</td><td>${d.variants.map((v) => actionButton(ctx, 'pick_winner', { campaign: d.overview.id, step, variant: v }, `Send ${v}`)).join('')}</td></tr>`,
+		)
+		.join('');
 	const rows = d.ab
 		.map((a) => {
 			const variants = Array.isArray(a.variants) ? (a.variants as Array<{ variant: string; sent: number; conversions: number; rate?: number }>) : [];
@@ -165,7 +176,7 @@ function abTable(ctx: PageContext, d: CampaignDetail): string {
 			return `<tr data-step="${e(a.step)}"><td class="n">${e(a.step)}</td><td>${e(a.metric)}</td><td>${sample}</td><td class="n">${p}</td><td>${lift}</td><td>${a.decided ? 'decided' : 'waiting'}; sends <b>${e(a.send_variant ?? '—')}</b><br><small>${e(a.reason)}</small></td><td>${pick}</td></tr>`;
 		})
 		.join('');
-	return `<table><thead><tr><th>Step</th><th>Metric</th><th>Conversions / sent</th><th>p-value</th><th>Lift [interval]</th><th>Decision</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+	return `<table><thead><tr><th>Step</th><th>Metric</th><th>Conversions / sent</th><th>p-value</th><th>Lift [interval]</th><th>Decision</th><th></th></tr></thead><tbody>${rows}${pending}</tbody></table>`;
 }
 
 function runsTable(ctx: PageContext, d: CampaignDetail): string {

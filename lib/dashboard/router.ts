@@ -160,6 +160,7 @@ async function campaign(store: CampaignStore, ctx: PageContext, id: string, buck
 			holds: holds.holds,
 			audit,
 			variants,
+			steps: definition?.steps.map((s) => s.step) ?? [],
 		}),
 	);
 }

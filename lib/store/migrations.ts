@@ -433,6 +433,15 @@ CREATE INDEX IF NOT EXISTS eca_suppressions_dash_source ON eca_suppressions ((so
 CREATE INDEX IF NOT EXISTS eca_enrollments_dash_next ON eca_enrollments (campaign_id, next_send_at) WHERE status = 'active';
 `,
 	},
+	{
+		version: 18,
+		name: 'dashboard: the copy cache by campaign (the copy of each variant on a campaign page)',
+		// Per-recipient copy (Personalize) puts a row per recipient in the cache: the campaign page reads its
+		// newest copy per step, variant and language through this index, never the whole cache.
+		sql: `
+CREATE INDEX IF NOT EXISTS eca_copy_cache_campaign ON eca_copy_cache (campaign_id, step, variant, language, created_at DESC);
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

@@ -76,12 +76,24 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	expect({ sent: await kpi('Sent'), delivered: await kpi('Delivered'), opened: await kpi('Opened'), clicked: await kpi('Clicked'), bounced: await kpi('Bounced') }).toEqual(stored);
 	await page.screenshot({ path: `${SHOTS}/dashboard.png`, fullPage: true });
 
+	// Pick the A/B winner of step 1 by hand: the decision the next runs send to the rest.
+	await page.locator('tr[data-step="1"]').getByRole('button', { name: 'Send B' }).click();
+	await page.getByRole('button', { name: 'Confirm' }).click();
+	await page.getByText('now sends variant B to the rest of its list').waitFor();
+	expect(await q(`SELECT send_variant, reason FROM eca_ab_decisions WHERE campaign_id = 'dash-campaign' AND step = 1`)).toEqual([
+		{ send_variant: 'B', reason: expect.stringMatching(/^picked by hand by marketing/) },
+	]);
+	await page.getByRole('link', { name: 'Back' }).click();
+
 	// Pause from the page: a confirmation, then the hold, the audit row, and the next run claims nobody.
 	await page.getByRole('button', { name: 'Pause campaign' }).click();
 	await page.getByRole('button', { name: 'Confirm' }).click();
 	await page.getByText('Campaign dash-campaign is paused.').waitFor();
 	expect(await q(`SELECT held_by FROM eca_holds WHERE scope = 'campaign:dash-campaign'`)).toEqual([{ held_by: 'marketing' }]);
-	expect(await q(`SELECT actor, action, outcome FROM eca_audit`)).toEqual([{ actor: 'marketing', action: 'pause_campaign', outcome: 'done' }]);
+	expect(await q(`SELECT actor, action, outcome FROM eca_audit ORDER BY id`)).toEqual([
+		{ actor: 'marketing', action: 'pick_winner', outcome: 'done' },
+		{ actor: 'marketing', action: 'pause_campaign', outcome: 'done' },
+	]);
 	const more = livePipeline('browserDashCamp2', 'dashboard campaign more', 'dash-campaign', csvOf(contacts(10, 'later.example')));
 	const accepted = r.sg.accepted.length;
 	const again = await n8n.importWorkflow(more, r.creds);
@@ -105,6 +117,28 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	const csv = await fetch(`${url}?view=export&campaign=dash-campaign`, { headers: auth });
 	expect(csv.headers.get('content-disposition')).toBe('attachment; filename="deliveries-dash-campaign.csv"');
 	expect((await csv.text()).trimEnd().split('\r\n')).toHaveLength(121);
+
+	// The bounced address: its deliveries page offers to lift its suppression.
+	await page.goto(`${url}?view=deliveries&email=user3@dash.example`);
+	await page.getByRole('button', { name: 'Lift suppression' }).click();
+	await page.getByRole('button', { name: 'Confirm' }).click();
+	await page.getByText('The global suppression of user3@dash.example is lifted.').waitFor();
+	expect(await q(`SELECT 1 FROM eca_suppressions WHERE email = 'user3@dash.example'`)).toEqual([]);
+
+	// API keys: made (shown once), listed without the secret, revoked.
+	await page.goto(`${url}?view=keys`);
+	await page.locator('input[name="name"]').fill('CRM sync');
+	await page.getByRole('button', { name: 'Create' }).click();
+	await page.getByRole('button', { name: 'Confirm' }).click();
+	const key = (await page.locator('#revealed').textContent())!;
+	expect(key).toMatch(/^eca_live_[0-9a-f]{12}_/);
+	await page.screenshot({ path: `${SHOTS}/dashboard-key-created.png` });
+	await page.goto(`${url}?view=keys`);
+	expect(await page.content()).not.toContain(key);
+	await page.getByRole('button', { name: 'Revoke' }).click();
+	await page.getByRole('button', { name: 'Confirm' }).click();
+	await page.getByText(/is revoked\./).waitFor();
+	expect(await q(`SELECT revoked_by FROM eca_api_keys`)).toEqual([{ revoked_by: 'marketing' }]);
 	expect(violations).toEqual([]);
 
 	// No token, or a user who may only read: 403 and nothing changes.
@@ -116,7 +150,7 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	const asViewer = await fetch(url, { ...form({ action: 'pause_campaign', campaign: 'dash-campaign', confirmed: '1', csrf: token }), headers: { ...form({}).headers, ...viewer } });
 	expect(asViewer.status).toBe(403);
 	expect(await q(`SELECT 1 FROM eca_holds WHERE scope = 'campaign:dash-campaign'`)).toEqual([]);
-	expect(await q(`SELECT count(*)::int AS n FROM eca_audit`)).toEqual([{ n: 2 }]);
+	expect(await q(`SELECT count(*)::int AS n FROM eca_audit`)).toEqual([{ n: 6 }]);
 	await context.close();
 });
 
