@@ -11,7 +11,7 @@ import type { EventOutcome } from '../store/events';
 import type { AuditEntry } from '../store/audit';
 import type { VariantCopy } from '../store/copies';
 import type { RunListRow } from '../store';
-import type { CampaignOverview, DeliveryQuery, DeliveryRow, Rates, TimelinePoint, Totals } from '../store/dashboard';
+import type { CampaignOverview, DeliveryQuery, DeliveryRow, LanguageRow, Rates, TimelinePoint, Totals } from '../store/dashboard';
 import type { Hold } from '../guard/breaker';
 import { ACTIONS } from './actions';
 import type { ApiKeyInfo } from '../store';
@@ -140,6 +140,8 @@ export interface CampaignDetail {
 	variants: string[];
 	/** The campaign's step numbers. */
 	steps: number[];
+	/** Deliveries per step × variant × copy language. */
+	languages: LanguageRow[];
 }
 
 /** Unix seconds of each bucket, and per series the value in each bucket (0 where none): uPlot's aligned data. */
@@ -259,6 +261,15 @@ export function campaignPage(ctx: PageContext, d: CampaignDetail): string {
 	const charts = d.timeline.length
 		? `<div id="chart-totals" class="chart"></div><div id="chart-variants" class="chart"></div><table><thead><tr><th>Step · variant (this window)</th><th>Delivered</th><th>Unique opens</th><th>Unique clicks</th><th>Bounces</th></tr></thead><tbody>${variantRows}</tbody></table>`
 		: '<p class="muted">No events in this window.</p>';
+	const rate = (n: number, of: number) => (of > 0 ? pct(n / of) : '—');
+	const languages = d.languages.length
+		? `<table id="languages"><thead><tr><th>Step</th><th>Variant</th><th>Language</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Unsubscribed</th></tr></thead><tbody>${d.languages
+				.map((l) => {
+					const reached = l.delivered || l.sent;
+					return `<tr><td class="n">${e(l.step)}</td><td>${e(l.variant)}</td><td>${e(l.language ?? '—')}</td><td class="n">${e(l.sent)}</td><td class="n">${e(l.delivered)}</td><td class="n">${e(l.opened)} <small>${rate(l.opened, reached)}</small></td><td class="n">${e(l.clicked)} <small>${rate(l.clicked, reached)}</small></td><td class="n">${e(l.bounced)}</td><td class="n">${e(l.unsubscribed)}</td></tr>`;
+				})
+				.join('')}</tbody></table>`
+		: '<p class="muted">Nothing sent yet.</p>';
 	const links = d.links.length
 		? `<table><thead><tr><th>Link</th><th>Clicks</th><th>Unique clickers</th></tr></thead><tbody>${d.links.map((l) => `<tr><td>${e(l.url)}</td><td class="n">${e(l.clicks)}</td><td class="n">${e(l.unique_clickers)}</td></tr>`).join('')}</tbody></table>`
 		: '<p class="muted">No clicks yet.</p>';
@@ -268,7 +279,7 @@ export function campaignPage(ctx: PageContext, d: CampaignDetail): string {
 	const suppressions = d.suppressions.length
 		? `<table><thead><tr><th>Reason</th><th>Addresses</th></tr></thead><tbody>${d.suppressions.map((s) => `<tr><td>${e(s.reason)}</td><td class="n">${e(s.n)}</td></tr>`).join('')}</tbody></table>`
 		: '<p class="muted">This campaign suppressed nobody.</p>';
-	const body = `<p class="muted">${e(c.id)} · created ${when(c.created_at)} · <a href="${href({ view: 'deliveries', campaign: c.id })}">deliveries</a></p>${holds}<p>${buttons}</p>${kpis}<h2>Opens and clicks over time (${bucketLinks})</h2>${charts}<h2>Clicks per link</h2>${links}<h2>Bounce and drop reasons</h2>${outcomes}<h2>Suppressions caused</h2>${suppressions}<h2>A/B decisions</h2>${abTable(ctx, d)}<h2>Copy of each variant</h2>${copiesSection(d)}<h2>Runs</h2>${runsTable(ctx, d)}<h2>Dashboard actions</h2>${auditTable(d.audit)}`;
+	const body = `<p class="muted">${e(c.id)} · created ${when(c.created_at)} · <a href="${href({ view: 'deliveries', campaign: c.id })}">deliveries</a></p>${holds}<p>${buttons}</p>${kpis}<h2>Opens and clicks over time (${bucketLinks})</h2>${charts}<h2>Per step, variant and language</h2>${languages}<h2>Clicks per link</h2>${links}<h2>Bounce and drop reasons</h2>${outcomes}<h2>Suppressions caused</h2>${suppressions}<h2>A/B decisions</h2>${abTable(ctx, d)}<h2>Copy of each variant</h2>${copiesSection(d)}<h2>Runs</h2>${runsTable(ctx, d)}<h2>Dashboard actions</h2>${auditTable(d.audit)}`;
 	return layout(ctx, c.name || c.id, body, d.timeline.length ? { charts: [{ id: 'chart-totals', ...totals }, { id: 'chart-variants', ...perVariant }] } : undefined);
 }
 

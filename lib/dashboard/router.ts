@@ -14,7 +14,7 @@ import type { CampaignStore } from '../store';
 import { listAbDecisions, listRuns } from '../store';
 import { auditLog, recordAudit, suppressionsOf } from '../store/audit';
 import { variantCopies } from '../store/copies';
-import { DELIVERY_CSV_COLUMNS, campaignTimeline, csvCell, deliveriesPage, linkClicks, listCampaignOverviews, suppressionsCaused, type DeliveryQuery } from '../store/dashboard';
+import { DELIVERY_CSV_COLUMNS, campaignTimeline, csvCell, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused, type DeliveryQuery } from '../store/dashboard';
 import { eventOutcomes } from '../store/events';
 import { storeSecret } from '../store/secrets';
 import { type AccessPolicy, checkCsrf, csrfToken, identifyActor, mayAct } from './access';
@@ -131,7 +131,7 @@ async function campaign(store: CampaignStore, ctx: PageContext, id: string, buck
 	if (!id) return page(400, messagePage(ctx, 'Which campaign?', 'Open a campaign from the list (the link carries its id).', undefined, true));
 	const overview = (await listCampaignOverviews(store, { search: id, limit: 500 })).find((c) => c.id === id);
 	if (!overview) return page(404, messagePage(ctx, 'Not found', `No campaign "${id}" in the campaign store`, undefined, true));
-	const [timeline, links, outcomes, suppressions, ab, runs, copies, holds, audit, definition] = await Promise.all([
+	const [timeline, links, outcomes, suppressions, ab, runs, copies, holds, audit, definition, languages] = await Promise.all([
 		// A few minutes past now: SendGrid's clock may be ahead of this machine's.
 		campaignTimeline(store, id, { bucket, until: new Date(Date.now() + CLOCK_SKEW_MS) }),
 		linkClicks(store, id),
@@ -143,6 +143,7 @@ async function campaign(store: CampaignStore, ctx: PageContext, id: string, buck
 		holdsOf(store, id),
 		auditLog(store, id, 30),
 		store.getCampaign(id),
+		languageBreakdown(store, id),
 	]);
 	const variants = Array.from({ length: definition?.variants ?? 1 }, (_, i) => String.fromCharCode(65 + i));
 	return page(
@@ -161,6 +162,7 @@ async function campaign(store: CampaignStore, ctx: PageContext, id: string, buck
 			audit,
 			variants,
 			steps: definition?.steps.map((s) => s.step) ?? [],
+			languages,
 		}),
 	);
 }

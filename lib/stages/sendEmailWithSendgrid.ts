@@ -368,7 +368,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 			payload.run_id,
 			payload.step,
 			recipients.map((r) => ({ delivery_id: r.delivery_id, email: r.email, variant: payload.variant, reply_message_id: replyIds.get(r) })),
-			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds, groupId: payload.asm_group_id, sendAt: payload.send_at, dailyCap: cap, holdScopes: sender.holdScopes },
+			{ reclaimUnconfirmedAfterSeconds: options.resendUnconfirmedAfterSeconds, groupId: payload.asm_group_id, sendAt: payload.send_at, dailyCap: cap, holdScopes: sender.holdScopes, language: payload.language },
 		);
 		if (claim.held) {
 			sender.held = claim.held;

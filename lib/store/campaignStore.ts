@@ -67,6 +67,8 @@ export interface ClaimOptions {
 	dailyCap?: DailyLimit;
 	/** Holds that stop this claim ('campaign:<id>', 'account:<key>'): checked inside the claim's transaction. */
 	holdScopes?: string[];
+	/** The copy's language (the request's): kept on the row for the dashboard's per-language numbers. */
+	language?: string;
 }
 
 /** A status change of claimed rows, as the run that claimed them asks for it. */
@@ -210,14 +212,14 @@ export class CampaignStore {
 			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId, campaignId);
 			const wanted = rows.filter((r) => !suppressed.has(r.email.toLowerCase()));
 			const inserted = await tx.query<{ id: string; email: string }>(
-				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id, send_at)
-				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m, to_timestamp($11::float8)
+				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id, send_at, language)
+				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m, to_timestamp($11::float8), $12
 				 FROM unnest($4::text[], $5::text[], $6::text[], $9::text[]) AS t(d, v, e, m)
 				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
 				 DO UPDATE SET status = 'claimed', run_id = EXCLUDED.run_id, variant = EXCLUDED.variant,
 					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
 					reply_message_id = COALESCE(EXCLUDED.reply_message_id, eca_deliveries.reply_message_id),
-					send_at = EXCLUDED.send_at,
+					send_at = EXCLUDED.send_at, language = EXCLUDED.language,
 					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
 				 WHERE eca_deliveries.status = ANY($7::text[])
 					OR ($8::float8 IS NOT NULL AND eca_deliveries.status = ANY($10::text[]) AND eca_deliveries.processed_at IS NULL
@@ -236,6 +238,7 @@ export class CampaignStore {
 					wanted.map((r) => r.reply_message_id ?? null),
 					sourcesOf('claimed', 'reclaim'),
 					options.sendAt ?? null,
+					options.language ?? null,
 				],
 			);
 			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));

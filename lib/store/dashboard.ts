@@ -361,6 +361,37 @@ export async function suppressionsCaused(store: CampaignStore, campaignId: strin
 	return r.rows;
 }
 
+/** A campaign's live deliveries per step, variant and copy language (null: sent before the language was kept). */
+export interface LanguageRow {
+	step: number;
+	variant: string;
+	language: string | null;
+	sent: number;
+	delivered: number;
+	opened: number;
+	clicked: number;
+	bounced: number;
+	unsubscribed: number;
+}
+
+/** Per step × variant × language, from the campaign index alone (the claim writes the language; events never change it). */
+export async function languageBreakdown(store: CampaignStore, campaignId: string): Promise<LanguageRow[]> {
+	checkText('campaignId', campaignId, MAX_ID);
+	const r = await driverOf(store).query<LanguageRow>(
+		`SELECT step, variant, language,
+			count(*) FILTER (WHERE status = 'sent')::int AS sent,
+			count(*) FILTER (WHERE delivered_at IS NOT NULL)::int AS delivered,
+			count(*) FILTER (WHERE opened_at IS NOT NULL)::int AS opened,
+			count(*) FILTER (WHERE clicked_at IS NOT NULL)::int AS clicked,
+			count(*) FILTER (WHERE bounced_at IS NOT NULL)::int AS bounced,
+			count(*) FILTER (WHERE unsubscribed_at IS NOT NULL)::int AS unsubscribed
+		 FROM eca_deliveries WHERE campaign_id = $1 AND mode = 'live'
+		 GROUP BY step, variant, language ORDER BY step, variant, language NULLS FIRST LIMIT 500`,
+		[campaignId],
+	);
+	return r.rows;
+}
+
 // ─── deliveries ──────────────────────────────────────────────────────────────────────────────────
 
 interface Cursor {

@@ -442,6 +442,18 @@ CREATE INDEX IF NOT EXISTS eca_enrollments_dash_next ON eca_enrollments (campaig
 CREATE INDEX IF NOT EXISTS eca_copy_cache_campaign ON eca_copy_cache (campaign_id, step, variant, language, created_at DESC);
 `,
 	},
+	{
+		version: 19,
+		name: "deliveries: the copy's language, for the dashboard's numbers per step, variant and language",
+		// Written once by the claim (the request's language) and never changed by an event, so carrying it in
+		// the dashboard's campaign index adds no write: the index is rebuilt with it (rows before it: NULL).
+		sql: `
+ALTER TABLE eca_deliveries ADD COLUMN IF NOT EXISTS language text;
+DROP INDEX IF EXISTS eca_deliveries_dash_campaign;
+CREATE INDEX IF NOT EXISTS eca_deliveries_dash_campaign_lang ON eca_deliveries (campaign_id, id)
+	INCLUDE (step, variant, language, status, delivered_at, opened_at, clicked_at, bounced_at, dropped_at, unsubscribed_at, spam_reported_at) WHERE mode = 'live';
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

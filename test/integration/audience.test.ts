@@ -105,6 +105,8 @@ it('3 languages × 2 variants × 4 time zones: 6 LLM calls, each request one lan
 	const sendAtOf = new Map(sim.accepted.map((m) => [m.to, m.sendAt]));
 	for (const r of rows) expect(Math.round((r.send_at as Date).getTime() / 1000)).toBe(sendAtOf.get(String(r.email)));
 	expect(new Set(rows.map((r) => (r.send_at as Date).getTime())).size).toBe(new Set(sim.accepted.map((m) => m.sendAt)).size);
+	// ... and its copy's language, which the dashboard counts per step, variant and language.
+	for (const r of rows) expect(r.language).toBe(expected.get(String(r.email))!.expectLanguage);
 
 	const again = planEmailPayloads(campaign, contactsOf(list), 'run-aud-2', { step: 1, localSendTime: '09:00' });
 	const copyAgain = await generateEmailCopy(again.payloads, { mode: 'llm' }, { chat: chat(), store });

@@ -85,6 +85,9 @@ describe('reading', () => {
 		const clicks = data.charts[0].series.indexOf('unique clicks') + 1;
 		expect(data.charts[0].data[clicks].reduce((a: number, b: number) => a + b, 0)).toBe(10);
 		expect(page.body).toContain('<h2>Clicks per link</h2><table>');
+		// Per step × variant × language: the language each claim was made with.
+		const languages = /<table id="languages">.*?<\/table>/s.exec(page.body)![0];
+		expect([...languages.matchAll(/<tr><td class="n">1<\/td><td>([AB])<\/td><td>en<\/td><td class="n">(\d+)<\/td>/g)].reduce((n, m) => n + Number(m[2]), 0)).toBe(60);
 		expect(page.body).toMatch(/<h2>Bounce and drop reasons<\/h2><table>.*bounce/s);
 		expect(page.body).toContain('data-run="run-dash-1"');
 		expect((await alice({ query: { view: 'campaign', id: 'nope' } })).status).toBe(404);

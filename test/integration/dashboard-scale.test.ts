@@ -6,7 +6,7 @@
  */
 import { Client } from 'pg';
 import { CampaignStore, closeAllStores, getCampaignStore, stepCounts } from '../../lib/store';
-import { campaignTimeline, deliveriesCsv, deliveriesPage, linkClicks, listCampaignOverviews, suppressionsCaused } from '../../lib/store/dashboard';
+import { campaignTimeline, deliveriesCsv, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused } from '../../lib/store/dashboard';
 import { createTestDatabase } from '../helpers/services';
 import { SEED, bigSeqScans, captureQueries, explain, planNodes, seedDashboardStore } from '../helpers/dashboardSeed';
 
@@ -63,6 +63,7 @@ describe('dashboard pages on 1,000,000 deliveries and 3,000,000 events (Postgres
 		["link clicks 'big'", (s) => linkClicks(s, 'big')],
 		["link clicks 'c05'", (s) => linkClicks(s, 'c05')],
 		["suppressions caused 'big'", (s) => suppressionsCaused(s, 'big')],
+		["per step, variant and language 'big'", (s) => languageBreakdown(s, 'big')],
 		['deliveries, first page', (s) => deliveriesPage(s, {})],
 		["deliveries 'big'", (s) => deliveriesPage(s, { campaignId: 'big' })],
 		["deliveries 'big', 300,000 rows deep", (s) => deliveriesPage(s, { campaignId: 'big', after: deepCursor })],
