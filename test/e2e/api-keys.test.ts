@@ -103,3 +103,46 @@ it('a key made by Create API Key starts a run; after Revoke API Key the next cal
 	// ...and an API key on it is not a JWT: n8n's JWT auth refuses it.
 	expect((await call(String(statsOnly.api_key), good, n8n.webhookUrl('campaigns'))).status).toBe(403);
 });
+
+it('Read Stats: a stats key passes for its campaigns (Campaign ID from ?campaign_id by default), others get 403, no key 401', async () => {
+	const { n8n } = e2e;
+	const respond = (name: string, position: [number, number], body: string, code: number | string) => ({
+		id: name,
+		name,
+		type: 'n8n-nodes-base.respondToWebhook',
+		typeVersion: 1.5,
+		position,
+		parameters: { respondWith: 'json', responseBody: body, options: { responseCode: code } },
+	});
+	const wf = {
+		id: 'apikeysstats0001',
+		name: 'Campaign stats by key',
+		nodes: [
+			{ id: 'hook', name: 'Stats API', type: 'n8n-nodes-base.webhook', typeVersion: 2.1, position: [0, 0], parameters: { httpMethod: 'GET', path: 'campaign-stats-key', responseMode: 'responseNode', options: {} }, webhookId: '0c0ffee0-0000-4000-8000-000000000182' },
+			{ id: 'guard', name: 'Guard', type: `${PACKAGE_NAME}.campaignApiGuard`, typeVersion: 1, position: [220, 0], parameters: { apiKeys: 'accept', requestType: 'stats', perMinute: 10 } },
+			respond('Allowed', [440, -100], '={{ JSON.stringify({ campaign_id: $json.campaign_id, api_key_id: $json.api_key_id }) }}', 200),
+			respond('Refused', [440, 100], '={{ JSON.stringify({ error: $json.error }) }}', '={{ $json.status }}'),
+		],
+		connections: {
+			'Stats API': { main: [[{ node: 'Guard', type: 'main', index: 0 }]] },
+			Guard: { main: [[{ node: 'Allowed', type: 'main', index: 0 }], [{ node: 'Refused', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+	const { id } = await n8n.importWorkflow(wf, e2e.r.creds);
+	await n8n.activate(id);
+	const url = n8n.webhookUrl('campaign-stats-key');
+	await eventually(async () => (await fetch(url)).status === 401, 'the stats webhook to be live');
+	const [reader] = await keyOperation({ operation: 'createApiKey', keyName: 'stats reader', scopes: ['stats'], allowedCampaigns: 'key-*', keyPerMinute: 20 });
+	const [starter] = await keyOperation({ operation: 'createApiKey', keyName: 'starter', scopes: ['start'], allowedCampaigns: '*', keyPerMinute: 20 });
+	const get = (key: string | undefined, campaign: string) => fetch(`${url}?campaign_id=${encodeURIComponent(campaign)}`, { headers: key ? { authorization: `Bearer ${key}` } : {} }).then(async (r) => ({ status: r.status, body: await r.text() }));
+	const ok = await get(String(reader.api_key), 'key-campaign');
+	expect(ok).toMatchObject({ status: 200 });
+	expect(JSON.parse(ok.body)).toEqual({ campaign_id: 'key-campaign', api_key_id: reader.id });
+	expect((await get(String(reader.api_key), 'spring-launch')).status).toBe(403);
+	const noScope = await get(String(starter.api_key), 'key-campaign');
+	expect(noScope.status).toBe(403);
+	expect(JSON.parse(noScope.body).error).toMatch(/lacks the "stats" scope/);
+	expect((await get(undefined, 'key-campaign')).status).toBe(401);
+});
