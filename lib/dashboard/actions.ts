@@ -145,13 +145,14 @@ export const ACTIONS: Record<string, ActionSpec> = {
 			const scopes = (Array.isArray(b.scopes) ? b.scopes : [b.scopes]).filter((x): x is string => typeof x === 'string').join(',');
 			const perMinute = text(b, 'per_minute', 6);
 			if (!/^\d{1,6}$/.test(perMinute)) throw new CampaignInputError('per_minute must be a whole number', 'per_minute');
-			return { name: text(b, 'name', 200), scopes, campaigns: typeof b.campaigns === 'string' ? b.campaigns.trim().slice(0, 2000) : '', per_minute: perMinute };
+			// The key's campaigns must be said: ids, prefix* patterns, or * for every campaign (never all by omission).
+			return { name: text(b, 'name', 200), scopes, campaigns: text(b, 'campaigns', 2000), per_minute: perMinute };
 		},
 		campaignOf: () => null,
 		describe: (p) =>
-			`Create an API key "${p.name}" for the campaign API: scopes ${p.scopes || '(none)'}, campaigns ${p.campaigns || 'all'}, ${p.per_minute} requests per minute. The key is shown once, on the next page.`,
+			`Create an API key "${p.name}" for the campaign API: scopes ${p.scopes || '(none)'}, campaigns ${p.campaigns === '*' ? 'all' : p.campaigns}, ${p.per_minute} requests per minute. The key is shown once, on the next page.`,
 		run: async (ctx, p) => {
-			const made = await createApiKey(ctx.store, { name: p.name, scopes: p.scopes.split(','), campaigns: p.campaigns || null, perMinute: Number(p.per_minute), createdBy: ctx.actor });
+			const made = await createApiKey(ctx.store, { name: p.name, scopes: p.scopes.split(','), campaigns: p.campaigns, perMinute: Number(p.per_minute), createdBy: ctx.actor });
 			return { message: `API key ${made.key.prefix} "${made.key.name}" created. ${made.notice}`, reveal: made.apiKey };
 		},
 	},

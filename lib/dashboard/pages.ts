@@ -343,7 +343,7 @@ export function keysPage(ctx: PageContext, keys: ApiKeyInfo[]): string {
 		: '<p class="muted">No API keys yet.</p>';
 	const create =
 		ctx.canAct && ctx.csrf
-			? `<h2>New key</h2><form method="post" action="" class="filters"><input type="hidden" name="action" value="create_api_key"><input type="hidden" name="csrf" value="${e(ctx.csrf)}"><input name="name" required maxlength="200" placeholder="Client, e.g. CRM sync"><label><input type="checkbox" name="scopes" value="start" checked> start runs</label><label><input type="checkbox" name="scopes" value="stats"> read stats</label><input name="campaigns" placeholder="Campaigns: ids or prefix*, empty for all"><input name="per_minute" type="number" min="1" value="10" required> per minute<button type="submit">Create</button></form>`
+			? `<h2>New key</h2><form method="post" action="" class="filters"><input type="hidden" name="action" value="create_api_key"><input type="hidden" name="csrf" value="${e(ctx.csrf)}"><input name="name" required maxlength="200" placeholder="Client, e.g. CRM sync"><label><input type="checkbox" name="scopes" value="start" checked> start runs</label><label><input type="checkbox" name="scopes" value="stats"> read stats</label><input name="campaigns" required placeholder="Campaigns: ids, prefix*, or * for all"><input name="per_minute" type="number" min="1" value="10" required> per minute<button type="submit">Create</button></form>`
 			: '';
 	return layout(ctx, 'API keys', `<p class="muted">Keys for the campaign API (Campaign API Guard with Campaign API Keys on). The secret is shown once when a key is made, and stored only as a salted hash.</p>${table}${create}`);
 }

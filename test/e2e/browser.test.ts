@@ -128,6 +128,7 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	// API keys: made (shown once), listed without the secret, revoked.
 	await page.goto(`${url}?view=keys`);
 	await page.locator('input[name="name"]').fill('CRM sync');
+	await page.locator('input[name="campaigns"]').fill('dash-*');
 	await page.getByRole('button', { name: 'Create' }).click();
 	await page.getByRole('button', { name: 'Confirm' }).click();
 	const key = (await page.locator('#revealed').textContent())!;
