@@ -15,7 +15,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { CampaignError } from '../errors';
 import { redactSecrets } from '../redact';
 import type { CampaignStore } from '../store';
-import { apiKeyCallLog, apiKeyInfo, apiKeyList, apiKeyRow, insertApiKey, recordApiKeyCallRow, revokeApiKeyRow, type ApiKeyCall, type ApiKeyInfo } from '../store';
+import { apiKeyCallLog, apiKeyInfo, apiKeyList, apiKeyRow, insertApiKey, pruneApiKeyCallRows, recordApiKeyCallRow, revokeApiKeyRow, type ApiKeyCall, type ApiKeyInfo } from '../store';
 import { checkStartRequest, takeRateLimit } from './startRequest';
 
 export type { ApiKeyCall, ApiKeyInfo } from '../store';
@@ -234,13 +234,21 @@ export async function checkApiKey(store: CampaignStore, token: string, need: { s
 	return { ok: true, key, caller };
 }
 
+/**
+ * How much of each key's call log is kept: its latest `keep` calls, trimmed every `every` calls. The
+ * count on the key (`calls`) stays exact; the log is bounded however fast a key holder calls (429s too).
+ */
+export const CALL_LOG_RETENTION = { keep: 100_000, every: 1000 };
+
 /** Records a call of an authenticated key with its outcome (the error redacted and capped; never the key). */
 export async function recordApiKeyCall(
 	store: CampaignStore,
 	call: { keyId: string; scope: ApiKeyScope; campaignId?: string; runId?: string; status: number; error?: string },
 	token?: string,
+	retention = CALL_LOG_RETENTION,
 ): Promise<void> {
-	await recordApiKeyCallRow(store, { ...call, error: call.error === undefined ? undefined : redactSecrets(call.error, token ? [token] : []).slice(0, 500) });
+	const calls = await recordApiKeyCallRow(store, { ...call, error: call.error === undefined ? undefined : redactSecrets(call.error, token ? [token] : []).slice(0, 500) });
+	if (calls > 0 && calls % retention.every === 0) await pruneApiKeyCallRows(store, call.keyId, retention.keep);
 }
 
 /**

@@ -106,16 +106,28 @@ export async function revokeApiKeyRow(store: CampaignStore, id: string, by: stri
 /**
  * One call of a key: counted on the key (calls, last_used_at) and logged with its outcome, in one
  * statement. Only authenticated calls are recorded (the secret matched, the key was not revoked).
+ * Returns the key's call count (0 when the key is gone).
  */
 export async function recordApiKeyCallRow(
 	store: CampaignStore,
 	c: { keyId: string; scope: string; campaignId?: string; runId?: string; status: number; error?: string },
-): Promise<void> {
-	await driverOf(store).query(
-		`WITH k AS (UPDATE eca_api_keys SET calls = calls + 1, last_used_at = now() WHERE id = $1 RETURNING id)
-		 INSERT INTO eca_api_key_calls (key_id, scope, campaign_id, run_id, status, error) SELECT k.id, $2, $3, $4, $5, $6 FROM k`,
+): Promise<number> {
+	const r = await driverOf(store).query<{ calls: number }>(
+		`WITH k AS (UPDATE eca_api_keys SET calls = calls + 1, last_used_at = now() WHERE id = $1 RETURNING id, calls),
+		 logged AS (INSERT INTO eca_api_key_calls (key_id, scope, campaign_id, run_id, status, error) SELECT k.id, $2, $3, $4, $5, $6 FROM k RETURNING id)
+		 SELECT calls::float8 AS calls FROM k`,
 		[c.keyId, c.scope, c.campaignId?.slice(0, 100) ?? null, c.runId?.slice(0, 100) ?? null, c.status, c.error?.slice(0, 500) ?? null],
 	);
+	return r.rows[0]?.calls ?? 0;
+}
+
+/** Keeps a key's latest `keep` logged calls and deletes older ones (its index walks them newest first); returns how many went. */
+export async function pruneApiKeyCallRows(store: CampaignStore, keyId: string, keep: number): Promise<number> {
+	const r = await driverOf(store).query(
+		`DELETE FROM eca_api_key_calls WHERE key_id = $1 AND id <= (SELECT id FROM eca_api_key_calls WHERE key_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)`,
+		[keyId, Math.max(0, Math.floor(keep))],
+	);
+	return r.rowCount;
 }
 
 /** A key's latest calls, newest first. */

@@ -2,7 +2,8 @@
  * Campaign API keys in the store, on the real Postgres server and on embedded PGlite: only a salted
  * hash is stored (the database never holds the secret), secrets are compared in constant time, a
  * revoked key is refused from the next call, scopes and allowed campaigns are enforced, each key has
- * its own rate limit, and every authenticated call is recorded with its key id (never the secret).
+ * its own rate limit, and every authenticated call is recorded with its key id (never the secret), in
+ * a log bounded per key.
  */
 import crypto, { createHash } from 'node:crypto';
 import { CampaignStore, closeAllStores, getCampaignStore } from '../../lib/store';
@@ -15,6 +16,7 @@ import {
 	hashApiKeySecret,
 	listApiKeys,
 	parseApiKey,
+	recordApiKeyCall,
 	revokeApiKey,
 	SHOWN_ONCE_NOTICE,
 } from '../../lib/api/apiKeys';
@@ -195,6 +197,23 @@ describe.each(backends)('campaign API keys on $name', ({ open }) => {
 			expect((await checkKeyRequest(store, bad, { kind: 'start', body: startBody('shop-1') })).json.status).toBe(401);
 		expect(await total()).toBe(n);
 		expect(JSON.stringify(calls)).not.toContain(parseApiKey(k.apiKey)!.secret);
+	});
+
+	it('the call log is bounded per key (its latest calls kept) while the count stays exact; other keys keep theirs', async () => {
+		const a = await createApiKey(store, { name: 'busy', scopes: ['start'], campaigns: '*', perMinute: 100, createdBy: 'x' });
+		const b = await createApiKey(store, { name: 'quiet', scopes: ['start'], campaigns: '*', perMinute: 100, createdBy: 'x' });
+		const retention = { keep: 5, every: 5 };
+		for (let i = 1; i <= 3; i++) await recordApiKeyCall(store, { keyId: b.key.id, scope: 'start', status: 202, runId: `run_b${i}` }, undefined, retention);
+		for (let i = 1; i <= 23; i++) await recordApiKeyCall(store, { keyId: a.key.id, scope: 'start', status: i % 2 ? 202 : 429, runId: `run_a${i}` }, undefined, retention);
+		// Trimmed at the 20th call to the latest 5 (16-20), then 21-23 logged.
+		expect((await apiKeyCalls(store, a.key.id, 100)).map((c) => c.run_id)).toEqual(['run_a23', 'run_a22', 'run_a21', 'run_a20', 'run_a19', 'run_a18', 'run_a17', 'run_a16']);
+		expect((await apiKeyCalls(store, b.key.id, 100)).map((c) => c.run_id)).toEqual(['run_b3', 'run_b2', 'run_b1']);
+		const listed = await listApiKeys(store);
+		expect(listed.find((k) => k.id === a.key.id)!.calls).toBe(23);
+		expect(listed.find((k) => k.id === b.key.id)!.calls).toBe(3);
+		// A key that is gone records nothing.
+		await recordApiKeyCall(store, { keyId: 'ffffffffffff', scope: 'start', status: 202 }, undefined, retention);
+		expect(await apiKeyCalls(store, 'ffffffffffff')).toEqual([]);
 	});
 
 	it('refuses bad settings at creation, naming the parameter', async () => {
