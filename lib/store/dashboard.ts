@@ -12,18 +12,11 @@ import { DELIVERY_STATES, type DeliveryState } from '../delivery/states';
 import { CampaignError } from '../errors';
 import { redactSecrets } from '../redact';
 import { driverOf, type CampaignStore } from './campaignStore';
+import type { StepCounts } from './stats';
 
-export interface Totals {
-	sent: number;
-	delivered: number;
-	opened: number;
-	clicked: number;
-	bounced: number;
-	/** Dropped by SendGrid without a bounce (as lib/store/stats.ts stepCounts counts them). */
-	dropped: number;
-	unsubscribed: number;
-	spam: number;
-	failed: number;
+/** A campaign's live deliveries counted as lib/store/stats.ts stepCounts counts a step's, plus the cancelled ones. */
+export interface Totals extends Omit<StepCounts, 'campaign_id' | 'step' | 'variant'> {
+	/** Sent under a scheduled run that was cancelled: never delivered, never counted as sent. */
 	cancelled: number;
 }
 
