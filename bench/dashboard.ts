@@ -13,6 +13,7 @@
 import { Client } from 'pg';
 import { closeAllStores, getCampaignStore, type CampaignStore } from '../lib/store';
 import { stepCounts } from '../lib/store/stats';
+import { handleDashboard } from '../lib/dashboard/router';
 import { campaignTimeline, deliveriesCsv, deliveriesPage, linkClicks, listCampaignOverviews, suppressionsCaused } from '../lib/store/dashboard';
 import { createTestDatabase, ensurePostgres } from '../test/helpers/services';
 import { SEED, bigSeqScans, captureQueries, dashboardIndexNames, explain, seedDashboardStore, type CapturedQuery } from '../test/helpers/dashboardSeed';
@@ -90,6 +91,10 @@ async function main(): Promise<void> {
 			for await (const chunk of deliveriesCsv(s, { campaignId: 'c05', step: 2 })) lines += chunk.split('\r\n').length - 1;
 			return lines;
 		};
+		const page = async (query: Record<string, string>) => {
+			const r = await handleDashboard(s, { jwtPayload: { sub: 'bench' }, query }, { access: { allowedActors: [] } });
+			if (r.status !== 200) throw new Error(`page ${JSON.stringify(query)} answered ${r.status}`);
+		};
 		const cases: Array<{ name: string; run: () => Promise<unknown> }> = [
 			{ name: 'campaigns overview (25 campaigns)', run: () => listCampaignOverviews(s) },
 			{ name: 'campaigns overview, search "c1"', run: () => listCampaignOverviews(s, { search: 'c1' }) },
@@ -109,6 +114,11 @@ async function main(): Promise<void> {
 			{ name: 'deliveries, address', run: () => deliveriesPage(s, { email: 'u123457@d57.example' }) },
 			{ name: 'deliveries, address prefix u12345*', run: () => deliveriesPage(s, { email: 'u12345*' }) },
 			{ name: "CSV export 'c05' step 2 (8,333 rows)", run: csvRows },
+			// Whole pages as the Campaign Dashboard node answers them (every query of the page).
+			{ name: 'page: campaigns', run: () => page({}) },
+			{ name: "page: campaign 'big', daily", run: () => page({ view: 'campaign', id: 'big' }) },
+			{ name: "page: campaign 'big', hourly", run: () => page({ view: 'campaign', id: 'big', bucket: 'hour' }) },
+			{ name: "page: deliveries 'big'", run: () => page({ view: 'deliveries', campaign: 'big' }) },
 		];
 		const figures: Record<string, number> = {};
 		const plansOk: Record<string, boolean> = {};

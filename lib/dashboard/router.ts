@@ -21,6 +21,7 @@ import { type AccessPolicy, checkCsrf, csrfToken, identifyActor, mayAct } from '
 import { type ActionContext, actionOf } from './actions';
 import { type PageContext, campaignPage, campaignsPage, confirmPage, deliveriesPage as deliveriesView, href, keysPage, messagePage } from './pages';
 import { listApiKeys } from '../api/apiKeys';
+import { campaignMetrics } from '../observability/metrics';
 
 export interface DashboardRequest {
 	headers?: unknown;
@@ -31,8 +32,8 @@ export interface DashboardRequest {
 
 export interface DashboardResponse {
 	status: number;
-	/** page: HTML; csv: a file to download. */
-	kind: 'page' | 'csv';
+	/** page: HTML; csv: a file to download; metrics: Prometheus text (?view=metrics). */
+	kind: 'page' | 'csv' | 'metrics';
 	headers: Record<string, string>;
 	body: string;
 }
@@ -106,6 +107,11 @@ export async function handleDashboard(store: CampaignStore, request: DashboardRe
 	try {
 		if (str(body.action)) return await act(store, ctx, body, options, secret);
 		const view = str(query.view) || 'campaigns';
+		// Prometheus scrapes ?view=metrics behind the same sign-in (lib/observability/metrics.ts).
+		if (view === 'metrics') {
+			const m = await campaignMetrics(store);
+			return { status: 200, kind: 'metrics', headers: { 'content-type': m.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }, body: m.text };
+		}
 		if (view === 'campaigns') {
 			const status = str(query.status);
 			const filter = { search: str(query.q) || undefined, status: status === 'active' || status === 'paused' ? status : undefined } as const;
@@ -129,7 +135,7 @@ export async function handleDashboard(store: CampaignStore, request: DashboardRe
 
 async function campaign(store: CampaignStore, ctx: PageContext, id: string, bucket: 'hour' | 'day'): Promise<DashboardResponse> {
 	if (!id) return page(400, messagePage(ctx, 'Which campaign?', 'Open a campaign from the list (the link carries its id).', undefined, true));
-	const overview = (await listCampaignOverviews(store, { search: id, limit: 500 })).find((c) => c.id === id);
+	const [overview] = await listCampaignOverviews(store, { id });
 	if (!overview) return page(404, messagePage(ctx, 'Not found', `No campaign "${id}" in the campaign store`, undefined, true));
 	const [timeline, links, outcomes, suppressions, ab, runs, copies, holds, audit, definition, languages] = await Promise.all([
 		// A few minutes past now: SendGrid's clock may be ahead of this machine's.
@@ -161,7 +167,7 @@ async function campaign(store: CampaignStore, ctx: PageContext, id: string, buck
 			holds: holds.holds,
 			audit,
 			variants,
-			steps: definition?.steps.map((s) => s.step) ?? [],
+			steps: Array.isArray(definition?.steps) ? definition.steps.map((s) => s.step) : [],
 			languages,
 		}),
 	);

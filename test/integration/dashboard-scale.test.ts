@@ -6,6 +6,7 @@
  */
 import { Client } from 'pg';
 import { CampaignStore, closeAllStores, getCampaignStore, stepCounts } from '../../lib/store';
+import { handleDashboard } from '../../lib/dashboard/router';
 import { campaignTimeline, deliveriesCsv, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused } from '../../lib/store/dashboard';
 import { createTestDatabase } from '../helpers/services';
 import { SEED, bigSeqScans, captureQueries, explain, planNodes, seedDashboardStore } from '../helpers/dashboardSeed';
@@ -51,6 +52,12 @@ describe('dashboard pages on 1,000,000 deliveries and 3,000,000 events (Postgres
 		expect(bigSeqScans(events)).toContain('eca_events');
 	});
 
+	/** A dashboard page for a signed-in reader; anything but 200 fails the case. */
+	const page200 = async (s: CampaignStore, query: Record<string, string>) => {
+		const r = await handleDashboard(s, { jwtPayload: { sub: 'reader' }, query }, { access: { allowedActors: [] } });
+		if (r.status !== 200) throw new Error(`page ${JSON.stringify(query)} answered ${r.status}: ${r.body.slice(0, 300)}`);
+		return r;
+	};
 	const pages: Array<[string, (s: CampaignStore) => Promise<unknown>]> = [
 		['campaigns overview', (s) => listCampaignOverviews(s)],
 		['campaigns overview, search', (s) => listCampaignOverviews(s, { search: 'campaign 1' })],
@@ -75,6 +82,12 @@ describe('dashboard pages on 1,000,000 deliveries and 3,000,000 events (Postgres
 		['deliveries, address', (s) => deliveriesPage(s, { email: 'U123457@d57.example' })],
 		['deliveries, address prefix', (s) => deliveriesPage(s, { email: 'u12345*' })],
 		["deliveries 'c05', address prefix", (s) => deliveriesPage(s, { campaignId: 'c05', email: 'u1*' })],
+		// Whole pages as the Campaign Dashboard node answers them: every query each one makes.
+		["page: campaigns", (s) => page200(s, {})],
+		["page: campaign 'big', daily", (s) => page200(s, { view: 'campaign', id: 'big' })],
+		["page: campaign 'big', hourly", (s) => page200(s, { view: 'campaign', id: 'big', bucket: 'hour' })],
+		["page: deliveries 'big'", (s) => page200(s, { view: 'deliveries', campaign: 'big' })],
+		["page: deliveries of an address", (s) => page200(s, { view: 'deliveries', email: 'u123457@d57.example' })],
 		[
 			"CSV 'c05' step 2 (about 8,300 rows)",
 			async (s) => {
