@@ -144,16 +144,30 @@ export interface CampaignDetail {
 	languages: LanguageRow[];
 }
 
-/** Unix seconds of each bucket, and per series the value in each bucket (0 where none): uPlot's aligned data. */
-export function chartData(points: TimelinePoint[], series: Array<{ label: string; of: (p: TimelinePoint) => number; match?: (p: TimelinePoint) => boolean }>): { series: string[]; data: number[][] } {
-	const buckets = [...new Set(points.map((p) => p.bucket))].sort();
-	const index = new Map(buckets.map((b, i) => [b, i]));
-	const data = series.map(() => new Array<number>(buckets.length).fill(0));
-	for (const p of points)
+/**
+ * uPlot's aligned data: Unix seconds of every bucket from the one before the first event to the one after
+ * the last (empty buckets are 0, so a quiet hour shows as 0 and a single busy day still has a time axis),
+ * and per series the value in each bucket.
+ */
+export function chartData(
+	points: TimelinePoint[],
+	series: Array<{ label: string; of: (p: TimelinePoint) => number; match?: (p: TimelinePoint) => boolean }>,
+	bucketSeconds: number,
+): { series: string[]; data: number[][] } {
+	const times = points.map((p) => Math.floor(Date.parse(p.bucket) / 1000));
+	if (times.length === 0) return { series: series.map((s) => s.label), data: [[], ...series.map(() => [])] };
+	const first = Math.min(...times) - bucketSeconds;
+	const count = Math.min(Math.round((Math.max(...times) + bucketSeconds - first) / bucketSeconds) + 1, 2000);
+	const axis = Array.from({ length: count }, (_, i) => first + i * bucketSeconds);
+	const data = series.map(() => new Array<number>(count).fill(0));
+	points.forEach((p, k) => {
+		const i = Math.round((times[k] - first) / bucketSeconds);
+		if (i < 0 || i >= count) return;
 		series.forEach((s, j) => {
-			if (!s.match || s.match(p)) data[j][index.get(p.bucket)!] += s.of(p);
+			if (!s.match || s.match(p)) data[j][i] += s.of(p);
 		});
-	return { series: series.map((s) => s.label), data: [buckets.map((b) => Math.floor(Date.parse(b) / 1000)), ...data] };
+	});
+	return { series: series.map((s) => s.label), data: [axis, ...data] };
 }
 
 function abTable(ctx: PageContext, d: CampaignDetail): string {
@@ -237,15 +251,17 @@ export function campaignPage(ctx: PageContext, d: CampaignDetail): string {
 	const holds = d.holds.length ? `<p class="notice">Paused: ${d.holds.map((h) => `${e(h.scope)} — ${e(h.reason)} (by ${e(h.held_by)}, ${when(h.held_at)})`).join('; ')}</p>` : '';
 	const bucketLinks = (['hour', 'day'] as const).map((b) => (b === d.bucket ? `<b>${b}</b>` : `<a href="${href({ view: 'campaign', id: c.id, bucket: b })}">${b}</a>`)).join(' · ');
 	const keys = [...new Set(d.timeline.map((p) => `${p.step}${p.variant}`))].sort();
+	const unit = d.bucket === 'hour' ? 3600 : 86_400;
 	const totals = chartData(d.timeline, [
 		{ label: 'unique opens', of: (p) => p.unique_opens },
 		{ label: 'unique clicks', of: (p) => p.unique_clicks },
 		{ label: 'delivered', of: (p) => p.delivered },
 		{ label: 'bounces', of: (p) => p.bounces },
-	]);
+	], unit);
 	const perVariant = chartData(
 		d.timeline,
 		keys.map((k) => ({ label: `step ${k.slice(0, -1)} ${k.slice(-1)} clicks`, of: (p: TimelinePoint) => p.unique_clicks, match: (p: TimelinePoint) => `${p.step}${p.variant}` === k })),
+		unit,
 	);
 	const byVariant = new Map<string, { opens: number; clicks: number; delivered: number; bounces: number }>();
 	for (const p of d.timeline) {

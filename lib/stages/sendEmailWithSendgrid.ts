@@ -10,6 +10,7 @@ import { type SendOverrides, withOverrides } from '../sendgrid/senders';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { BackoffPolicy, defaultBackoff, jitteredDelay, resetDelay } from '../sendgrid/retry';
 import { placeHold, runSchedule, unsubscribeSecret, type CampaignStore } from '../store';
+import { type SendStats, recordSendStats } from '../store/metrics';
 import { PreflightError, preflightRun, type PreflightFinding } from '../preview/preflight';
 import { DeliveryTransitionError, DeliveryState, isDeliveryState } from '../delivery/states';
 import { CampaignHeldError, type Hold, accountScope, campaignScope, describeHold, isAccountRefusal } from '../guard/breaker';
@@ -61,7 +62,13 @@ export interface SendProgress {
 	failed: number;
 	deferred: number;
 	requests: number;
+	/** SendGrid's 429 answers, requests sent again, and milliseconds waited for the rate limiter (all batches so far). */
+	rate_limited: number;
+	retries: number;
+	limiter_wait_ms: number;
 }
+
+const noStats = (): SendStats => ({ rate_limited: 0, retries: 0, limiter_wait_ms: 0 });
 
 export interface BatchResult {
 	campaign_id: string;
@@ -107,6 +114,8 @@ class BatchSender {
 		private readonly deps: SendDeps,
 		private readonly policy: BackoffPolicy,
 		private readonly options: SendOptions,
+		/** This batch's run's 429s, retries and rate-limit waits (shared by its batches; stored when the send ends). */
+		readonly stats: SendStats = noStats(),
 	) {}
 
 	result(r: Recipient, status: DeliveryStatus, extra: Partial<DeliveryResult> = {}): void {
@@ -180,7 +189,9 @@ class BatchSender {
 		let rateLimited = 0;
 		let ambiguous = false;
 		for (;;) {
+			const waitFrom = performance.now();
 			await limiter?.acquire(req.recipients.length);
+			this.stats.limiter_wait_ms += performance.now() - waitFrom;
 			// Paused while this batch waited (the reputation guard tripped, a user paused it, another worker's key was refused): no request.
 			const hold = this.deps.store && !this.payload.sandbox && !this.options.dryRun ? await this.deps.store.activeHold(this.holdScopes) : undefined;
 			if (hold) throw new CampaignHeldError(hold);
@@ -196,11 +207,18 @@ class BatchSender {
 			} catch (e) {
 				if (!(e instanceof SendGridApiError)) throw e;
 				const attempts = transient + rateLimited + 1;
+				if (e.status === 429) this.stats.rate_limited++;
 				if (e.status === 429 && rateLimited < this.policy.maxRateLimitRetries) {
 					const wait = resetDelay(e.headers, this.policy.now()) ?? jitteredDelay(rateLimited, this.policy);
 					rateLimited++;
+					this.stats.retries++;
 					limiter?.pauseUntil(this.policy.now() + wait);
-					if (!limiter) await this.policy.sleep(wait);
+					if (!limiter) {
+						// No shared limiter to wait in (the next acquire measures that): this sleep is the rate-limit wait.
+						const sleptFrom = performance.now();
+						await this.policy.sleep(wait);
+						this.stats.limiter_wait_ms += performance.now() - sleptFrom;
+					}
 					continue;
 				}
 				if (e.status === undefined && e.ambiguous) {
@@ -211,6 +229,7 @@ class BatchSender {
 					}
 				}
 				if (e.retryable && e.status !== 429 && transient < this.policy.maxRetries) {
+					this.stats.retries++;
 					await this.policy.sleep(jitteredDelay(transient++, this.policy));
 					continue;
 				}
@@ -303,8 +322,8 @@ function subset(req: MailRequest, keep: Set<Recipient>): MailRequest {
 	return { recipients, body: { ...req.body, personalizations } };
 }
 
-async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffPolicy, options: SendOptions, batchId?: string): Promise<BatchResult> {
-	const sender = new BatchSender(payload, deps, policy, options);
+async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffPolicy, options: SendOptions, batchId?: string, stats?: SendStats): Promise<BatchResult> {
+	const sender = new BatchSender(payload, deps, policy, options, stats);
 	const out = (): BatchResult => ({
 		campaign_id: payload.campaign_id,
 		run_id: payload.run_id,
@@ -433,6 +452,17 @@ function pausedBatch(p: EmailPayload, hold: Hold, now: number): BatchResult {
 	};
 }
 
+function totalStats(stats: Map<string, SendStats>): SendStats {
+	const t = noStats();
+	for (const s of stats.values()) {
+		t.rate_limited += s.rate_limited;
+		t.retries += s.retries;
+		t.limiter_wait_ms += s.limiter_wait_ms;
+	}
+	t.limiter_wait_ms = Math.round(t.limiter_wait_ms);
+	return t;
+}
+
 /** Sends the payloads (each a batch of one variant) and returns one result list per batch. */
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
@@ -457,6 +487,20 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		failed: 0,
 		deferred: 0,
 		requests: 0,
+		rate_limited: 0,
+		retries: 0,
+		limiter_wait_ms: 0,
+	};
+	// Per run: its 429s, retries and rate-limit waits, added to the run row when this send ends (the metrics endpoint's).
+	const stats = new Map<string, SendStats>();
+	const statsOf = (runId: string) => {
+		let s = stats.get(runId);
+		if (!s) stats.set(runId, (s = noStats()));
+		return s;
+	};
+	const storeStats = async () => {
+		if (!deps.store || options.dryRun) return;
+		for (const [runId, s] of stats) await recordSendStats(deps.store, runId, s);
 	};
 	let next = 0;
 	let aborted: SendAbortedError | undefined;
@@ -469,7 +513,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		while (!aborted && !failure && !held && next < payloads.length) {
 			const i = next++;
 			try {
-				results[i] = await sendBatch(payloads[i], deps, policy, options, payloads[i].send_at && !payloads[i].sandbox ? batchIds.get(payloads[i].run_id) : undefined);
+				results[i] = await sendBatch(payloads[i], deps, policy, options, payloads[i].send_at && !payloads[i].sandbox ? batchIds.get(payloads[i].run_id) : undefined, statsOf(payloads[i].run_id));
 				held ??= results[i].paused;
 			} catch (e) {
 				if (e instanceof SendAbortedError) {
@@ -480,6 +524,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 			}
 			progress.batchesDone++;
 			progress.requests += results[i].requests;
+			Object.assign(progress, totalStats(stats));
 			for (const r of results[i].results) {
 				if (r.status === 'sent' || r.status === 'sandbox' || r.status === 'dry_run') progress.sent++;
 				else if (r.status === 'failed') progress.failed++;
@@ -492,10 +537,13 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	if (held) for (let i = 0; i < payloads.length; i++) results[i] ??= pausedBatch(payloads[i], held, policy.now());
 	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)) : undefined;
 	if (stopped) {
+		// The store may be what failed: its counters are best effort here, the run's end is not.
+		await storeStats().catch(() => undefined);
 		// The run ends here with its error, so the dashboard never shows it running for ever.
 		if (deps.store && !options.dryRun) for (const runId of new Set(payloads.map((p) => p.run_id))) await deps.store.failRun(runId, stopped);
 		throw stopped;
 	}
+	await storeStats();
 	// Each step, variant and language's warnings on its first batch.
 	const warned = new Set<string>();
 	results.forEach((b, i) => {

@@ -11,6 +11,7 @@ import { clip, redactSecrets } from '../redact';
 import type { Hold } from '../guard/breaker';
 import type { WarmupPlan } from '../guard/warmup';
 import { holdIn, warmupAllowanceIn } from './guard';
+import { workerId } from '../observability/worker';
 
 export interface ClaimRow {
 	delivery_id: string;
@@ -167,12 +168,15 @@ export class CampaignStore {
 		return r.rows[0]?.definition;
 	}
 
-	/** Records a run (once); `account` is the opaque key of the SendGrid account it sends with, so its events count for that account. */
-	async startRun(run: { runId: string; campaignId: string; step?: number; mode: string; total?: number; account?: string }): Promise<void> {
+	/**
+	 * Records a run (once); `account` is the opaque key of the SendGrid account it sends with, so its events count for that account.
+	 * `worker` (default: this process, host:pid) is who runs it now: the metrics count runs in progress per worker.
+	 */
+	async startRun(run: { runId: string; campaignId: string; step?: number; mode: string; total?: number; account?: string; worker?: string }): Promise<void> {
 		await this.db.query(
-			`INSERT INTO eca_runs (run_id, campaign_id, step, mode, total, account) VALUES ($1, $2, $3, $4, $5, $6)
-			 ON CONFLICT (run_id) DO UPDATE SET total = GREATEST(eca_runs.total, EXCLUDED.total), account = COALESCE(EXCLUDED.account, eca_runs.account), updated_at = now()`,
-			[run.runId, run.campaignId, run.step ?? null, run.mode, run.total ?? 0, run.account ?? null],
+			`INSERT INTO eca_runs (run_id, campaign_id, step, mode, total, account, worker) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			 ON CONFLICT (run_id) DO UPDATE SET total = GREATEST(eca_runs.total, EXCLUDED.total), account = COALESCE(EXCLUDED.account, eca_runs.account), worker = EXCLUDED.worker, updated_at = now()`,
+			[run.runId, run.campaignId, run.step ?? null, run.mode, run.total ?? 0, run.account ?? null, run.worker ?? workerId()],
 		);
 	}
 

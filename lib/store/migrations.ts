@@ -454,6 +454,19 @@ CREATE INDEX IF NOT EXISTS eca_deliveries_dash_campaign_lang ON eca_deliveries (
 	INCLUDE (step, variant, language, status, delivered_at, opened_at, clicked_at, bounced_at, dropped_at, unsubscribed_at, spam_reported_at) WHERE mode = 'live';
 `,
 	},
+	{
+		version: 20,
+		name: 'runs: SendGrid 429s, retries and rate-limit waits; the worker running it (campaign metrics)',
+		// Counted by the send stage per run and added when its sends are recorded; the worker (host:pid) is
+		// written by startRun, so the metrics endpoint can count runs in progress per worker (queue mode).
+		sql: `
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS sg_rate_limited int NOT NULL DEFAULT 0;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS sg_retries int NOT NULL DEFAULT 0;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS limiter_wait_ms bigint NOT NULL DEFAULT 0;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS worker text;
+CREATE INDEX IF NOT EXISTS eca_runs_running ON eca_runs (worker) WHERE status = 'running';
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

@@ -84,6 +84,10 @@ describe('reading', () => {
 		expect(data.charts.map((c: { id: string }) => c.id)).toEqual(['chart-totals', 'chart-variants']);
 		const clicks = data.charts[0].series.indexOf('unique clicks') + 1;
 		expect(data.charts[0].data[clicks].reduce((a: number, b: number) => a + b, 0)).toBe(10);
+		// A time axis of whole days around the events, empty days at 0: one busy day still draws as a line.
+		const axis = data.charts[0].data[0] as number[];
+		expect(axis.length).toBeGreaterThanOrEqual(3);
+		expect(new Set(axis.slice(1).map((t, i) => t - axis[i]))).toEqual(new Set([86_400]));
 		expect(page.body).toContain('<h2>Clicks per link</h2><table>');
 		// Per step × variant × language: the language each claim was made with.
 		const languages = /<table id="languages">.*?<\/table>/s.exec(page.body)![0];
