@@ -17,6 +17,16 @@ export interface CampaignErrorDetails {
 	/** A service's HTTP status, when it answered. */
 	httpStatus?: number;
 	cause?: unknown;
+	/** Which campaign, run and step failed (ids only, never a contact): an error workflow reports them (lib/observability). */
+	context?: CampaignErrorContext;
+}
+
+/** The campaign correlation of a failure; nodeError copies it into n8n's error context, which n8n's Error Trigger hands over. */
+export interface CampaignErrorContext {
+	campaign_id?: string;
+	run_id?: string;
+	step?: string;
+	variant?: string;
 }
 
 export class CampaignError extends Error {
@@ -25,6 +35,7 @@ export class CampaignError extends Error {
 	itemIndex?: number;
 	readonly source: 'input' | 'service';
 	readonly httpStatus?: number;
+	context?: CampaignErrorContext;
 
 	constructor(message: string, details: CampaignErrorDetails = {}) {
 		super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -34,6 +45,14 @@ export class CampaignError extends Error {
 		this.itemIndex = details.itemIndex;
 		this.source = details.source ?? 'input';
 		this.httpStatus = details.httpStatus;
+		if (details.context) this.context = details.context;
+	}
+
+	/** The same error, said of a campaign run (keys it already has are kept). */
+	inCampaign(context: CampaignErrorContext): this {
+		const known = Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined && v !== ''));
+		this.context = { ...known, ...this.context };
+		return this;
 	}
 
 	/** The same error, said of one input item (the first index given wins). */

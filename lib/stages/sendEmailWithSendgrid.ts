@@ -516,6 +516,8 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 				results[i] = await sendBatch(payloads[i], deps, policy, options, payloads[i].send_at && !payloads[i].sandbox ? batchIds.get(payloads[i].run_id) : undefined, statsOf(payloads[i].run_id));
 				held ??= results[i].paused;
 			} catch (e) {
+				// Which campaign, run and step failed: an error workflow reports it (lib/observability, sentry).
+				if (e instanceof CampaignError) e.inCampaign({ campaign_id: payloads[i].campaign_id, run_id: payloads[i].run_id, step: String(payloads[i].step), variant: payloads[i].variant });
 				if (e instanceof SendAbortedError) {
 					aborted = aborted ?? e;
 					e.partial.forEach((b) => (results[i] = b));
@@ -535,7 +537,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
 	if (held) for (let i = 0; i < payloads.length; i++) results[i] ??= pausedBatch(payloads[i], held, policy.now());
-	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)) : undefined;
+	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)).inCampaign(aborted.context ?? {}) : undefined;
 	if (stopped) {
 		// The store may be what failed: its counters are best effort here, the run's end is not.
 		await storeStats().catch(() => undefined);

@@ -155,9 +155,12 @@ export function nodeError(node: INode, e: unknown, itemIndex?: number): Error {
 	if (!(e instanceof CampaignError)) return new NodeOperationError(node, `Unexpected error: ${message}`, itemIndex === undefined ? {} : { itemIndex });
 	const index = e.itemIndex ?? itemIndex;
 	const description = [e.hint, e.field ? `Field: ${e.field}` : undefined].filter(Boolean).join(' — ') || undefined;
+	let error: NodeApiError | NodeOperationError;
 	if (e.source === 'service') {
 		const httpCode = e.httpStatus === undefined ? undefined : String(e.httpStatus);
-		return new NodeApiError(node, { message, ...(httpCode ? { httpCode } : {}) }, { message, description, httpCode, itemIndex: index });
-	}
-	return new NodeOperationError(node, message, { ...(index === undefined ? {} : { itemIndex: index }), ...(description ? { description } : {}) });
+		error = new NodeApiError(node, { message, ...(httpCode ? { httpCode } : {}) }, { message, description, httpCode, itemIndex: index });
+	} else error = new NodeOperationError(node, message, { ...(index === undefined ? {} : { itemIndex: index }), ...(description ? { description } : {}) });
+	// The failed campaign, run and step (ids only) travel in n8n's error context: an error workflow's Campaign Error Report reads them.
+	if (e.context) error.context = { ...error.context, ...e.context };
+	return error;
 }
