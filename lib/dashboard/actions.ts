@@ -10,7 +10,7 @@ import { CampaignError } from '../errors';
 import { pauseCampaign, resumeSending } from '../guard/holds';
 import { CampaignInputError, campaignId as campaignIdSchema, isValidEmail } from '../schemas';
 import type { CampaignStore } from '../store';
-import { cancelSequence } from '../store/audit';
+import { cancelSequence, requestResume } from '../store/audit';
 
 export interface ActionContext {
 	store: CampaignStore;
@@ -165,6 +165,19 @@ export const ACTIONS: Record<string, ActionSpec> = {
 		run: async (ctx, p) => {
 			const { key, already } = await revokeApiKey(ctx.store, p.key, ctx.actor);
 			return already ? `API key ${key.prefix} was already revoked.` : `API key ${key.prefix} "${key.name}" is revoked.`;
+		},
+	},
+	resume_run: {
+		label: 'Resume run',
+		undo: 'A run resumed sends only who it had not sent; nothing goes out twice.',
+		parse: (b) => ({ campaign: campaignField(b), run: runField(b) }),
+		campaignOf: (p) => p.campaign,
+		describe: (p) =>
+			`Ask for interrupted run ${p.run} of campaign ${p.campaign} to be resumed: the next Campaign Agent execution of this campaign with Resume Requested Runs on (a Schedule Trigger's, say) continues it from its checkpoint.`,
+		run: async (ctx, p) => {
+			const asked = await requestResume(ctx.store, p.run, ctx.actor);
+			if (!asked || asked.campaign_id !== p.campaign) throw new CampaignInputError(`Run ${p.run} of campaign ${p.campaign} is not interrupted: nothing to resume`, 'run');
+			return asked.already ? `Run ${p.run} was already waiting to be resumed.` : `Run ${p.run} will be resumed by the next Campaign Agent execution with Resume Requested Runs on.`;
 		},
 	},
 	pause_scheduled: scheduled('pause', 'Pause scheduled send', 'Resume Scheduled undoes it, before the send time plus 72 hours.'),

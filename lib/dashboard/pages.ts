@@ -211,7 +211,7 @@ function runsTable(ctx: PageContext, d: CampaignDetail): string {
 				: '';
 			const outcome =
 				r.status === 'interrupted'
-					? `<br><small>Resumable: run the Campaign Agent with Run ID ${e(r.run_id)} and Resume Run on.</small>`
+					? `<br><small>${r.error ? `${e(r.error)} — ` : ''}resumable${r.resume_requested_at ? `; resume asked by ${e(r.resume_requested_by)}` : ''}</small>${r.resume_requested_at ? '' : actionButton(ctx, 'resume_run', { campaign: d.overview.id, run: r.run_id })}`
 					: r.error
 						? `<br><small class="error">${e(r.error)}</small>`
 						: '';

@@ -53,3 +53,33 @@ export async function suppressionsOf(store: CampaignStore, email: string): Promi
 	);
 	return r.rows;
 }
+
+/**
+ * Asks for an interrupted run to be resumed (the dashboard): only a live run that is interrupted; a
+ * request already there stays with who made it first. Returns the run's campaign, or undefined when
+ * the run is not (or no longer) interrupted.
+ */
+export async function requestResume(store: CampaignStore, runId: string, by: string): Promise<{ campaign_id: string; already: boolean } | undefined> {
+	const r = await driverOf(store).query<{ campaign_id: string; already: boolean }>(
+		`WITH before AS (SELECT run_id, resume_requested_at FROM eca_runs WHERE run_id = $1 FOR UPDATE)
+		 UPDATE eca_runs r SET resume_requested_at = COALESCE(r.resume_requested_at, now()), resume_requested_by = COALESCE(r.resume_requested_by, $2)
+		 FROM before b WHERE r.run_id = b.run_id AND r.status = 'interrupted' AND r.mode = 'live'
+		 RETURNING r.campaign_id, b.resume_requested_at IS NOT NULL AS already`,
+		[runId, by.slice(0, 200)],
+	);
+	return r.rows[0];
+}
+
+/** Takes the oldest resume request of a campaign's interrupted runs, clearing it: one taker per request. */
+export async function takeResumeRequest(store: CampaignStore, campaignId: string): Promise<{ run_id: string; requested_by: string } | undefined> {
+	const r = await driverOf(store).query<{ run_id: string; requested_by: string }>(
+		`UPDATE eca_runs r SET resume_requested_at = NULL, resume_requested_by = NULL
+		 FROM (SELECT run_id, resume_requested_by FROM eca_runs
+		       WHERE campaign_id = $1 AND status = 'interrupted' AND resume_requested_at IS NOT NULL
+		       ORDER BY resume_requested_at LIMIT 1 FOR UPDATE SKIP LOCKED) t
+		 WHERE r.run_id = t.run_id
+		 RETURNING r.run_id, t.resume_requested_by AS requested_by`,
+		[campaignId],
+	);
+	return r.rows[0];
+}

@@ -467,6 +467,16 @@ ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS worker text;
 CREATE INDEX IF NOT EXISTS eca_runs_running ON eca_runs (worker) WHERE status = 'running';
 `,
 	},
+	{
+		version: 21,
+		name: 'runs: a resume asked for on the dashboard, for the Campaign Agent to take up',
+		// The dashboard asks; a Campaign Agent with Resume Requested Runs on takes the request (clearing it in
+		// the same statement, so two executions never resume the same run) and continues the run.
+		sql: `
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS resume_requested_at timestamptz;
+ALTER TABLE eca_runs ADD COLUMN IF NOT EXISTS resume_requested_by text;
+`,
+	},
 ];
 
 const LOCK_KEY = 72_612_345; // any constant; shared by every process that migrates this store

@@ -27,6 +27,9 @@ export interface RunListRow {
 	batch_id: string | null;
 	send_at: string | null;
 	scheduled_status: string | null;
+	/** An interrupted run someone asked (on the dashboard) to resume: when and who; the Campaign Agent takes it up. */
+	resume_requested_at: string | null;
+	resume_requested_by: string | null;
 }
 
 /** Live deliveries of one campaign step and variant, counted by what happened to them. */
@@ -76,7 +79,7 @@ export function listRuns(store: CampaignStore, campaignId: string | null): Promi
 	return rows(
 		store,
 		`SELECT run_id, campaign_id, step, mode, status, error, total, counts, progress, started_at::text, finished_at::text, llm_calls, llm_tokens,
-				batch_id, send_at_first::text AS send_at, scheduled_status
+				batch_id, send_at_first::text AS send_at, scheduled_status, resume_requested_at::text, resume_requested_by
 			 FROM eca_runs WHERE $1::text IS NULL OR campaign_id = $1 ORDER BY started_at DESC LIMIT 50`,
 		[campaignId],
 	);

@@ -13,6 +13,7 @@ import { normalizeEvent } from '../../lib/events/normalize';
 import { handleDashboard, type DashboardOptions, type DashboardRequest } from '../../lib/dashboard/router';
 import { parseUsers } from '../../lib/dashboard/access';
 import { activeHold, insertEnrollments } from '../../lib/store';
+import { takeResumeRequest } from '../../lib/store/audit';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
 import { sql } from '../helpers/sql';
@@ -189,6 +190,29 @@ describe('acting', () => {
 		expect((await sql(env.store).query('SELECT 1 FROM eca_suppressions WHERE email = $1', [bounced])).rowCount).toBe(0);
 		const log = await alice({ query: { view: 'campaign', id: ID } });
 		expect(log.body).toMatch(/<h2>Dashboard actions<\/h2><table>.*alice.*pick_winner/s);
+	});
+});
+
+describe('an interrupted Campaign Agent run', () => {
+	it('the run page offers Resume; asking records who, once; the agent takes the request once; a run not interrupted is refused', async () => {
+		await env.store.startRun({ runId: 'run-dash-int', campaignId: ID, step: 1, mode: 'live' });
+		await env.store.failRun('run-dash-int', 'SendGrid answered 503 for 10 minutes', 'interrupted');
+		const page = await alice({ query: { view: 'campaign', id: ID } });
+		const row = /<tr data-run="run-dash-int">.*?<\/tr>/s.exec(page.body)![0];
+		expect(row).toContain('SendGrid answered 503 for 10 minutes — resumable');
+		expect(row).toContain('name="action" value="resume_run"');
+		const csrf = csrfOf(page.body)!;
+		const asked = await alice({ body: { action: 'resume_run', campaign: ID, run: 'run-dash-int', csrf, confirmed: '1' } });
+		expect(asked.body).toContain('will be resumed by the next Campaign Agent execution');
+		expect((await alice({ body: { action: 'resume_run', campaign: ID, run: 'run-dash-int', csrf, confirmed: '1' } })).body).toContain('was already waiting to be resumed');
+		const after = /<tr data-run="run-dash-int">.*?<\/tr>/s.exec((await alice({ query: { view: 'campaign', id: ID } })).body)![0];
+		expect(after).toContain('resume asked by alice');
+		expect(after).not.toContain('value="resume_run"');
+		expect(await takeResumeRequest(env.store, ID)).toEqual({ run_id: 'run-dash-int', requested_by: 'alice' });
+		expect(await takeResumeRequest(env.store, ID)).toBeUndefined();
+		const finished = await alice({ body: { action: 'resume_run', campaign: ID, run: 'run-dash-1', csrf, confirmed: '1' } });
+		expect(finished.status).toBe(400);
+		expect(finished.body).toContain('is not interrupted');
 	});
 });
 
