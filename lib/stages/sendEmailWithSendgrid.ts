@@ -90,8 +90,10 @@ export class SendAbortedError extends CampaignError {
 		message: string,
 		readonly partial: BatchResult[],
 		httpStatus?: number,
+		/** What to fix (e.g. 'credentials' for a refused key): n8n's description and an error report's error_field. */
+		field?: string,
 	) {
-		super(message, { source: httpStatus ? 'service' : 'input', httpStatus });
+		super(message, { source: httpStatus ? 'service' : 'input', httpStatus, field });
 	}
 }
 
@@ -246,6 +248,8 @@ class BatchSender {
 					throw new SendAbortedError(
 						`SendGrid refused the API key (${e.status}): ${e.message.slice(0, 200)} — check the SendGrid API credential's key, that it has the Mail Send permission and that the account is in good standing${held ? '; every campaign sent with this key is paused until you resume it (Campaign Sequence → Resume, Resume SendGrid Account on)' : ''}`,
 						[],
+						undefined,
+						'credentials',
 					);
 				}
 				if (e.status === 403) {
@@ -431,7 +435,7 @@ async function sendBatch(payload: EmailPayload, deps: SendDeps, policy: BackoffP
 		// Nothing after the refusal went out: give those claims back so a re-run sends them.
 		const unsent = [...sendable].filter((r) => !sender.results.has(r.email));
 		await sender.record(unsent, 'retry', { error: e.message });
-		throw new SendAbortedError(e.message, [out()]);
+		throw new SendAbortedError(e.message, [out()], e.httpStatus, e.field);
 	}
 	return out();
 }
@@ -537,7 +541,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));
 	if (held) for (let i = 0; i < payloads.length; i++) results[i] ??= pausedBatch(payloads[i], held, policy.now());
-	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean)).inCampaign(aborted.context ?? {}) : undefined;
+	const stopped = failure ? failure.error : aborted ? new SendAbortedError(aborted.message, results.filter(Boolean), aborted.httpStatus, aborted.field).inCampaign(aborted.context ?? {}) : undefined;
 	if (stopped) {
 		// The store may be what failed: its counters are best effort here, the run's end is not.
 		await storeStats().catch(() => undefined);

@@ -11,6 +11,11 @@ import { campaignFromMessage, isErrorTriggerItem, reportFromError, reportFromErr
 import { buildEnvelope, maskAddresses, parseDsn, parseEnvelope, reportSafely, scrub, sentryAuthHeader, stackFrames } from '../../lib/observability/sentry';
 import { nodeError } from '../../nodes/shared/context';
 import { CampaignErrorReport } from '../../nodes/CampaignErrorReport/CampaignErrorReport.node';
+import { SendGridApiError, type SendGridTransport } from '../../lib/sendgrid/client';
+import { buildEmailPayloads } from '../../lib/stages/buildEmailPayload';
+import { parseCampaign } from '../../lib/stages/loadCampaignContent';
+import { SendAbortedError, sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
+import { campaignInput, contacts } from '../helpers/fixtures';
 import { fakeExecuteContext } from './nodes/fakeContext';
 
 const KEY = '0123456789abcdef0123456789abcdef';
@@ -243,6 +248,26 @@ describe('the package side', () => {
 		// A context it already has is kept.
 		expect(e.inCampaign({ campaign_id: 'other' }).context?.campaign_id).toBe('c1');
 		expect(reportFromError(e, { node: 'Send Email (SendGrid)', kind: 'run_failed' })).toMatchObject({ campaignId: 'c1', runId: 'r1', step: '2', field: 'credentials', hint: 'fix it', kind: 'run_failed' });
+	});
+
+	it('a refused SendGrid key stops the send with the campaign, run, step and field the report needs', async () => {
+		const refused: SendGridTransport = {
+			sendMail: async () => {
+				throw new SendGridApiError('SendGrid mail send failed (401)', 401, [], {});
+			},
+			request: async () => ({ status: 200, headers: {}, body: {} }),
+		};
+		{
+			const payloads = buildEmailPayloads(parseCampaign(campaignInput({ id: 'sentry-401' })), contacts(3), 'run-401', { step: 1 });
+			const err = await sendEmailWithSendgrid(payloads, { transport: refused }).catch((e) => e);
+			expect(err).toBeInstanceOf(SendAbortedError);
+			expect(err.field).toBe('credentials');
+			expect(err.context).toEqual({ campaign_id: 'sentry-401', run_id: 'run-401', step: '1', variant: 'A' });
+			const node = { id: '1', name: 'Send Email (SendGrid)', type: 't', typeVersion: 1, position: [0, 0] as [number, number], parameters: {} };
+			const n8nError = nodeError(node, err) as NodeOperationError;
+			expect(n8nError.description).toBe('Field: credentials');
+			expect(n8nError.context).toMatchObject({ campaign_id: 'sentry-401', run_id: 'run-401', step: '1' });
+		}
 	});
 
 	it('reportSafely never throws: a refused or unreachable Sentry answers false', async () => {
