@@ -643,6 +643,25 @@ function preview() {
 	);
 }
 
+/**
+ * The error workflow: campaign workflows name it in their settings (Error Workflow); n8n runs it with
+ * the failed execution, and Campaign Error Report sends one Sentry event for it.
+ */
+function errorReport() {
+	const nodes = [
+		sticky(
+			'Setup',
+			'## Failed campaign runs to Sentry\n1. Select a **Campaign Sentry API** credential on *Campaign Error Report*: your project\'s DSN (Sentry → Project Settings → Client Keys), environment, release.\n2. **Publish** this workflow (n8n only runs a published error workflow).\n3. In each campaign workflow: **Settings → Error Workflow → Email Campaign: error report**, and save.\n\nEvery failed execution of those workflows becomes one Sentry event tagged with the campaign, run, step, node, workflow and execution, and the error\'s field and hint. Secrets and contacts\' addresses are masked; node parameters and request bodies are never sent. Executions started from the editor do not call an error workflow: schedules, webhooks, forms and published triggers do.',
+			[-420, -320],
+			620,
+			300,
+		),
+		node('Error Trigger', 'n8n-nodes-base.errorTrigger', [-380, 100]),
+		node('Campaign Error Report', ours('campaignErrorReport'), [-140, 100], { delivery: 'send', options: {} }),
+	];
+	return workflow('Email Campaign: error report', nodes, connect([['Error Trigger', 'Campaign Error Report']]));
+}
+
 /** File name in workflows/ → the function that makes that template. */
 export const templates: Record<string, () => Template> = {
 	'campaign-pipeline.json': pipeline,
@@ -656,6 +675,7 @@ export const templates: Record<string, () => Template> = {
 	'sendgrid-event-tracking.json': eventTracking,
 	'campaign-dashboard.json': dashboard,
 	'campaign-preview.json': preview,
+	'campaign-error-report.json': errorReport,
 };
 
 /** Every template, by file name (node ids are numbered per template, as in the committed files). */
