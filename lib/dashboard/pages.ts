@@ -106,13 +106,21 @@ function ratesCells(t: Totals, r: Rates): string {
 	return `<td class="n">${e(t.sent)}</td><td class="n">${pct(r.delivered)}</td><td class="n">${pct(r.open)}</td><td class="n">${pct(r.click)}</td><td class="n">${pct(r.bounce)}</td><td class="n">${pct(r.unsubscribe)}</td>`;
 }
 
+/** How far a campaign's sequence is: contacts done (completed or stopped) of all enrolled, as a bar and in words. */
+function progress(c: CampaignOverview): string {
+	const total = c.enrolled_total;
+	if (total === 0) return '<span class="muted">no sequence</span>';
+	const done = Math.max(0, total - c.enrolled_active);
+	return `<progress max="${e(total)}" value="${e(done)}"></progress> <small>${e(done)}/${e(total)} done · ${e(c.enrolled_active)} active</small>`;
+}
+
 export function campaignsPage(ctx: PageContext, list: CampaignOverview[], filter: { search?: string; status?: string }): string {
 	const rows = list
 		.map(
 			(c) =>
 				`<tr data-campaign="${e(c.id)}"><td><a href="${href({ view: 'campaign', id: c.id })}">${e(c.name || c.id)}</a><br><small class="muted">${e(c.id)}</small></td><td><span class="badge ${e(c.status)}">${e(c.status)}</span></td>${ratesCells(c.totals, c.rates)}<td>${
 					c.last_run ? `<span class="badge ${e(c.last_run.status)}">${e(c.last_run.status)}</span> ${when(c.last_run.started_at)}` : '—'
-				}</td><td>${c.next_step ? `step ${e(c.next_step.step)} · ${when(c.next_step.at)} · ${e(c.next_step.contacts)} contacts` : '—'}</td><td class="n">${e(c.enrolled_active)}</td><td>${
+				}</td><td>${c.next_step ? `step ${e(c.next_step.step)} · ${when(c.next_step.at)} · ${e(c.next_step.contacts)} contacts` : '—'}</td><td>${progress(c)}</td><td>${
 					c.status === 'paused' ? actionButton(ctx, 'resume_campaign', { campaign: c.id }) : actionButton(ctx, 'pause_campaign', { campaign: c.id })
 				}</td></tr>`,
 		)
@@ -120,7 +128,7 @@ export function campaignsPage(ctx: PageContext, list: CampaignOverview[], filter
 	const statusOptions = ['', 'active', 'paused'].map((s) => `<option value="${s}"${filter.status === s ? ' selected' : ''}>${s || 'any status'}</option>`).join('');
 	const form = `<form class="filters" method="get" action=""><input type="search" name="q" placeholder="Search id or name" value="${e(filter.search ?? '')}"><select name="status">${statusOptions}</select><button type="submit">Filter</button></form>`;
 	const table = list.length
-		? `<table><thead><tr><th>Campaign</th><th>Status</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Unsubscribed</th><th>Last run</th><th>Next step</th><th>In sequence</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
+		? `<table><thead><tr><th>Campaign</th><th>Status</th><th>Sent</th><th>Delivered</th><th>Opened</th><th>Clicked</th><th>Bounced</th><th>Unsubscribed</th><th>Last run</th><th>Next step</th><th>Sequence progress</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
 		: '<p class="muted">No campaigns match.</p>';
 	return layout(ctx, 'Campaigns', form + table);
 }

@@ -70,6 +70,8 @@ describe('reading', () => {
 		for (const m of page.body.matchAll(/<(script|style)\b([^>]*)>/g)) if (!/type="application\/json"/.test(m[2])) expect(m[2]).toContain(`nonce="${nonce}"`);
 		expect(page.body).not.toMatch(/\son[a-z]+=/i);
 		expect(page.body).toMatch(/data-campaign="dash-1"><td>.*<td class="n">60<\/td>/);
+		// Sequence progress: 5 enrolled, none done yet.
+		expect(page.body).toContain('<progress max="5" value="0"></progress> <small>0/5 done · 5 active</small>');
 		expect(page.body).toContain('name="action" value="pause_campaign"');
 		const read = await bob();
 		expect(read.status).toBe(200);
