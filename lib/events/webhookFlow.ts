@@ -13,7 +13,18 @@ import { ReplyOptions, applyInboundReply } from './replyFlow';
 import { type GuardThresholds, type Hold, describeHold } from '../guard/breaker';
 
 /** A refusal (answered with its status and error, no items), or 200 with the items to emit. */
-export type WebhookAnswer = { status: number; error: string } | { status: 200; items: Array<Record<string, unknown>> };
+export type WebhookAnswer = { status: number; error: string } | { status: 200; items: Array<Record<string, unknown>>; stats?: EventBatchStats };
+
+/** What an event post held, for the trigger's log line (counts only: lib/observability/logLines.ts). */
+export interface EventBatchStats {
+	/** Events in the post; those of the types the node listens for; those new to the store (undefined without a store). */
+	received: number;
+	kept: number;
+	fresh?: number;
+	by_event: Record<string, number>;
+	campaigns: number;
+	paused: number;
+}
 
 export type OutputMode = 'event' | 'request' | 'none';
 
@@ -64,8 +75,10 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 		if (e instanceof EventBodyError) return { status: 400, error: e.message };
 		throw e;
 	}
+	const received = events.length;
 	const wanted = new Set(settings.wanted);
 	events = events.filter((e) => wanted.has(e.event));
+	let fresh: number | undefined;
 	const dropMachine = settings.dropMachineOpens !== false;
 
 	let output = events;
@@ -74,6 +87,7 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 		try {
 			const r = await applyEvents(await post.store(), events, { countMachineOpens: !dropMachine, stopSequenceOnClick: settings.stopSequenceOnClick === true, guard: settings.guard });
 			paused = r.paused;
+			fresh = r.fresh.length;
 			if (!settings.emitDuplicates) output = r.fresh;
 		} catch (e) {
 			// SendGrid retries a batch that was not answered 2xx, so nothing accepted is ever lost.
@@ -81,7 +95,10 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 		}
 	}
 	if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
-	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output) };
+	const by_event: Record<string, number> = {};
+	for (const e of events) by_event[e.event] = (by_event[e.event] ?? 0) + 1;
+	const stats: EventBatchStats = { received, kept: events.length, fresh, by_event, campaigns: new Set(events.map((e) => e.campaign_id).filter(Boolean)).size, paused: paused.length };
+	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output), stats };
 }
 
 /**

@@ -52,6 +52,8 @@ export interface SendDeps {
 	store?: CampaignStore;
 	limiter?: RateLimiter;
 	onProgress?: (p: SendProgress) => void;
+	/** Once per run when the send ends (done or stopped): its 429s, retries and rate-limit waits in this send (the nodes' log lines). */
+	onRunStats?: (runId: string, stats: SendStats) => void;
 }
 
 export interface SendProgress {
@@ -503,6 +505,7 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 		return s;
 	};
 	const storeStats = async () => {
+		for (const [runId, s] of stats) deps.onRunStats?.(runId, { ...s, limiter_wait_ms: Math.round(s.limiter_wait_ms) });
 		if (!deps.store || options.dryRun) return;
 		for (const [runId, s] of stats) await recordSendStats(deps.store, runId, s);
 	};

@@ -12,6 +12,8 @@ import { readCombinedCopyAndDelivery, readContactSource } from '../shared/reader
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { sendGridListMethods } from '../shared/sendGridLists';
 import { audienceField, audienceOptionsOf } from '../shared/audienceFields';
+import { runFailed, runFinished, runStarted } from '../../lib/observability/logLines';
+import { log } from '../shared/logging';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
 
@@ -103,6 +105,9 @@ export class CampaignAgent implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
+		const started = Date.now();
+		// The run's ids for its log lines, once they are read.
+		let facts: { node: string; campaign_id?: string; run_id?: string } = { node: 'Campaign Agent' };
 		try {
 			const store = await campaignStore(this);
 			const { copy, delivery, deps } = await readCombinedCopyAndDelivery(this, store);
@@ -114,6 +119,8 @@ export class CampaignAgent implements INodeType {
 			const runId = (this.getNodeParameter('runId', 0, '') as string).trim() || newRunId();
 			const resume = this.getNodeParameter('resume', 0, false) as boolean;
 			const manual = this.getMode() === 'manual';
+			facts = { ...facts, campaign_id: typeof raw.id === 'string' ? raw.id : undefined, run_id: runId };
+			log(this, runStarted({ ...facts, step: steps, dry_run: !!delivery.dryRun }));
 			const result = await runCampaignAgent(
 				{
 					campaign: raw,
@@ -154,11 +161,26 @@ export class CampaignAgent implements INodeType {
 				dry_run: delivery.dryRun,
 				store: store.kind,
 			};
+			log(
+				this,
+				runFinished({
+					...facts,
+					campaign_id: result.campaignId,
+					step: result.steps,
+					recipients: result.total,
+					counts: { ...result.counts, invalid: result.invalid.length, left_for_later: summary.left_for_later },
+					llm_calls: summary.llm_calls,
+					llm_tokens: summary.llm_tokens,
+					duration_ms: result.durationMs,
+					dry_run: !!delivery.dryRun,
+				}),
+			);
 			// The summary is made from every input item (as n8n's Aggregate pairs); each delivery row pairs with its contact's item.
 			const rows = result.rows as unknown as Array<Record<string, unknown>>;
 			const itemOf = rows.length ? contactItemByEmail(this, items) : undefined;
 			return [[{ json: summary, pairedItem: pairedAll(items.length) }, ...rows.map((r) => ({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: itemOf?.get(String(r.email).toLowerCase()) ?? 0 } }))]];
 		} catch (e) {
+			log(this, runFailed({ ...facts, duration_ms: Date.now() - started }, e));
 			// The run failed as a whole (campaign, contacts, SendGrid, the store): every input item gets the error with Continue On Fail.
 			return [failItems(this, e, indexes(Math.max(items.length, 1)))];
 		}

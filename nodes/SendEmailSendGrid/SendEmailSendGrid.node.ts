@@ -10,6 +10,11 @@ import { PreflightError, preflightRun } from '../../lib/preview/preflight';
 import { deliveryProperties } from '../shared/properties';
 import { readDelivery } from '../shared/readers';
 import { sendGridListMethods } from '../shared/sendGridLists';
+import { runFailed, runFinished, runStarted, sendRunFacts } from '../../lib/observability/logLines';
+import type { SendStats } from '../../lib/store/metrics';
+import { log } from '../shared/logging';
+
+const NODE = 'Send Email (SendGrid)';
 
 export class SendEmailSendGrid implements INodeType {
 	description: INodeTypeDescription = {
@@ -63,7 +68,18 @@ export class SendEmailSendGrid implements INodeType {
 				}
 			}
 			const store = await campaignStore(this);
-			const batches = await sendEmailWithSendgrid(todo.map((o) => o.payload), { transport: delivery.transport, store, limiter: delivery.limiter }, delivery.options);
+			const payloads = todo.map((o) => o.payload);
+			const started = Date.now();
+			const stats = new Map<string, SendStats>();
+			for (const f of sendRunFacts(NODE, payloads, undefined, undefined, { dry_run: !!delivery.dryRun })) log(this, runStarted(f));
+			let batches;
+			try {
+				batches = await sendEmailWithSendgrid(payloads, { transport: delivery.transport, store, limiter: delivery.limiter, onRunStats: (id, s) => stats.set(id, s) }, delivery.options);
+			} catch (e) {
+				for (const f of sendRunFacts(NODE, payloads, undefined, stats, { duration_ms: Date.now() - started })) log(this, runFailed(f, e));
+				throw e;
+			}
+			for (const f of sendRunFacts(NODE, payloads, batches, stats, { duration_ms: Date.now() - started, dry_run: !!delivery.dryRun })) log(this, runFinished(f));
 			// One batch result per payload, in order: each pairs with its input item, and so does each of its recipients.
 			const out: INodeExecutionData[] =
 				this.getNodeParameter('outputMode', 0) === 'recipient'

@@ -5,6 +5,8 @@ import { guardThresholds } from '../../lib/guard/breaker';
 import { CREDENTIALS, campaignStore, optionalCredentials } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { triggerProperties } from './description';
+import { webhookBatch } from '../../lib/observability/logLines';
+import { log } from '../shared/logging';
 import { type RegistrationData, eventWebhookRegistration } from './registration';
 
 export class SendGridTrigger implements INodeType {
@@ -42,8 +44,10 @@ export class SendGridTrigger implements INodeType {
 		const store = options.updateStore === false ? undefined : () => campaignStore(this);
 		const headers = (this.getHeaderData() ?? {}) as Record<string, string | undefined>;
 		let answer: WebhookAnswer;
+		const started = Date.now();
+		const inbound = this.getWebhookName() === 'setup';
 		// The second webhook ('setup', n8n's only other webhook name) receives Inbound Parse replies.
-		if (this.getWebhookName() === 'setup') {
+		if (inbound) {
 			if (options.binaryData === true && !req.rawBody && req.readRawBody) await req.readRawBody();
 			// n8n hands multipart posts over as { data: fields, files }, each field already decoded as UTF-8.
 			const body = (this.getBodyData() ?? {}) as Record<string, unknown>;
@@ -77,6 +81,7 @@ export class SendGridTrigger implements INodeType {
 				guard = this.getNodeParameter('reputationGuard', true) ? guardThresholds(this.getNodeParameter('reputationLimits', {}) as Record<string, never>) : undefined;
 			} catch (e) {
 				this.getResponseObject().status(500).json({ error: `Reputation Limits: ${(e as Error).message}` });
+				log(this, webhookBatch({ node: 'SendGrid Trigger', kind: 'events', status: 500, error: `Reputation Limits: ${(e as Error).message}`, duration_ms: Date.now() - started }));
 				return { noWebhookResponse: true };
 			}
 			answer = await receiveEventPost(
@@ -102,6 +107,21 @@ export class SendGridTrigger implements INodeType {
 				},
 			);
 		}
+		// One line per post: counts and duration, never an address or the body.
+		const stats = 'stats' in answer ? answer.stats : undefined;
+		log(
+			this,
+			webhookBatch({
+				node: 'SendGrid Trigger',
+				kind: inbound ? 'inbound' : 'events',
+				status: answer.status,
+				bytes: req.rawBody?.length,
+				duration_ms: Date.now() - started,
+				...('error' in answer
+					? { error: answer.error }
+					: { emitted: answer.items.length, ...(stats ? { ...stats, duplicates: stats.fresh === undefined ? undefined : stats.kept - stats.fresh } : {}) }),
+			}),
+		);
 		if ('error' in answer) {
 			this.getResponseObject().status(answer.status).json({ error: answer.error });
 			return { noWebhookResponse: true };

@@ -7,6 +7,8 @@ import { toItems } from '../../shared/operations';
 import { combinedCopyProperties, combinedDeliveryProperties } from '../../shared/properties';
 import { readCombinedCopyAndDelivery } from '../../shared/readers';
 import { asOf, campaignRef, readAsOf, readCampaignRef } from './common';
+import { runFailed, runFinished, runStarted } from '../../../lib/observability/logLines';
+import { log } from '../../shared/logging';
 
 const properties: INodeProperties[] = [
 	campaignRef,
@@ -30,13 +32,26 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 	const store = await campaignStore(this);
 	const now = readAsOf(this);
 	const { copy, delivery, deps } = await readCombinedCopyAndDelivery(this, store);
-	const summaries = await sendDueSteps(store, deps, {
-		now,
-		campaignId: readCampaignRef(this) || undefined,
-		limit: this.getNodeParameter('maxContacts', 0, 100000) as number,
-		batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
-		copy: copy.options,
-		send: delivery.options,
-	});
+	const node = 'Campaign Sequence: Send Due Steps';
+	const campaignId = readCampaignRef(this) || undefined;
+	const started = Date.now();
+	// The tick itself is a debug line (a Schedule Trigger runs it every few minutes); each run it made gets its info line.
+	log(this, { ...runStarted({ node, campaign_id: campaignId, dry_run: !!delivery.dryRun }), level: 'debug' });
+	let summaries;
+	try {
+		summaries = await sendDueSteps(store, deps, {
+			now,
+			campaignId,
+			limit: this.getNodeParameter('maxContacts', 0, 100000) as number,
+			batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
+			copy: copy.options,
+			send: delivery.options,
+		});
+	} catch (e) {
+		log(this, runFailed({ node, campaign_id: campaignId, duration_ms: Date.now() - started }, e));
+		throw e;
+	}
+	for (const s of summaries) log(this, runFinished({ node, campaign_id: s.campaign_id, run_id: s.run_id, step: s.step, recipients: s.due, counts: s.counts, duration_ms: Date.now() - started, dry_run: !!delivery.dryRun }));
+	if (summaries.length === 0) log(this, { ...runFinished({ node, campaign_id: campaignId, runs: 0, recipients: 0, duration_ms: Date.now() - started }), level: 'debug' });
 	return toItems(summaries.length ? summaries : [{ due: 0, message: 'No sequence step is due' }]);
 }

@@ -6,6 +6,10 @@ import type { DeliveryResult } from '../../../lib/schemas';
 import type { CampaignError } from '../../../lib/errors';
 import { campaignStore, nodeError } from '../../shared/context';
 import { errorItem, failItems, inInputOrder, pairedWith, resultsOfItem } from '../../shared/items';
+import { runFailed, runFinished, runLogged } from '../../../lib/observability/logLines';
+import { log } from '../../shared/logging';
+
+const NODE = 'Log Campaign Result';
 
 export const description = updateDisplayOptions({ show: { operation: ['log'] } }, [
 	{
@@ -58,11 +62,34 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 		const store = await campaignStore(this);
 		// Generate Email Copy attaches what the copy cost; the run summary keeps it.
 		const copyStats = (items[0]?.json?.copy_stats ?? undefined) as CopyStats | undefined;
-		const summaries = await logCampaignResult(results, { store }, {
-			finishRun: this.getNodeParameter('finishRun', 0) as boolean,
-			llmCalls: copyStats?.llm_calls,
-			llmTokens: copyStats ? (copyStats.prompt_tokens ?? 0) + (copyStats.completion_tokens ?? 0) : undefined,
-		});
+		const finishRun = this.getNodeParameter('finishRun', 0) as boolean;
+		const started = Date.now();
+		let summaries;
+		try {
+			summaries = await logCampaignResult(results, { store }, {
+				finishRun,
+				llmCalls: copyStats?.llm_calls,
+				llmTokens: copyStats ? (copyStats.prompt_tokens ?? 0) + (copyStats.completion_tokens ?? 0) : undefined,
+			});
+		} catch (e) {
+			const runs = new Map(results.map((r) => [r.run_id, r.campaign_id]));
+			for (const [run_id, campaign_id] of runs) log(this, runFailed({ node: NODE, campaign_id, run_id, duration_ms: Date.now() - started }, e));
+			throw e;
+		}
+		for (const s of summaries) {
+			const facts = {
+				node: NODE,
+				campaign_id: s.campaign_id,
+				run_id: s.run_id,
+				step: s.steps,
+				recipients: s.recipients,
+				counts: s.stored_counts ?? { sent: s.sent, failed: s.failed, deferred: s.deferred, unconfirmed: s.unconfirmed, suppressed: s.suppressed },
+				llm_calls: copyStats?.llm_calls,
+				llm_tokens: copyStats ? (copyStats.prompt_tokens ?? 0) + (copyStats.completion_tokens ?? 0) : undefined,
+				duration_ms: Date.now() - started,
+			};
+			log(this, finishRun ? runFinished(facts) : runLogged(facts));
+		}
 		const itemsOfRun = new Map<string, Set<number>>();
 		results.forEach((r, k) => {
 			let set = itemsOfRun.get(r.run_id);
