@@ -558,10 +558,10 @@ function dashboard() {
 	const nodes = [
 		sticky(
 			'Setup',
-			'## Campaign dashboard\nPublish, then open `/webhook/campaign-dashboard` in a browser.\n\n**Sign-in**: create a *Campaign Dashboard Users* credential (one `name:password` per line) and select it on **Campaign Dashboard**; the browser asks each person for theirs. **Allowed Actors** on that node names who may pause, resume or cancel a campaign or a scheduled run, pick an A/B winner or lift a suppression (every action asks for a confirmation and is logged with who and when); everyone else reads.\n\nPages: campaigns (rates, last run, next step), a page per campaign (opens and clicks over time, clicks per link, bounce reasons, A/B decisions, copy, runs), deliveries (search, pages, CSV export). Charts are drawn by uPlot, served with the page: no CDN, works offline, strict CSP.',
-			[-460, -360],
+			'## Campaign dashboard\nPublish, then open `/webhook/campaign-dashboard` in a browser.\n\n**Sign-in**: create a *Campaign Dashboard Users* credential (one `name:password` per line) and select it on **Campaign Dashboard**; the browser asks each person for theirs. **Allowed Actors** on that node names who may pause, resume or cancel a campaign or a scheduled run, pick an A/B winner or lift a suppression (every action asks for a confirmation and is logged with who and when); everyone else reads.\n\nPages: campaigns (rates, last run, next step), a page per campaign (opens and clicks over time, clicks per link, bounce reasons, A/B decisions, copy, runs), deliveries (search, pages, CSV export). Charts are drawn by uPlot, served with the page: no CDN, works offline, strict CSP.\n\n**Prometheus**: `/webhook/campaign-dashboard?view=metrics` answers campaign metrics (Prometheus text format) to the same users — give the scraper a user of its own (README: scrape config).',
+			[-460, -400],
 			620,
-			320,
+			360,
 		),
 		node(
 			'Dashboard',
