@@ -7,7 +7,9 @@
  * - events per campaign, step and type: eca_events_dash_timeline (campaign_id, event, ts) INCLUDE (step, ...);
  * - runs: eca_runs_campaign (campaign_id, started_at DESC); runs in progress: eca_runs_running (migration 20);
  * - suppressions by reason: the whole (small) suppression table, one row per address and scope.
- * Campaigns exported are capped (the most recently created or run first): label cardinality stays bounded.
+ * Both big-table reads go campaign by campaign (a LATERAL subquery per id), so each walks its
+ * campaign's index range; test/integration/metrics-scale.test.ts checks the plans on 1M deliveries and
+ * 3M events. Campaigns exported are capped (the most recently created or run first): label cardinality stays bounded.
  */
 import type { CampaignStore } from './campaignStore';
 import { driverOf } from './campaignStore';
@@ -74,13 +76,15 @@ export async function campaignMetricsData(store: CampaignStore, options: { limit
 	if (campaigns.length === 0) return { campaigns, campaigns_total, deliveries: [], events: [], runs: [], suppressions: await suppressionReasons(store), running: await runningPerWorker(store) };
 	const [deliveries, events, runs] = await Promise.all([
 		db.query<CampaignMetricsData['deliveries'][number]>(
-			`SELECT campaign_id, step, status, count(*)::int AS n FROM eca_deliveries
-			 WHERE campaign_id = ANY($1::text[]) AND mode = 'live' GROUP BY campaign_id, step, status ORDER BY campaign_id, step, status`,
+			`SELECT c.id AS campaign_id, x.step, x.status, x.n FROM unnest($1::text[]) AS c(id)
+			 CROSS JOIN LATERAL (SELECT step, status, count(*)::int AS n FROM eca_deliveries d WHERE d.campaign_id = c.id AND d.mode = 'live' GROUP BY step, status) x
+			 ORDER BY 1, 2, 3`,
 			[campaigns],
 		),
 		db.query<CampaignMetricsData['events'][number]>(
-			`SELECT campaign_id, step, event, count(*)::int AS n FROM eca_events
-			 WHERE campaign_id = ANY($1::text[]) GROUP BY campaign_id, step, event ORDER BY campaign_id, step, event`,
+			`SELECT c.id AS campaign_id, x.step, x.event, x.n FROM unnest($1::text[]) AS c(id)
+			 CROSS JOIN LATERAL (SELECT step, event, count(*)::int AS n FROM eca_events e WHERE e.campaign_id = c.id GROUP BY step, event) x
+			 ORDER BY 1, 2, 3`,
 			[campaigns],
 		),
 		db.query<CampaignMetricsData['runs'][number]>(

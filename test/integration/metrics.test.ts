@@ -16,7 +16,8 @@ import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { campaignMetrics, METRICS_PREFIX, NO_STEP } from '../../lib/observability/metrics';
 import { campaignMetricsData, METRICS_CAMPAIGN_LIMIT } from '../../lib/store/metrics';
 import { handleDashboard } from '../../lib/dashboard/router';
-import type { CampaignStore } from '../../lib/store';
+import { getCampaignStore, type CampaignStore } from '../../lib/store';
+import { recordSendStats } from '../../lib/store/metrics';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { sql } from '../helpers/sql';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
@@ -228,5 +229,23 @@ describe('labels and cardinality', () => {
 		expect(known).toBeGreaterThan(230);
 		// A smaller cap is honoured too.
 		expect((await campaignMetricsData(store, { limit: 3 })).campaigns).toEqual(['cap-230', 'cap-229', 'cap-228']);
+	});
+});
+
+describe('on embedded PGlite', () => {
+	it('the same reads and text: deliveries, events, runs with their send stats, the worker', async () => {
+		const lite = await getCampaignStore({ inMemory: true });
+		await lite.startRun({ runId: 'lite-run', campaignId: 'lite', step: 1, mode: 'live', worker: 'w-1' });
+		await recordSendStats(lite, 'lite-run', { rate_limited: 2, retries: 3, limiter_wait_ms: 1500 });
+		await sql(lite).query(`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, email, status) VALUES ('l1', 'lite', 'lite-run', 1, 'a@lite.example', 'sent'), ('l2', 'lite', 'lite-run', 1, 'b@lite.example', 'failed')`);
+		await sql(lite).query(`INSERT INTO eca_events (sg_event_id, event, ts, campaign_id, step, payload) VALUES ('le1', 'open', now(), 'lite', 1, '{}')`);
+		const parsed = parsePrometheusTextFormat((await campaignMetrics(lite)).text);
+		expect(samples(parsed, p('deliveries'), { campaign_id: 'lite' })).toEqual(new Map([['status=failed,step=1', 1], ['status=sent,step=1', 1]]));
+		expect(samples(parsed, p('events_total'), { campaign_id: 'lite' })).toEqual(new Map([['event=open,step=1', 1]]));
+		expect(samples(parsed, p('runs'), { campaign_id: 'lite' })).toEqual(new Map([['outcome=running,step=1', 1]]));
+		expect(samples(parsed, p('sendgrid_rate_limited_total'), { campaign_id: 'lite' })).toEqual(new Map([['step=1', 2]]));
+		expect(samples(parsed, p('sendgrid_retries_total'), { campaign_id: 'lite' })).toEqual(new Map([['step=1', 3]]));
+		expect(samples(parsed, p('limiter_wait_seconds_total'), { campaign_id: 'lite' })).toEqual(new Map([['step=1', 1.5]]));
+		expect(samples(parsed, p('runs_in_progress'))).toEqual(new Map([['worker=w-1', 1]]));
 	});
 });
