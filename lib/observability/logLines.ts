@@ -92,7 +92,8 @@ function runMeta(f: RunFacts, event: string): LogMeta {
 		const v = count(f[k]);
 		if (v !== undefined) meta[k] = v;
 	}
-	if (typeof f.dry_run === 'boolean') meta.dry_run = f.dry_run;
+	// The run's mode, not a count: `dry_run` as a count is the recipients a dry run went through.
+	if (typeof f.dry_run === 'boolean') meta.mode = f.dry_run ? 'dry_run' : 'live';
 	let keys = 0;
 	for (const [k, v] of Object.entries(f.counts ?? {})) {
 		const n = count(v);

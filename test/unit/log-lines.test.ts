@@ -15,7 +15,7 @@ describe('run lines', () => {
 		expect(runStarted({ node: 'Send Email (SendGrid)', campaign_id: 'spring', run_id: 'run-1', step: 1, recipients: 1500, batches: 2, dry_run: false })).toEqual({
 			level: 'info',
 			message: 'Campaign run started: Send Email (SendGrid), campaign spring, run run-1',
-			meta: { scope: LOG_SCOPE, event: 'run_started', node: 'Send Email (SendGrid)', campaign_id: 'spring', run_id: 'run-1', step: 1, recipients: 1500, batches: 2, dry_run: false },
+			meta: { scope: LOG_SCOPE, event: 'run_started', node: 'Send Email (SendGrid)', campaign_id: 'spring', run_id: 'run-1', step: 1, recipients: 1500, batches: 2, mode: 'live' },
 		});
 	});
 
