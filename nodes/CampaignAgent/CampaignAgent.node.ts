@@ -14,6 +14,7 @@ import { sendGridListMethods } from '../shared/sendGridLists';
 import { audienceField, audienceOptionsOf } from '../shared/audienceFields';
 import { runFailed, runFinished, runStarted } from '../../lib/observability/logLines';
 import { log } from '../shared/logging';
+import { campaignSentryDsnTest, reportRunFailure } from '../shared/sentryReport';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
 
@@ -36,6 +37,7 @@ export class CampaignAgent implements INodeType {
 			{ name: 'campaignLlmApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
 			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
+			{ name: 'campaignSentryApi', required: false, testedBy: 'campaignSentryDsnTest' },
 		],
 		properties: [
 			heading('campaignHeading', 'Campaign'),
@@ -101,7 +103,7 @@ export class CampaignAgent implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest }, ...sendGridListMethods };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest, campaignSentryDsnTest }, ...sendGridListMethods };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const items = this.getInputData();
@@ -181,6 +183,7 @@ export class CampaignAgent implements INodeType {
 			return [[{ json: summary, pairedItem: pairedAll(items.length) }, ...rows.map((r) => ({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: itemOf?.get(String(r.email).toLowerCase()) ?? 0 } }))]];
 		} catch (e) {
 			log(this, runFailed({ ...facts, duration_ms: Date.now() - started }, e));
+			await reportRunFailure(this, e, { campaignId: facts.campaign_id, runId: facts.run_id });
 			// The run failed as a whole (campaign, contacts, SendGrid, the store): every input item gets the error with Continue On Fail.
 			return [failItems(this, e, indexes(Math.max(items.length, 1)))];
 		}

@@ -1,18 +1,9 @@
-import type { ICredentialTestFunctions, ICredentialsDecrypted, IDataObject, IExecuteFunctions, INodeCredentialTestResult, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { reportFromErrorTrigger } from '../../lib/observability/errorReport';
 import { buildEnvelope, parseDsn, postEnvelope, type ErrorReport } from '../../lib/observability/sentry';
 import { perItem } from '../shared/items';
-
-/** The DSN's form, checked without sending anything (a test event would open an issue in the project). */
-async function campaignSentryDsnTest(this: ICredentialTestFunctions, credential: ICredentialsDecrypted): Promise<INodeCredentialTestResult> {
-	try {
-		const dsn = parseDsn(credential.data?.dsn);
-		return { status: 'OK', message: `A DSN of project ${dsn.projectId}; reports go to ${new URL(dsn.envelopeUrl).host}` };
-	} catch (e) {
-		return { status: 'Error', message: (e as Error).message };
-	}
-}
+import { campaignSentryDsnTest } from '../shared/sentryReport';
 
 // eslint-disable-next-line @n8n/community-nodes/node-usable-as-tool -- it reports a failed execution from an Error Trigger; an AI agent has no failed execution to hand it
 export class CampaignErrorReport implements INodeType {

@@ -5,6 +5,7 @@ import { campaignRedisConnectionTest } from '../shared/redisCredential';
 import { operations, router } from './actions/router';
 import { chatModelInput } from '../shared/properties';
 import { sendGridListMethods } from '../shared/sendGridLists';
+import { campaignSentryDsnTest } from '../shared/sentryReport';
 
 export class CampaignSequence implements INodeType {
 	description: INodeTypeDescription = {
@@ -26,6 +27,8 @@ export class CampaignSequence implements INodeType {
 			{ name: 'campaignLlmApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
 			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { operation: ['sendDue'], dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
+			// Reports a failed Send Due Steps run to Sentry (nodes/shared/sentryReport.ts).
+			{ name: 'campaignSentryApi', required: false, testedBy: 'campaignSentryDsnTest', displayOptions: { show: { operation: ['sendDue'] } } },
 		],
 		properties: [
 			// eslint-disable-next-line @n8n/community-nodes/resource-operation-pattern -- one resource (a campaign's sequence): a Resource select would hold one entry
@@ -51,7 +54,7 @@ export class CampaignSequence implements INodeType {
 		],
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest }, ...sendGridListMethods };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest, campaignSentryDsnTest }, ...sendGridListMethods };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		return await router.call(this);

@@ -13,6 +13,7 @@ import { sendGridListMethods } from '../shared/sendGridLists';
 import { runFailed, runFinished, runStarted, sendRunFacts } from '../../lib/observability/logLines';
 import type { SendStats } from '../../lib/store/metrics';
 import { log } from '../shared/logging';
+import { campaignSentryDsnTest, reportRunFailure } from '../shared/sentryReport';
 
 const NODE = 'Send Email (SendGrid)';
 
@@ -33,6 +34,7 @@ export class SendEmailSendGrid implements INodeType {
 			{ name: 'sendGridCampaignApi', required: true, displayOptions: { show: { dryRun: [false] } } },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
 			{ name: 'campaignRedisApi', required: false, displayOptions: { show: { dryRun: [false] } }, testedBy: 'campaignRedisConnectionTest' },
+			{ name: 'campaignSentryApi', required: false, testedBy: 'campaignSentryDsnTest' },
 		],
 		properties: [
 			...deliveryProperties,
@@ -40,7 +42,7 @@ export class SendEmailSendGrid implements INodeType {
 	};
 
 	methods = {
-		credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest },
+		credentialTest: { campaignDatabaseConnectionTest, campaignRedisConnectionTest, campaignSentryDsnTest },
 		...sendGridListMethods,
 	};
 
@@ -77,6 +79,7 @@ export class SendEmailSendGrid implements INodeType {
 				batches = await sendEmailWithSendgrid(payloads, { transport: delivery.transport, store, limiter: delivery.limiter, onRunStats: (id, s) => stats.set(id, s) }, delivery.options);
 			} catch (e) {
 				for (const f of sendRunFacts(NODE, payloads, undefined, stats, { duration_ms: Date.now() - started })) log(this, runFailed(f, e));
+				await reportRunFailure(this, e);
 				throw e;
 			}
 			for (const f of sendRunFacts(NODE, payloads, batches, stats, { duration_ms: Date.now() - started, dry_run: !!delivery.dryRun })) log(this, runFinished(f));

@@ -80,3 +80,25 @@ it('a campaign run refused by SendGrid (401) becomes one Sentry event with its t
 	expect(everything).not.toMatch(/\.sentry@example/);
 	expect(everything).not.toMatch(/[A-Za-z0-9._%+-]+@example\.(com|org|net)/);
 });
+
+it("a node's own Campaign Sentry API credential reports its failed run directly, also for a run no error workflow sees", async () => {
+	const { n8n, r } = e2e;
+	const otherKey = 'SG.e2e-second-refused.Hq2wEr5tYu8iOp1aSd4f';
+	const sentryCred = { id: await n8n.createCredential('campaignSentryApi', 'Sentry (direct)', { dsn: sentry.dsn(), environment: 'e2e-direct', release: '' }), name: 'Sentry (direct)' };
+	const wrongSg = { id: await n8n.createCredential('sendGridCampaignApi', 'SendGrid (second refused key)', { ...r.sg.credential(otherKey), webhookPublicKey: '' }), name: 'SendGrid (second refused key)' };
+	// The same pipeline run from the CLI (no error workflow): only Send Email's own credential can report it.
+	const wf = livePipeline('e2eSentryDirect', 'Sentry e2e direct', 'sentry-e2e-direct', CONTACTS);
+	const { id } = await n8n.importWorkflow(wf, { ...r.creds, sendGridCampaignApi: wrongSg, campaignSentryApi: sentryCred });
+	const before = sentry.envelopes.length;
+	const out = await n8n.execute(id);
+	expect(out.error?.message).toMatch(/SendGrid refused the API key \(401\)/);
+	// The report was awaited before the execution ended: it is there as soon as the CLI is done.
+	expect(sentry.envelopes).toHaveLength(before + 1);
+	const envelope = sentry.envelopes.at(-1)!;
+	const event = envelope.items[0].payload as { tags: Record<string, string>; environment: string };
+	expect(event.environment).toBe('e2e-direct');
+	expect(event.tags).toMatchObject({ campaign_id: 'sentry-e2e-direct', run_id: expect.any(String), step: '1', node: 'Send Email (SendGrid)', workflow: 'Sentry e2e direct', workflow_id: id, error_field: 'credentials', kind: 'run_failed' });
+	const everything = JSON.stringify(envelope);
+	expect(everything).not.toContain(otherKey.slice(3));
+	expect(everything).not.toMatch(/[A-Za-z0-9._%+-]+@example\.(com|org|net)/);
+});

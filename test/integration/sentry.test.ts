@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { CampaignError } from '../../lib/errors';
 import { buildEnvelope, parseDsn, postEnvelope, reportSafely } from '../../lib/observability/sentry';
 import { CampaignErrorReport } from '../../nodes/CampaignErrorReport/CampaignErrorReport.node';
+import { reportRunFailure } from '../../nodes/shared/sentryReport';
 import { SentrySimulator } from '../simulators/sentryServer';
 import { fakeExecuteContext } from '../unit/nodes/fakeContext';
 
@@ -75,4 +76,45 @@ it('Campaign Error Report sends one event per Error Trigger item', async () => {
 	expect(out.map((o) => o.json.sent)).toEqual([true, true]);
 	expect(sentry.events.length).toBe(before + 2);
 	expect(sentry.events.at(-1)).toMatchObject({ tags: { node: 'Campaign Agent', workflow: 'Nightly', error_field: 'Step', execution_id: '9' }, extra: { hint: 'Fix it' } });
+});
+
+describe("the package's own failed runs (a Campaign Sentry API credential on the node)", () => {
+	const ctx = (credentials: Record<string, { id: string; name: string }> | undefined, data: Record<string, unknown> = {}) =>
+		fakeExecuteContext({}, [], {
+			workflowName: 'Nightly sends',
+			more: {
+				getNode: (() => ({ id: '1', name: 'Send Due Steps', type: 'n8n-nodes-email-campaign-agent.campaignSequence', typeVersion: 1, position: [0, 0], parameters: {}, ...(credentials ? { credentials } : {}) })) as never,
+				getCredentials: (async () => data) as never,
+				getMode: () => 'trigger',
+			},
+		});
+	const failure = () => new CampaignError('SendGrid refused the API key (401) for ada@example.com', { field: 'credentials' }).inCampaign({ campaign_id: 'seq-1', run_id: 'run-9', step: '2' });
+
+	it('sends one event tagged with the run when the node has the credential', async () => {
+		const before = sentry.events.length;
+		const sent = await reportRunFailure(ctx({ campaignSentryApi: { id: 'c', name: 'Sentry' } }, { dsn: sentry.dsn(), environment: 'prod' }), failure());
+		expect(sent).toBe(true);
+		expect(sentry.events).toHaveLength(before + 1);
+		const event = sentry.events.at(-1) as { tags: Record<string, string>; environment: string };
+		expect(event.tags).toMatchObject({ campaign_id: 'seq-1', run_id: 'run-9', step: '2', node: 'Send Due Steps', workflow: 'Nightly sends', workflow_id: 'wf-1', execution_id: 'exec-1', execution_mode: 'trigger', error_field: 'credentials', kind: 'run_failed' });
+		expect(event.environment).toBe('prod');
+		expect(JSON.stringify(event)).not.toContain('ada@example.com');
+	});
+
+	it('does nothing without the credential, and never throws: a bad DSN, Sentry down or refusing all answer false', async () => {
+		const before = sentry.requests.length;
+		await expect(reportRunFailure(ctx(undefined), failure())).resolves.toBe(false);
+		expect(sentry.requests).toHaveLength(before);
+		const withCred = { campaignSentryApi: { id: 'c', name: 'Sentry' } };
+		await expect(reportRunFailure(ctx(withCred, { dsn: 'not a dsn' }), failure())).resolves.toBe(false);
+		await expect(reportRunFailure(ctx(withCred, { dsn: sentry.dsn('ffffffffffffffffffffffffffffffff') }), failure())).resolves.toBe(false);
+		expect(sentry.requests.at(-1)!.status).toBe(403);
+		const closed = new SentrySimulator();
+		await closed.start();
+		const deadDsn = closed.dsn();
+		await closed.stop();
+		await expect(reportRunFailure(ctx(withCred, { dsn: deadDsn }), failure())).resolves.toBe(false);
+		const broken = fakeExecuteContext({}, [], { more: { getNode: () => { throw new Error('no node'); } } });
+		await expect(reportRunFailure(broken, failure())).resolves.toBe(false);
+	});
 });

@@ -9,6 +9,7 @@ import { readCombinedCopyAndDelivery } from '../../shared/readers';
 import { asOf, campaignRef, readAsOf, readCampaignRef } from './common';
 import { runFailed, runFinished, runStarted } from '../../../lib/observability/logLines';
 import { log } from '../../shared/logging';
+import { reportRunFailure } from '../../shared/sentryReport';
 
 const properties: INodeProperties[] = [
 	campaignRef,
@@ -49,6 +50,7 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 		});
 	} catch (e) {
 		log(this, runFailed({ node, campaign_id: campaignId, duration_ms: Date.now() - started }, e));
+		await reportRunFailure(this, e, { campaignId });
 		throw e;
 	}
 	for (const s of summaries) log(this, runFinished({ node, campaign_id: s.campaign_id, run_id: s.run_id, step: s.step, recipients: s.due, counts: s.counts, duration_ms: Date.now() - started, dry_run: !!delivery.dryRun }));
