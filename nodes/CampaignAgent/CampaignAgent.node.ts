@@ -13,7 +13,7 @@ import { campaignFromParameters, campaignProperties } from '../shared/campaignFi
 import { sendGridListMethods } from '../shared/sendGridLists';
 import { audienceField, audienceOptionsOf } from '../shared/audienceFields';
 import { runFailed, runFinished, runStarted } from '../../lib/observability/logLines';
-import { log } from '../shared/logging';
+import { log, sendStatsCollector } from '../shared/logging';
 import { campaignSentryDsnTest, reportRunFailure } from '../shared/sentryReport';
 
 const heading = (name: string, displayName: string): INodeProperties => ({ displayName, name, type: 'notice', default: '' });
@@ -123,6 +123,9 @@ export class CampaignAgent implements INodeType {
 			const manual = this.getMode() === 'manual';
 			facts = { ...facts, campaign_id: typeof raw.id === 'string' ? raw.id : undefined, run_id: runId };
 			log(this, runStarted({ ...facts, step: steps, dry_run: !!delivery.dryRun }));
+			const sendStats = sendStatsCollector();
+			// The send stage tells each run's 429s, retries and limiter wait (SendDeps.onRunStats) for the finish lines.
+			Object.assign(deps.send, { onRunStats: sendStats.onRunStats });
 			const result = await runCampaignAgent(
 				{
 					campaign: raw,
@@ -173,6 +176,7 @@ export class CampaignAgent implements INodeType {
 					counts: { ...result.counts, invalid: result.invalid.length, left_for_later: summary.left_for_later },
 					llm_calls: summary.llm_calls,
 					llm_tokens: summary.llm_tokens,
+					...sendStats.total(),
 					duration_ms: result.durationMs,
 					dry_run: !!delivery.dryRun,
 				}),

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'n8n-workflow';
 import type { LogLine } from '../../lib/observability/logLines';
+import type { SendStats } from '../../lib/store/metrics';
 
 export function log(ctx: { logger?: Logger; getExecutionId?: () => string }, line: LogLine): void {
 	try {
@@ -13,4 +14,16 @@ export function log(ctx: { logger?: Logger; getExecutionId?: () => string }, lin
 	} catch {
 		// Logging is never the reason a run fails.
 	}
+}
+
+/** Sums the send stage's 429s, retries and limiter waits per run (SendDeps.onRunStats) over the sends a node makes, for its finish lines. */
+export function sendStatsCollector(): { onRunStats: (runId: string, s: SendStats) => void; of: (runId: string) => SendStats | undefined; total: () => SendStats } {
+	const runs = new Map<string, SendStats>();
+	const add = (a: SendStats, b: SendStats): SendStats => ({ rate_limited: a.rate_limited + b.rate_limited, retries: a.retries + b.retries, limiter_wait_ms: a.limiter_wait_ms + b.limiter_wait_ms });
+	const zero: SendStats = { rate_limited: 0, retries: 0, limiter_wait_ms: 0 };
+	return {
+		onRunStats: (runId, s) => runs.set(runId, add(runs.get(runId) ?? zero, s)),
+		of: (runId) => runs.get(runId),
+		total: () => [...runs.values()].reduce(add, zero),
+	};
 }

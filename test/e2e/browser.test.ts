@@ -35,7 +35,10 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	expect((await n8n.execute(run.id)).error).toBeUndefined();
 	// Some engagement so the rates are not all zero.
 	const { hook } = await e2e.publishTracking();
-	await r.sg.postEvents(hook.url, r.sg.eventsFor(r.sg.accepted, { open: 0.5, click: 0.2, bounce: ['user3@dash.example'], seed: 9 }));
+	const events = r.sg.eventsFor(r.sg.accepted, { open: 0.5, click: 0.2, bounce: ['user3@dash.example'], seed: 9 });
+	await r.sg.postEvents(hook.url, events);
+	// The trigger answers SendGrid first and stores in its execution: wait until every event is in the store.
+	await eventually(async () => (await q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE campaign_id = 'dash-campaign'`))[0].n === events.length, 'the events to be stored');
 
 	const dashboard = template('campaign-dashboard.json');
 	node(dashboard, 'Campaign Dashboard').parameters.allowedActors = 'marketing';

@@ -8,7 +8,7 @@ import { combinedCopyProperties, combinedDeliveryProperties } from '../../shared
 import { readCombinedCopyAndDelivery } from '../../shared/readers';
 import { asOf, campaignRef, readAsOf, readCampaignRef } from './common';
 import { runFailed, runFinished, runStarted } from '../../../lib/observability/logLines';
-import { log } from '../../shared/logging';
+import { log, sendStatsCollector } from '../../shared/logging';
 import { reportRunFailure } from '../../shared/sentryReport';
 
 const properties: INodeProperties[] = [
@@ -36,6 +36,9 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 	const node = 'Campaign Sequence: Send Due Steps';
 	const campaignId = readCampaignRef(this) || undefined;
 	const started = Date.now();
+	const sendStats = sendStatsCollector();
+	// The send stage tells each run's 429s, retries and limiter wait (SendDeps.onRunStats) for the finish lines.
+	Object.assign(deps.send, { onRunStats: sendStats.onRunStats });
 	// The tick itself is a debug line (a Schedule Trigger runs it every few minutes); each run it made gets its info line.
 	log(this, { ...runStarted({ node, campaign_id: campaignId, dry_run: !!delivery.dryRun }), level: 'debug' });
 	let summaries;
@@ -53,7 +56,7 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 		await reportRunFailure(this, e, { campaignId });
 		throw e;
 	}
-	for (const s of summaries) log(this, runFinished({ node, campaign_id: s.campaign_id, run_id: s.run_id, step: s.step, recipients: s.due, counts: s.counts, duration_ms: Date.now() - started, dry_run: !!delivery.dryRun }));
+	for (const s of summaries) log(this, runFinished({ node, campaign_id: s.campaign_id, run_id: s.run_id, step: s.step, recipients: s.due, counts: s.counts, ...sendStats.of(s.run_id), duration_ms: Date.now() - started, dry_run: !!delivery.dryRun }));
 	if (summaries.length === 0) log(this, { ...runFinished({ node, campaign_id: campaignId, runs: 0, recipients: 0, duration_ms: Date.now() - started }), level: 'debug' });
 	return toItems(summaries.length ? summaries : [{ due: 0, message: 'No sequence step is due' }]);
 }

@@ -17,6 +17,7 @@ import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequen
 import { closeAllStores } from '../../../lib/store';
 import { LOG_SCOPE } from '../../../lib/observability/logLines';
 import { fakeExecuteContext, type Params } from './fakeContext';
+import { SendGridSimulator } from '../../simulators/sendgridServer';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
 
 jest.setTimeout(60_000);
@@ -102,6 +103,30 @@ describe('run lines from the nodes', () => {
 		const failed = ours().filter((c) => c.meta.event === 'run_failed');
 		expect(failed).toHaveLength(1);
 		expect(failed[0]).toMatchObject({ level: 'error', meta: { node: 'Campaign Agent', error: expect.any(String), error_name: expect.any(String) } });
+	});
+
+	it("Campaign Agent sending live through the simulator answering 429: the finish line counts SendGrid's 429s and the retries", async () => {
+		const sim = new SendGridSimulator();
+		await sim.start();
+		try {
+			sim.setFaults({ rate429: 0.5, omitResetHeader: true, seed: 4 });
+			const credentials: Record<string, Record<string, unknown>> = { sendGridCampaignApi: sim.credential() };
+			const live = Object.assign(context({ ...agentParams, runId: 'run-agent-live', dryRun: false, batchSize: 2, limits: {}, deliveryOptions: {} }), {
+				getNode: () => ({ id: '1', name: 'Agent', type: 'test', typeVersion: 1, position: [0, 0], parameters: {}, credentials: { sendGridCampaignApi: { id: 'sg', name: 'sg' } } }),
+				getCredentials: async (name: string) => {
+					if (!credentials[name]) throw new Error(`no ${name} credential in this test`);
+					return credentials[name];
+				},
+			}) as IExecuteFunctions;
+			await new CampaignAgent().execute.call(live);
+			const answered429 = sim.requests.filter((r) => r.path === '/v3/mail/send' && r.status === 429).length;
+			expect(answered429).toBeGreaterThan(0);
+			expect(sim.accepted).toHaveLength(5);
+			const finished = ours().find((c) => c.meta.event === 'run_finished' && c.meta.run_id === 'run-agent-live');
+			expect(finished?.meta).toMatchObject({ mode: 'live', sent: 5, rate_limited: answered429, retries: answered429, limiter_wait_ms: expect.any(Number) });
+		} finally {
+			await sim.stop();
+		}
 	});
 
 	it('Send Due Steps with nothing due: the tick at debug only', async () => {
