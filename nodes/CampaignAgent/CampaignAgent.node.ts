@@ -3,6 +3,7 @@ import { NodeConnectionTypes } from 'n8n-workflow';
 import { runCampaignAgent } from '../../lib/agent/graph';
 import { StoreCheckpointSaver } from '../../lib/agent/checkpointer';
 import { newRunId } from '../../lib/ids';
+import { takeResumeRequest } from '../../lib/store/audit';
 import { campaignStore } from '../shared/context';
 import { failItems, indexes, pairedAll } from '../shared/items';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
@@ -94,6 +95,14 @@ export class CampaignAgent implements INodeType {
 				description: 'Whether to continue the run from its last checkpoint (needs the Run ID); nothing already sent is sent again',
 			},
 			{
+				displayName: 'Resume Requested Runs',
+				name: 'resumeRequested',
+				type: 'boolean',
+				default: false,
+				description:
+					"Whether an execution without a Run ID first continues this campaign's interrupted run that someone asked to resume on the Campaign Dashboard (run it from a Schedule Trigger); with no request, it starts a new run as usual",
+			},
+			{
 				displayName: 'Output Delivery Rows',
 				name: 'outputRows',
 				type: 'boolean',
@@ -118,8 +127,11 @@ export class CampaignAgent implements INodeType {
 			const which = this.getNodeParameter('stepsToSend', 0) as string;
 			const steps = which === 'one' ? [this.getNodeParameter('step', 0) as number] : undefined;
 			const allSteps = which === 'all';
-			const runId = (this.getNodeParameter('runId', 0, '') as string).trim() || newRunId();
-			const resume = this.getNodeParameter('resume', 0, false) as boolean;
+			const given = (this.getNodeParameter('runId', 0, '') as string).trim();
+			// A resume asked for on the dashboard comes first (taken once: another execution never takes it too).
+			const requested = !given && this.getNodeParameter('resumeRequested', 0, false) && typeof raw.id === 'string' ? await takeResumeRequest(store, raw.id) : undefined;
+			const runId = requested?.run_id ?? (given || newRunId());
+			const resume = requested ? true : (this.getNodeParameter('resume', 0, false) as boolean);
 			const manual = this.getMode() === 'manual';
 			facts = { ...facts, campaign_id: typeof raw.id === 'string' ? raw.id : undefined, run_id: runId };
 			log(this, runStarted({ ...facts, step: steps, dry_run: !!delivery.dryRun }));
@@ -156,6 +168,7 @@ export class CampaignAgent implements INodeType {
 				llm_tokens: (result.llm.prompt_tokens ?? 0) + (result.llm.completion_tokens ?? 0),
 				duration_ms: result.durationMs,
 				resumed: result.resumed,
+				...(requested ? { resume_requested_by: requested.requested_by } : {}),
 				// Stopped by a pause (reputation guard or a user): what, why, and how to resume; `paused` above counts who was not sent.
 				status: result.paused ? 'paused' : 'finished',
 				...(result.paused ? { pause: result.paused } : {}),

@@ -12,7 +12,8 @@ import { CampaignAgent } from '../../../nodes/CampaignAgent/CampaignAgent.node';
 import { CampaignSequence } from '../../../nodes/CampaignSequence/CampaignSequence.node';
 import { CampaignApiGuard } from '../../../nodes/CampaignApiGuard/CampaignApiGuard.node';
 import { SendGridTrigger } from '../../../nodes/SendGridTrigger/SendGridTrigger.node';
-import { closeAllStores } from '../../../lib/store';
+import { closeAllStores, defaultEmbeddedDir, getCampaignStore } from '../../../lib/store';
+import { requestResume } from '../../../lib/store/audit';
 import { fakeExecuteContext, type Params } from './fakeContext';
 import { campaignDatabaseConnectionTest } from '../../../nodes/shared/databaseCredential';
 import type { ICredentialTestFunctions } from 'n8n-workflow';
@@ -78,6 +79,26 @@ describe('stage node adapters', () => {
 		);
 		expect(out[0]).toHaveLength(1);
 		expect(out[0][0].json).toMatchObject({ campaign_id: 'adapters-agent', contacts: 7, dry_run: true, batches: 3, resumed: false });
+	});
+
+	it('Campaign Agent with Resume Requested Runs: takes the resume asked for on the dashboard once, then starts new runs', async () => {
+		const store = await getCampaignStore({ embeddedDir: defaultEmbeddedDir() });
+		await store.startRun({ runId: 'run-asked', campaignId: 'adapters-resume', step: 1, mode: 'live' });
+		await store.failRun('run-asked', 'SendGrid was down', 'interrupted');
+		expect(await requestResume(store, 'run-asked', 'alice')).toEqual({ campaign_id: 'adapters-resume', already: false });
+		const params = { campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'adapters-resume' })), contactSource: 'csvText', csvText: csvOf(contacts(4, 'resume.example')), csvOptions: {}, copySource: 'template', copyOptions: {}, dryRun: true, limits: {}, deliveryOptions: {}, batchSize: 3, stepsToSend: 'first', runId: '', resume: false, resumeRequested: true, outputRows: false };
+		const first = await new CampaignAgent().execute.call(context(params));
+		expect(first[0][0].json).toMatchObject({ run_id: 'run-asked', resume_requested_by: 'alice', contacts: 4 });
+		// The request was taken: the next execution starts a run of its own.
+		const second = await new CampaignAgent().execute.call(context(params));
+		expect(second[0][0].json.run_id).not.toBe('run-asked');
+		expect(second[0][0].json).not.toHaveProperty('resume_requested_by');
+		// Without the option nothing is taken, even when asked.
+		await store.startRun({ runId: 'run-asked-2', campaignId: 'adapters-resume', step: 1, mode: 'live' });
+		await store.failRun('run-asked-2', 'SendGrid was down', 'interrupted');
+		await requestResume(store, 'run-asked-2', 'alice');
+		const off = await new CampaignAgent().execute.call(context({ ...params, resumeRequested: false }));
+		expect(off[0][0].json.run_id).not.toBe('run-asked-2');
 	});
 
 	it('Campaign Sequence: enroll, status, and a clear error without a campaign id', async () => {
