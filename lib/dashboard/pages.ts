@@ -234,7 +234,7 @@ function copiesSection(d: CampaignDetail): string {
 	return `<div class="copy">${d.copies
 		.map(
 			(c) =>
-				`<div class="card"><p><b>Step ${e(c.step)} · variant ${e(c.variant)} · ${e(c.language)}</b> <small class="muted">${e(c.copy.source)}${c.model ? ` · ${e(c.model)}` : ''}</small></p><p>${e(c.copy.subject)}</p><p class="muted">${e(c.copy.preheader)}</p><iframe sandbox="" title="${e(c.copy.subject)}" srcdoc="${e(c.copy.html)}"></iframe></div>`,
+				`<div class="card"><p><b>Step ${e(c.step)} · variant ${e(c.variant)} · ${e(c.language)}</b> <small class="muted">${e(c.copy.source)}${c.model ? ` · ${e(c.model)}` : ''}</small></p><p>${e(c.copy.subject)}</p><p class="muted">${e(c.copy.preheader)}</p><iframe sandbox="" title="${e(c.copy.subject)}" srcdoc="${e(c.copy.html)}"></iframe><details><summary>Text part</summary><pre>${e(c.copy.text)}</pre></details></div>`,
 		)
 		.join('')}</div>`;
 }

@@ -77,6 +77,10 @@ it('the dashboard: campaigns, a campaign page with uPlot charts under a strict C
 	expect(await page.locator('.uplot').count()).toBe(2);
 	const kpi = async (label: string) => Number(await page.locator('.kpi', { hasText: label }).locator('b').textContent());
 	expect({ sent: await kpi('Sent'), delivered: await kpi('Delivered'), opened: await kpi('Opened'), clicked: await kpi('Clicked'), bounced: await kpi('Bounced') }).toEqual(stored);
+	// Each variant's copy, as its html renders in a sandboxed frame.
+	const copyFrame = page.frameLocator('.copy iframe').first().locator('body');
+	await copyFrame.waitFor();
+	expect((await copyFrame.innerText()).trim().length).toBeGreaterThan(20);
 	await page.screenshot({ path: `${SHOTS}/dashboard.png`, fullPage: true });
 
 	// Pick the A/B winner of step 1 by hand: the decision the next runs send to the rest.
