@@ -1,8 +1,8 @@
 /**
  * Campaign metrics in the Prometheus text format (exposition format 0.0.4), written by prom-client.
  * Every value is read from the campaign store at scrape time (lib/store/metrics.ts) into a fresh
- * Registry: in queue mode the main process answers the scrape while workers send, so counters kept
- * in this process would miss theirs. Totals that only grow are counters (set from the stored total);
+ * Registry: in queue mode the scrape is one execution (on whichever worker n8n queues it to) while the
+ * sends run in others, so counters kept in this process would miss theirs. Totals that only grow are counters (set from the stored total);
  * numbers that move both ways (deliveries by status, runs by outcome, suppressions) are gauges.
  * Labels: campaign_id and step (bounded: METRICS_CAMPAIGN_LIMIT campaigns, the most recent first),
  * and small vocabularies (status, event, outcome, reason, worker). No address, subject or secret is

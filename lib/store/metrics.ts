@@ -1,6 +1,6 @@
 /**
  * What the metrics endpoint exports, read from the store (never from counters in this process: in
- * queue mode the main process serves the endpoint while workers send). Each read is shaped to an
+ * queue mode the scrape and the sends are different executions, often on different processes). Each read is shaped to an
  * index the dashboard already has, so a scrape walks indexes only:
  * - deliveries per campaign, step and status: eca_deliveries_dash_campaign_lang (campaign_id, id)
  *   INCLUDE (step, ..., status) WHERE mode = 'live' (index-only);
