@@ -13,7 +13,7 @@ import { ReplyOptions, applyInboundReply } from './replyFlow';
 import { type GuardThresholds, type Hold, describeHold } from '../guard/breaker';
 
 /** A refusal (answered with its status and error, no items), or 200 with the items to emit. */
-export type WebhookAnswer = { status: number; error: string } | { status: 200; items: Array<Record<string, unknown>>; stats?: EventBatchStats };
+export type WebhookAnswer = { status: number; error: string } | { status: 200; items: Array<Record<string, unknown>>; stats?: EventBatchStats; paused?: Hold[] };
 
 /** What an event post held, for the trigger's log line (counts only: lib/observability/logLines.ts). */
 export interface EventBatchStats {
@@ -98,7 +98,7 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 	const by_event: Record<string, number> = {};
 	for (const e of events) by_event[e.event] = (by_event[e.event] ?? 0) + 1;
 	const stats: EventBatchStats = { received, kept: events.length, fresh, by_event, campaigns: new Set(events.map((e) => e.campaign_id).filter(Boolean)).size, paused: paused.length };
-	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output), stats };
+	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output), stats, paused };
 }
 
 /**

@@ -1,12 +1,13 @@
 import type { IDataObject, INodeType, INodeTypeDescription, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { OutputMode, WebhookAnswer, receiveEventPost, receiveInboundPost } from '../../lib/events/webhookFlow';
-import { guardThresholds } from '../../lib/guard/breaker';
+import { describeHold, guardThresholds } from '../../lib/guard/breaker';
 import { CREDENTIALS, campaignStore, optionalCredentials } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { triggerProperties } from './description';
 import { webhookBatch } from '../../lib/observability/logLines';
 import { log } from '../shared/logging';
+import { campaignSentryDsnTest, reportTriggerProblem } from '../shared/sentryReport';
 import { type RegistrationData, eventWebhookRegistration } from './registration';
 
 export class SendGridTrigger implements INodeType {
@@ -25,6 +26,8 @@ export class SendGridTrigger implements INodeType {
 			// Optional so that Manual registration can take the verification key from the credential; Automatic checks it is there.
 			{ name: 'sendGridCampaignApi', required: false },
 			{ name: 'campaignDatabaseApi', required: false, testedBy: 'campaignDatabaseConnectionTest' },
+			// Optional: circuit-breaker pauses and refused posts reported to Sentry.
+			{ name: 'campaignSentryApi', required: false, testedBy: 'campaignSentryDsnTest' },
 		],
 		webhooks: [
 			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: 'events' },
@@ -33,7 +36,7 @@ export class SendGridTrigger implements INodeType {
 		properties: triggerProperties,
 	};
 
-	methods = { credentialTest: { campaignDatabaseConnectionTest } };
+	methods = { credentialTest: { campaignDatabaseConnectionTest, campaignSentryDsnTest } };
 
 	webhookMethods = { default: eventWebhookRegistration };
 
@@ -124,8 +127,12 @@ export class SendGridTrigger implements INodeType {
 		);
 		if ('error' in answer) {
 			this.getResponseObject().status(answer.status).json({ error: answer.error });
+			// Not awaited: SendGrid gets its answer now; the report never throws.
+			void reportTriggerProblem(this, { kind: 'webhook_refused', message: `SendGrid Trigger refused a ${inbound ? 'reply' : 'event'} post (${answer.status}): ${answer.error}`, httpStatus: answer.status });
 			return { noWebhookResponse: true };
 		}
+		for (const h of answer.paused ?? [])
+			void reportTriggerProblem(this, { kind: 'circuit_breaker', message: describeHold(h), campaignId: h.scope.startsWith('campaign:') ? h.scope.slice('campaign:'.length) : undefined });
 		if (answer.items.length === 0) return { webhookResponse: 'OK' };
 		return { webhookResponse: 'OK', workflowData: [answer.items.map((json) => ({ json: json as IDataObject }))] };
 	}

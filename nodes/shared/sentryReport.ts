@@ -8,7 +8,7 @@
  * does not cut it off) but time-boxed, and nothing it does throws — no credential, a bad DSN, Sentry
  * down or refusing are all swallowed (reportSafely).
  */
-import type { ICredentialTestFunctions, ICredentialsDecrypted, IExecuteFunctions, INodeCredentialTestResult } from 'n8n-workflow';
+import type { ICredentialTestFunctions, ICredentialsDecrypted, IExecuteFunctions, INodeCredentialTestResult, IWebhookFunctions } from 'n8n-workflow';
 import { reportFromError } from '../../lib/observability/errorReport';
 import { parseDsn, reportSafely, type ErrorReport } from '../../lib/observability/sentry';
 
@@ -52,6 +52,38 @@ export async function reportRunFailure(ctx: IExecuteFunctions, e: unknown, where
 		return await reportSafely(dsn, report, { environment: String(credential.environment ?? ''), release: String(credential.release ?? ''), timeoutMs: REPORT_TIMEOUT_MS, fetch: fetchImpl });
 	} catch {
 		// Reporting is never the reason a run fails differently.
+		return false;
+	}
+}
+
+/** Refused posts are reported at most once per this long per trigger: anyone can post garbage, Sentry should not pay for it. */
+export const REFUSED_REPORT_EVERY_MS = 10 * 60_000;
+const lastRefusedReport = new Map<string, number>();
+
+/**
+ * What the SendGrid Trigger reports itself, when it has a Campaign Sentry API credential: each pause
+ * the circuit breaker placed (a warning naming the campaign or account and the measured rate), and a
+ * refused post (bad signature, too old, too large, the store down) at most once every 10 minutes per
+ * trigger. Sent without holding up SendGrid's answer; never throws.
+ */
+export async function reportTriggerProblem(ctx: IWebhookFunctions, report: { kind: 'circuit_breaker' | 'webhook_refused'; message: string; campaignId?: string; httpStatus?: number }, fetchImpl?: typeof fetch, now = Date.now()): Promise<boolean> {
+	try {
+		const node = ctx.getNode();
+		if (!node.credentials?.[SENTRY_CREDENTIAL]) return false;
+		const workflow = ctx.getWorkflow();
+		if (report.kind === 'webhook_refused') {
+			const key = `${workflow.id}\n${node.id}`;
+			if (now - (lastRefusedReport.get(key) ?? -Infinity) < REFUSED_REPORT_EVERY_MS) return false;
+			lastRefusedReport.set(key, now);
+		}
+		const credential = (await ctx.getCredentials(SENTRY_CREDENTIAL)) as Record<string, unknown>;
+		const dsn = parseDsn(credential.dsn);
+		return await reportSafely(
+			dsn,
+			{ ...report, level: 'warning', node: node.name, nodeType: node.type, workflow: workflow.name, workflowId: workflow.id, executionMode: 'webhook' },
+			{ environment: String(credential.environment ?? ''), release: String(credential.release ?? ''), timeoutMs: REPORT_TIMEOUT_MS, fetch: fetchImpl },
+		);
+	} catch {
 		return false;
 	}
 }

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { CampaignError } from '../../lib/errors';
 import { buildEnvelope, parseDsn, postEnvelope, reportSafely } from '../../lib/observability/sentry';
 import { CampaignErrorReport } from '../../nodes/CampaignErrorReport/CampaignErrorReport.node';
-import { reportRunFailure } from '../../nodes/shared/sentryReport';
+import { REFUSED_REPORT_EVERY_MS, reportRunFailure, reportTriggerProblem } from '../../nodes/shared/sentryReport';
+import type { IWebhookFunctions } from 'n8n-workflow';
 import { SentrySimulator } from '../simulators/sentryServer';
 import { fakeExecuteContext } from '../unit/nodes/fakeContext';
 
@@ -116,5 +117,29 @@ describe("the package's own failed runs (a Campaign Sentry API credential on the
 		await expect(reportRunFailure(ctx(withCred, { dsn: deadDsn }), failure())).resolves.toBe(false);
 		const broken = fakeExecuteContext({}, [], { more: { getNode: () => { throw new Error('no node'); } } });
 		await expect(reportRunFailure(broken, failure())).resolves.toBe(false);
+	});
+});
+
+describe('the SendGrid Trigger reports its own problems (with a Campaign Sentry API credential)', () => {
+	const webhookContext = (withCredential: boolean) =>
+		({
+			getNode: () => ({ id: 'trigger-1', name: 'SendGrid Trigger', type: 'n8n-nodes-email-campaign-agent.sendGridTrigger', typeVersion: 1, position: [0, 0], parameters: {}, credentials: withCredential ? { campaignSentryApi: { id: '1', name: 'Sentry' } } : undefined }),
+			getWorkflow: () => ({ id: 'wf-events', name: 'Event tracking', active: true }),
+			getCredentials: async () => ({ dsn: sentry.dsn(), environment: 'test' }),
+		}) as unknown as IWebhookFunctions;
+
+	it('a circuit-breaker pause is one warning naming the campaign; refused posts at most once per 10 minutes per trigger; nothing without the credential', async () => {
+		const before = sentry.events.length;
+		const t0 = 1_800_000_000_000;
+		expect(await reportTriggerProblem(webhookContext(true), { kind: 'circuit_breaker', message: 'campaign "spring" is paused: hard bounces at 8.0% (24 of 300)', campaignId: 'spring' })).toBe(true);
+		const paused = sentry.events.at(-1)!;
+		expect(paused).toMatchObject({ level: 'warning', tags: { kind: 'circuit_breaker', campaign_id: 'spring', node: 'SendGrid Trigger', workflow: 'Event tracking' } });
+		const refused = { kind: 'webhook_refused' as const, message: 'SendGrid Trigger refused an event post (403): the signature does not match', httpStatus: 403 };
+		expect(await reportTriggerProblem(webhookContext(true), refused, undefined, t0)).toBe(true);
+		expect(await reportTriggerProblem(webhookContext(true), refused, undefined, t0 + 60_000)).toBe(false);
+		expect(await reportTriggerProblem(webhookContext(true), refused, undefined, t0 + REFUSED_REPORT_EVERY_MS + 1)).toBe(true);
+		expect(sentry.events.slice(before).map((e) => (e.tags as Record<string, string> | undefined)?.kind)).toEqual(['circuit_breaker', 'webhook_refused', 'webhook_refused']);
+		expect(await reportTriggerProblem(webhookContext(false), { kind: 'circuit_breaker', message: 'x' })).toBe(false);
+		expect(sentry.events).toHaveLength(before + 3);
 	});
 });
