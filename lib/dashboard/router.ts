@@ -126,7 +126,7 @@ export async function handleDashboard(store: CampaignStore, request: DashboardRe
 		}
 		if (view === 'keys') return page(200, keysPage(ctx, await listApiKeys(store, { includeRevoked: true })));
 		if (view === 'export') return await exportCsv(store, deliveryQuery(query), options.exportLimit ?? EXPORT_LIMIT);
-		return page(404, messagePage(ctx, 'Not found', `No view "${view}": the dashboard has campaigns, campaign, deliveries, export and keys`, undefined, true));
+		return page(404, messagePage(ctx, 'Not found', `No view "${view}": the dashboard has campaigns, campaign, deliveries, export, keys and metrics`, undefined, true));
 	} catch (e) {
 		if (e instanceof CampaignError && e.source === 'input') return page(400, messagePage(ctx, 'Cannot show that', redactSecrets(e.message), undefined, true));
 		throw e;
