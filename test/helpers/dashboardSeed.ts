@@ -6,9 +6,10 @@
  * unsubscribe links, enrollments, runs and a paused campaign — and the page queries of
  * lib/store/dashboard.ts captured as they run, for EXPLAIN.
  */
-import type { Client } from 'pg';
+import { Client as PgClient, type Client } from 'pg';
 import { MIGRATIONS } from '../../lib/store/migrations';
-import type { CampaignStore } from '../../lib/store';
+import { closeAllStores, getCampaignStore, type CampaignStore } from '../../lib/store';
+import { createTestDatabase } from './services';
 import { sql } from './sql';
 
 export const SEED = { deliveries: 1_000_000, events: 3_000_000, campaigns: 25 } as const;
@@ -132,4 +133,29 @@ export function bigSeqScans(plan: PlanNode): string[] {
 	return planNodes(plan)
 		.filter((n) => n['Node Type'] === 'Seq Scan' && BIG_TABLES.includes(n['Relation Name'] ?? ''))
 		.map((n) => n['Relation Name'] as string);
+}
+
+/**
+ * A test file's big store: a database of its own seeded with SEED (registered as that file's beforeAll
+ * and afterAll); read `store` and `db` inside the tests.
+ */
+export function useBigStore(prefix: string): { store: CampaignStore; db: Client } {
+	const env = {} as { store: CampaignStore; db: Client };
+	let drop: (() => Promise<void>) | undefined;
+	beforeAll(async () => {
+		const database = await createTestDatabase(prefix);
+		drop = database.drop;
+		env.store = await getCampaignStore({ postgres: database.connection });
+		const { host, port, user, database: name } = database.connection;
+		env.db = new PgClient({ host, port, user, database: name });
+		await env.db.connect();
+		const t = await seedDashboardStore(env.db);
+		console.log(`seeded in ${t.insertMs} ms, dashboard indexes built in ${t.migrationMs} ms`);
+	});
+	afterAll(async () => {
+		await env.db?.end().catch(() => undefined);
+		await closeAllStores();
+		await drop?.();
+	});
+	return env;
 }

@@ -4,39 +4,25 @@
  * EXPLAINed and must not scan eca_deliveries or eca_events sequentially; none uses OFFSET. Times are
  * logged, not asserted (bench:dashboard measures them against baselines).
  */
-import { Client } from 'pg';
-import { CampaignStore, closeAllStores, getCampaignStore, stepCounts } from '../../lib/store';
+import type { Client } from 'pg';
+import { type CampaignStore, stepCounts } from '../../lib/store';
 import { handleDashboard } from '../../lib/dashboard/router';
 import { campaignTimeline, deliveriesCsv, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused } from '../../lib/store/dashboard';
-import { createTestDatabase } from '../helpers/services';
-import { SEED, bigSeqScans, captureQueries, explain, planNodes, seedDashboardStore } from '../helpers/dashboardSeed';
+import { SEED, bigSeqScans, captureQueries, explain, planNodes, useBigStore } from '../helpers/dashboardSeed';
 
 jest.setTimeout(600_000);
 
 describe('dashboard pages on 1,000,000 deliveries and 3,000,000 events (Postgres)', () => {
+	const seeded = useBigStore('eca_dash_scale');
 	let store: CampaignStore;
 	let db: Client;
-	let drop: () => Promise<void>;
 	let deepCursor: string;
 
 	beforeAll(async () => {
-		const database = await createTestDatabase('eca_dash_scale');
-		drop = database.drop;
-		store = await getCampaignStore({ postgres: database.connection });
-		const { host, port, user, database: name } = database.connection;
-		db = new Client({ host, port, user, database: name });
-		await db.connect();
-		const t = await seedDashboardStore(db);
-		console.log(`seeded in ${t.insertMs} ms, dashboard indexes built in ${t.migrationMs} ms`);
+		({ store, db } = seeded);
 		const first = await deliveriesPage(store, { campaignId: 'big' });
 		const deepId = (await db.query<{ id: string }>(`SELECT d.id::text AS id FROM eca_deliveries d WHERE campaign_id = 'big' AND mode = 'live' ORDER BY d.id DESC OFFSET 300000 LIMIT 1`)).rows[0].id;
 		deepCursor = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(first.next!, 'base64url').toString()), id: deepId })).toString('base64url');
-	});
-
-	afterAll(async () => {
-		await db?.end().catch(() => undefined);
-		await closeAllStores();
-		await drop?.();
 	});
 
 	it('holds the seeded size', async () => {

@@ -4,36 +4,19 @@
  * scrape sends is EXPLAINed: no sequential scan of eca_deliveries or eca_events. Its numbers equal
  * plain GROUP BYs over the whole tables; the time of a warm scrape is logged, not asserted.
  */
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { CampaignStore, closeAllStores, getCampaignStore } from '../../lib/store';
+import type { CampaignStore } from '../../lib/store';
 import { campaignMetrics } from '../../lib/observability/metrics';
-import { createTestDatabase } from '../helpers/services';
-import { SEED, bigSeqScans, captureQueries, explain, planNodes, seedDashboardStore } from '../helpers/dashboardSeed';
+import { SEED, bigSeqScans, captureQueries, explain, planNodes, useBigStore } from '../helpers/dashboardSeed';
 
 jest.setTimeout(900_000);
 
 describe('metrics on 1,000,000 deliveries and 3,000,000 events (Postgres)', () => {
+	const seeded = useBigStore('eca_metrics_scale');
 	let store: CampaignStore;
 	let db: Client;
-	let drop: () => Promise<void>;
-
-	beforeAll(async () => {
-		const database = await createTestDatabase('eca_metrics_scale');
-		drop = database.drop;
-		store = await getCampaignStore({ postgres: database.connection });
-		const { host, port, user, database: name } = database.connection;
-		db = new Client({ host, port, user, database: name });
-		await db.connect();
-		const t = await seedDashboardStore(db);
-		console.log(`seeded in ${t.insertMs} ms, dashboard indexes built in ${t.migrationMs} ms`);
-	});
-
-	afterAll(async () => {
-		await db?.end().catch(() => undefined);
-		await closeAllStores();
-		await drop?.();
-	});
+	beforeAll(() => ({ store, db } = seeded));
 
 	it('a scrape walks indexes only: no sequential scan of the big tables in any of its statements', async () => {
 		const queries = await captureQueries(store, () => campaignMetrics(store));
