@@ -14,6 +14,7 @@ import { handleDashboard, type DashboardOptions, type DashboardRequest } from '.
 import { parseUsers } from '../../lib/dashboard/access';
 import { activeHold, insertEnrollments } from '../../lib/store';
 import { takeResumeRequest } from '../../lib/store/audit';
+import { changeScheduledRun } from '../../lib/sendgrid/scheduled';
 import { campaignInput, contacts } from '../helpers/fixtures';
 import { useSimulatorAndStore } from '../helpers/simulatorStore';
 import { sql } from '../helpers/sql';
@@ -192,6 +193,37 @@ describe('acting', () => {
 		expect((await sql(env.store).query('SELECT 1 FROM eca_suppressions WHERE email = $1', [bounced])).rowCount).toBe(0);
 		const log = await alice({ query: { view: 'campaign', id: ID } });
 		expect(log.body).toMatch(/<h2>Dashboard actions<\/h2><table>.*alice.*pick_winner/s);
+	});
+});
+
+describe('a scheduled run', () => {
+	it('cancel from its run row: SendGrid holds the batch, the deliveries become cancelled, audited; resume brings them back', async () => {
+		const sendAt = Math.floor(Date.now() / 1000) + 3600;
+		await sendEmailWithSendgrid(buildEmailPayloads(campaign, contacts(12, 'sched.example'), 'run-dash-sched', { step: 1, sendAt }), { transport, store: env.store });
+		const withScheduled: DashboardOptions = { ...options, scheduled: async (op, runId, actor) => (await changeScheduledRun(env.store, transport, runId, op, actor)).message };
+		const asAlice = (req: DashboardRequest) => handleDashboard(env.store, { ...req, headers: basic('alice', 'alice-password-1') }, withScheduled);
+		const page = await asAlice({ query: { view: 'campaign', id: ID } });
+		const row = /<tr data-run="run-dash-sched">.*?<\/tr>/s.exec(page.body)![0];
+		expect(row).toContain('scheduled');
+		expect(row).toContain('value="cancel_scheduled"');
+		const csrf = csrfOf(page.body)!;
+		const done = await asAlice({ body: { action: 'cancel_scheduled', campaign: ID, run: 'run-dash-sched', csrf, confirmed: '1' } });
+		expect(done.status).toBe(200);
+		const stored = async () => (await sql(env.store).query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM eca_deliveries WHERE run_id = 'run-dash-sched' GROUP BY status`)).rows;
+		expect(await stored()).toEqual([{ status: 'cancelled', n: 12 }]);
+		expect(env.sim.held.filter((m) => m.to.endsWith('@sched.example'))).toHaveLength(12);
+		const resumed = await asAlice({ body: { action: 'resume_scheduled', campaign: ID, run: 'run-dash-sched', csrf, confirmed: '1' } });
+		expect(resumed.status).toBe(200);
+		expect((await stored()).map((r) => r.status)).not.toContain('cancelled');
+		const log = (await sql(env.store).query<{ action: string; outcome: string }>(`SELECT action, outcome FROM eca_audit WHERE target = 'run-dash-sched' ORDER BY id`)).rows;
+		expect(log).toEqual([
+			{ action: 'cancel_scheduled', outcome: 'done' },
+			{ action: 'resume_scheduled', outcome: 'done' },
+		]);
+		// Without a SendGrid credential on the node, the action says what it needs and changes nothing.
+		const none = await alice({ body: { action: 'pause_scheduled', campaign: ID, run: 'run-dash-sched', csrf, confirmed: '1' } });
+		expect(none.status).toBe(400);
+		expect(none.body).toContain('need a SendGrid credential');
 	});
 });
 
