@@ -79,7 +79,12 @@ it('runs campaign-agent.json twice at once on two workers: each contact gets exa
 	expect(posts.map((p) => p.status)).toEqual([200, 200]);
 	// Tables appear when the first worker opens the store; until then the count is simply not there yet.
 	const finished = () => q<{ n: number }>(`SELECT count(*)::int AS n FROM eca_runs WHERE campaign_id = 'queue-agent' AND status = 'finished'`).then((rows) => rows[0].n, () => 0);
-	await eventually(async () => (await finished()) === 2, 'both runs to finish', 10 * 60_000);
+	await eventually(async () => (await finished()) === 2, 'both runs to finish', 10 * 60_000).catch(async (e) => {
+		// Say where the runs are: their status, error and counts, and what the store holds.
+		const runs = await q(`SELECT run_id, status, error, counts, worker FROM eca_runs WHERE campaign_id = 'queue-agent'`).catch((x) => [String(x)]);
+		const rows = await deliveryStatuses(q, 'queue-agent').catch((x) => String(x));
+		throw new Error(`${(e as Error).message}: runs ${JSON.stringify(runs)}; deliveries ${JSON.stringify(rows)}; worker0 log tail: ${n8n.output('worker0').slice(-1500)}`);
+	});
 	expect(r.sg.accepted.filter((m) => m.customArgs.campaign_id === 'queue-agent')).toHaveLength(3000);
 	expect(r.sg.duplicateRecipients()).toEqual([]);
 	expect(await deliveryStatuses(q, 'queue-agent')).toEqual({ sent: 3000 });
