@@ -16,6 +16,7 @@ import { CampaignError } from '../errors';
 import { redactSecrets } from '../redact';
 import type { CampaignStore } from '../store';
 import { apiKeyCallLog, apiKeyInfo, apiKeyList, apiKeyRow, insertApiKey, pruneApiKeyCallRows, recordApiKeyCallRow, revokeApiKeyRow, type ApiKeyCall, type ApiKeyInfo } from '../store';
+import { firstHeader } from './caller';
 import { checkStartRequest, takeRateLimit } from './startRequest';
 
 export type { ApiKeyCall, ApiKeyInfo } from '../store';
@@ -256,11 +257,7 @@ export async function recordApiKeyCall(
  * value that is not one of ours (a JWT) is not taken for a key.
  */
 export function apiKeyFromHeaders(headers: unknown, header?: string): string | undefined {
-	const h = (headers && typeof headers === 'object' ? headers : {}) as Record<string, unknown>;
-	const value = (name: string) => {
-		const v = h[name.toLowerCase()];
-		return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
-	};
+	const value = (name: string) => firstHeader(headers, name);
 	const auth = value('authorization');
 	if (auth && /^bearer\s/i.test(auth)) {
 		const token = auth.replace(/^bearer\s+/i, '').trim();

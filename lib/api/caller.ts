@@ -52,6 +52,13 @@ export function trustedProxyList(entries: string[]): BlockList {
 	return list;
 }
 
+/** One request header by its lower-case name (n8n hands headers over lower-cased): a repeated header's first value. */
+export function firstHeader(headers: unknown, name: string): string | undefined {
+	if (!headers || typeof headers !== 'object') return undefined;
+	const v = (headers as Record<string, unknown>)[name.toLowerCase()];
+	return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+}
+
 function headerValue(headers: Record<string, unknown>, name: string): string | undefined {
 	const v = headers[name.toLowerCase()];
 	if (Array.isArray(v)) return v.map(String).join(',');

@@ -7,6 +7,7 @@
  * site can make the browser post, but cannot read a token.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { firstHeader } from '../api/caller';
 import { CampaignError } from '../errors';
 
 export interface AccessPolicy {
@@ -26,11 +27,6 @@ export interface Actor {
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 const same = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
-function header(headers: unknown, name: string): string | undefined {
-	if (!headers || typeof headers !== 'object') return undefined;
-	const v = (headers as Record<string, unknown>)[name];
-	return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
-}
 
 /** The verified actor of a request, or undefined (anyone else may only read). */
 export function identifyActor(request: { headers?: unknown; jwtPayload?: unknown }, policy: AccessPolicy): Actor | undefined {
@@ -39,7 +35,7 @@ export function identifyActor(request: { headers?: unknown; jwtPayload?: unknown
 		const claim = (jwt as Record<string, unknown>)[policy.jwtClaim || 'sub'];
 		if (typeof claim === 'string' && claim.trim()) return { name: claim.trim().slice(0, 200), via: 'jwt' };
 	}
-	const auth = header(request.headers, 'authorization');
+	const auth = firstHeader(request.headers, 'authorization');
 	if (policy.users && auth && /^basic\s/i.test(auth)) {
 		const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
 		const colon = decoded.indexOf(':');

@@ -14,7 +14,7 @@ import type { CampaignStore } from '../store';
 import { listAbDecisions, listRuns } from '../store';
 import { auditLog, recordAudit, suppressionsOf } from '../store/audit';
 import { variantCopies } from '../store/copies';
-import { DELIVERY_CSV_COLUMNS, campaignTimeline, csvCell, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused, type DeliveryQuery } from '../store/dashboard';
+import { DELIVERY_CSV_COLUMNS, campaignTimeline, csvLine, deliveriesPage, languageBreakdown, linkClicks, listCampaignOverviews, suppressionsCaused, type DeliveryQuery } from '../store/dashboard';
 import { eventOutcomes } from '../store/events';
 import { storeSecret } from '../store/secrets';
 import { type AccessPolicy, checkCsrf, csrfToken, identifyActor, mayAct } from './access';
@@ -181,7 +181,7 @@ async function exportCsv(store: CampaignStore, q: DeliveryQuery & { after?: stri
 	// Page by page by keyset from the cursor, up to the export's limit; the cursor of what follows goes in a header.
 	while (rows < limit) {
 		const got = await deliveriesPage(store, { ...q, after, limit: Math.min(500, limit - rows) });
-		for (const r of got.rows) lines.push(DELIVERY_CSV_COLUMNS.map((c) => csvCell(r[c])).join(',') + '\r\n');
+		for (const r of got.rows) lines.push(csvLine(r));
 		rows += got.rows.length;
 		next = got.next;
 		if (!next) break;

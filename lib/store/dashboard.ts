@@ -552,6 +552,11 @@ export function csvCell(value: unknown): string {
 	return s;
 }
 
+/** One delivery as a CSV line (CRLF), its cells in DELIVERY_CSV_COLUMNS order. */
+export function csvLine(row: DeliveryRow): string {
+	return DELIVERY_CSV_COLUMNS.map((k) => csvCell(row[k])).join(',') + '\r\n';
+}
+
 /** The deliveries of a query as CSV: the header line, then one line per row (CRLF), read page by page by keyset (500 a page). */
 export async function* deliveriesCsv(store: CampaignStore, q: DeliveryQuery): AsyncIterable<string> {
 	checkQuery(q); // refuse a bad query before the header goes out
@@ -559,7 +564,7 @@ export async function* deliveriesCsv(store: CampaignStore, q: DeliveryQuery): As
 	let after: string | undefined;
 	for (;;) {
 		const page = await deliveriesPage(store, { ...q, after, limit: MAX_PAGE });
-		if (page.rows.length > 0) yield page.rows.map((row) => DELIVERY_CSV_COLUMNS.map((k) => csvCell(row[k])).join(',') + '\r\n').join('');
+		if (page.rows.length > 0) yield page.rows.map(csvLine).join('');
 		if (page.next === null) return;
 		after = page.next;
 	}

@@ -10,7 +10,7 @@
  */
 import type { ICredentialTestFunctions, ICredentialsDecrypted, IExecuteFunctions, INodeCredentialTestResult, IWebhookFunctions } from 'n8n-workflow';
 import { reportFromError } from '../../lib/observability/errorReport';
-import { parseDsn, reportSafely, type ErrorReport } from '../../lib/observability/sentry';
+import { parseDsn, reportSafely, type ErrorReport, type SentryDsn } from '../../lib/observability/sentry';
 
 /** The optional credential the nodes that report their own failed runs declare (`{ name: 'campaignSentryApi', required: false }`). */
 export const SENTRY_CREDENTIAL = 'campaignSentryApi';
@@ -28,6 +28,16 @@ export async function campaignSentryDsnTest(this: ICredentialTestFunctions, cred
 /** How long a failed run waits at most for Sentry's answer before it ends with its own error. */
 const REPORT_TIMEOUT_MS = 5_000;
 
+/** Where a node with a Campaign Sentry API credential reports to, and how; undefined without one (a bad DSN throws). */
+async function sentryTarget(ctx: IExecuteFunctions | IWebhookFunctions, fetchImpl?: typeof fetch): Promise<{ dsn: SentryDsn; options: Parameters<typeof reportSafely>[2] } | undefined> {
+	if (!ctx.getNode().credentials?.[SENTRY_CREDENTIAL]) return undefined;
+	const credential = (await ctx.getCredentials(SENTRY_CREDENTIAL)) as Record<string, unknown>;
+	return {
+		dsn: parseDsn(credential.dsn),
+		options: { environment: String(credential.environment ?? ''), release: String(credential.release ?? ''), timeoutMs: REPORT_TIMEOUT_MS, fetch: fetchImpl },
+	};
+}
+
 /**
  * Sends one event for a run that failed, when the node has a Campaign Sentry API credential; answers
  * whether Sentry took it (false without a credential). Never throws.
@@ -35,9 +45,8 @@ const REPORT_TIMEOUT_MS = 5_000;
 export async function reportRunFailure(ctx: IExecuteFunctions, e: unknown, where: Partial<ErrorReport> = {}, fetchImpl?: typeof fetch): Promise<boolean> {
 	try {
 		const node = ctx.getNode();
-		if (!node.credentials?.[SENTRY_CREDENTIAL]) return false;
-		const credential = (await ctx.getCredentials(SENTRY_CREDENTIAL)) as Record<string, unknown>;
-		const dsn = parseDsn(credential.dsn);
+		const target = await sentryTarget(ctx, fetchImpl);
+		if (!target) return false;
 		const workflow = ctx.getWorkflow();
 		const report = reportFromError(e, {
 			node: node.name,
@@ -49,7 +58,7 @@ export async function reportRunFailure(ctx: IExecuteFunctions, e: unknown, where
 			kind: 'run_failed',
 			...where,
 		});
-		return await reportSafely(dsn, report, { environment: String(credential.environment ?? ''), release: String(credential.release ?? ''), timeoutMs: REPORT_TIMEOUT_MS, fetch: fetchImpl });
+		return await reportSafely(target.dsn, report, target.options);
 	} catch {
 		// Reporting is never the reason a run fails differently.
 		return false;
@@ -76,12 +85,12 @@ export async function reportTriggerProblem(ctx: IWebhookFunctions, report: { kin
 			if (now - (lastRefusedReport.get(key) ?? -Infinity) < REFUSED_REPORT_EVERY_MS) return false;
 			lastRefusedReport.set(key, now);
 		}
-		const credential = (await ctx.getCredentials(SENTRY_CREDENTIAL)) as Record<string, unknown>;
-		const dsn = parseDsn(credential.dsn);
+		const target = await sentryTarget(ctx, fetchImpl);
+		if (!target) return false;
 		return await reportSafely(
-			dsn,
+			target.dsn,
 			{ ...report, level: 'warning', node: node.name, nodeType: node.type, workflow: workflow.name, workflowId: workflow.id, executionMode: 'webhook' },
-			{ environment: String(credential.environment ?? ''), release: String(credential.release ?? ''), timeoutMs: REPORT_TIMEOUT_MS, fetch: fetchImpl },
+			target.options,
 		);
 	} catch {
 		return false;

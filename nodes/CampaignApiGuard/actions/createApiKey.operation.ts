@@ -5,6 +5,7 @@ import { createApiKey } from '../../../lib/api/apiKeys';
 import { campaignStore } from '../../shared/context';
 import { perItem } from '../../shared/items';
 import { actorRef, readActor } from './common';
+import { keySettings } from './listApiKeys.operation';
 
 const properties: INodeProperties[] = [
 	{
@@ -60,18 +61,6 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 			perMinute: this.getNodeParameter('keyPerMinute', i, 60) as number,
 			createdBy: readActor(this, 'createdBy', i),
 		});
-		const k = created.key;
-		return {
-			api_key: created.apiKey,
-			notice: created.notice,
-			id: k.id,
-			name: k.name,
-			prefix: k.prefix,
-			scopes: k.scopes,
-			allowed_campaigns: k.campaigns ?? ['*'],
-			rate_limit_per_minute: k.rate_limit_per_minute,
-			created_by: k.created_by,
-			created_at: k.created_at,
-		} as IDataObject;
+		return { api_key: created.apiKey, notice: created.notice, ...keySettings(created.key) } as IDataObject;
 	});
 }

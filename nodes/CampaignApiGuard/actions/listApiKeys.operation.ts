@@ -19,8 +19,8 @@ const properties: INodeProperties[] = [
 
 export const description = updateDisplayOptions({ show: { operation: ['listApiKeys'] } }, properties);
 
-/** A key as items show it. */
-export function keyOutput(k: ApiKeyInfo): IDataObject {
+/** A key's settings as items show them (Create API Key shows these with the key itself). */
+export function keySettings(k: ApiKeyInfo): IDataObject {
 	return {
 		id: k.id,
 		name: k.name,
@@ -30,6 +30,13 @@ export function keyOutput(k: ApiKeyInfo): IDataObject {
 		rate_limit_per_minute: k.rate_limit_per_minute,
 		created_by: k.created_by,
 		created_at: k.created_at,
+	};
+}
+
+/** A key as List API Keys shows it: its settings and its use. */
+export function keyOutput(k: ApiKeyInfo): IDataObject {
+	return {
+		...keySettings(k),
 		revoked_at: k.revoked_at,
 		revoked_by: k.revoked_by,
 		last_used_at: k.last_used_at,
