@@ -8,6 +8,7 @@ import { startSimulatorProcess, SimulatorProcess } from '../test/simulators/serv
 import { createTestDatabase, ensurePostgres } from '../test/helpers/services';
 import { eventually } from '../test/e2e/helpers';
 import { contacts, csvOf } from '../test/helpers/fixtures';
+import { pipelineWorkflow } from './pipelineWorkflow';
 
 export interface CampaignRun {
 	wall_s: number;
@@ -18,8 +19,8 @@ export interface CampaignRun {
 	response: unknown;
 }
 
-const ours = (t: string) => `n8n-nodes-email-campaign-agent.${t}`;
-const campaign = (id: string) => ({
+export const ours = (t: string) => `n8n-nodes-email-campaign-agent.${t}`;
+export const campaign = (id: string) => ({
 	campaignSource: 'fields',
 	campaignId: id,
 	fromEmail: 'news@example.com',
@@ -32,9 +33,9 @@ const campaign = (id: string) => ({
 	body: '<p>Hello {{first_name|there}},</p><p>This is a benchmark email.</p>',
 	campaignOptions: { fallbacks: 'first_name=there', unsubscribeUrl: 'https://unsubscribe.example/u' },
 });
-const limits = { requestsPerSecond: 0, concurrency: 8 };
+export const limits = { requestsPerSecond: 0, concurrency: 8 };
 
-function webhook(path: string) {
+export function webhook(path: string) {
 	return { id: 'w', name: 'Upload CSV', type: 'n8n-nodes-base.webhook', typeVersion: 2.1, position: [0, 0], webhookId: `bench-${path}`, parameters: { httpMethod: 'POST', path, responseMode: 'lastNode', options: { binaryPropertyName: 'data' } } };
 }
 
@@ -47,23 +48,6 @@ function agentWorkflow() {
 			{ id: 'a', name: 'Campaign Agent', type: ours('campaignAgent'), typeVersion: 1, position: [220, 0], parameters: { ...campaign('bench-agent'), contactSource: 'csvBinary', binaryPropertyName: 'data', copySource: 'template', dryRun: false, limits, deliveryOptions: {}, batchSize: 1000, stepsToSend: 'first', runId: '', resume: false, outputRows: false } },
 		],
 		connections: { 'Upload CSV': { main: [[{ node: 'Campaign Agent', type: 'main', index: 0 }]] } },
-	};
-}
-
-function pipelineWorkflow() {
-	const chain = ['Load Campaign Content', 'Build Email Payload', 'Generate Email Copy', 'Send Email (SendGrid)', 'Log Campaign Result'];
-	return {
-		id: 'benchPipeline001',
-		name: 'bench: stage pipeline',
-		nodes: [
-			webhook('bench-pipeline'),
-			{ id: 'l', name: chain[0], type: ours('loadCampaignContent'), typeVersion: 1, position: [220, 0], parameters: { ...campaign('bench-pipeline'), contactSource: 'csvBinary', binaryPropertyName: 'data', outputMode: 'batches', batchSize: 1000 } },
-			{ id: 'b', name: chain[1], type: ours('buildEmailPayload'), typeVersion: 1, position: [440, 0], parameters: { campaignSource: 'input', step: 1, batchSize: 1000, options: {} } },
-			{ id: 'g', name: chain[2], type: ours('generateEmailCopy'), typeVersion: 1, position: [660, 0], parameters: { copySource: 'template' } },
-			{ id: 's', name: chain[3], type: ours('sendEmailSendGrid'), typeVersion: 1, position: [880, 0], parameters: { dryRun: false, outputMode: 'batch', limits, options: {} } },
-			{ id: 'o', name: chain[4], type: ours('logCampaignResult'), typeVersion: 1, position: [1100, 0], parameters: { operation: 'log', outputMode: 'summary', finishRun: true } },
-		],
-		connections: Object.fromEntries([['Upload CSV', chain[0]], ...chain.slice(0, -1).map((n, i) => [n, chain[i + 1]])].map(([from, to]) => [from, { main: [[{ node: to, type: 'main', index: 0 }]] }])),
 	};
 }
 
