@@ -265,7 +265,7 @@ export function installAsN8nDoes(tgz: string, nodesDir: string): { dir: string; 
  * installAsN8nDoes once per tarball into a nodes folder in the cache (its `npm install` fetches the
  * dependencies, about 20 s); each n8n then gets a copy of the installed package.
  */
-function installedPackage(tgz: string): { dir: string; name: string; version: string } {
+export function installedPackage(tgz: string): { dir: string; name: string; version: string } {
 	const dir = join(cacheRoot(), 'installs');
 	mkdirSync(dir, { recursive: true });
 	const key = createHash('sha256').update(readFileSync(tgz)).digest('hex').slice(0, 16);
