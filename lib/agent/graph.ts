@@ -3,18 +3,22 @@
  * StateGraph. The graph file is wiring only; every I/O comes in through deps.
  *
  *   load_campaign_content → build_email_payload → generate_email_copy → send_email_with_sendgrid
- *     → log_campaign_result ─(recipients left)→ build_email_payload
- *                           ├(none left)→ done ─(next step queued)→ load_campaign_content | END
+ *     → log_campaign_result ─(source not read to its end)→ build_email_payload
+ *                           ├(read to its end)→ done ─(next step queued)→ load_campaign_content | END
  *                           └(campaign or account paused)→ END (the run ends 'paused'; resuming it sends the rest)
+ *
+ * Contacts stream: build_email_payload reads the next chunk of the source (a CSV stream, a query's
+ * cursor, input items), so memory holds one chunk whatever the list's length; the state keeps only
+ * how many source rows were read (`cursor`), and a resumed run reads the source again up to there.
  */
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
-import type { InvalidRow } from '../contacts/loadContacts';
-import type { Campaign, Contact, DeliveryResult, EmailPayload } from '../schemas';
+import type { ContactChunk, InvalidRow } from '../contacts/loadContacts';
+import type { Campaign, DeliveryResult, EmailPayload } from '../schemas';
 import { planEmailPayloads } from '../stages/buildEmailPayload';
 import { type AudienceOptions, type AudienceReport, mergeAudience } from '../contacts/audience';
 import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
-import { ContactSource, loadCampaignContent } from '../stages/loadCampaignContent';
+import { ContactSource, contactChunks, parseCampaign } from '../stages/loadCampaignContent';
 import { logCampaignResult } from '../stages/logCampaignResult';
 import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
@@ -24,6 +28,9 @@ import { type Hold, describeHold } from '../guard/breaker';
 import { CampaignError } from '../errors';
 
 export type Counts = Record<string, number>;
+
+/** Invalid rows a run keeps to show (the count covers all of them). */
+export const MAX_INVALID_KEPT = 100;
 
 const addCounts = (a: Counts, b: Counts): Counts => {
 	const out = { ...a };
@@ -37,12 +44,17 @@ export const CampaignState = Annotation.Root({
 	/** The step being sent, and the steps still to send in this run. */
 	step: Annotation<number>,
 	stepQueue: Annotation<number[]>,
+	/** Valid contacts read in this step so far (all of them once `exhausted`). */
 	total: Annotation<number>,
-	/** Index of the next contact to build a batch for. */
+	/** Source rows (valid and invalid) read in this step: where the next chunk starts. */
 	cursor: Annotation<number>,
+	/** The source was read to its end in this step. */
+	exhausted: Annotation<boolean>,
 	payloads: Annotation<EmailPayload[]>,
 	results: Annotation<DeliveryResult[]>,
-	invalid: Annotation<InvalidRow[]>,
+	/** The first invalid rows of the source (its first step only), and how many there are. */
+	invalid: Annotation<InvalidRow[]>({ reducer: (a, b) => (a.length >= MAX_INVALID_KEPT ? a : a.concat(b.slice(0, MAX_INVALID_KEPT - a.length))), default: () => [] }),
+	invalidCount: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
 	counts: Annotation<Counts>({ reducer: addCounts, default: () => ({}) }),
 	llm: Annotation<Counts>({ reducer: addCounts, default: () => ({}) }),
 	/** Per-recipient rows kept for the node's output when asked for. */
@@ -60,7 +72,9 @@ export type CampaignGraphState = typeof CampaignState.State;
 export interface AgentProgress {
 	runId: string;
 	step: number;
+	/** Contacts read so far in this step; all of them when `complete`. */
 	total: number;
+	complete: boolean;
 	processed: number;
 	counts: Counts;
 }
@@ -79,7 +93,7 @@ export interface AgentConfig {
 	steps?: number[];
 	/** Recipients per SendGrid request. */
 	batchSize?: number;
-	/** Recipients per graph loop (several SendGrid batches). */
+	/** Contacts read from the source per graph loop (several SendGrid batches); memory holds one chunk. */
 	chunkSize?: number;
 	copy: GenerateOptions;
 	sendOptions: SendOptions;
@@ -91,32 +105,61 @@ export interface AgentConfig {
 export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpointer?: BaseCheckpointSaver) {
 	const batchSize = config.batchSize ?? 1000;
 	const chunkSize = Math.max(batchSize, config.chunkSize ?? batchSize * 5);
-	let loaded: { campaign: Campaign; contacts: Contact[]; invalid: InvalidRow[] } | undefined;
+	let campaign: Campaign | undefined;
+	// The open read of the source: where it stands (source rows read) and for which step. Contacts stay
+	// out of the checkpoints; a resumed run (a new process) opens the source again and skips to the cursor.
+	let reader: { step: number; rows: number; chunks: AsyncGenerator<ContactChunk> } | undefined;
 
-	// Contacts stay out of the checkpoints (100,000 of them would be rewritten every step): they are
-	// re-read from the same source when a resumed run needs them. Loading is deterministic.
-	async function contacts(runId: string) {
-		if (!loaded) {
-			const r = await loadCampaignContent({ campaign: config.campaign, contacts: config.contacts, runId }, { store: deps.store });
-			loaded = { campaign: r.campaign, contacts: r.contacts, invalid: r.invalid };
+	async function loadCampaign(): Promise<Campaign> {
+		if (!campaign) {
+			campaign = parseCampaign(config.campaign);
+			await deps.store.upsertCampaign(campaign);
 		}
-		return loaded;
+		return campaign;
+	}
+
+	/** The chunk starting at source row `cursor` of this step, or undefined at the end of the source. */
+	async function chunkAt(step: number, cursor: number): Promise<ContactChunk | undefined> {
+		if (!reader || reader.step !== step || reader.rows !== cursor) {
+			await reader?.chunks.return(undefined);
+			reader = { step, rows: 0, chunks: contactChunks(config.contacts, chunkSize) };
+			// Chunks are cut the same way on every read, so a cursor falls between two; if the source
+			// changed meanwhile, the chunk across it is sent whole (its claims skip who already got it).
+			while (reader.rows < cursor) {
+				const skipped = await reader.chunks.next();
+				if (skipped.done) return undefined;
+				reader.rows += skipped.value.rows;
+				if (reader.rows > cursor) return skipped.value;
+			}
+		}
+		const next = await reader.chunks.next();
+		if (next.done) return undefined;
+		reader.rows += next.value.rows;
+		return next.value;
 	}
 
 	const graph = new StateGraph(CampaignState)
 		.addNode('load_campaign_content', async (s) => {
-			const { campaign, contacts: list, invalid } = await contacts(s.runId);
-			const queue = s.stepQueue?.length ? s.stepQueue : (config.steps?.length ? config.steps : [campaign.steps[0].step]);
+			const c = await loadCampaign();
+			const queue = s.stepQueue?.length ? s.stepQueue : (config.steps?.length ? config.steps : [c.steps[0].step]);
 			const [step, ...rest] = queue;
-			await deps.store.startRun({ runId: s.runId, campaignId: campaign.id, step, mode: config.sendOptions.dryRun ? 'dry_run' : 'live', total: list.length });
-			return { campaign, step, stepQueue: rest, total: list.length, cursor: 0, invalid: s.invalid?.length ? s.invalid : invalid, payloads: [], results: [] };
+			await deps.store.startRun({ runId: s.runId, campaignId: c.id, step, mode: config.sendOptions.dryRun ? 'dry_run' : 'live' });
+			return { campaign: c, step, stepQueue: rest, total: 0, cursor: 0, exhausted: false, payloads: [], results: [] };
 		})
 		.addNode('build_email_payload', async (s) => {
-			const { contacts: list } = await contacts(s.runId);
-			const end = Math.min(s.total, s.cursor + chunkSize);
+			const chunk = await chunkAt(s.step, s.cursor);
+			if (!chunk) return { exhausted: true, payloads: [] };
 			// Recipients whose local send time is beyond SendGrid's horizon are in no payload: counted in audience, claimed by a later run.
-			const { payloads, audience } = planEmailPayloads(s.campaign!, list.slice(s.cursor, end), s.runId, { step: s.step, batchSize, ...config.audience });
-			return { payloads, cursor: end, audience };
+			const { payloads, audience } = planEmailPayloads(s.campaign!, chunk.contacts, s.runId, { step: s.step, batchSize, ...config.audience });
+			// Invalid rows are the source's: reported once, in the run's first step.
+			const first = (s.stepsDone?.length ?? 0) === 0;
+			return {
+				payloads,
+				cursor: s.cursor + chunk.rows,
+				total: s.total + chunk.contacts.length,
+				audience,
+				...(first ? { invalid: chunk.invalid, invalidCount: chunk.invalid.length } : {}),
+			};
 		})
 		.addNode('generate_email_copy', async (s) => {
 			const r = await generateEmailCopy(s.payloads, config.copy, deps.generate);
@@ -132,22 +175,27 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addNode('log_campaign_result', async (s) => {
 			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
 			const counts: Counts = countByStatus(s.results);
-			const processed = s.cursor;
+			const processed = s.total;
 			const merged = addCounts(s.counts, counts);
 			await deps.store.recordProgress(s.runId, { step: s.step, total: s.total, processed, counts: merged });
-			await deps.onProgress?.({ runId: s.runId, step: s.step, total: s.total, processed, counts: merged });
+			await deps.onProgress?.({ runId: s.runId, step: s.step, total: s.total, complete: s.exhausted, processed, counts: merged });
 			return { counts, results: [], rows: config.keepRows ? s.results : [] };
 		})
 		.addNode('done', async (s) => {
-			await deps.store.refreshRun(s.runId, { finished: s.stepQueue.length === 0, llmCalls: s.llm.calls ?? 0, llmTokens: (s.llm.prompt_tokens ?? 0) + (s.llm.completion_tokens ?? 0) });
+			await deps.store.refreshRun(s.runId, {
+				finished: s.stepQueue.length === 0,
+				total: s.total,
+				llmCalls: s.llm.calls ?? 0,
+				llmTokens: (s.llm.prompt_tokens ?? 0) + (s.llm.completion_tokens ?? 0),
+			});
 			return { stepsDone: [s.step] };
 		})
 		.addEdge(START, 'load_campaign_content')
-		.addConditionalEdges('load_campaign_content', (s) => (s.total > 0 ? 'build_email_payload' : 'done'), ['build_email_payload', 'done'])
-		.addEdge('build_email_payload', 'generate_email_copy')
+		.addEdge('load_campaign_content', 'build_email_payload')
+		.addConditionalEdges('build_email_payload', (s) => (s.exhausted && s.payloads.length === 0 ? 'done' : 'generate_email_copy'), ['generate_email_copy', 'done'])
 		.addEdge('generate_email_copy', 'send_email_with_sendgrid')
 		.addEdge('send_email_with_sendgrid', 'log_campaign_result')
-		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : s.cursor < s.total ? 'build_email_payload' : 'done'), ['build_email_payload', 'done', END])
+		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : s.exhausted ? 'done' : 'build_email_payload'), ['build_email_payload', 'done', END])
 		.addConditionalEdges('done', (s) => (s.stepQueue.length > 0 ? 'load_campaign_content' : END), ['load_campaign_content', END]);
 	return graph.compile({ checkpointer });
 }
@@ -159,7 +207,9 @@ export interface AgentRunResult {
 	total: number;
 	counts: Counts;
 	llm: Counts;
+	/** The first invalid rows (up to MAX_INVALID_KEPT), and how many there were. */
 	invalid: InvalidRow[];
+	invalidCount: number;
 	rows: DeliveryResult[];
 	/** Preflight warnings (errors stop the run before anything is sent). */
 	warnings: string[];
@@ -182,6 +232,7 @@ function runResult(runId: string, v: CampaignGraphState, resumed: boolean, start
 		counts: v.counts,
 		llm: v.llm,
 		invalid: v.invalid ?? [],
+		invalidCount: v.invalidCount ?? v.invalid?.length ?? 0,
 		rows: v.rows ?? [],
 		warnings: v.warnings ?? [],
 		...(v.audience ? { audience: v.audience } : {}),
@@ -201,7 +252,7 @@ export async function runCampaignAgent(
 	const app = buildCampaignGraph(config, deps, options.checkpointer);
 	const thread = { configurable: { thread_id: options.runId }, recursionLimit: 100_000 };
 	let resumed = false;
-	let input: Partial<CampaignGraphState> | null = { runId: options.runId, stepQueue: config.steps ?? [], counts: {}, llm: {}, invalid: [] };
+	let input: Partial<CampaignGraphState> | null = { runId: options.runId, stepQueue: config.steps ?? [], counts: {}, llm: {} };
 	if (options.resume && options.checkpointer) {
 		const snapshot = await app.getState(thread);
 		// A run killed after a step finished (its writes saved) but before the next checkpoint lists that
@@ -237,10 +288,10 @@ export async function runCampaignAgent(
 		return runResult(options.runId, final, resumed, started);
 	}
 	// Never report a partial run as a finished one.
-	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || (final.cursor ?? 0) < (final.total ?? 0)) {
+	if (!final.stepsDone?.length || (final.stepQueue?.length ?? 0) > 0 || !final.exhausted) {
 		await deps.store.failRun(options.runId, 'stopped before it was finished; resume it', 'interrupted');
 		throw new CampaignError(
-			`Campaign Agent run ${options.runId} stopped before it was finished (${final.cursor ?? 0} of ${final.total ?? '?'} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
+			`Campaign Agent run ${options.runId} stopped before it was finished (${final.total ?? 0} contacts of step ${final.step ?? '?'} processed); run it again with the same Run ID and Resume Run on`,
 		);
 	}
 	return runResult(options.runId, final, resumed, started);

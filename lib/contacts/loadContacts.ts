@@ -188,13 +188,108 @@ function cellText(value: unknown): string {
 	return JSON.stringify(value) ?? '';
 }
 
+/** Which addresses a load has seen, and the row each was first seen in. */
+interface SeenEmails {
+	firstRow(email: string): number | undefined;
+	add(email: string, row: number): void;
+}
+
+/** Exact: every address kept (a whole list is in memory anyway). */
+class SeenEmailSet implements SeenEmails {
+	private readonly rows = new Map<string, number>();
+	firstRow(email: string): number | undefined {
+		return this.rows.get(email);
+	}
+	add(email: string, row: number): void {
+		this.rows.set(email, row);
+	}
+}
+
+/**
+ * For a streamed list: 12 bytes a slot (two 32-bit hashes of the address and its first row), about
+ * 25 MB for a million addresses instead of the ~70 MB of a Set of the strings. Two different
+ * addresses are taken for one only when both hashes agree (about 1 in 10^7 for a million-row file),
+ * and then the row is listed as invalid with the row it was taken for, never dropped silently.
+ */
+export class EmailFingerprints implements SeenEmails {
+	private h1 = new Uint32Array(1 << 12);
+	private h2 = new Uint32Array(1 << 12);
+	private row = new Uint32Array(1 << 12);
+	size = 0;
+
+	/** Slot of the address's fingerprint, or of the empty slot where it goes. */
+	private slot(a: number, b: number): number {
+		const mask = this.row.length - 1;
+		let i = a & mask;
+		while (this.row[i] !== 0 && (this.h1[i] !== a || this.h2[i] !== b)) i = (i + 1) & mask;
+		return i;
+	}
+
+	firstRow(email: string): number | undefined {
+		const i = this.slot(fnv1a(email), mix(email));
+		return this.row[i] === 0 ? undefined : this.row[i];
+	}
+
+	add(email: string, row: number): void {
+		if ((this.size + 1) * 10 > this.row.length * 6) this.grow();
+		const a = fnv1a(email);
+		const b = mix(email);
+		const i = this.slot(a, b);
+		if (this.row[i] === 0) this.size++;
+		this.h1[i] = a;
+		this.h2[i] = b;
+		this.row[i] = Math.max(1, row);
+	}
+
+	private grow(): void {
+		const { h1, h2, row } = this;
+		this.h1 = new Uint32Array(row.length * 2);
+		this.h2 = new Uint32Array(row.length * 2);
+		this.row = new Uint32Array(row.length * 2);
+		for (let j = 0; j < row.length; j++) {
+			if (row[j] === 0) continue;
+			const i = this.slot(h1[j], h2[j]);
+			this.h1[i] = h1[j];
+			this.h2[i] = h2[j];
+			this.row[i] = row[j];
+		}
+	}
+}
+
+function fnv1a(s: string): number {
+	let h = 0x811c9dc5;
+	for (let i = 0; i < s.length; i++) {
+		h ^= s.charCodeAt(i);
+		h = Math.imul(h, 0x01000193);
+	}
+	return h >>> 0;
+}
+
+/** A second, independent 32-bit hash (murmur3's mixing steps). */
+function mix(s: string): number {
+	let h = 0x9747b28c ^ s.length;
+	for (let i = 0; i < s.length; i++) {
+		let k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
+		k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+		h ^= k;
+		h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+	}
+	h ^= h >>> 16;
+	h = Math.imul(h, 0x85ebca6b);
+	h ^= h >>> 13;
+	h = Math.imul(h, 0xc2b2ae35);
+	return (h ^ (h >>> 16)) >>> 0;
+}
+
 class ContactCollector {
-	readonly contacts: Contact[] = [];
-	readonly invalid: InvalidRow[] = [];
-	private readonly firstRowOf = new Map<string, number>();
+	contacts: Contact[] = [];
+	invalid: InvalidRow[] = [];
 	total = 0;
 
-	constructor(private readonly maxFieldChars: number) {}
+	constructor(
+		private readonly maxFieldChars: number,
+		private readonly seen: SeenEmails = new SeenEmailSet(),
+	) {}
 
 	add(row: number, rawEmail: unknown, fields: Record<string, string>): void {
 		this.total++;
@@ -203,7 +298,7 @@ class ContactCollector {
 		if (checked.reason !== undefined)
 			return this.reject(row, shown, checked.reason === 'is empty' ? 'email is empty' : `"${shown.trim().slice(0, 100)}" ${checked.reason}`);
 		const email = checked.email;
-		const first = this.firstRowOf.get(email);
+		const first = this.seen.firstRow(email);
 		if (first !== undefined) return this.reject(row, email, `duplicate of row ${first}`);
 		let fieldCount = 0;
 		for (const key in fields) {
@@ -215,7 +310,7 @@ class ContactCollector {
 			if (value.length > this.maxFieldChars)
 				return this.reject(row, email, `field "${key}" is ${value.length} characters long (the limit is ${this.maxFieldChars})`);
 		}
-		this.firstRowOf.set(email, row);
+		this.seen.add(email, row);
 		this.contacts.push({ ...fields, email });
 	}
 
@@ -227,6 +322,23 @@ class ContactCollector {
 	result(): ContactList {
 		return { contacts: this.contacts, invalid: this.invalid, total: this.total };
 	}
+
+	/** What was collected since the last take: the contacts, the invalid rows (in row order) and the rows read. */
+	take(): ContactChunk {
+		const chunk = { contacts: this.contacts, invalid: this.invalid.sort((a, b) => a.row - b.row), rows: this.total - this.taken };
+		this.contacts = [];
+		this.invalid = [];
+		this.taken = this.total;
+		return chunk;
+	}
+	private taken = 0;
+}
+
+/** A part of a streamed list: its valid contacts, its invalid rows, and how many source rows it covers. */
+export interface ContactChunk {
+	contacts: Contact[];
+	invalid: InvalidRow[];
+	rows: number;
 }
 
 function pickEmailColumn(headers: string[], wanted: string | undefined, delimiter: string): number {
@@ -324,6 +436,22 @@ const isBlank = (record: string[]) => record.every((cell) => cell.trim() === '')
  * used: empty, no email column, or past a limit (the message names the limit and the option raising it).
  */
 export async function contactsFromCsv(input: CsvData, options: CsvOptions = {}): Promise<ContactList> {
+	const out: ContactList = { contacts: [], invalid: [], total: 0 };
+	for await (const chunk of csvContactChunks(input, options, Number.MAX_SAFE_INTEGER, new SeenEmailSet())) {
+		for (const c of chunk.contacts) out.contacts.push(c);
+		for (const r of chunk.invalid) out.invalid.push(r);
+		out.total += chunk.rows;
+	}
+	out.invalid.sort((a, b) => a.row - b.row);
+	return out;
+}
+
+/**
+ * The same parse, handed out a part at a time: a chunk every `chunkSize` contacts and invalid rows
+ * (and at the end), so neither a long list nor a long run of bad rows piles up in memory. Duplicates are found across the whole file (`seen`);
+ * errors about the file as a whole come when the stream reaches them.
+ */
+export async function* csvContactChunks(input: CsvData, options: CsvOptions, chunkSize: number, seen: SeenEmails = new EmailFingerprints()): AsyncGenerator<ContactChunk> {
 	const limits = csvLimits(options);
 	if (input === undefined || input === null)
 		throw new CampaignInputError('The CSV is empty — provide a header row (with an "email" column) and at least one contact', 'csv');
@@ -336,7 +464,7 @@ export async function contactsFromCsv(input: CsvData, options: CsvOptions = {}):
 	// A row longer than every column at its maximum cannot be valid: the parser refuses it instead of buffering it.
 	const maxRecordChars = Math.max(MIN_RECORD_CAP, (limits.maxColumns + 2) * limits.maxFieldChars);
 
-	const out = new ContactCollector(limits.maxFieldChars);
+	const out = new ContactCollector(limits.maxFieldChars, seen);
 	let skippedLine = -1;
 	let skipped = 0;
 	let lastRecordEnd = 0;
@@ -417,6 +545,7 @@ export async function contactsFromCsv(input: CsvData, options: CsvOptions = {}):
 				fields[names[c]] = record[c];
 			}
 			out.add(line, record[emailIndex], fields);
+			if (out.contacts.length + out.invalid.length >= chunkSize) yield out.take();
 		}
 	} catch (e) {
 		if (e instanceof CampaignInputError) throw e;
@@ -431,41 +560,73 @@ export async function contactsFromCsv(input: CsvData, options: CsvOptions = {}):
 	if (!header) throw new CampaignInputError(`The CSV has no readable header row: ${out.invalid[0].reason}`, 'csv');
 	if (dataRows === 0 && skipped === 0)
 		throw new CampaignInputError('The CSV has a header row but no contacts — add at least one row below the header', 'csv');
-	out.invalid.sort((a, b) => a.row - b.row);
-	return out.result();
+	yield out.take();
 }
 
 function rowsError(maxRows: number): CampaignInputError {
 	return new CampaignInputError(`The CSV has more than ${count(maxRows)} rows — raise CSV Options → ${LIMIT_OPTION.maxRows} or split the file`, 'maxRows');
 }
 
+/** Refuses a list of rows longer than the limit, before any of it is used. */
+export function checkRowCount(rows: number, options: RowOptions = {}): void {
+	const { maxRows } = csvLimits({ maxRows: options.maxRows });
+	if (rows > maxRows)
+		throw new CampaignInputError(
+			`The input has ${count(rows)} contacts — more than the ${count(maxRows)} limit; split it into several runs (e.g. Loop Over Items) or filter the query`,
+			'maxRows',
+		);
+}
+
 /** Contacts from plain objects (n8n items built by other nodes, rows of a query). */
 export function contactsFromRows(rows: Array<Record<string, unknown>>, options: RowOptions = {}): ContactList {
 	const emailField = options.emailField?.trim() || 'email';
-	const { maxRows, maxFieldChars } = csvLimits({ maxRows: options.maxRows, maxFieldChars: options.maxFieldChars });
-	if (rows.length > maxRows)
-		throw new CampaignInputError(
-			`The input has ${count(rows.length)} contacts — more than the ${count(maxRows)} limit; split it into several runs (e.g. Loop Over Items) or filter the query`,
-			'maxRows',
-		);
+	const { maxFieldChars } = csvLimits({ maxFieldChars: options.maxFieldChars });
+	checkRowCount(rows.length, options);
 	const out = new ContactCollector(maxFieldChars);
-	rows.forEach((row, i) => {
-		if (!row || typeof row !== 'object') {
-			out.total++;
-			out.reject(i + 1, cellText(row), 'is not an object with an email field');
-			return;
-		}
-		const fields: Record<string, string> = Object.create(null);
-		for (const [key, value] of Object.entries(row)) {
-			if (key === emailField) continue;
-			const name = options.columnMap?.[key] ?? key;
-			if (name === 'email') continue;
-			fields[name] = cellText(value);
-		}
-		const email = row[emailField] ?? (emailField === 'email' ? undefined : row.email);
-		out.add(i + 1, email, fields);
-	});
+	rows.forEach((row, i) => addRow(out, row, i + 1, emailField, options.columnMap));
 	return out.result();
+}
+
+function addRow(out: ContactCollector, row: Record<string, unknown>, position: number, emailField: string, columnMap: Record<string, string> | undefined): void {
+	if (!row || typeof row !== 'object') {
+		out.total++;
+		out.reject(position, cellText(row), 'is not an object with an email field');
+		return;
+	}
+	const fields: Record<string, string> = Object.create(null);
+	for (const [key, value] of Object.entries(row)) {
+		if (key === emailField) continue;
+		const name = columnMap?.[key] ?? key;
+		if (name === 'email') continue;
+		fields[name] = cellText(value);
+	}
+	const email = row[emailField] ?? (emailField === 'email' ? undefined : row.email);
+	out.add(position, email, fields);
+}
+
+/**
+ * Contacts from rows arriving in pages (a query read through a cursor), handed out every `chunkSize`
+ * contacts and invalid rows; duplicates are found across every page. Past `maxRows` rows the stream stops with an error.
+ */
+export async function* rowContactChunks(
+	pages: AsyncIterable<Array<Record<string, unknown>>>,
+	options: RowOptions,
+	chunkSize: number,
+	seen: SeenEmails = new EmailFingerprints(),
+): AsyncGenerator<ContactChunk> {
+	const emailField = options.emailField?.trim() || 'email';
+	const { maxRows, maxFieldChars } = csvLimits({ maxRows: options.maxRows, maxFieldChars: options.maxFieldChars });
+	const out = new ContactCollector(maxFieldChars, seen);
+	for await (const page of pages) {
+		for (const row of page) {
+			if (out.total + 1 > maxRows)
+				throw new CampaignInputError(`The contacts query returned more than ${count(maxRows)} rows — narrow it, or send in parts`, 'maxRows');
+			addRow(out, row, out.total + 1, emailField, options.columnMap);
+			if (out.contacts.length + out.invalid.length >= chunkSize) yield out.take();
+		}
+		await nextTurn();
+	}
+	yield out.take();
 }
 
 /**

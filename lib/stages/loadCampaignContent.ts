@@ -2,7 +2,7 @@
  * Stage `load_campaign_content`: the campaign definition plus contacts (rows, CSV text or CSV
  * bytes) → a validated campaign and de-duplicated contacts; bad rows come back with reasons.
  */
-import { ContactList, CsvData, CsvOptions, InvalidRow, RowOptions, contactsFromCsv, contactsFromRows } from '../contacts/loadContacts';
+import { ContactChunk, ContactList, CsvData, CsvOptions, InvalidRow, RowOptions, contactsFromCsv, checkRowCount, contactsFromRows, csvContactChunks, rowContactChunks } from '../contacts/loadContacts';
 import { Campaign, Contact, campaign as campaignSchema, parseOrThrow } from '../schemas';
 import { newRunId } from '../ids';
 import type { CampaignStore } from '../store';
@@ -10,7 +10,9 @@ import type { CampaignStore } from '../store';
 export type ContactSource =
 	| { kind: 'rows'; rows: Array<Record<string, unknown>>; options?: RowOptions }
 	/** CSV text, bytes, or a byte stream (n8n binary data); read as a stream under the options' limits. */
-	| { kind: 'csv'; data: CsvData; options?: CsvOptions };
+	| { kind: 'csv'; data: CsvData; options?: CsvOptions }
+	/** Rows read a page at a time (a Postgres cursor); each call of `pages` reads the source again from its start. */
+	| { kind: 'pages'; pages: () => AsyncIterable<Array<Record<string, unknown>>>; options?: RowOptions };
 
 export interface LoadCampaignInput {
 	campaign: unknown;
@@ -35,7 +37,34 @@ export async function loadCampaignContent(input: LoadCampaignInput, deps: { stor
 	const list: ContactList =
 		input.contacts.kind === 'csv'
 			? await contactsFromCsv(input.contacts.data, input.contacts.options)
-			: contactsFromRows(input.contacts.rows, input.contacts.options);
+			: input.contacts.kind === 'rows'
+				? contactsFromRows(input.contacts.rows, input.contacts.options)
+				: contactsFromRows(await allPages(input.contacts.pages()), input.contacts.options);
 	if (deps.store) await deps.store.upsertCampaign(campaign);
 	return { campaign, runId: input.runId || newRunId(), contacts: list.contacts, invalid: list.invalid, total: list.total };
+}
+
+async function allPages(pages: AsyncIterable<Array<Record<string, unknown>>>): Promise<Array<Record<string, unknown>>> {
+	const rows: Array<Record<string, unknown>> = [];
+	for await (const page of pages) for (const row of page) rows.push(row);
+	return rows;
+}
+
+/**
+ * The contacts of a source a chunk at a time (the Campaign Agent): `chunkSize` valid contacts per
+ * chunk, duplicates found across the whole source in a compact fingerprint table, memory flat in
+ * the list's length otherwise. Every call reads the source again from its start.
+ */
+export function contactChunks(source: ContactSource, chunkSize: number): AsyncGenerator<ContactChunk> {
+	if (source.kind === 'csv') return csvContactChunks(source.data, source.options ?? {}, chunkSize);
+	if (source.kind === 'pages') return rowContactChunks(source.pages(), source.options ?? {}, chunkSize);
+	const rows = source.rows;
+	checkRowCount(rows.length, source.options);
+	return rowContactChunks(
+		(async function* () {
+			yield rows;
+		})(),
+		source.options ?? {},
+		chunkSize,
+	);
 }

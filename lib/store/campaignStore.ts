@@ -409,7 +409,7 @@ export class CampaignStore {
 	 */
 	async refreshRun(
 		runId: string,
-		extra: { finished?: boolean; llmCalls?: number; llmTokens?: number; error?: string; outcome?: 'finished' | 'failed' | 'interrupted' | 'paused' } = {},
+		extra: { finished?: boolean; total?: number; llmCalls?: number; llmTokens?: number; error?: string; outcome?: 'finished' | 'failed' | 'interrupted' | 'paused' } = {},
 	): Promise<RunCounts> {
 		const counts: RunCounts = {};
 		const rows = await this.db.query<{ status: string; n: number }>(
@@ -423,9 +423,10 @@ export class CampaignStore {
 				llm_calls = llm_calls + $3, llm_tokens = llm_tokens + $4,
 				status = COALESCE($5::text, status),
 				finished_at = CASE WHEN $5::text IS NOT NULL THEN now() ELSE finished_at END,
-				error = CASE WHEN $5::text = 'finished' THEN NULL ELSE COALESCE($6, error) END
+				error = CASE WHEN $5::text = 'finished' THEN NULL ELSE COALESCE($6, error) END,
+				total = GREATEST(total, COALESCE($7::int, 0))
 			 WHERE run_id = $1`,
-			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, outcome, storedError(extra.error)],
+			[runId, JSON.stringify(counts), extra.llmCalls ?? 0, extra.llmTokens ?? 0, outcome, storedError(extra.error), extra.total ?? null],
 		);
 		return counts;
 	}

@@ -5,7 +5,7 @@
  * store's own tables (suppressions, deliveries...), which would otherwise come back as "contacts".
  */
 import { CampaignInputError } from '../schemas';
-import type { SqlDriver } from './driver';
+import type { Queryable, SqlDriver } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
 
 export interface ContactsQueryOptions {
@@ -80,9 +80,8 @@ function queryError(e: unknown): CampaignInputError {
 	return new CampaignInputError(`Contacts Query failed: ${msg}${hint}`, FIELD);
 }
 
-export async function queryContacts(db: SqlDriver, sql: string, options: ContactsQueryOptions = {}): Promise<Array<Record<string, unknown>>> {
-	const maxRows = options.maxRows ?? CONTACTS_QUERY_DEFAULTS.maxRows;
-	const params = options.params ?? [];
+/** The query checked and wrapped as a subquery (a second statement, or a data-modifying WITH, cannot stand inside one). */
+function wrappedQuery(sql: string, params: unknown[], limit: number | undefined): string {
 	if (typeof sql !== 'string' || sql.trim() === '') throw new CampaignInputError('Contacts Query is empty — write a SELECT that returns an email column', FIELD);
 	if (sql.length > CONTACTS_QUERY_DEFAULTS.maxSqlChars)
 		throw new CampaignInputError(`Contacts Query is ${sql.length} characters long (at most ${CONTACTS_QUERY_DEFAULTS.maxSqlChars})`, FIELD);
@@ -94,35 +93,102 @@ export async function queryContacts(db: SqlDriver, sql: string, options: Contact
 			`Contacts Query must be one SELECT statement; it starts with "${keyword.toUpperCase() || sql.trim().slice(0, 20)}" — put values in Query Parameters ($1, $2, ...) instead of building SQL`,
 			FIELD,
 		);
-	// Wrapped as a subquery: a second statement, or a data-modifying WITH, cannot stand inside one.
-	const wrapped = `SELECT * FROM (\n${withoutTrailingSemicolons(sql)}\n) AS contacts_query LIMIT ${maxRows + 1}`;
+	return `SELECT * FROM (\n${withoutTrailingSemicolons(sql)}\n) AS contacts_query${limit === undefined ? '' : ` LIMIT ${limit}`}`;
+}
+
+/** Refuses a query whose plan reads one of the store's own tables. */
+async function checkPlan(q: Queryable, wrapped: string, params: unknown[]): Promise<void> {
+	const plan = await q.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${wrapped}`, params);
+	const store = [...relationsIn(plan.rows[0]?.['QUERY PLAN'])].filter((r) => r.startsWith('eca_'));
+	if (store.length)
+		throw new CampaignInputError(
+			`Contacts Query reads the campaign store's own table${store.length > 1 ? 's' : ''} ${store.join(', ')} — query your contacts table instead`,
+			FIELD,
+		);
+}
+
+function describedQueryError(e: unknown): unknown {
+	if (e instanceof CampaignInputError) return e;
+	if (e && typeof (e as { code?: unknown }).code === 'string') return queryError(e);
+	return e;
+}
+
+export async function queryContacts(db: SqlDriver, sql: string, options: ContactsQueryOptions = {}): Promise<Array<Record<string, unknown>>> {
+	const maxRows = options.maxRows ?? CONTACTS_QUERY_DEFAULTS.maxRows;
+	const params = options.params ?? [];
+	const wrapped = wrappedQuery(sql, params, maxRows + 1);
 	const rows = await db
 		.readOnlySession(
 			async (q) => {
-				const plan = await q.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${wrapped}`, params);
-				const store = [...relationsIn(plan.rows[0]?.['QUERY PLAN'])].filter((r) => r.startsWith('eca_'));
-				if (store.length)
-					throw new CampaignInputError(
-						`Contacts Query reads the campaign store's own table${store.length > 1 ? 's' : ''} ${store.join(', ')} — query your contacts table instead`,
-						FIELD,
-					);
+				await checkPlan(q, wrapped, params);
 				return (await q.query<Record<string, unknown>>(wrapped, params)).rows;
 			},
 			{ statementTimeoutMs: options.statementTimeoutMs ?? CONTACTS_QUERY_DEFAULTS.statementTimeoutMs },
 		)
 		.catch((e) => {
-			if (e instanceof CampaignInputError) throw e;
-			if (e && typeof (e as { code?: unknown }).code === 'string') throw queryError(e);
-			throw e;
+			throw describedQueryError(e);
 		});
 	if (rows.length > maxRows)
 		throw new CampaignInputError(`Contacts Query returned more than ${maxRows.toLocaleString('en-US')} rows — narrow it, or send in parts`, FIELD);
 	return rows;
 }
 
+/**
+ * The same query read through a cursor, `pageRows` rows at a time, on its own read-only connection
+ * that stays open until the pages are read or the reader stops: memory holds one page, whatever the
+ * number of rows. The timeout applies to each page's FETCH. Without ORDER BY the order is whatever
+ * Postgres picks; a resumed run re-reads the query, so give it an ORDER BY when rows can change meanwhile.
+ */
+export async function* queryContactPages(db: SqlDriver, sql: string, options: ContactsQueryOptions & { pageRows?: number } = {}): AsyncGenerator<Array<Record<string, unknown>>> {
+	const params = options.params ?? [];
+	const wrapped = wrappedQuery(sql, params, options.maxRows === undefined ? undefined : options.maxRows + 1);
+	const pageRows = Math.max(1, Math.floor(options.pageRows ?? 5000));
+	let handOver!: (q: Queryable) => void;
+	let finish!: () => void;
+	const opened = new Promise<Queryable>((resolve) => (handOver = resolve));
+	const finished = new Promise<void>((resolve) => (finish = resolve));
+	// The session lives while the pages are read: its callback hands the connection over and waits for the end.
+	const session = db.readOnlySession(
+		async (q) => {
+			await checkPlan(q, wrapped, params);
+			await q.query(`DECLARE eca_contacts NO SCROLL CURSOR FOR ${wrapped}`, params);
+			handOver(q);
+			await finished;
+		},
+		{ statementTimeoutMs: options.statementTimeoutMs ?? CONTACTS_QUERY_DEFAULTS.statementTimeoutMs },
+	);
+	session.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+	try {
+		const q = await Promise.race([opened, session.then(() => undefined)]);
+		if (!q) return;
+		let read = 0;
+		for (;;) {
+			const page = (await q.query<Record<string, unknown>>(`FETCH ${pageRows} FROM eca_contacts`)).rows;
+			if (page.length === 0) break;
+			read += page.length;
+			if (options.maxRows !== undefined && read > options.maxRows)
+				throw new CampaignInputError(`Contacts Query returned more than ${options.maxRows.toLocaleString('en-US')} rows — narrow it, or send in parts`, FIELD);
+			yield page;
+			if (page.length < pageRows) break;
+		}
+	} catch (e) {
+		throw describedQueryError(e);
+	} finally {
+		finish();
+		await session.catch((e) => {
+			throw describedQueryError(e);
+		});
+	}
+}
+
 /** The user's contacts query against the campaign store's database (see queryContacts). */
 export function contactsFromQuery(store: CampaignStore, sql: string, options: ContactsQueryOptions = {}): Promise<Array<Record<string, unknown>>> {
 	return queryContacts(driverOf(store), sql, options);
+}
+
+/** The user's contacts query against the campaign store's database, a page at a time (see queryContactPages). */
+export function contactPagesFromQuery(store: CampaignStore, sql: string, options: ContactsQueryOptions & { pageRows?: number } = {}): AsyncGenerator<Array<Record<string, unknown>>> {
+	return queryContactPages(driverOf(store), sql, options);
 }
 
 /**

@@ -14,7 +14,7 @@ export { CampaignStore } from './campaignStore';
 export type { CachedCopy, ClaimedRow, ClaimOptions, ClaimOutcome, ClaimRow, ExistingDelivery, OutcomeRequest, ReplyTarget, RunCounts, Suppression } from './campaignStore';
 export type { PostgresConnection, SqlDriver, Queryable } from './driver';
 export { StoreConnectionError, connectPostgres, openPglite, checkSchemaName } from './driver';
-export { queryContacts, contactsFromQuery, parseQueryParameters, CONTACTS_QUERY_DEFAULTS } from './contactsQuery';
+export { queryContacts, queryContactPages, contactsFromQuery, contactPagesFromQuery, parseQueryParameters, CONTACTS_QUERY_DEFAULTS } from './contactsQuery';
 export * from './abtest';
 export * from './checkpoints';
 export * from './enrollments';

@@ -141,7 +141,7 @@ export class CampaignAgent implements INodeType {
 			const result = await runCampaignAgent(
 				{
 					campaign: raw,
-					contacts: await readContactSource(this, items, store),
+					contacts: await readContactSource(this, items, store, { stream: true }),
 					steps: allSteps ? ((raw.steps as Array<{ step: number }> | undefined) ?? []).map((s) => s.step) : steps,
 					batchSize: this.getNodeParameter('batchSize', 0, 1000) as number,
 					copy: copy.options,
@@ -152,7 +152,9 @@ export class CampaignAgent implements INodeType {
 				{
 					store,
 					...deps,
-					onProgress: manual ? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}/${p.total} processed — ${JSON.stringify(p.counts)}`) : undefined,
+					onProgress: manual
+						? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}${p.complete ? `/${p.total}` : ''} processed — ${JSON.stringify(p.counts)}`)
+						: undefined,
 				},
 				{ runId, resume, checkpointer: new StoreCheckpointSaver(store) },
 			);
@@ -161,8 +163,8 @@ export class CampaignAgent implements INodeType {
 				campaign_id: result.campaignId,
 				steps: result.steps,
 				contacts: result.total,
-				invalid: result.invalid.length,
-				invalid_rows: result.invalid.slice(0, 100),
+				invalid: result.invalidCount,
+				invalid_rows: result.invalid,
 				...result.counts,
 				llm_calls: result.llm.calls ?? 0,
 				llm_tokens: (result.llm.prompt_tokens ?? 0) + (result.llm.completion_tokens ?? 0),
@@ -186,7 +188,7 @@ export class CampaignAgent implements INodeType {
 					campaign_id: result.campaignId,
 					step: result.steps,
 					recipients: result.total,
-					counts: { ...result.counts, invalid: result.invalid.length, left_for_later: summary.left_for_later },
+					counts: { ...result.counts, invalid: result.invalidCount, left_for_later: summary.left_for_later },
 					llm_calls: summary.llm_calls,
 					llm_tokens: summary.llm_tokens,
 					...sendStats.total(),

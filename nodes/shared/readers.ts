@@ -11,7 +11,7 @@ import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgr
 import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
 import { LIMITS } from '../../lib/schemas';
 import { type WarmupPlan, warmupPlan } from '../../lib/guard/warmup';
-import { contactsFromQuery, parseQueryParameters } from '../../lib/store';
+import { contactPagesFromQuery, contactsFromQuery, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
 import { CREDENTIALS, chatModel, connectedChatModel, redisConnection, sendGrid } from './context';
 
@@ -134,6 +134,9 @@ export async function readCombinedCopyAndDelivery(ctx: IExecuteFunctions, store:
 	return { copy, delivery, deps: { send: { transport: delivery.transport, store, limiter: delivery.limiter }, generate: { chat: copy.chat, store } } };
 }
 
+/** Limits of a streamed contacts source (the Campaign Agent) when CSV Options leave them unset: memory does not grow with them. */
+export const STREAM_LIMITS = { maxRows: 10_000_000, maxBytes: 2048 * 1024 * 1024 } as const;
+
 /** CSV Options → the loader's options (the file size is set in MB). */
 function readCsvOptions(o: Record<string, unknown>): CsvOptions {
 	const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -151,10 +154,19 @@ function readCsvOptions(o: Record<string, unknown>): CsvOptions {
 	};
 }
 
-export async function readContactSource(ctx: IExecuteFunctions, items: INodeExecutionData[], store?: CampaignStore): Promise<ContactSource> {
+/**
+ * The node's Contacts Source. With `stream` (the Campaign Agent, which reads contacts a chunk at a
+ * time in flat memory), a query is read through a cursor and the row and size limits a user did not
+ * set are STREAM_LIMITS instead of the loader's in-memory defaults.
+ */
+export async function readContactSource(ctx: IExecuteFunctions, items: INodeExecutionData[], store?: CampaignStore, mode: { stream?: boolean } = {}): Promise<ContactSource> {
 	const node = ctx.getNode();
 	const source = ctx.getNodeParameter('contactSource', 0) as string;
 	const csv = readCsvOptions(ctx.getNodeParameter('csvOptions', 0, {}) as Record<string, unknown>);
+	if (mode.stream) {
+		csv.maxRows ??= STREAM_LIMITS.maxRows;
+		csv.maxBytes ??= STREAM_LIMITS.maxBytes;
+	}
 	if (source === 'csvText') return { kind: 'csv', data: ctx.getNodeParameter('csvText', 0) as string, options: csv };
 	if (source === 'csvBinary') {
 		// Empty: the item's first file, whatever the uploading node called it (Form Trigger names it after the field label).
@@ -184,10 +196,16 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 	if (source === 'postgres') {
 		if (!store || store.kind !== 'postgres')
 			throw new NodeOperationError(node, 'Contacts from a Postgres query need a Campaign Database credential (Postgres)');
-		const rows = await contactsFromQuery(store, ctx.getNodeParameter('contactsQuery', 0) as string, {
+		const sql = ctx.getNodeParameter('contactsQuery', 0) as string;
+		const query = {
 			params: parseQueryParameters(ctx.getNodeParameter('contactsQueryParameters', 0, '')),
 			statementTimeoutMs: Number(ctx.getNodeParameter('contactsQueryTimeout', 0, 60)) * 1000,
-		});
+		};
+		if (mode.stream) {
+			const limits = { maxRows: STREAM_LIMITS.maxRows };
+			return { kind: 'pages', pages: () => contactPagesFromQuery(store, sql, { ...query, ...limits }), options: { emailField, ...limits } };
+		}
+		const rows = await contactsFromQuery(store, sql, query);
 		return { kind: 'rows', rows, options: { emailField } };
 	}
 	const listField = ctx.getNodeParameter('contactsField', 0, '') as string;

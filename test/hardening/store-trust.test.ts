@@ -4,7 +4,8 @@
  * tables), and a Campaign Database schema is used as named or refused, never replaced by public.
  */
 import { Client } from 'pg';
-import { CampaignStore, closeAllStores, getCampaignStore, queryContacts, connectPostgres } from '../../lib/store';
+import { CampaignStore, closeAllStores, getCampaignStore, queryContacts, queryContactPages, connectPostgres } from '../../lib/store';
+import type { ContactsQueryOptions } from '../../lib/store/contactsQuery';
 import { createTestDatabase } from '../helpers/services';
 import { recordTally } from '../helpers/tally';
 import { sql } from '../helpers/sql';
@@ -37,6 +38,17 @@ afterAll(async () => {
 	await closeAllStores();
 	await db?.drop();
 });
+
+/** The Campaign Agent's way: the same query through a cursor, a page at a time, every page collected. */
+async function throughCursor(db: Parameters<typeof queryContacts>[0], query: string, options: ContactsQueryOptions = {}): Promise<Array<Record<string, unknown>>> {
+	const rows: Array<Record<string, unknown>> = [];
+	for await (const page of queryContactPages(db, query, { ...options, pageRows: 2 })) rows.push(...page);
+	return rows;
+}
+const readers = [
+	['all at once', queryContacts],
+	['through a cursor', throughCursor],
+] as const;
 
 /** What an attack could change or read: the store's rows, fingerprinted. */
 async function storeState(): Promise<string> {
@@ -79,12 +91,12 @@ describe('Contacts Query (Postgres)', () => {
 		['an escape from the wrapping', `SELECT email FROM contacts) AS q; DELETE FROM eca_suppressions; SELECT * FROM (SELECT 1`, /Contacts Query/],
 		['a temp table', `SELECT email INTO TEMP stolen FROM contacts`, /Contacts Query failed/],
 	];
-	it.each(hostile)('refuses %s with a clear error and changes nothing', async (_name, query, message) => {
+	it.each(readers.flatMap(([how, read]) => hostile.map(([name, query, message]) => [`${name} (${how})`, query, message, read] as const)))('refuses %s with a clear error and changes nothing', async (_name, query, message, read) => {
 		const before = await storeState();
 		attacks++;
 		let rows: unknown[] | undefined;
 		await expect(
-			queryContacts(sql(store), query).then((r) => {
+			read(sql(store), query).then((r) => {
 				rows = r;
 				return r;
 			}),
@@ -114,17 +126,33 @@ describe('Contacts Query (Postgres)', () => {
 		expect(await objects()).toBe(before);
 	});
 
-	it('runs under a statement timeout', async () => {
+	it.each(readers)('runs under a statement timeout (%s)', async (_how, read) => {
 		attacks++;
-		await expect(queryContacts(sql(store), 'SELECT pg_sleep(5), email FROM contacts', { statementTimeoutMs: 300 })).rejects.toThrow(/timeout|statement timeout/i);
+		await expect(read(sql(store), 'SELECT pg_sleep(5), email FROM contacts', { statementTimeoutMs: 300 })).rejects.toThrow(/timeout|statement timeout/i);
 		rejected++;
 	});
 
-	it('caps the rows it returns, and names missing parameters', async () => {
+	it.each(readers)('caps the rows it returns, and names missing parameters (%s)', async (_how, read) => {
 		attacks++;
-		await expect(queryContacts(sql(store), 'SELECT g::text || \'@example.org\' AS email FROM generate_series(1, 50) g', { maxRows: 10 })).rejects.toThrow(/more than 10 rows/);
+		await expect(read(sql(store), 'SELECT g::text || \'@example.org\' AS email FROM generate_series(1, 50) g', { maxRows: 10 })).rejects.toThrow(/more than 10 rows/);
 		rejected++;
-		await expect(queryContacts(sql(store), 'SELECT email FROM contacts WHERE segment = $1')).rejects.toThrow(/Query Parameter/);
+		await expect(read(sql(store), 'SELECT email FROM contacts WHERE segment = $1')).rejects.toThrow(/Query Parameter/);
+	});
+
+	it('through a cursor: bound parameters, pages of the asked size, and its connection closed when the reader stops early', async () => {
+		const connections = async () => (await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()`)).rows[0].n as number;
+		const before = await connections();
+		const pages: number[] = [];
+		const query = `SELECT g::text || '@example.org' AS email, $1::text AS segment FROM generate_series(1, 25) g ORDER BY g`;
+		for await (const page of queryContactPages(sql(store), query, { params: ['spring'], pageRows: 10 })) pages.push(page.length);
+		expect(pages).toEqual([10, 10, 5]);
+		const first: Array<Record<string, unknown>> = [];
+		for await (const page of queryContactPages(sql(store), query, { params: ['fall'], pageRows: 3 })) {
+			first.push(...page);
+			break;
+		}
+		expect(first).toEqual([1, 2, 3].map((g) => ({ email: `${g}@example.org`, segment: 'fall' })));
+		expect(await connections()).toBe(before);
 	});
 });
 

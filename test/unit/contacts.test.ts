@@ -1,5 +1,6 @@
-import { contactsFromCsv, contactsFromRows, escapeCsvFormula, parseColumnMap } from '../../lib/contacts/loadContacts';
+import { EmailFingerprints, contactsFromCsv, contactsFromRows, csvContactChunks, escapeCsvFormula, parseColumnMap } from '../../lib/contacts/loadContacts';
 import { CampaignInputError } from '../../lib/schemas';
+import { contacts, csvOf } from '../helpers/fixtures';
 
 describe('contacts from CSV', () => {
 	it('trims and lower-cases emails, keeps custom fields as merge fields and reports bad rows with line numbers', async () => {
@@ -61,5 +62,31 @@ describe('formula escaping for exports', () => {
 		expect(escapeCsvFormula('=cmd|"/c calc"!A1')).toBe('\'=cmd|"/c calc"!A1');
 		expect(escapeCsvFormula('@SUM(1)')).toBe("'@SUM(1)");
 		expect(escapeCsvFormula('Ada')).toBe('Ada');
+	});
+});
+
+describe('streamed contacts', () => {
+	it('the fingerprint table finds every repeat with its first row and takes no two of 300,000 addresses for one', () => {
+		const seen = new EmailFingerprints();
+		for (let i = 0; i < 300_000; i++) {
+			const email = `person.${i}@example${i % 97}.com`;
+			expect(seen.firstRow(email)).toBeUndefined();
+			seen.add(email, i + 2);
+		}
+		expect(seen.size).toBe(300_000);
+		for (const i of [0, 1, 4_095, 4_096, 150_000, 299_999]) expect(seen.firstRow(`person.${i}@example${i % 97}.com`)).toBe(i + 2);
+	});
+
+	it('chunks of a CSV hold the same contacts and invalid rows as the whole-file load, cut every N valid contacts or invalid rows', async () => {
+		const rows = contacts(1_000).map((c, i) => (i % 7 === 0 ? { ...c, email: `bad-${i}` } : i === 900 ? { ...c, email: contacts(1_000)[3].email } : c));
+		const csv = csvOf(rows);
+		const whole = await contactsFromCsv(csv);
+		const chunks = [];
+		for await (const chunk of csvContactChunks(csv, {}, 100)) chunks.push(chunk);
+		expect(chunks.slice(0, -1).every((c) => c.contacts.length + c.invalid.length === 100)).toBe(true);
+		expect(chunks.flatMap((c) => c.contacts)).toEqual(whole.contacts);
+		expect(chunks.flatMap((c) => c.invalid)).toEqual(whole.invalid);
+		expect(chunks.reduce((n, c) => n + c.rows, 0)).toBe(whole.total);
+		expect(whole.invalid).toContainEqual({ row: 902, email: rows[3].email.toLowerCase(), reason: 'duplicate of row 5' });
 	});
 });

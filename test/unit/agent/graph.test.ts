@@ -203,4 +203,50 @@ describe('Campaign Agent graph', () => {
 		expect(r.counts.sent).toBe(10);
 		expect(sg.requests).toBe(0);
 	});
+
+	it('reads the source a chunk at a time: the first request goes out before the file is read, duplicates are found across chunks, invalid rows are counted and the first 100 kept', async () => {
+		const rows = 6_000;
+		let made = 0;
+		// A CSV arriving in pieces of 100 rows, as n8n's binary stream hands a file over: row i repeats row 10 when i = 1,000; every 50th row is broken.
+		const data = {
+			async *[Symbol.asyncIterator]() {
+				yield 'email,first_name\n';
+				for (let i = 0; i < rows; i += 100) {
+					let piece = '';
+					for (let j = i; j < i + 100; j++) piece += j % 50 === 49 ? `broken-${j},X\n` : `${j === 1_000 ? 'u10' : `u${j}`}@example.com,U${j}\n`;
+					made += 100;
+					yield piece;
+				}
+			},
+		};
+		const madeAtFirstRequest: number[] = [];
+		const sg = new (class extends CountingSendGrid {
+			async sendMail(body: MailSendBody) {
+				if (this.requests === 0) madeAtFirstRequest.push(made);
+				return super.sendMail(body);
+			}
+		})();
+		const { config, deps, runId } = setup(0, { contacts: { kind: 'csv', data } }, sg);
+		const r = await runCampaignAgent(config, deps, { runId, checkpointer: new StoreCheckpointSaver(store) });
+		// One chunk is 300 contacts: the first request went out with a few chunks of the file read, not 6,000 rows.
+		expect(madeAtFirstRequest[0]).toBeLessThanOrEqual(1_500);
+		expect(r.total).toBe(rows - 120 - 1);
+		expect(r.counts.sent).toBe(rows - 120 - 1);
+		expect(new Set(sg.accepted).size).toBe(sg.accepted.length);
+		expect(r.invalidCount).toBe(121);
+		expect(r.invalid).toHaveLength(100);
+		expect(r.invalid[0]).toMatchObject({ row: 51, email: 'broken-49' });
+		expect(r.invalid).toContainEqual({ row: 1_002, email: 'u10@example.com', reason: 'duplicate of row 12' });
+		expect(await store.getRun(runId)).toMatchObject({ status: 'finished', total: rows - 121 });
+	});
+
+	it('finds a duplicate far from its first row and names that row, as the whole-file load does', async () => {
+		const rows = contacts(2_000);
+		rows[1_900] = { ...rows[1_900], email: rows[5].email };
+		const { config, deps, sg, runId } = setup(0, { contacts: { kind: 'csv', data: csvOf(rows) } });
+		const r = await runCampaignAgent(config, deps, { runId });
+		expect(r.invalidCount).toBe(1);
+		expect(r.invalid).toEqual([{ row: 1_902, email: rows[5].email.toLowerCase(), reason: 'duplicate of row 7' }]);
+		expect(sg.accepted).toHaveLength(1_999);
+	});
 });
