@@ -108,18 +108,26 @@ export const MAX_EVENT_NESTING = 16;
 
 /**
  * How deep arrays and objects nest in a JSON text, outside strings, stopping as soon as it passes
- * `max`: JSON.parse of megabytes of "[[[[" takes seconds before it fails.
+ * `max`: JSON.parse of megabytes of "[[[[" takes seconds before it fails. Strings (most of an event
+ * post's bytes) are jumped over with indexOf to their closing quote — one not preceded by an odd run
+ * of backslashes; each backslash is looked at once, so the scan stays linear.
  */
-function nestsDeeperThan(json: string, max: number): boolean {
+export function nestsDeeperThan(json: string, max: number): boolean {
 	let depth = 0;
-	let inString = false;
 	for (let i = 0; i < json.length; i++) {
 		const c = json.charCodeAt(i);
-		if (inString) {
-			if (c === 92) i++;
-			else if (c === 34) inString = false;
-		} else if (c === 34) inString = true;
-		else if (c === 91 || c === 123) {
+		if (c === 34) {
+			let q = i;
+			for (;;) {
+				q = json.indexOf('"', q + 1);
+				// Unterminated: nothing after it nests (and JSON.parse refuses it).
+				if (q < 0) return false;
+				let b = q - 1;
+				while (b > i && json.charCodeAt(b) === 92) b--;
+				if ((q - 1 - b) % 2 === 0) break;
+			}
+			i = q;
+		} else if (c === 91 || c === 123) {
 			if (++depth > max) return true;
 		} else if (c === 93 || c === 125) depth--;
 	}

@@ -122,10 +122,11 @@ const UPDATES: Record<string, string> = {
 	spamreport: 'spam_reported_at = COALESCE(d.spam_reported_at, t.first)',
 };
 
+// Both lists travel as JSON text: one native JSON.stringify each, instead of pg escaping a text[] element by element.
 const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
 	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id, md5(k.nk), e.value
 	 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, i)
-	 JOIN unnest($2::text[]) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
+	 JOIN jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
 	 CROSS JOIN LATERAL jsonb_to_record(e.value) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
 	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text)
 	 ORDER BY e.i
@@ -133,22 +134,51 @@ const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg
 	 RETURNING sg_event_id`;
 
 /**
+ * The database refused the batch insert itself (an SQL error such as a value out of range), told apart
+ * from a lost connection or a deadlock (thrown as they are: the driver retries a deadlock, SendGrid a 5xx).
+ * It keeps the SQL code, so the driver passes it through unchanged.
+ */
+class BatchRefused extends Error {
+	constructor(readonly cause: Error & { code: string }) {
+		super(cause.message);
+	}
+	get code(): string {
+		return this.cause.code;
+	}
+}
+const refusedByDatabase = (e: unknown): e is Error & { code: string } => {
+	const code = (e as { code?: unknown })?.code;
+	return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|40|53|57|58)/.test(code);
+};
+
+/**
  * One statement per batch, the events passed as one JSON array: a single JSON.stringify instead of
  * eleven text arrays escaped element by element (bench:events measured the difference). Either key
- * (sg_event_id or natural key) already there: not inserted. Should the database refuse the batch
- * anyway, the events go in one at a time, and one it refuses alone is kept as a bare row: the rest of
- * the post is stored and SendGrid is answered 2xx.
+ * (sg_event_id or natural key) already there: not inserted. The batch goes without a savepoint (two
+ * round trips less per post): when the database refuses it, the statement throws BatchRefused and
+ * applyEvents runs the whole transaction again with `oneByOne`, where the events go in one at a time
+ * under savepoints, and one the database refuses alone is kept as a bare row: the rest of the post
+ * is stored and SendGrid is answered 2xx.
  */
-async function insertEvents(tx: Queryable, events: CampaignEvent[]): Promise<{ inserted: Set<string>; quarantined: Set<string> }> {
+async function insertEvents(tx: Queryable, events: CampaignEvent[], oneByOne: boolean): Promise<{ inserted: Set<string>; quarantined: Set<string> }> {
 	const keys = events.map(naturalKeyOf);
 	const quarantined = new Set<string>();
-	const ids = (rows: Array<{ sg_event_id: string }>) => rows.map((x) => x.sg_event_id);
-	const batch = await guarded(tx, 'eca_events_batch', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify(events), keys]));
-	if (batch.ok) return { inserted: new Set(ids(batch.value.rows)), quarantined };
+	if (!oneByOne) {
+		let rows: Array<{ sg_event_id: string }>;
+		try {
+			rows = (await tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify(events), JSON.stringify(keys)])).rows;
+		} catch (e) {
+			throw refusedByDatabase(e) ? new BatchRefused(e) : e;
+		}
+		const inserted = new Set<string>();
+		for (const r of rows) inserted.add(r.sg_event_id);
+		return { inserted, quarantined };
+	}
 	const inserted = new Set<string>();
+	const ids = (rows: Array<{ sg_event_id: string }>) => rows.map((x) => x.sg_event_id);
 	for (let i = 0; i < events.length; i++) {
 		const e = events[i];
-		const one = await guarded(tx, 'eca_events_one', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify([e]), [keys[i]]]));
+		const one = await guarded(tx, 'eca_events_one', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify([e]), JSON.stringify([keys[i]])]));
 		if (one.ok) {
 			for (const id of ids(one.value.rows)) inserted.add(id);
 			continue;
@@ -230,11 +260,14 @@ async function updateDeliveries(tx: Queryable, kind: string, events: Array<Campa
 		kind === 'processed'
 			? aggregate(events, (e) => e.sg_message_id, (e) => messageIdOf(e.sg_message_id))
 			: aggregate(events, (e) => e.type, (e) => e.reason);
+	// One JSON text of rows [id, first, last, n, extra, extra2]: no per-element array escaping.
+	const rows = agg.map((a, i) => [agg.ids[i], a.first, a.last, a.n, a.extra ?? null, a.extra2 ?? null]);
 	const r = await tx.query(
 		`UPDATE eca_deliveries d SET ${set}, updated_at = now()
-		 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::text[], $6::text[]) AS t(id, first, last, n, extra, extra2)
+		 FROM (SELECT x->>0 AS id, (x->>1)::timestamptz AS first, (x->>2)::timestamptz AS last, (x->>3)::int AS n, x->>4 AS extra, x->>5 AS extra2
+		       FROM jsonb_array_elements($1::jsonb) AS x) AS t
 		 WHERE d.mode = 'live' AND d.delivery_id = t.id`,
-		[agg.ids, agg.map((a) => a.first), agg.map((a) => a.last), agg.map((a) => a.n), agg.map((a) => a.extra ?? null), agg.map((a) => a.extra2 ?? null)],
+		[JSON.stringify(rows)],
 	);
 	return r.rowCount;
 }
@@ -360,35 +393,61 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 	if (events.length === 0) return result;
 	// The same sg_event_id twice in one POST counts once.
 	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
-	await driverOf(store).transaction(async (tx) => {
-		const { inserted, quarantined } = await insertEvents(tx, unique);
-		let fresh = unique.filter((e) => inserted.has(e.sg_event_id));
-		result.inserted = fresh.length + quarantined.size;
-		result.quarantined = quarantined.size;
-		result.duplicates = events.length - result.inserted;
-		result.fresh = unique.filter((e) => inserted.has(e.sg_event_id) || quarantined.has(e.sg_event_id));
-		// Test sends (Campaign Preview) are kept as events and nothing more: a seed that bounces or
-		// unsubscribes from a test is suppressed nowhere, and no delivery row is touched.
-		fresh = fresh.filter((e) => !isTestSendEvent(e));
-		const byKind = (k: string, among: CampaignEvent[]) =>
-			among.filter(
-				(e): e is CampaignEvent & { delivery_id: string } =>
-					e.event === k && !!e.delivery_id && !(k === 'open' && e.machine_open && !options.countMachineOpens),
-			);
-		// processed first: it records the sg_message_id that later events without custom args join on.
-		const processedWithIds = byKind('processed', fresh);
-		result.matched += await updateDeliveries(tx, 'processed', processedWithIds);
-		await resolveByMessageId(tx, fresh);
-		// processed events joined through their message id confirm their delivery too.
-		const done = new Set(processedWithIds);
-		result.matched += await updateDeliveries(tx, 'processed', byKind('processed', fresh).filter((e) => !done.has(e)));
-		for (const k of Object.keys(UPDATES)) if (k !== 'processed') result.matched += await updateDeliveries(tx, k, byKind(k, fresh));
-		await applySuppressions(tx, fresh, result, options);
-		// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
-		// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).
-		const counted = await countReputationIn(tx, reputationDeltas(fresh));
-		if (options.guard && counted.length > 0) result.paused = await tripBreakersIn(tx, counted, options.guard);
-	});
+	const run = (oneByOne: boolean) =>
+		driverOf(store).transaction(async (tx) => {
+			const { inserted, quarantined } = await insertEvents(tx, unique, oneByOne);
+			const stored: CampaignEvent[] = [];
+			const fresh: CampaignEvent[] = [];
+			let newOnes = 0;
+			for (const e of unique) {
+				const isNew = inserted.has(e.sg_event_id);
+				if (!isNew && !quarantined.has(e.sg_event_id)) continue;
+				stored.push(e);
+				if (!isNew) continue;
+				newOnes++;
+				// Test sends (Campaign Preview) are kept as events and nothing more: a seed that bounces or
+				// unsubscribes from a test is suppressed nowhere, and no delivery row is touched.
+				if (!isTestSendEvent(e)) fresh.push(e);
+			}
+			result.inserted = newOnes + quarantined.size;
+			result.quarantined = quarantined.size;
+			result.duplicates = events.length - result.inserted;
+			result.fresh = stored;
+			// The fresh events each kind updates deliveries with, in one pass (opens flagged as machine opens only when counted).
+			const byKind = (among: CampaignEvent[]) => {
+				const out = new Map<string, Array<CampaignEvent & { delivery_id: string }>>();
+				for (const e of among) {
+					if (!e.delivery_id || (e.event === 'open' && e.machine_open && !options.countMachineOpens)) continue;
+					let list = out.get(e.event);
+					if (!list) out.set(e.event, (list = []));
+					list.push(e as CampaignEvent & { delivery_id: string });
+				}
+				return out;
+			};
+			// processed first: it records the sg_message_id that later events without custom args join on.
+			const processedWithIds = byKind(fresh).get('processed') ?? [];
+			result.matched += await updateDeliveries(tx, 'processed', processedWithIds);
+			await resolveByMessageId(tx, fresh);
+			// processed events joined through their message id confirm their delivery too; every other kind after.
+			const done = new Set(processedWithIds);
+			const kinds = byKind(fresh);
+			result.matched += await updateDeliveries(tx, 'processed', (kinds.get('processed') ?? []).filter((e) => !done.has(e)));
+			for (const k of Object.keys(UPDATES)) if (k !== 'processed') result.matched += await updateDeliveries(tx, k, kinds.get(k) ?? []);
+			await applySuppressions(tx, fresh, result, options);
+			// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
+			// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).
+			const counted = await countReputationIn(tx, reputationDeltas(fresh));
+			if (options.guard && counted.length > 0) result.paused = await tripBreakersIn(tx, counted, options.guard);
+		});
+	try {
+		await run(false);
+	} catch (e) {
+		if (!(e instanceof BatchRefused)) throw e;
+		// The database refused the batch (nothing of this transaction was kept): again, one event at a time.
+		result.paused = [];
+		result.matched = result.suppressionsAdded = result.suppressionsLifted = result.sequencesStopped = 0;
+		await run(true);
+	}
 	return result;
 }
 
