@@ -181,6 +181,17 @@ export function eventTime(v: unknown, now = Date.now()): { ms: number; problem?:
 	return { ms: now, problem: 'timestamp: out of range, the time received is used' };
 }
 
+/** An ISO time, remembering the last one: the events of one post mostly share their second. */
+let lastMs = NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+	if (ms !== lastMs) {
+		lastIso = new Date(ms).toISOString();
+		lastMs = ms;
+	}
+	return lastIso;
+}
+
 /** True when the event's timestamp was made up from the time received (dedupe cannot use it). */
 export const timeWasGuessed = (e: CampaignEvent): boolean => !!e.problems && e.problems.some((p) => p.startsWith('timestamp: ') && p.endsWith('the time received is used'));
 
@@ -259,7 +270,7 @@ export function normalizeEvent(e: Record<string, unknown>, clock?: { now?: numbe
 	const out: CampaignEvent = {
 		event: str(e.event, 64) ?? 'unknown',
 		email,
-		timestamp: new Date(time.ms).toISOString(),
+		timestamp: isoTime(time.ms),
 		// SendGrid always sends sg_event_id; a hash of the event keeps dedupe working for anything that does not.
 		sg_event_id: eventId ?? `h:${createHash('sha256').update(JSON.stringify(e)).digest('base64url').slice(0, 22)}`,
 		sg_message_id: str(e.sg_message_id, 200),
