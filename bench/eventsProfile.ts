@@ -109,5 +109,18 @@ export function splitProfile(file: string, packageDir: string, fromUs: number, t
 	return { ms, window_ms: (toUs - fromUs) / 1000, samples, top_package: top(fns.package), top_n8n: top(fns.n8n) };
 }
 
+/**
+ * CPU time (user + system, ms) the main thread of process `pid` has used so far, from
+ * /proc/<pid>/task/<pid>/stat. The profile's samples are wall-clock slices, stretched when the
+ * thread waits for a core on a shared machine; this is what it really ran.
+ */
+export function mainThreadCpuMs(pid: number): number {
+	const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+	const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+	// Fields 14 and 15 of stat (utime, stime), counted from the state field (3rd): indexes 11 and 12.
+	return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
 /** process.hrtime in the µs of V8's profile clock. */
 export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
