@@ -6,6 +6,7 @@ import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { newRunId } from '../../lib/ids';
 import { contactsFromItems, errorItem, failItems, inInputOrder, inputError, jsonParameter, pairedAll, pairedWith } from '../shared/items';
 import { nodeError } from '../shared/context';
+import { RECIPIENTS_IN_JSON_LIMIT, builtPayloadItem } from '../shared/batchFiles';
 
 export class BuildEmailPayload implements INodeType {
 	description: INodeTypeDescription = {
@@ -15,7 +16,7 @@ export class BuildEmailPayload implements INodeType {
 		group: ['transform'],
 		version: 1,
 		subtitle: '={{"step " + $parameter["step"]}}',
-		description: 'Turn contacts and a campaign step into SendGrid-ready batches: one item per request of up to 1,000 recipients',
+		description: 'Turn contacts and a campaign step into SendGrid-ready batches: one item per request of up to 1,000 recipients (on large runs in a binary file per item)',
 		defaults: { name: 'Build Email Payload' },
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
@@ -68,6 +69,18 @@ export class BuildEmailPayload implements INodeType {
 					audienceField.languageField,
 					audienceField.localSendTime,
 					{ displayName: 'Open Tracking', name: 'openTracking', type: 'boolean', default: true },
+					{
+						displayName: 'Recipients',
+						name: 'recipientsAs',
+						type: 'options',
+						options: [
+							{ name: 'Auto', value: 'auto', description: `In each item's JSON up to ${RECIPIENTS_IN_JSON_LIMIT.toLocaleString('en-US')} recipients in all, in a binary file per item above` },
+							{ name: 'In JSON', value: 'json', description: 'Each item\'s "recipients" list' },
+							{ name: 'In a Binary File', value: 'file', description: 'Each item\'s binary "recipients" (a JSON file) and "recipient_count" in its JSON' },
+						],
+						default: 'auto',
+						description: 'Where each request\'s recipients go. n8n keeps every node\'s output of a run: on large runs a file per request keeps that small. Generate Email Copy and Send Email read either.',
+					},
 					{
 						displayName: 'Run ID',
 						name: 'runId',
@@ -142,10 +155,12 @@ export class BuildEmailPayload implements INodeType {
 			// Each request pairs with the input items its recipients came from (one batch item, or many contact items).
 			const itemOf = new Map<string, number>();
 			fromItems.contacts.forEach((c, k) => itemOf.set(c.email, fromItems.contactItem[k]));
-			const out = payloads.map((p) => ({
-				json: p as unknown as INodeExecutionData['json'],
-				pairedItem: pairedWith(p.recipients.map((r) => itemOf.get(r.email) ?? 0)),
-			}));
+			// Large runs: each request's recipients in a binary file of its own, so n8n does not keep them in every node's JSON.
+			const recipientsAs = (options.recipientsAs as string | undefined) ?? 'auto';
+			const total = payloads.reduce((n, p) => n + p.recipients.length, 0);
+			const inFile = recipientsAs === 'file' || (recipientsAs === 'auto' && total > RECIPIENTS_IN_JSON_LIMIT);
+			const out: INodeExecutionData[] = [];
+			for (const p of payloads) out.push({ ...(await builtPayloadItem(this, p, inFile)), pairedItem: pairedWith(p.recipients.map((r) => itemOf.get(r.email) ?? 0)) });
 			// One summary of the audience: languages, fallbacks, send instants, who is left for a later run.
 			const report = { json: { campaign_id: campaign.id, run_id: runId, step, requests: payloads.length, ...audience } as unknown as INodeExecutionData['json'], pairedItem: pairedAll(items.length) };
 			return [[...out, ...errors], [report]];

@@ -5,7 +5,8 @@ import { generateEmailCopy } from '../../lib/stages/generateEmailCopy';
 import { campaignStore, nodeError } from '../shared/context';
 import { readCopy } from '../shared/readers';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
-import { errorItem, failItems, inInputOrder, payloadItems } from '../shared/items';
+import { errorItem, failItems, inInputOrder } from '../shared/items';
+import { payloadItemsWithFiles, payloadOutput } from '../shared/batchFiles';
 import { copyNodeInputs, copyProperties } from '../shared/properties';
 
 export class GenerateEmailCopy implements INodeType {
@@ -31,7 +32,8 @@ export class GenerateEmailCopy implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
-		const { ok, bad } = payloadItems(this.getInputData());
+		const input = this.getInputData();
+		const { ok, bad } = await payloadItemsWithFiles(this, input);
 		// An item that is not a payload fails on its own; the others get their copy (Continue On Fail).
 		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
 		const errors = bad.map((b) => errorItem(node, b.error, b.item));
@@ -39,6 +41,8 @@ export class GenerateEmailCopy implements INodeType {
 		try {
 			// The copy stage may regroup payloads (and splits them per recipient when personalizing): each keeps its item under a symbol.
 			const payloads = ok.map(({ payload, item }) => Object.assign(payload, { [ITEM]: item }));
+			// A batch whose recipients came in a file hands that file on (per-recipient copy makes one item per recipient, in JSON).
+			const fileOf = new Map(ok.map((o) => [o.item, o.file]));
 			const { options, chat } = await readCopy(this);
 			const store = options.mode === 'llm' ? await campaignStore(this) : undefined;
 			const result = await generateEmailCopy(payloads, options, { chat, store });
@@ -47,7 +51,8 @@ export class GenerateEmailCopy implements INodeType {
 			const stats = { mode, llm_calls: result.llmCalls, ...result.usage, campaign_tokens: campaignTokens, copies: result.copies };
 			const out = result.payloads.map((p) => {
 				const { [ITEM]: item, ...payload } = p as typeof p & { [ITEM]?: number };
-				return { json: { ...payload, copy_stats: stats } as unknown as INodeExecutionData['json'], pairedItem: { item: item ?? 0 } };
+				const file = options.personalize && mode === 'llm' ? undefined : fileOf.get(item ?? 0);
+				return { ...payloadOutput(payload, input[item ?? 0], file, { copy_stats: stats }), pairedItem: { item: item ?? 0 } };
 			});
 			return [inInputOrder([...out, ...errors])];
 		} catch (e) {

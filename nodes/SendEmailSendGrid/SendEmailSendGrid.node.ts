@@ -5,7 +5,8 @@ import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
-import { countByStatus, errorItem, failItems, inInputOrder, payloadItems } from '../shared/items';
+import { countByStatus, errorItem, failItems, inInputOrder } from '../shared/items';
+import { RESULTS_FILE, jsonFile, payloadItemsWithFiles } from '../shared/batchFiles';
 import { PreflightError, preflightRun } from '../../lib/preview/preflight';
 import { deliveryProperties } from '../shared/properties';
 import { readDelivery } from '../shared/readers';
@@ -49,7 +50,7 @@ export class SendEmailSendGrid implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
 		const cof = this.continueOnFail();
-		const { ok, bad } = payloadItems(this.getInputData());
+		const { ok, bad } = await payloadItemsWithFiles(this, this.getInputData());
 		// An item that is not a payload fails on its own; the others are sent (Continue On Fail).
 		if (bad.length > 0 && !cof) throw nodeError(node, bad[0].error, bad[0].item);
 		const errors = bad.map((b) => errorItem(node, b.error, b.item));
@@ -84,10 +85,21 @@ export class SendEmailSendGrid implements INodeType {
 			}
 			for (const f of sendRunFacts(NODE, payloads, batches, stats, { duration_ms: Date.now() - started, dry_run: !!delivery.dryRun })) log(this, runFinished(f));
 			// One batch result per payload, in order: each pairs with its input item, and so does each of its recipients.
-			const out: INodeExecutionData[] =
-				this.getNodeParameter('outputMode', 0) === 'recipient'
-					? batches.flatMap((b, k) => b.results.map((r) => ({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } })))
-					: batches.map((b, k) => ({ json: { ...b, counts: countByStatus(b.results) } as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } }));
+			// A batch whose recipients came in a file gets its results in a file too (`results_file`, `result_count`; the counts stay in JSON).
+			const out: INodeExecutionData[] = [];
+			if (this.getNodeParameter('outputMode', 0) === 'recipient')
+				batches.forEach((b, k) => b.results.forEach((r) => out.push({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } })));
+			else
+				for (const [k, b] of batches.entries()) {
+					const counts = countByStatus(b.results);
+					if (!todo[k].file) {
+						out.push({ json: { ...b, counts } as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } });
+						continue;
+					}
+					const { results, ...rest } = b;
+					const binary = { [RESULTS_FILE]: await jsonFile(this, results, `results-${b.run_id}-step${b.step}-batch${b.batch}.json`) };
+					out.push({ json: { ...rest, counts, results_file: RESULTS_FILE, result_count: results.length } as unknown as INodeExecutionData['json'], binary, pairedItem: { item: todo[k].item } });
+				}
 			return [errors.length ? inInputOrder([...out, ...errors]) : out];
 		} catch (e) {
 			return [inInputOrder([...errors, ...failItems(this, e, todo.map((o) => o.item))])];

@@ -5,7 +5,8 @@ import { logCampaignResult, parseResults } from '../../../lib/stages/logCampaign
 import type { DeliveryResult } from '../../../lib/schemas';
 import type { CampaignError } from '../../../lib/errors';
 import { campaignStore, nodeError } from '../../shared/context';
-import { errorItem, failItems, inInputOrder, pairedWith, resultsOfItem } from '../../shared/items';
+import { errorItem, failItems, inInputOrder, pairedWith } from '../../shared/items';
+import { resultsOfItemWithFiles } from '../../shared/batchFiles';
 import { runFailed, runFinished, runLogged } from '../../../lib/observability/logLines';
 import { log } from '../../shared/logging';
 
@@ -46,7 +47,7 @@ export async function execute(this: IExecuteFunctions): Promise<INodeExecutionDa
 	const errors: INodeExecutionData[] = [];
 	for (const [i, item] of items.entries()) {
 		try {
-			for (const r of parseResults(resultsOfItem(item))) {
+			for (const r of parseResults(await resultsOfItemWithFiles(this, item, i))) {
 				results.push(r);
 				resultItem.push(i);
 			}

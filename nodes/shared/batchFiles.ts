@@ -1,0 +1,92 @@
+/**
+ * Large runs keep their per-recipient lists in n8n binary files instead of the items' JSON. n8n keeps
+ * every node's output of a run (and `n8n execute` prints all of it): with 100,000 recipients the same
+ * recipients in Build Email Payload's, Generate Email Copy's and Send Email's JSON cost n8n more than a
+ * gigabyte. A batch item then says how many recipients its file holds, and the file (n8n binary data,
+ * on disk in n8n's default filesystem mode) holds them; Generate Email Copy hands the file on untouched,
+ * Send Email writes its results the same way, and Log Campaign Result reads them. Items whose
+ * recipients or results are in their JSON (plain items, small runs) work as before.
+ */
+import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { CampaignInputError, type EmailPayload, type Recipient } from '../../lib/schemas';
+import { payloadItems } from './items';
+
+/** Binary property holding a batch's recipients (a JSON array, as `recipients` would be). */
+export const RECIPIENTS_FILE = 'recipients';
+/** Binary property holding a batch's delivery results (a JSON array, as `results` would be). */
+export const RESULTS_FILE = 'results';
+
+/** Build Email Payload's Recipients option: files only when the build has more recipients than this. */
+export const RECIPIENTS_IN_JSON_LIMIT = 1000;
+
+/** A JSON array as an n8n binary file. */
+export async function jsonFile(ctx: IExecuteFunctions, rows: unknown[], fileName: string): Promise<IBinaryData> {
+	return await ctx.helpers.prepareBinaryData(Buffer.from(JSON.stringify(rows)), fileName, 'application/json');
+}
+
+/** The JSON array in an input item's binary property. */
+async function readJsonFile(ctx: IExecuteFunctions, itemIndex: number, property: string, what: string): Promise<unknown[]> {
+	let rows: unknown;
+	try {
+		rows = JSON.parse((await ctx.helpers.getBinaryDataBuffer(itemIndex, property)).toString('utf8'));
+	} catch (e) {
+		throw new CampaignInputError(`Item ${itemIndex}'s ${what} file (binary property "${property}") cannot be read: ${(e as Error).message}`, property).atItem(itemIndex);
+	}
+	if (!Array.isArray(rows)) throw new CampaignInputError(`Item ${itemIndex}'s ${what} file (binary property "${property}") is not a JSON array`, property).atItem(itemIndex);
+	return rows;
+}
+
+/** A payload item's recipients are in its binary file (Build Email Payload on a large run), not in its JSON. */
+function recipientsInFile(item: INodeExecutionData): string | undefined {
+	const j = item.json as Record<string, unknown>;
+	const file = typeof j.recipients_file === 'string' ? j.recipients_file : undefined;
+	return j.recipients === undefined && file && item.binary?.[file] ? file : undefined;
+}
+
+/**
+ * Each item as an email payload (payloadItems), its recipients read from its file when it has one.
+ * `file` on an entry: the binary property the recipients came from (an output should carry it on).
+ */
+export async function payloadItemsWithFiles(
+	ctx: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Promise<{ ok: Array<{ payload: EmailPayload; item: number; file?: string }>; bad: ReturnType<typeof payloadItems>['bad'] }> {
+	const files = new Map<number, string>();
+	const full: INodeExecutionData[] = [];
+	for (const [i, item] of items.entries()) {
+		const file = recipientsInFile(item);
+		if (!file) {
+			full.push(item);
+			continue;
+		}
+		files.set(i, file);
+		const { recipients_file: _f, recipient_count: _n, ...json } = item.json as Record<string, unknown>;
+		full.push({ ...item, json: { ...json, recipients: await readJsonFile(ctx, i, file, 'recipients') } as INodeExecutionData['json'] });
+	}
+	const { ok, bad } = payloadItems(full);
+	return { ok: ok.map((o) => (files.has(o.item) ? { ...o, file: files.get(o.item) } : o)), bad };
+}
+
+/** A payload as an output item: with its recipients in JSON, or (`file`) in the binary file the input item had, which is handed on as it is. */
+export function payloadOutput(payload: EmailPayload, input: INodeExecutionData | undefined, file: string | undefined, extra: Record<string, unknown> = {}): Pick<INodeExecutionData, 'json' | 'binary'> {
+	if (!file || !input?.binary?.[file]) return { json: { ...payload, ...extra } as unknown as INodeExecutionData['json'] };
+	const { recipients, ...rest } = payload;
+	return { json: { ...rest, recipients_file: file, recipient_count: recipients.length, ...extra } as unknown as INodeExecutionData['json'], binary: { [file]: input.binary[file] } };
+}
+
+/** A built payload as an output item, its recipients in JSON or in a file of their own. */
+export async function builtPayloadItem(ctx: IExecuteFunctions, payload: EmailPayload, inFile: boolean): Promise<Pick<INodeExecutionData, 'json' | 'binary'>> {
+	if (!inFile) return { json: payload as unknown as INodeExecutionData['json'] };
+	const { recipients, ...rest } = payload;
+	const binary = await jsonFile(ctx, recipients as Recipient[], `recipients-${payload.run_id}-step${payload.step}-batch${payload.batch}.json`);
+	return { json: { ...rest, recipients_file: RECIPIENTS_FILE, recipient_count: recipients.length } as unknown as INodeExecutionData['json'], binary: { [RECIPIENTS_FILE]: binary } };
+}
+
+/** The delivery results one input item carries: its `results` list, its results file (Send Email on a large run), or the item itself (one per recipient). */
+export async function resultsOfItemWithFiles(ctx: IExecuteFunctions, item: INodeExecutionData, itemIndex: number): Promise<unknown[]> {
+	const j = item.json as Record<string, unknown>;
+	if (Array.isArray(j.results)) return j.results;
+	const file = typeof j.results_file === 'string' ? j.results_file : undefined;
+	if (file && item.binary?.[file]) return await readJsonFile(ctx, itemIndex, file, 'results');
+	return [j];
+}

@@ -1,0 +1,106 @@
+/**
+ * Large runs through the stage nodes: Build Email Payload puts each request's recipients in a binary
+ * file (Auto above 1,000 recipients), Generate Email Copy hands the file on, Send Email writes its
+ * results to a file, Log Campaign Result reads them — every recipient accounted for, none in the items' JSON.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { LoadCampaignContent } from '../../../nodes/LoadCampaignContent/LoadCampaignContent.node';
+import { BuildEmailPayload } from '../../../nodes/BuildEmailPayload/BuildEmailPayload.node';
+import { GenerateEmailCopy } from '../../../nodes/GenerateEmailCopy/GenerateEmailCopy.node';
+import { SendEmailSendGrid } from '../../../nodes/SendEmailSendGrid/SendEmailSendGrid.node';
+import { LogCampaignResult } from '../../../nodes/LogCampaignResult/LogCampaignResult.node';
+import { closeAllStores } from '../../../lib/store';
+import { fakeExecuteContext, type Params } from './fakeContext';
+import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
+
+jest.setTimeout(120_000);
+
+process.env.EMAIL_CAMPAIGN_STORE_DIR = mkdtempSync(join(tmpdir(), 'eca-batch-files-'));
+afterAll(() => closeAllStores());
+
+/** n8n's binary helpers as in its in-memory mode: a file is its bytes in base64 on the item. */
+function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): IExecuteFunctions {
+	const helpers = {
+		prepareBinaryData: async (data: Buffer, fileName: string, mimeType: string): Promise<IBinaryData> => ({ data: data.toString('base64'), fileName, mimeType }),
+		getBinaryDataBuffer: async (i: number, property: string) => {
+			const file = items[i]?.binary?.[property];
+			if (!file) throw new Error(`no binary ${property} on item ${i}`);
+			return Buffer.from(file.data, 'base64');
+		},
+	};
+	return fakeExecuteContext(params, items, { more: { helpers } as unknown as Partial<IExecuteFunctions> });
+}
+
+const campaignParams = { campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'batch-files' })) };
+const N = 2500;
+
+it('2,500 recipients: recipients and results travel in files; each recipient is sent and logged once', async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(N, 'files.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000, runId: 'run-files' }),
+	);
+	expect(loaded[0]).toHaveLength(3);
+
+	const built = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: {} }, loaded[0]));
+	const requests = built[0];
+	expect(requests.length).toBeGreaterThanOrEqual(3);
+	for (const r of requests) {
+		expect(r.json.recipients).toBeUndefined();
+		expect(r.json).toMatchObject({ campaign_id: 'batch-files', run_id: 'run-files', step: 1, recipients_file: 'recipients' });
+		expect(r.binary?.recipients?.mimeType).toBe('application/json');
+	}
+	const inFiles = requests.flatMap((r) => JSON.parse(Buffer.from(r.binary!.recipients.data, 'base64').toString()) as Array<{ email: string; delivery_id: string }>);
+	expect(requests.reduce((n, r) => n + (r.json.recipient_count as number), 0)).toBe(N);
+	expect(new Set(inFiles.map((r) => r.email)).size).toBe(N);
+	expect(inFiles.every((r) => r.delivery_id)).toBe(true);
+	expect(built[1][0].json).toMatchObject({ recipients: N });
+
+	const copied = await new GenerateEmailCopy().execute.call(context({ copySource: 'template', options: {} }, requests));
+	expect(copied[0]).toHaveLength(requests.length);
+	copied[0].forEach((item) => {
+		expect(item.json.recipients).toBeUndefined();
+		expect(item.json).toMatchObject({ copy: { source: 'template' }, recipients_file: 'recipients' });
+	});
+	// The very file Build Email Payload made, handed on: nothing copied.
+	const byBatch = new Map(requests.map((r) => [r.json.batch, r.binary!.recipients]));
+	for (const item of copied[0]) expect(item.binary!.recipients).toBe(byBatch.get(item.json.batch));
+
+	const sent = await new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, copied[0]));
+	expect(sent[0]).toHaveLength(requests.length);
+	let results = 0;
+	for (const item of sent[0]) {
+		expect(item.json.results).toBeUndefined();
+		expect(item.json).toMatchObject({ results_file: 'results', counts: { dry_run: item.json.result_count } });
+		results += (JSON.parse(Buffer.from(item.binary!.results.data, 'base64').toString()) as unknown[]).length;
+	}
+	expect(results).toBe(N);
+
+	const logged = await new LogCampaignResult().execute.call(context({ operation: 'log', outputMode: 'summary', finishRun: true }, sent[0]));
+	expect(logged[0]).toHaveLength(1);
+	expect(logged[0][0].json).toMatchObject({ campaign_id: 'batch-files', run_id: 'run-files', recipients: N, dry_run: N, store: 'pglite' });
+});
+
+it('Recipients "In JSON" keeps them in the items whatever the size; "In a Binary File" puts even a few in a file', async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(1200, 'json.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000 }),
+	);
+	const inJson = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: { recipientsAs: 'json' } }, loaded[0]));
+	expect(inJson[0].reduce((n, r) => n + (r.json.recipients as unknown[]).length, 0)).toBe(1200);
+	expect(inJson[0].every((r) => r.binary === undefined)).toBe(true);
+
+	const few = await new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(3, 'few.example')), csvOptions: {}, outputMode: 'auto' }));
+	const auto = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: {} }, few[0]));
+	expect((auto[0][0].json.recipients as unknown[]).length).toBe(3);
+	const inFile = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: { recipientsAs: 'file' } }, few[0]));
+	expect(inFile[0][0].json).toMatchObject({ recipient_count: 3, recipients_file: 'recipients' });
+	// Send Email reads a file-backed payload like any other (and says which item is not one).
+	const sent = await new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'recipient', limits: {}, options: {} }, inFile[0]));
+	expect(sent[0].map((i) => i.json.status)).toEqual(['dry_run', 'dry_run', 'dry_run']);
+});
+
+it('a file that is not a JSON list of recipients fails its item with the reason', async () => {
+	const item: INodeExecutionData = { json: { recipients_file: 'recipients' }, binary: { recipients: { data: Buffer.from('{"nope":1}').toString('base64'), mimeType: 'application/json' } } };
+	await expect(new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, [item]))).rejects.toThrow(/recipients file \(binary property "recipients"\) is not a JSON array/);
+});
