@@ -122,16 +122,30 @@ const UPDATES: Record<string, string> = {
 	spamreport: 'spam_reported_at = COALESCE(d.spam_reported_at, t.first)',
 };
 
-// Both lists travel as JSON text: one native JSON.stringify each, instead of pg escaping a text[] element by element.
+// Both lists travel as JSON text: one native JSON.stringify each, instead of pg escaping a text[]
+// element by element. A natural key is sent as 1 when it is made of the event's own stored fields
+// (sg_message_id, email, event, timestamp, url for clicks: the common case) and then built here, the
+// same text naturalKeyOf builds, so the md5 matches rows stored before; else as its text, or null for none.
 const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
-	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id, md5(k.nk), e.value
+	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id,
+	        CASE jsonb_typeof(k.nk)
+	          WHEN 'string' THEN md5(k.nk #>> '{}')
+	          WHEN 'number' THEN md5(r.sg_message_id || chr(31) || r.email || chr(31) || r.event || chr(31) || (e.value->>'timestamp') || chr(31) || CASE WHEN r.event = 'click' THEN coalesce(e.value->>'url', '') ELSE '' END)
+	        END,
+	        e.value
 	 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, i)
-	 JOIN jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
+	 JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
 	 CROSS JOIN LATERAL jsonb_to_record(e.value) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
 	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text)
 	 ORDER BY e.i
 	 ON CONFLICT DO NOTHING
 	 RETURNING sg_event_id`;
+
+/** What INSERT_EVENTS gets for an event's natural key: 1 (built in SQL from its fields), the key's text, or null. */
+export function naturalKeyParam(e: CampaignEvent): 1 | string | null {
+	if (e.sg_message_id && typeof e.email === 'string' && typeof e.event === 'string' && typeof e.timestamp === 'string' && !timeWasGuessed(e)) return 1;
+	return naturalKeyOf(e);
+}
 
 /**
  * The database refused the batch insert itself (an SQL error such as a value out of range), told apart
@@ -161,7 +175,7 @@ const refusedByDatabase = (e: unknown): e is Error & { code: string } => {
  * is stored and SendGrid is answered 2xx.
  */
 async function insertEvents(tx: Queryable, events: CampaignEvent[], oneByOne: boolean): Promise<{ inserted: Set<string>; quarantined: Set<string> }> {
-	const keys = events.map(naturalKeyOf);
+	const keys = events.map(naturalKeyParam);
 	const quarantined = new Set<string>();
 	if (!oneByOne) {
 		let rows: Array<{ sg_event_id: string }>;

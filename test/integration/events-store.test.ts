@@ -1,4 +1,5 @@
 /** Events applied to the store: once per sg_event_id, out of order, async bounces, suppressions, sequences. */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { CampaignStore, getCampaignStore, closeAllStores } from '../../lib/store
 import type { StoreConfig } from '../../lib/store';
 import { SendGridTrigger } from '../../nodes/SendGridTrigger/SendGridTrigger.node';
 import { SendGridSimulator } from '../simulators/sendgridServer';
-import { applyEvents } from '../../lib/store/events';
+import { applyEvents, naturalKeyOf, naturalKeyParam } from '../../lib/store/events';
 import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
 import { createTestDatabase } from '../helpers/services';
 import { campaignStats } from '../../lib/stats/campaignStats';
@@ -188,6 +189,22 @@ describe.each(backends)('events as SendGrid really sends them, into the $name st
 		// Without an sg_event_id at all: the same event twice is one.
 		const noId = { event: 'open', email: 'rd@x.io', timestamp: T + 5, sg_message_id: 'RD.filter-1' };
 		expect((await applyEvents(store, [normalizeEvent(noId), normalizeEvent({ ...noId })])).inserted).toBe(1);
+	});
+
+	it('the stored natural key is md5 of naturalKeyOf, whether the insert builds it from the fields or gets its text (rows stored by earlier versions still match)', async () => {
+		const events = [
+			ev({ event: 'open', email: 'NK@x.io', sg_event_id: 'nk-1', sg_message_id: 'NK.filter-1' }),
+			ev({ event: 'click', email: 'nk@x.io', sg_event_id: 'nk-2', sg_message_id: 'NK.filter-1', url: 'https://x.io/ä?q="1"\\' }),
+			ev({ event: 'click', email: 'nk@x.io', sg_event_id: 'nk-3', sg_message_id: 'NK.filter-1' }),
+			ev({ event: 'bounce', email: 'nk@x.io', sg_event_id: 'nk-4', 'smtp-id': '<NKX.1@ismtpd-1>' }),
+			ev({ event: 'open', email: 'nk@x.io', sg_event_id: 'nk-5', sg_message_id: 'NK.filter-1', timestamp: 'not a time' }),
+			ev({ event: 'open', email: '', sg_event_id: 'nk-6', sg_message_id: 'NK.filter-6' }),
+		];
+		expect(events.map(naturalKeyParam)).toEqual([1, 1, 1, expect.any(String), null, 1]);
+		expect((await applyEvents(store, events)).inserted).toBe(6);
+		const rows = await sql(store).query<{ sg_event_id: string; natural_key: string | null }>(`SELECT sg_event_id, natural_key FROM eca_events WHERE sg_event_id LIKE 'nk-%' ORDER BY sg_event_id`);
+		const md5 = (t: string) => createHash('md5').update(t).digest('hex');
+		expect(rows.rows).toEqual(events.map((e) => ({ sg_event_id: e.sg_event_id, natural_key: naturalKeyOf(e) === null ? null : md5(naturalKeyOf(e)!) })));
 	});
 
 	it('processed confirms an unconfirmed delivery through its message id; a bounce with only an smtp-id is joined through it', async () => {
