@@ -264,7 +264,7 @@ export const contactProperties: INodeProperties[] = [
 		default: 'SELECT email, first_name, company FROM contacts WHERE segment = $1',
 		displayOptions: { show: { contactSource: ['postgres'] } },
 		description:
-			"One SELECT returning an email column; other columns become merge fields. It runs read-only with a timeout and cannot read the campaign store's own tables. Use $1, $2 with Query Parameters for values.",
+			"One SELECT returning an email column; other columns become merge fields. It runs read-only with a timeout and cannot read the campaign store's own tables. Use $1, $2 with Query Parameters for values. The Campaign Agent reads the rows through a cursor, 5,000 at a time (the timeout applies to each): give the query an ORDER BY so a resumed run reads them in the same order.",
 	},
 	{
 		displayName: 'Query Parameters',
@@ -357,7 +357,8 @@ export const contactProperties: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1, numberPrecision: 1 },
 				default: 50,
-				description: 'Larger files are refused before they are read; the file is read as a stream, so memory stays near this size',
+				description:
+					'Larger files are refused before they are read; the file is read as a stream, so memory stays near this size. The Campaign Agent reads it a chunk at a time in flat memory: without this option it takes files up to 2,048 MB.',
 			},
 			{
 				displayName: 'Max Rows',
@@ -365,7 +366,8 @@ export const contactProperties: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1 },
 				default: 250000,
-				description: 'Contacts in one file (the header not counted); a longer file stops with an error — split it or raise this',
+				description:
+					'Contacts in one file (the header not counted); a longer file stops with an error — split it or raise this. The Campaign Agent reads contacts a chunk at a time in flat memory: without this option it takes up to 10,000,000 rows.',
 			},
 		],
 	},
