@@ -4,7 +4,7 @@
  * link and the token is not derivable from it: knowing someone's address is not enough to
  * unsubscribe them. The same token goes into the List-Unsubscribe header and the footer link.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { type KeyObject, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 
 /** What a link names. The delivery row it points at gives the address; the link itself never does. */
 export interface UnsubscribeRef {
@@ -18,8 +18,23 @@ const TOKEN_CHARS = 22;
 /** Versioned, so a future change of what is signed cannot be confused with this one. */
 const VERSION = 'u1';
 
+/**
+ * The secret as a KeyObject, made once per secret buffer: Node 24's createHmac turns a Buffer key into a
+ * KeyObject on every call (about 25 µs here against 2.5 µs with a ready KeyObject; Node 20 took 4.5 µs),
+ * and a 100,000-recipient send signs 100,000 links (2.5 s of CPU in the CPU profile of the Campaign Agent).
+ */
+const keys = new WeakMap<Buffer, { bytes: Buffer; key: KeyObject }>();
+function keyOf(secret: Buffer): KeyObject {
+	const known = keys.get(secret);
+	// A buffer written to since (never done by the store, which keeps one per secret) gets a new key.
+	if (known && known.bytes.equals(secret)) return known.key;
+	const key = createSecretKey(secret);
+	keys.set(secret, { bytes: Buffer.from(secret), key });
+	return key;
+}
+
 function mac(secret: Buffer, ref: UnsubscribeRef): string {
-	return createHmac('sha256', secret).update(`${VERSION}\n${ref.campaignId}\n${ref.step}\n${ref.deliveryId}`).digest('base64url').slice(0, TOKEN_CHARS);
+	return createHmac('sha256', keyOf(secret)).update(`${VERSION}\n${ref.campaignId}\n${ref.step}\n${ref.deliveryId}`).digest('base64url').slice(0, TOKEN_CHARS);
 }
 
 export function unsubscribeToken(secret: Buffer, ref: UnsubscribeRef): string {

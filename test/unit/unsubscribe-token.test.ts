@@ -1,5 +1,5 @@
 /** Unsubscribe tokens and the page (issue 15): keyed, bound to the delivery, checked in constant time; the page escapes. */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { unsubscribeToken, unsubscribeUrl, verifyUnsubscribeQuery } from '../../lib/unsubscribe/token';
 import { postedAction } from '../../lib/unsubscribe/flow';
 import { unsubscribePage, wordsFor } from '../../lib/unsubscribe/page';
@@ -15,6 +15,16 @@ describe('unsubscribe tokens', () => {
 		expect(verifyUnsubscribeQuery(secret, query(url))).toEqual({ ok: true, ref });
 		expect(verifyUnsubscribeQuery(randomBytes(32), query(url))).toMatchObject({ ok: false, status: 403 });
 		expect(verifyUnsubscribeQuery(undefined, query(url))).toMatchObject({ ok: false, status: 403 });
+	});
+	it('are HMAC-SHA256 of the versioned fields under the secret, also when the secret buffer is reused with new bytes', () => {
+		const reference = (key: Buffer) => createHmac('sha256', key).update(`u1\n${ref.campaignId}\n${ref.step}\n${ref.deliveryId}`).digest('base64url').slice(0, 22);
+		const key = Buffer.from(secret);
+		expect(unsubscribeToken(key, ref)).toBe(reference(secret));
+		expect(unsubscribeToken(key, ref)).toBe(reference(secret));
+		// The signing key made from a buffer is kept; writing other bytes into that buffer makes a new one.
+		randomBytes(32).copy(key);
+		expect(unsubscribeToken(key, ref)).toBe(reference(key));
+		expect(unsubscribeToken(key, ref)).not.toBe(reference(secret));
 	});
 	it('differ for every part of the delivery they name, and for every secret', () => {
 		const t = unsubscribeToken(secret, ref);
