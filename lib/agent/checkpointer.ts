@@ -10,6 +10,7 @@ import {
 	CheckpointListOptions,
 	CheckpointMetadata,
 	CheckpointTuple,
+	JsonPlusSerializer,
 	PendingWrite,
 	WRITES_IDX_MAP,
 } from '@langchain/langgraph-checkpoint';
@@ -26,9 +27,60 @@ import {
 
 const KEEP_PER_THREAD = 3;
 
+/**
+ * Whether JSON.stringify writes `value` as LangGraph's JsonPlusSerializer does: only strings, numbers,
+ * booleans, null, and plain arrays and objects of those — no Set, Map, Date, Error, RegExp, typed array
+ * or class instance, no toJSON, no `lg_name: 'Send'` object, no undefined in an array or as the value
+ * itself, nothing nested deeper than `depth` (cycles end there). One difference is let through: an
+ * object property that is undefined (a payload's reply_to when the campaign has none) is left out, where
+ * JsonPlusSerializer writes an `lc: 2` record that loads back as the same undefined.
+ */
+export function isPlainJson(value: unknown, depth = 200): boolean {
+	switch (typeof value) {
+		case 'string':
+		case 'number':
+		case 'boolean':
+			return true;
+		case 'object': {
+			if (value === null) return true;
+			if (depth === 0) return false;
+			if (Array.isArray(value)) {
+				if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+				for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth - 1)) return false;
+				return true;
+			}
+			const proto = Object.getPrototypeOf(value);
+			if (proto !== Object.prototype && proto !== null) return false;
+			const o = value as Record<string, unknown>;
+			if ('toJSON' in o || o.lg_name === 'Send') return false;
+			for (const k in o) {
+				const v = o[k];
+				if (v !== undefined && !isPlainJson(v, depth - 1)) return false;
+			}
+			return true;
+		}
+		default:
+			return false;
+	}
+}
+
+/**
+ * JsonPlusSerializer with a fast path: plain JSON data (the agent's payloads and results — every
+ * checkpoint and task write of a 5,000-contact chunk carries about 0.6 MB of them) goes through
+ * JSON.stringify without a replacer, the same bytes without the per-key callback and the cycle walk
+ * (fast-safe-stringify) that took about 2 s of CPU per 100,000 contacts in the agent's CPU profile.
+ * Anything else, and every load, is JsonPlusSerializer's.
+ */
+export class CheckpointSerializer extends JsonPlusSerializer {
+	override async dumpsTyped(obj: unknown): Promise<[string, Uint8Array]> {
+		if (!(obj instanceof Uint8Array) && isPlainJson(obj)) return ['json', Buffer.from(JSON.stringify(obj), 'utf8')];
+		return super.dumpsTyped(obj);
+	}
+}
+
 export class StoreCheckpointSaver extends BaseCheckpointSaver {
 	constructor(private readonly store: CampaignStore) {
-		super();
+		super(new CheckpointSerializer());
 	}
 
 	private ids(config: RunnableConfig): { thread: string; ns: string; id?: string } {
