@@ -42,7 +42,6 @@ describe('CheckpointSerializer', () => {
 		const special: unknown[] = [
 			undefined,
 			[1, undefined, 3],
-			// eslint-disable-next-line no-sparse-arrays
 			[1, , 3],
 			{ s: new Set([1, 2]) },
 			{ m: new Map([['k', 1]]) },
