@@ -9,7 +9,7 @@
  * The parent (this file, under tsx) computes the config with the node's own readers over a stand-in
  * of n8n's execute context; the child (plainAgentChild.cjs) opens the I/O and runs the graph.
  *
- * CLI: `npx tsx bench/plainAgent.ts [--contacts 100000] [--cpu-prof <dir>] [--package <dir>]` starts
+ * CLI: `npx tsx bench/plainAgent.ts [--contacts 100000] [--runs 1] [--cpu-prof <dir>] [--package <dir>] [--no-checkpointer]` starts
  * the simulator (20 ms/request) and a test database itself.
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +42,8 @@ export interface PlainAgentOptions {
 	packageDir?: string;
 	/** Extra Node arguments for the child, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
 	nodeArgs?: string[];
+	/** Run the graph without a checkpointer (to measure what checkpoints cost; the node always has one). */
+	noCheckpointer?: boolean;
 }
 
 export interface PlainAgentResult {
@@ -52,6 +54,8 @@ export interface PlainAgentResult {
 	/** The child process from spawn to exit (Node start and module loading included). */
 	process_wall_s: number;
 	load_s: number;
+	/** CPU time (user + system) of the child over the run (wall_s's span). */
+	cpu_s: number;
 	contacts: number;
 	requests?: number;
 	accepted?: number;
@@ -118,7 +122,7 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 	const csvPath = opts.csvPath ?? join(tmp!, 'contacts.csv');
 	try {
 		if (!existsSync(csvPath)) writeFileSync(csvPath, csvOf(makeContacts(opts.contacts, 'plain.bench')));
-		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath };
+		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath, noCheckpointer: opts.noCheckpointer === true };
 		const before = await opts.simStats?.();
 		const t0 = performance.now();
 		const out = await new Promise<string>((done, fail) => {
@@ -135,12 +139,13 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 		});
 		const processWall = performance.now() - t0;
 		const after = await opts.simStats?.();
-		const r = JSON.parse(out.trim().split('\n').pop()!) as { contacts: number; counts: Record<string, number>; agent_ms: number; execute_ms: number; load_ms: number; node: string };
+		const r = JSON.parse(out.trim().split('\n').pop()!) as { contacts: number; counts: Record<string, number>; agent_ms: number; execute_ms: number; cpu_ms: number; load_ms: number; node: string };
 		return {
 			wall_s: r.execute_ms / 1000,
 			agent_s: r.agent_ms / 1000,
 			process_wall_s: Math.round(processWall) / 1000,
 			load_s: r.load_ms / 1000,
+			cpu_s: r.cpu_ms / 1000,
 			contacts: r.contacts,
 			requests: before && after ? after.requests - before.requests : r.counts.requests,
 			...(before && after ? { accepted: after.accepted - before.accepted } : {}),
@@ -161,20 +166,24 @@ async function cli() {
 	};
 	const n = Number(arg('contacts') ?? 100_000);
 	const prof = arg('cpu-prof');
+	const runs = Number(arg('runs') ?? 1);
 	await ensurePostgres();
 	const sim = await startSimulatorProcess({ latencyMs: 20 });
 	const db = await createTestDatabase('eca_bench_plain');
 	try {
 		const c = db.connection;
-		const r = await runPlainAgent({
-			simBaseUrl: sim.baseUrl,
-			db: { host: c.host, port: c.port, database: c.database, user: c.user },
-			contacts: n,
-			simStats: () => sim.stats(),
-			packageDir: arg('package') ? resolve(arg('package')!) : undefined,
-			nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`] : undefined,
-		});
-		console.log(JSON.stringify({ bench: 'plain-agent', ...r }));
+		for (let i = 0; i < runs; i++) {
+			const r = await runPlainAgent({
+				simBaseUrl: sim.baseUrl,
+				db: { host: c.host, port: c.port, database: c.database, user: c.user },
+				contacts: n,
+				simStats: () => sim.stats(),
+				packageDir: arg('package') ? resolve(arg('package')!) : undefined,
+				nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`] : undefined,
+				noCheckpointer: process.argv.includes('--no-checkpointer'),
+			});
+			console.log(JSON.stringify({ bench: 'plain-agent', ...r }));
+		}
 	} finally {
 		await sim.stop();
 		await db.drop();

@@ -35,6 +35,7 @@ async function main() {
 		},
 	};
 	const runId = cfg.runId || newRunId();
+	const cpu0 = process.cpuUsage();
 	const result = await runCampaignAgent(
 		{
 			campaign: cfg.campaign,
@@ -47,9 +48,10 @@ async function main() {
 			audience: cfg.audience,
 		},
 		{ store, send: { transport, store, limiter }, generate: { chat: undefined, store } },
-		{ runId, resume: false, checkpointer: new StoreCheckpointSaver(store) },
+		{ runId, resume: false, checkpointer: cfg.noCheckpointer ? undefined : new StoreCheckpointSaver(store) },
 	);
 	const done = performance.now();
+	const cpu = process.cpuUsage(cpu0);
 	await closeAllStores();
 	process.stdout.write(
 		`${JSON.stringify({
@@ -59,6 +61,7 @@ async function main() {
 			invalid: result.invalid.length,
 			agent_ms: result.durationMs,
 			execute_ms: Math.round(done - loaded),
+			cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
 			load_ms: Math.round(loaded - started),
 			node: process.version,
 		})}\n`,
