@@ -3,7 +3,8 @@ import { NodeConnectionTypes } from 'n8n-workflow';
 import { CampaignInputError } from '../../lib/schemas';
 import { loadTemplateVersions, parseSeeds, previewFindings, previewPage, previewSamples, sendTests, type TemplateVersions, type TestSendResult } from '../../lib/preview/preview';
 import { CREDENTIALS, nodeError, sendGrid } from '../shared/context';
-import { errorItem, failItems, inInputOrder, pairedWith, payloadItems } from '../shared/items';
+import { errorItem, failItems, inInputOrder, pairedWith } from '../shared/items';
+import { payloadItemsWithFiles } from '../shared/batchFiles';
 
 export class CampaignPreview implements INodeType {
 	description: INodeTypeDescription = {
@@ -57,7 +58,8 @@ export class CampaignPreview implements INodeType {
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
-		const { ok, bad } = payloadItems(this.getInputData());
+		// Batches from a large Build Email Payload carry their recipients in a binary file: read from there.
+		const { ok, bad } = await payloadItemsWithFiles(this, this.getInputData());
 		// An item that is not a payload fails on its own; the others are previewed (Continue On Fail).
 		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
 		const errors = bad.map((b) => errorItem(node, b.error, b.item));

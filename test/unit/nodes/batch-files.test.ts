@@ -12,6 +12,7 @@ import { BuildEmailPayload } from '../../../nodes/BuildEmailPayload/BuildEmailPa
 import { GenerateEmailCopy } from '../../../nodes/GenerateEmailCopy/GenerateEmailCopy.node';
 import { SendEmailSendGrid } from '../../../nodes/SendEmailSendGrid/SendEmailSendGrid.node';
 import { LogCampaignResult } from '../../../nodes/LogCampaignResult/LogCampaignResult.node';
+import { CampaignPreview } from '../../../nodes/CampaignPreview/CampaignPreview.node';
 import { closeAllStores } from '../../../lib/store';
 import { fakeExecuteContext, type Params } from './fakeContext';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
@@ -103,4 +104,29 @@ it('Recipients "In JSON" keeps them in the items whatever the size; "In a Binary
 it('a file that is not a JSON list of recipients fails its item with the reason', async () => {
 	const item: INodeExecutionData = { json: { recipients_file: 'recipients' }, binary: { recipients: { data: Buffer.from('{"nope":1}').toString('base64'), mimeType: 'application/json' } } };
 	await expect(new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, [item]))).rejects.toThrow(/recipients file \(binary property "recipients"\) is not a JSON array/);
+});
+
+it('Campaign Preview reads recipients from the files: 2,000 recipients built into files, previewed with their findings', async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(2000, 'preview.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000 }),
+	);
+	const built = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: {} }, loaded[0]));
+	const requests = built[0];
+	expect(requests.every((r) => r.json.recipients === undefined && r.json.recipients_file === 'recipients')).toBe(true);
+	const inFiles = new Set(requests.flatMap((r) => (JSON.parse(Buffer.from(r.binary!.recipients.data, 'base64').toString()) as Array<{ email: string }>).map((x) => x.email)));
+	expect(inFiles.size).toBe(2000);
+
+	const preview = await new CampaignPreview().execute.call(context({ samples: 3, output: 'samples', live: true, sendTest: false }, requests));
+	const samples = preview[0];
+	expect(samples.length).toBeGreaterThan(0);
+	for (const s of samples) {
+		expect(s.json.error).toBeUndefined();
+		// Each sample is a recipient read from a file, paired with the item whose file holds it.
+		expect(inFiles.has(s.json.contact as string)).toBe(true);
+		const item = (s.pairedItem as { item: number }).item;
+		const own = JSON.parse(Buffer.from(requests[item].binary!.recipients.data, 'base64').toString()) as Array<{ email: string }>;
+		expect(own.some((x) => x.email === s.json.contact)).toBe(true);
+		expect(typeof s.json.subject).toBe('string');
+		expect(Array.isArray(s.json.findings)).toBe(true);
+	}
 });
