@@ -8,8 +8,13 @@
  *                           └(campaign or account paused)→ END (the run ends 'paused'; resuming it sends the rest)
  *
  * Contacts stream: build_email_payload reads the next chunk of the source (a CSV stream, a query's
- * cursor, input items), so memory holds one chunk whatever the list's length; the state keeps only
- * how many source rows were read (`cursor`), and a resumed run reads the source again up to there.
+ * cursor, input items), so memory holds one chunk whatever the list's length. The chunk's contacts,
+ * payloads and results stay out of the state (a checkpoint of 5,000 payloads, written at every step of
+ * a million-contact run, was most of the agent's time and memory): the state keeps where the chunk
+ * starts (`cursor`, in source rows) and its counts. A node of a resumed run (a new process) that finds
+ * its chunk's work missing makes it again from the source: read the chunk at the cursor, plan, write
+ * the copy (the copy cache answers), and for the log, send (the row claims turn that into
+ * already-sent results, never a second message). The cursor moves on only once a chunk is logged.
  */
 import { Annotation, END, START, StateGraph } from '@langchain/langgraph';
 import type { BaseCheckpointSaver } from '@langchain/langgraph-checkpoint';
@@ -50,8 +55,9 @@ export const CampaignState = Annotation.Root({
 	cursor: Annotation<number>,
 	/** The source was read to its end in this step. */
 	exhausted: Annotation<boolean>,
-	payloads: Annotation<EmailPayload[]>,
-	results: Annotation<DeliveryResult[]>,
+	/** Source rows and contacts of the chunk being sent (added to cursor and total once it is logged). */
+	chunkRows: Annotation<number>,
+	chunkContacts: Annotation<number>,
 	/** The first invalid rows of the source (its first step only), and how many there are. */
 	invalid: Annotation<InvalidRow[]>({ reducer: (a, b) => (a.length >= MAX_INVALID_KEPT ? a : a.concat(b.slice(0, MAX_INVALID_KEPT - a.length))), default: () => [] }),
 	invalidCount: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
@@ -138,48 +144,102 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		return next.value;
 	}
 
+	/** The chunk being worked on, in memory only: what each node hands the next. */
+	interface ChunkWork {
+		key: string;
+		chunk: ContactChunk;
+		payloads: EmailPayload[];
+		audience: AudienceReport;
+		generated: boolean;
+		results?: DeliveryResult[];
+	}
+	let work: ChunkWork | undefined;
+	const keyOf = (s: CampaignGraphState) => `${s.step}:${s.cursor}`;
+
+	/** The chunk at the state's cursor, planned into payloads (undefined at the end of the source). */
+	async function planned(s: CampaignGraphState): Promise<ChunkWork | undefined> {
+		if (work?.key === keyOf(s)) return work;
+		const chunk = await chunkAt(s.step, s.cursor);
+		if (!chunk) return (work = undefined);
+		// Recipients whose local send time is beyond SendGrid's horizon are in no payload: counted in audience, claimed by a later run.
+		const { payloads, audience } = planEmailPayloads(s.campaign!, chunk.contacts, s.runId, { step: s.step, batchSize, ...config.audience });
+		return (work = { key: keyOf(s), chunk, payloads, audience, generated: false });
+	}
+
+	/** The chunk's payloads with their copy (made again after a resume: the copy cache answers, so no LLM call is repeated). */
+	async function written(w: ChunkWork): Promise<{ llmCalls: number; usage: { prompt_tokens: number; completion_tokens: number } }> {
+		if (w.generated) return { llmCalls: 0, usage: { prompt_tokens: 0, completion_tokens: 0 } };
+		const r = await generateEmailCopy(w.payloads, config.copy, deps.generate);
+		w.payloads = r.payloads;
+		w.generated = true;
+		return r;
+	}
+
+	async function sent(w: ChunkWork) {
+		const batches = await sendEmailWithSendgrid(w.payloads, deps.send, config.sendOptions);
+		w.results = batches.flatMap((b) => b.results);
+		w.payloads = [];
+		return batches;
+	}
+
+	/** The chunk this node works on: in memory, or made again from the source after a resume. */
+	async function current(s: CampaignGraphState): Promise<ChunkWork> {
+		const w = await planned(s);
+		if (!w) throw new CampaignError(`Campaign Agent run ${s.runId}: the contacts source ends before row ${s.cursor} of step ${s.step}, where this run stopped — it changed since; start a new run`);
+		return w;
+	}
+
 	const graph = new StateGraph(CampaignState)
 		.addNode('load_campaign_content', async (s) => {
 			const c = await loadCampaign();
 			const queue = s.stepQueue?.length ? s.stepQueue : (config.steps?.length ? config.steps : [c.steps[0].step]);
 			const [step, ...rest] = queue;
 			await deps.store.startRun({ runId: s.runId, campaignId: c.id, step, mode: config.sendOptions.dryRun ? 'dry_run' : 'live' });
-			return { campaign: c, step, stepQueue: rest, total: 0, cursor: 0, exhausted: false, payloads: [], results: [] };
+			return { campaign: c, step, stepQueue: rest, total: 0, cursor: 0, chunkRows: 0, chunkContacts: 0, exhausted: false };
 		})
 		.addNode('build_email_payload', async (s) => {
-			const chunk = await chunkAt(s.step, s.cursor);
-			if (!chunk) return { exhausted: true, payloads: [] };
-			// Recipients whose local send time is beyond SendGrid's horizon are in no payload: counted in audience, claimed by a later run.
-			const { payloads, audience } = planEmailPayloads(s.campaign!, chunk.contacts, s.runId, { step: s.step, batchSize, ...config.audience });
-			// Invalid rows are the source's: reported once, in the run's first step.
-			const first = (s.stepsDone?.length ?? 0) === 0;
-			return {
-				payloads,
-				cursor: s.cursor + chunk.rows,
-				total: s.total + chunk.contacts.length,
-				audience,
-				...(first ? { invalid: chunk.invalid, invalidCount: chunk.invalid.length } : {}),
-			};
+			const w = await planned(s);
+			if (!w) return { exhausted: true, chunkRows: 0, chunkContacts: 0 };
+			return { chunkRows: w.chunk.rows, chunkContacts: w.chunk.contacts.length };
 		})
 		.addNode('generate_email_copy', async (s) => {
-			const r = await generateEmailCopy(s.payloads, config.copy, deps.generate);
-			return { payloads: r.payloads, llm: { calls: r.llmCalls, prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens } };
+			const r = await written(await current(s));
+			return { llm: { calls: r.llmCalls, prompt_tokens: r.usage.prompt_tokens, completion_tokens: r.usage.completion_tokens } };
 		})
 		.addNode('send_email_with_sendgrid', async (s) => {
-			const batches = await sendEmailWithSendgrid(s.payloads, deps.send, config.sendOptions);
-			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length };
+			const w = await current(s);
+			await written(w);
+			const batches = await sent(w);
+			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length, ...countByStatus(w.results!) };
 			const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
 			const paused = batches.find((b) => b.paused)?.paused ?? null;
-			return { results: batches.flatMap((b) => b.results), payloads: [], counts, warnings, ...(paused ? { paused } : {}) };
+			return { counts, warnings, ...(paused ? { paused } : {}) };
 		})
 		.addNode('log_campaign_result', async (s) => {
-			await logCampaignResult(s.results, { store: deps.store }, { finishRun: false });
-			const counts: Counts = countByStatus(s.results);
-			const processed = s.total;
-			const merged = addCounts(s.counts, counts);
-			await deps.store.recordProgress(s.runId, { step: s.step, total: s.total, processed, counts: merged });
-			await deps.onProgress?.({ runId: s.runId, step: s.step, total: s.total, complete: s.exhausted, processed, counts: merged });
-			return { counts, results: [], rows: config.keepRows ? s.results : [] };
+			const w = await current(s);
+			// Resumed between send and log: the send again gives this chunk's results (its claims send nobody twice); its counts are already in the state.
+			if (!w.results) {
+				await written(w);
+				await sent(w);
+			}
+			const results = w.results!;
+			await logCampaignResult(results, { store: deps.store }, { finishRun: false });
+			const cursor = s.cursor + w.chunk.rows;
+			const total = s.total + w.chunk.contacts.length;
+			await deps.store.recordProgress(s.runId, { step: s.step, total, processed: total, counts: s.counts });
+			await deps.onProgress?.({ runId: s.runId, step: s.step, total, complete: false, processed: total, counts: s.counts });
+			// Invalid rows are the source's: reported once, in the run's first step.
+			const first = (s.stepsDone?.length ?? 0) === 0;
+			work = undefined;
+			return {
+				cursor,
+				total,
+				chunkRows: 0,
+				chunkContacts: 0,
+				audience: w.audience,
+				rows: config.keepRows ? results : [],
+				...(first ? { invalid: w.chunk.invalid, invalidCount: w.chunk.invalid.length } : {}),
+			};
 		})
 		.addNode('done', async (s) => {
 			await deps.store.refreshRun(s.runId, {
@@ -192,10 +252,10 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		})
 		.addEdge(START, 'load_campaign_content')
 		.addEdge('load_campaign_content', 'build_email_payload')
-		.addConditionalEdges('build_email_payload', (s) => (s.exhausted && s.payloads.length === 0 ? 'done' : 'generate_email_copy'), ['generate_email_copy', 'done'])
+		.addConditionalEdges('build_email_payload', (s) => (s.exhausted ? 'done' : 'generate_email_copy'), ['generate_email_copy', 'done'])
 		.addEdge('generate_email_copy', 'send_email_with_sendgrid')
 		.addEdge('send_email_with_sendgrid', 'log_campaign_result')
-		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : s.exhausted ? 'done' : 'build_email_payload'), ['build_email_payload', 'done', END])
+		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : 'build_email_payload'), ['build_email_payload', END])
 		.addConditionalEdges('done', (s) => (s.stepQueue.length > 0 ? 'load_campaign_content' : END), ['load_campaign_content', END]);
 	return graph.compile({ checkpointer });
 }

@@ -249,4 +249,26 @@ describe('Campaign Agent graph', () => {
 		expect(r.invalid).toEqual([{ row: 1_902, email: rows[5].email.toLowerCase(), reason: 'duplicate of row 7' }]);
 		expect(sg.accepted).toHaveLength(1_999);
 	});
+
+	it('keeps contacts, payloads and results out of its checkpoints: none holds a chunk of 300 recipients', async () => {
+		class Measuring extends StoreCheckpointSaver {
+			largest = 0;
+			override async put(...args: Parameters<StoreCheckpointSaver['put']>) {
+				this.largest = Math.max(this.largest, JSON.stringify(args[1].channel_values).length);
+				return super.put(...args);
+			}
+			override async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
+				for (const [, , value] of args[1]) this.largest = Math.max(this.largest, JSON.stringify(value ?? null).length);
+				return super.putWrites(...args);
+			}
+		}
+		const saver = new Measuring(store);
+		const { config, deps, sg, runId } = setup(1000);
+		const r = await runCampaignAgent(config, deps, { runId, checkpointer: saver });
+		expect(r.counts.sent).toBe(1000);
+		expect(sg.accepted).toHaveLength(1000);
+		// 300 planned recipients alone are about 25 KB of JSON; the campaign, counts and cursor are a few KB.
+		expect(saver.largest).toBeGreaterThan(0);
+		expect(saver.largest).toBeLessThan(8_000);
+	});
 });
