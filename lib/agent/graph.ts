@@ -99,7 +99,7 @@ export interface AgentConfig {
 	steps?: number[];
 	/** Recipients per SendGrid request. */
 	batchSize?: number;
-	/** Contacts read from the source per graph loop (several SendGrid batches); memory holds one chunk. */
+	/** Contacts read from the source per graph loop (default: Batch Size × the send concurrency, at least 5 batches); memory holds one chunk. */
 	chunkSize?: number;
 	copy: GenerateOptions;
 	sendOptions: SendOptions;
@@ -110,7 +110,8 @@ export interface AgentConfig {
 
 export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpointer?: BaseCheckpointSaver) {
 	const batchSize = config.batchSize ?? 1000;
-	const chunkSize = Math.max(batchSize, config.chunkSize ?? batchSize * 5);
+	// A chunk holds as many SendGrid batches as may be in flight at once (at least 5), so a chunk's send keeps every allowed request busy.
+	const chunkSize = Math.max(batchSize, config.chunkSize ?? batchSize * Math.max(5, Math.min(config.sendOptions.concurrency ?? 4, 32)));
 	let campaign: Campaign | undefined;
 	// The open read of the source: where it stands (source rows read) and for which step. Contacts stay
 	// out of the checkpoints; a resumed run (a new process) opens the source again and skips to the cursor.

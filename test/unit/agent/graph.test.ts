@@ -258,7 +258,7 @@ describe('Campaign Agent graph', () => {
 				return super.put(...args);
 			}
 			override async putWrites(...args: Parameters<StoreCheckpointSaver['putWrites']>) {
-				for (const [, , value] of args[1]) this.largest = Math.max(this.largest, JSON.stringify(value ?? null).length);
+				for (const [, value] of args[1]) this.largest = Math.max(this.largest, JSON.stringify(value ?? null).length);
 				return super.putWrites(...args);
 			}
 		}
