@@ -11,6 +11,7 @@ import type { Queryable } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
 import type { GuardThresholds, Hold } from '../guard/breaker';
 import { type ReputationDelta, countReputationIn, tripBreakersIn } from './guard';
+import { CampaignError } from '../errors';
 
 export interface ApplyEventsResult {
 	received: number;
@@ -152,12 +153,12 @@ export function naturalKeyParam(e: CampaignEvent): 1 | string | null {
  * from a lost connection or a deadlock (thrown as they are: the driver retries a deadlock, SendGrid a 5xx).
  * It keeps the SQL code, so the driver passes it through unchanged.
  */
-class BatchRefused extends Error {
-	constructor(readonly cause: Error & { code: string }) {
-		super(cause.message);
+class BatchRefused extends CampaignError {
+	constructor(readonly refused: Error & { code: string }) {
+		super(refused.message, { cause: refused, source: 'service', field: 'events' });
 	}
 	get code(): string {
-		return this.cause.code;
+		return this.refused.code;
 	}
 }
 const refusedByDatabase = (e: unknown): e is Error & { code: string } => {
