@@ -54,6 +54,13 @@ export interface SendDeps {
 	onProgress?: (p: SendProgress) => void;
 	/** Once per run when the send ends (done or stopped): its 429s, retries and rate-limit waits in this send (the nodes' log lines). */
 	onRunStats?: (runId: string, stats: SendStats) => void;
+	/**
+	 * As each batch ends (in the order batches end; its progress already counted): what it returns is
+	 * kept in place of the batch's result and of its payload's recipients from then on, so a large send
+	 * can write each batch's results away (the stage nodes' results files) and not hold every
+	 * recipient until it returns. A throw stops the send like a failed batch.
+	 */
+	onBatchDone?: (index: number, result: BatchResult) => BatchResult | Promise<BatchResult>;
 }
 
 export interface SendProgress {
@@ -473,7 +480,8 @@ function totalStats(stats: Map<string, SendStats>): SendStats {
 export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: SendDeps, options: SendOptions = {}): Promise<BatchResult[]> {
 	if (!options.dryRun && !deps.transport)
 		throw new CampaignInputError('Sending needs a SendGrid API credential — add one, or turn on Dry Run to record what would be sent', 'credentials');
-	payloads = withOverrides(payloads, options.overrides);
+	// Its own list: with onBatchDone, a finished batch's payload is kept without its recipients.
+	payloads = [...withOverrides(payloads, options.overrides)];
 	// Preflight for every live batch before any is claimed: its errors (no way to unsubscribe, an empty
 	// text part, a merge tag that matches nothing) stop the run with nothing sent; warnings are reported.
 	const live = options.dryRun ? [] : payloads.filter((p) => !p.sandbox);
@@ -540,6 +548,14 @@ export async function sendEmailWithSendgrid(payloads: EmailPayload[], deps: Send
 				else if (r.status === 'deferred') progress.deferred++;
 			}
 			deps.onProgress?.({ ...progress });
+			if (deps.onBatchDone)
+				try {
+					results[i] = await deps.onBatchDone(i, results[i]);
+					payloads[i] = { ...payloads[i], recipients: [] };
+				} catch (e) {
+					failure ??= { error: e };
+					return;
+				}
 		}
 	};
 	await Promise.all(Array.from({ length: Math.min(concurrency, payloads.length) }, worker));

@@ -1,7 +1,7 @@
-import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type { IBinaryData, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
-import { sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
+import { type BatchResult, sendEmailWithSendgrid } from '../../lib/stages/sendEmailWithSendgrid';
 import { campaignStore, nodeError } from '../shared/context';
 import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignRedisConnectionTest } from '../shared/redisCredential';
@@ -50,12 +50,15 @@ export class SendEmailSendGrid implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
 		const cof = this.continueOnFail();
-		const { ok, bad } = await payloadItemsWithFiles(this, this.getInputData());
+		const read = await payloadItemsWithFiles(this, this.getInputData());
+		const { bad } = read;
 		// An item that is not a payload fails on its own; the others are sent (Continue On Fail).
 		if (bad.length > 0 && !cof) throw nodeError(node, bad[0].error, bad[0].item);
 		const errors = bad.map((b) => errorItem(node, b.error, b.item));
-		let todo = ok;
-		if (todo.length === 0 && errors.length > 0) return [errors];
+		if (read.ok.length === 0 && errors.length > 0) return [errors];
+		let todo = read.ok;
+		// Only `todo` holds the payloads from here: a sent batch's recipients are let go (onBatchDone below).
+		read.ok = [];
 		try {
 			const delivery = await readDelivery(this);
 			if (delivery.unsubscribeGroupId) todo = todo.map((o) => ({ ...o, payload: { ...o.payload, asm_group_id: delivery.unsubscribeGroupId } }));
@@ -72,25 +75,54 @@ export class SendEmailSendGrid implements INodeType {
 			}
 			const store = await campaignStore(this);
 			const payloads = todo.map((o) => o.payload);
+			// What the log lines need of each payload once its recipients are let go (a batch's are, once it is sent).
+			const facts = payloads.map((p) => ({ campaign_id: p.campaign_id, run_id: p.run_id, step: p.step, recipients: new Array<undefined>(p.recipients.length) }));
 			const started = Date.now();
 			const stats = new Map<string, SendStats>();
-			for (const f of sendRunFacts(NODE, payloads, undefined, undefined, { dry_run: !!delivery.dryRun })) log(this, runStarted(f));
+			for (const f of sendRunFacts(NODE, facts, undefined, undefined, { dry_run: !!delivery.dryRun })) log(this, runStarted(f));
+			const perRecipient = this.getNodeParameter('outputMode', 0) === 'recipient';
+			// A batch whose recipients came in a file gets its results in a file too (`results_file`, `result_count`; the counts stay in JSON),
+			// written as the batch ends: its results and its recipients are then let go, not held until the last batch is sent.
+			const written = new Map<number, { binary: IBinaryData; counts: Record<string, number>; result_count: number }>();
+			const onBatchDone =
+				perRecipient || !todo.some((o) => o.file)
+					? undefined
+					: async (k: number, b: BatchResult): Promise<BatchResult> => {
+							const entry = todo[k];
+							todo[k] = { ...entry, payload: { ...entry.payload, recipients: [] } };
+							payloads[k] = todo[k].payload;
+							if (!entry.file) return b;
+							const binary = await jsonFile(this, b.results, `results-${b.run_id}-step${b.step}-batch${b.batch}.json`);
+							written.set(k, { binary, counts: countByStatus(b.results), result_count: b.results.length });
+							return { ...b, results: [] };
+						};
+			const factsOf = (batches: Array<BatchResult | undefined>) =>
+				batches.map((b, k) => (b && written.has(k) ? { ...b, results: countsAsResults(written.get(k)!.counts) } : b));
 			let batches;
 			try {
-				batches = await sendEmailWithSendgrid(payloads, { transport: delivery.transport, store, limiter: delivery.limiter, onRunStats: (id, s) => stats.set(id, s) }, delivery.options);
+				batches = await sendEmailWithSendgrid(payloads, { transport: delivery.transport, store, limiter: delivery.limiter, onRunStats: (id, s) => stats.set(id, s), onBatchDone }, delivery.options);
 			} catch (e) {
-				for (const f of sendRunFacts(NODE, payloads, undefined, stats, { duration_ms: Date.now() - started })) log(this, runFailed(f, e));
+				for (const f of sendRunFacts(NODE, facts, undefined, stats, { duration_ms: Date.now() - started })) log(this, runFailed(f, e));
 				await reportRunFailure(this, e);
 				throw e;
 			}
-			for (const f of sendRunFacts(NODE, payloads, batches, stats, { duration_ms: Date.now() - started, dry_run: !!delivery.dryRun })) log(this, runFinished(f));
+			for (const f of sendRunFacts(NODE, facts, factsOf(batches), stats, { duration_ms: Date.now() - started, dry_run: !!delivery.dryRun })) log(this, runFinished(f));
 			// One batch result per payload, in order: each pairs with its input item, and so does each of its recipients.
-			// A batch whose recipients came in a file gets its results in a file too (`results_file`, `result_count`; the counts stay in JSON).
 			const out: INodeExecutionData[] = [];
-			if (this.getNodeParameter('outputMode', 0) === 'recipient')
+			if (perRecipient)
 				batches.forEach((b, k) => b.results.forEach((r) => out.push({ json: r as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } })));
 			else
 				for (const [k, b] of batches.entries()) {
+					const done = written.get(k);
+					if (done) {
+						const { results: _r, ...rest } = b;
+						out.push({
+							json: { ...rest, counts: done.counts, results_file: RESULTS_FILE, result_count: done.result_count } as unknown as INodeExecutionData['json'],
+							binary: { [RESULTS_FILE]: done.binary },
+							pairedItem: { item: todo[k].item },
+						});
+						continue;
+					}
 					const counts = countByStatus(b.results);
 					if (!todo[k].file) {
 						out.push({ json: { ...b, counts } as unknown as INodeExecutionData['json'], pairedItem: { item: todo[k].item } });
@@ -105,4 +137,11 @@ export class SendEmailSendGrid implements INodeType {
 			return [inInputOrder([...errors, ...failItems(this, e, todo.map((o) => o.item))])];
 		}
 	}
+}
+
+/** A batch's counts per status as the status list the log lines count (one entry per recipient, nothing else). */
+function countsAsResults(counts: Record<string, number>): Array<{ status: string }> {
+	const out: Array<{ status: string }> = [];
+	for (const [status, n] of Object.entries(counts)) for (let i = 0; i < n; i++) out.push({ status });
+	return out;
 }

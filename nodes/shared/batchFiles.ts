@@ -9,7 +9,7 @@
  */
 import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { CampaignInputError, type EmailPayload, type Recipient } from '../../lib/schemas';
-import { payloadItems } from './items';
+import { payloadItem, type payloadItems } from './items';
 
 /** Binary property holding a batch's recipients (a JSON array, as `recipients` would be). */
 export const RECIPIENTS_FILE = 'recipients';
@@ -46,25 +46,27 @@ function recipientsInFile(item: INodeExecutionData): string | undefined {
 /**
  * Each item as an email payload (payloadItems), its recipients read from its file when it has one.
  * `file` on an entry: the binary property the recipients came from (an output should carry it on).
+ * Item by item: a file's parsed text is checked and dropped before the next file is read, so only the
+ * checked recipients are held (not also every file's raw rows until the last one is read).
  */
 export async function payloadItemsWithFiles(
 	ctx: IExecuteFunctions,
 	items: INodeExecutionData[],
 ): Promise<{ ok: Array<{ payload: EmailPayload; item: number; file?: string }>; bad: ReturnType<typeof payloadItems>['bad'] }> {
-	const files = new Map<number, string>();
-	const full: INodeExecutionData[] = [];
+	const ok: Array<{ payload: EmailPayload; item: number; file?: string }> = [];
+	const bad: ReturnType<typeof payloadItems>['bad'] = [];
 	for (const [i, item] of items.entries()) {
 		const file = recipientsInFile(item);
-		if (!file) {
-			full.push(item);
-			continue;
+		let json = item.json as Record<string, unknown>;
+		if (file) {
+			const { recipients_file: _f, recipient_count: _n, ...rest } = json;
+			json = { ...rest, recipients: await readJsonFile(ctx, i, file, 'recipients') };
 		}
-		files.set(i, file);
-		const { recipients_file: _f, recipient_count: _n, ...json } = item.json as Record<string, unknown>;
-		full.push({ ...item, json: { ...json, recipients: await readJsonFile(ctx, i, file, 'recipients') } as INodeExecutionData['json'] });
+		const r = payloadItem(json, i);
+		if (r instanceof CampaignInputError) bad.push({ item: i, error: r });
+		else ok.push(file ? { payload: r, item: i, file } : { payload: r, item: i });
 	}
-	const { ok, bad } = payloadItems(full);
-	return { ok: ok.map((o) => (files.has(o.item) ? { ...o, file: files.get(o.item) } : o)), bad };
+	return { ok, bad };
 }
 
 /** A payload as an output item: with its recipients in JSON, or (`file`) in the binary file the input item had, which is handed on as it is. */
@@ -90,3 +92,4 @@ export async function resultsOfItemWithFiles(ctx: IExecuteFunctions, item: INode
 	if (file && item.binary?.[file]) return await readJsonFile(ctx, itemIndex, file, 'results');
 	return [j];
 }
+

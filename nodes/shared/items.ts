@@ -175,21 +175,23 @@ export function payloadItems(items: INodeExecutionData[]): { ok: Array<{ payload
 	const ok: Array<{ payload: EmailPayload; item: number }> = [];
 	const bad: Array<{ item: number; error: CampaignInputError }> = [];
 	for (const [i, item] of items.entries()) {
-		const r = emailPayload.safeParse(item.json);
-		if (r.success) ok.push({ payload: r.data, item: i });
-		else {
-			const path = r.error.issues[0]?.path.map(String).join('.');
-			bad.push({
-				item: i,
-				error: new CampaignInputError(
-					`Item ${i} is not an email payload (${describeIssues(r.error)}) — connect the output of Build Email Payload or Generate Email Copy`,
-					path || undefined,
-					'Connect the output of Build Email Payload or Generate Email Copy, or build items with the same fields',
-				).atItem(i),
-			});
-		}
+		const r = payloadItem(item.json, i);
+		if (r instanceof CampaignInputError) bad.push({ item: i, error: r });
+		else ok.push({ payload: r, item: i });
 	}
 	return { ok, bad };
+}
+
+/** Input item `i`'s JSON as an email payload, or the reason it is not one (naming the item and the field). */
+export function payloadItem(json: unknown, i: number): EmailPayload | CampaignInputError {
+	const r = emailPayload.safeParse(json);
+	if (r.success) return r.data;
+	const path = r.error.issues[0]?.path.map(String).join('.');
+	return new CampaignInputError(
+		`Item ${i} is not an email payload (${describeIssues(r.error)}) — connect the output of Build Email Payload or Generate Email Copy`,
+		path || undefined,
+		'Connect the output of Build Email Payload or Generate Email Copy, or build items with the same fields',
+	).atItem(i);
 }
 
 export function payloadsFromItems(items: INodeExecutionData[]): EmailPayload[] {

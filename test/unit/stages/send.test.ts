@@ -60,6 +60,37 @@ describe('Send Email (SendGrid) stage', () => {
 		expect(new Set(rows.map((r) => r.message_id))).toEqual(new Set(['m1', 'm2']));
 	});
 
+	it('onBatchDone: each batch handed over once as it ends, with its results; what it returns is kept instead; a throw stops the send and fails the run', async () => {
+		const sg = new ScriptedSendGrid();
+		const list = payloads(2500);
+		const seen: Array<{ index: number; results: number; sent: number }> = [];
+		const out = await sendEmailWithSendgrid(list, {
+			transport: sg,
+			store,
+			onBatchDone: (index, b) => {
+				seen.push({ index, results: b.results.length, sent: b.results.filter((r) => r.status === 'sent').length });
+				return { ...b, results: [] };
+			},
+		});
+		expect(seen.map((s) => s.index).sort()).toEqual([0, 1, 2]);
+		expect(seen.reduce((n, s) => n + s.sent, 0)).toBe(2500);
+		expect(seen.map((s) => s.results)).toEqual(seen.map((s) => list[s.index].recipients.length));
+		expect(out.every((b) => b.results.length === 0)).toBe(true);
+		expect(sg.accepted).toHaveLength(2500);
+		// The caller's payloads are untouched (the stage lets go of its own copies).
+		expect(list.reduce((n, p) => n + p.recipients.length, 0)).toBe(2500);
+
+		campaignId = `${campaignId}-throw`;
+		const again = new ScriptedSendGrid();
+		await expect(
+			sendEmailWithSendgrid(payloads(2500, 1000, 'run_throw'), { transport: again, store, onBatchDone: () => Promise.reject(new Error('disk full')) }, { concurrency: 1 }),
+		).rejects.toThrow('disk full');
+		// The first batch went out and is recorded; nothing after it was sent.
+		expect(again.accepted).toHaveLength(1000);
+		expect((await store.deliveries({ campaignId })).filter((r) => r.status === 'sent')).toHaveLength(1000);
+		expect(await store.getRun('run_throw')).toMatchObject({ status: 'failed' });
+	});
+
 	it('waits for X-RateLimit-Reset on 429 and for backoff without it, then succeeds', async () => {
 		const waits: number[] = [];
 		const sg = new ScriptedSendGrid([err(429, { 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 2) }), err(429)]);
