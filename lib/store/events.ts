@@ -127,7 +127,9 @@ const UPDATES: Record<string, string> = {
 // element by element. A natural key is sent as 1 when it is made of the event's own stored fields
 // (sg_message_id, email, event, timestamp, url for clicks: the common case) and then built here, the
 // same text naturalKeyOf builds, so the md5 matches rows stored before; else as its text, or null for none.
-const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
+// The answer is one row: how many were inserted and, only when that is fewer than the $3 sent (replays),
+// which — not a row per event for pg to read back.
+const INSERT_EVENTS = `WITH ins AS (INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
 	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id,
 	        CASE jsonb_typeof(k.nk)
 	          WHEN 'string' THEN md5(k.nk #>> '{}')
@@ -140,7 +142,8 @@ const INSERT_EVENTS = `INSERT INTO eca_events (sg_event_id, event, email, ts, sg
 	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text)
 	 ORDER BY e.i
 	 ON CONFLICT DO NOTHING
-	 RETURNING sg_event_id`;
+	 RETURNING sg_event_id)
+	 SELECT count(*)::int AS n, CASE WHEN count(*) < $3 THEN array_agg(sg_event_id) END AS ids FROM ins`;
 
 /** What INSERT_EVENTS gets for an event's natural key: 1 (built in SQL from its fields), the key's text, or null. */
 export function naturalKeyParam(e: CampaignEvent): 1 | string | null {
@@ -166,6 +169,14 @@ const refusedByDatabase = (e: unknown): e is Error & { code: string } => {
 	return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|40|53|57|58)/.test(code);
 };
 
+interface InsertAnswer {
+	n: number;
+	ids: string[] | null;
+}
+/** Every event of the batch was inserted (the common case: no set of ids to build and look up). */
+const ALL = 'all' as const;
+type Inserted = Set<string> | typeof ALL;
+
 /**
  * One statement per batch, the events passed as one JSON array: a single JSON.stringify instead of
  * eleven text arrays escaped element by element (bench:events measured the difference). Either key
@@ -175,27 +186,24 @@ const refusedByDatabase = (e: unknown): e is Error & { code: string } => {
  * under savepoints, and one the database refuses alone is kept as a bare row: the rest of the post
  * is stored and SendGrid is answered 2xx.
  */
-async function insertEvents(tx: Queryable, events: CampaignEvent[], oneByOne: boolean): Promise<{ inserted: Set<string>; quarantined: Set<string> }> {
+async function insertEvents(tx: Queryable, events: CampaignEvent[], oneByOne: boolean): Promise<{ inserted: Inserted; quarantined: Set<string> }> {
 	const keys = events.map(naturalKeyParam);
 	const quarantined = new Set<string>();
 	if (!oneByOne) {
-		let rows: Array<{ sg_event_id: string }>;
+		let row: InsertAnswer;
 		try {
-			rows = (await tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify(events), JSON.stringify(keys)])).rows;
+			row = (await tx.query<InsertAnswer>(INSERT_EVENTS, [JSON.stringify(events), JSON.stringify(keys), events.length])).rows[0];
 		} catch (e) {
 			throw refusedByDatabase(e) ? new BatchRefused(e) : e;
 		}
-		const inserted = new Set<string>();
-		for (const r of rows) inserted.add(r.sg_event_id);
-		return { inserted, quarantined };
+		return { inserted: row.n === events.length ? ALL : new Set(row.ids ?? []), quarantined };
 	}
 	const inserted = new Set<string>();
-	const ids = (rows: Array<{ sg_event_id: string }>) => rows.map((x) => x.sg_event_id);
 	for (let i = 0; i < events.length; i++) {
 		const e = events[i];
-		const one = await guarded(tx, 'eca_events_one', () => tx.query<{ sg_event_id: string }>(INSERT_EVENTS, [JSON.stringify([e]), JSON.stringify([keys[i]])]));
+		const one = await guarded(tx, 'eca_events_one', () => tx.query<InsertAnswer>(INSERT_EVENTS, [JSON.stringify([e]), JSON.stringify([keys[i]]), 1]));
 		if (one.ok) {
-			for (const id of ids(one.value.rows)) inserted.add(id);
+			if (one.value.rows[0].n === 1) inserted.add(e.sg_event_id);
 			continue;
 		}
 		const bare = { sg_event_id: String(e.sg_event_id).slice(0, 200), event: String(e.event).slice(0, 64), problems: [`not storable: ${one.error.slice(0, 300)}`] };
@@ -415,7 +423,7 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 			const fresh: CampaignEvent[] = [];
 			let newOnes = 0;
 			for (const e of unique) {
-				const isNew = inserted.has(e.sg_event_id);
+				const isNew = inserted === ALL || inserted.has(e.sg_event_id);
 				if (!isNew && !quarantined.has(e.sg_event_id)) continue;
 				stored.push(e);
 				if (!isNew) continue;

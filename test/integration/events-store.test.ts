@@ -40,6 +40,18 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		await drop();
 	});
 
+	it('a batch partly replayed: exactly its new events are fresh, in order, and each stored once', async () => {
+		const old = [ev({ event: 'deferred', email: 'c@x.io', sg_event_id: 'pr1', sg_message_id: 'pr-msg.filter1', delivery_id: 'd2', timestamp: 1700000010 }), ev({ event: 'deferred', email: 'c@x.io', sg_event_id: 'pr2', sg_message_id: 'pr-msg.filter1', delivery_id: 'd2', timestamp: 1700000011 })];
+		expect(await applyEvents(store, old)).toMatchObject({ inserted: 2, duplicates: 0 });
+		const fresh = [ev({ event: 'deferred', email: 'c@x.io', sg_event_id: 'pr3', sg_message_id: 'pr-msg.filter1', delivery_id: 'd2', timestamp: 1700000012 }), ev({ event: 'deferred', email: 'c@x.io', sg_event_id: 'pr4', sg_message_id: 'pr-msg.filter1', delivery_id: 'd2', timestamp: 1700000013 })];
+		// pr2 again under a new sg_event_id: a duplicate by its natural key.
+		const r = await applyEvents(store, [fresh[0], old[0], { ...old[1], sg_event_id: 'pr2-re' }, fresh[1]]);
+		expect(r).toMatchObject({ received: 4, inserted: 2, duplicates: 2, quarantined: 0 });
+		expect(r.fresh.map((e) => e.sg_event_id)).toEqual(['pr3', 'pr4']);
+		const n = await sql(store).query<{ n: number }>(`SELECT count(*)::int AS n FROM eca_events WHERE sg_event_id LIKE 'pr%'`);
+		expect(n.rows[0].n).toBe(4);
+	});
+
 	it('stores each event once: a replayed batch changes nothing', async () => {
 		const batch = [
 			ev({ event: 'open', email: 'a@x.io', sg_event_id: 'o1', delivery_id: 'd0', timestamp: 1700000100 }),
