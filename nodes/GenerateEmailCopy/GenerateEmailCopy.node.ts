@@ -33,7 +33,10 @@ export class GenerateEmailCopy implements INodeType {
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 		const node = this.getNode();
 		const input = this.getInputData();
-		const { ok, bad } = await payloadItemsWithFiles(this, input);
+		// Copy is written per step, variant, language and tone: only per-recipient personalization reads the recipients.
+		// Otherwise a batch's recipients file is handed on unread (Send Email reads and checks it).
+		const personalizeFields = (this.getNodeParameter('options', 0, {}) as Record<string, unknown>).personalizeFields;
+		const { ok, bad } = await payloadItemsWithFiles(this, input, typeof personalizeFields === 'string' && personalizeFields.trim() !== '');
 		// An item that is not a payload fails on its own; the others get their copy (Continue On Fail).
 		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
 		const errors = bad.map((b) => errorItem(node, b.error, b.item));

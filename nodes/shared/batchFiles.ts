@@ -9,7 +9,7 @@
  */
 import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { CampaignInputError, type EmailPayload, type Recipient } from '../../lib/schemas';
-import { payloadItem, type payloadItems } from './items';
+import { payloadItem, payloadItemWithoutRecipients, type payloadItems } from './items';
 
 /** Binary property holding a batch's recipients (a JSON array, as `recipients` would be). */
 export const RECIPIENTS_FILE = 'recipients';
@@ -52,6 +52,8 @@ function recipientsInFile(item: INodeExecutionData): string | undefined {
 export async function payloadItemsWithFiles(
 	ctx: IExecuteFunctions,
 	items: INodeExecutionData[],
+	/** false: a file's recipients are not read (the payload has none; payloadOutput hands the file on with its count) — for a node that never looks at them. */
+	readFiles = true,
 ): Promise<{ ok: Array<{ payload: EmailPayload; item: number; file?: string }>; bad: ReturnType<typeof payloadItems>['bad'] }> {
 	const ok: Array<{ payload: EmailPayload; item: number; file?: string }> = [];
 	const bad: ReturnType<typeof payloadItems>['bad'] = [];
@@ -60,9 +62,9 @@ export async function payloadItemsWithFiles(
 		let json = item.json as Record<string, unknown>;
 		if (file) {
 			const { recipients_file: _f, recipient_count: _n, ...rest } = json;
-			json = { ...rest, recipients: await readJsonFile(ctx, i, file, 'recipients') };
+			json = readFiles ? { ...rest, recipients: await readJsonFile(ctx, i, file, 'recipients') } : rest;
 		}
-		const r = payloadItem(json, i);
+		const r = file && !readFiles ? payloadItemWithoutRecipients(json, i) : payloadItem(json, i);
 		if (r instanceof CampaignInputError) bad.push({ item: i, error: r });
 		else ok.push(file ? { payload: r, item: i, file } : { payload: r, item: i });
 	}
@@ -73,7 +75,9 @@ export async function payloadItemsWithFiles(
 export function payloadOutput(payload: EmailPayload, input: INodeExecutionData | undefined, file: string | undefined, extra: Record<string, unknown> = {}): Pick<INodeExecutionData, 'json' | 'binary'> {
 	if (!file || !input?.binary?.[file]) return { json: { ...payload, ...extra } as unknown as INodeExecutionData['json'] };
 	const { recipients, ...rest } = payload;
-	return { json: { ...rest, recipients_file: file, recipient_count: recipients.length, ...extra } as unknown as INodeExecutionData['json'], binary: { [file]: input.binary[file] } };
+	// No recipients: they were not read (payloadItemsWithFiles' readFiles false), the input's count stands.
+	const count = recipients.length > 0 ? recipients.length : Number((input.json as Record<string, unknown>).recipient_count ?? 0);
+	return { json: { ...rest, recipients_file: file, recipient_count: count, ...extra } as unknown as INodeExecutionData['json'], binary: { [file]: input.binary[file] } };
 }
 
 /** A built payload as an output item, its recipients in JSON or in a file of their own. */

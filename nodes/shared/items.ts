@@ -184,7 +184,18 @@ export function payloadItems(items: INodeExecutionData[]): { ok: Array<{ payload
 
 /** Input item `i`'s JSON as an email payload, or the reason it is not one (naming the item and the field). */
 export function payloadItem(json: unknown, i: number): EmailPayload | CampaignInputError {
-	const r = emailPayload.safeParse(json);
+	return payloadOf(emailPayload.safeParse(json), i);
+}
+
+const withoutRecipients = emailPayload.omit({ recipients: true });
+
+/** payloadItem for an item whose recipients stay in their file (not read): the payload with no recipients. */
+export function payloadItemWithoutRecipients(json: unknown, i: number): EmailPayload | CampaignInputError {
+	const r = withoutRecipients.safeParse(json);
+	return payloadOf(r.success ? { success: true, data: { ...r.data, recipients: [] } } : r, i);
+}
+
+function payloadOf(r: { success: true; data: EmailPayload } | { success: false; error: Parameters<typeof describeIssues>[0] }, i: number): EmailPayload | CampaignInputError {
 	if (r.success) return r.data;
 	const path = r.error.issues[0]?.path.map(String).join('.');
 	return new CampaignInputError(

@@ -67,6 +67,8 @@ it('2,500 recipients: recipients and results travel in files; each recipient is 
 	// The very file Build Email Payload made, handed on: nothing copied.
 	const byBatch = new Map(requests.map((r) => [r.json.batch, r.binary!.recipients]));
 	for (const item of copied[0]) expect(item.binary!.recipients).toBe(byBatch.get(item.json.batch));
+	const countOf = new Map(requests.map((r) => [r.json.batch, r.json.recipient_count]));
+	for (const item of copied[0]) expect(item.json.recipient_count).toBe(countOf.get(item.json.batch));
 
 	const sent = await new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, copied[0]));
 	expect(sent[0]).toHaveLength(requests.length);
@@ -129,4 +131,18 @@ it('Campaign Preview reads recipients from the files: 2,000 recipients built int
 		expect(typeof s.json.subject).toBe('string');
 		expect(Array.isArray(s.json.findings)).toBe(true);
 	}
+});
+
+it('Generate Email Copy (no per-recipient personalization) hands a recipients file on unread; Send Email reads and checks it', async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(3, 'unread.example')), csvOptions: {}, outputMode: 'auto' }),
+	);
+	const built = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: { recipientsAs: 'file' } }, loaded[0]));
+	// A file that is not a recipients list: the copy stage never opens it.
+	const broken: INodeExecutionData = { ...built[0][0], binary: { recipients: { ...built[0][0].binary!.recipients, data: Buffer.from('not json').toString('base64') } } };
+	const copied = await new GenerateEmailCopy().execute.call(context({ copySource: 'template', options: {} }, [broken]));
+	expect(copied[0]).toHaveLength(1);
+	expect(copied[0][0].json).toMatchObject({ recipients_file: 'recipients', recipient_count: 3, copy: { source: 'template' } });
+	expect(copied[0][0].binary!.recipients).toBe(broken.binary!.recipients);
+	await expect(new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, copied[0]))).rejects.toThrow(/recipients file \(binary property "recipients"\) cannot be read/);
 });
