@@ -190,12 +190,12 @@ export function sequenceScheduler(t: N8nRig, opts: { csv: string; ids: { enroll:
 export { csv250 } from '../helpers/fixtures';
 
 /** n8n 2.x publishes through an outbox: activation effects (webhook registration) land shortly after the call. */
-export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000): Promise<T> {
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
 	const end = Date.now() + timeoutMs;
 	for (;;) {
 		const v = await check();
 		if (v) return v;
 		if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-		await new Promise((r) => setTimeout(r, 250));
+		await new Promise((r) => setTimeout(r, intervalMs));
 	}
 }

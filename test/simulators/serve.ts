@@ -12,8 +12,25 @@ type Command =
 	| { cmd: 'faults'; faults?: SendGridFaults }
 	| { cmd: 'latency'; ms: number }
 	| { cmd: 'accepted' }
-	| { cmd: 'postEvents'; url: string; plan?: EventPlan; batchSize?: number; concurrency?: number; filter?: { campaignId?: string } }
+	| { cmd: 'postEvents'; url: string; plan?: EventPlan; batchSize?: number; concurrency?: number; filter?: EventFilter }
+	/** The events SendGrid would post for the accepted messages, unsigned (another simulator, holding the trigger's key, posts them). */
+	| { cmd: 'events'; plan?: EventPlan; filter?: EventFilter }
 	| { cmd: 'publicKey' };
+
+/** Which accepted messages' events: a campaign's; of the last N mail sends (e.g. those in flight when a sender was killed); only these event types. */
+export interface EventFilter {
+	campaignId?: string;
+	lastRequests?: number;
+	only?: string[];
+}
+
+function eventsOf(sim: SendGridSimulator, plan: EventPlan | undefined, filter: EventFilter = {}) {
+	let top = -1;
+	for (const a of sim.accepted) top = Math.max(top, a.requestIndex);
+	const first = top + 1 - (filter.lastRequests ?? Infinity);
+	const msgs = sim.accepted.filter((a) => (!filter.campaignId || a.customArgs.campaign_id === filter.campaignId) && a.requestIndex >= first);
+	return sim.eventsFor(msgs, plan).filter((e) => !filter.only || filter.only.includes(e.event));
+}
 
 export interface SimStats {
 	accepted: number;
@@ -36,9 +53,9 @@ if (require.main === module) {
 		else if (m.cmd === 'latency') reply(sim.setLatency(m.ms));
 		else if (m.cmd === 'accepted') reply(sim.accepted.map((a) => ({ to: a.to, subject: a.subject, customArgs: a.customArgs, messageId: a.messageId })));
 		else if (m.cmd === 'publicKey') reply(sim.publicKey);
+		else if (m.cmd === 'events') reply(eventsOf(sim, m.plan, m.filter));
 		else if (m.cmd === 'postEvents') {
-			const msgs = sim.accepted.filter((a) => !m.filter?.campaignId || a.customArgs.campaign_id === m.filter.campaignId);
-			const events = sim.eventsFor(msgs, m.plan);
+			const events = eventsOf(sim, m.plan, m.filter);
 			const answers = await sim.postEvents(m.url, events, { batchSize: m.batchSize, concurrency: m.concurrency });
 			reply({ events: events.length, answers });
 		}
@@ -47,7 +64,8 @@ if (require.main === module) {
 
 /** Starts the SendGrid simulator in a child process (tsx loads the TypeScript). */
 export async function startSimulatorProcess(options: SendGridSimulatorOptions = {}) {
-	const child = fork(__filename, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, SIM_OPTIONS: JSON.stringify(options) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+	// A million accepted messages (bench:agent, the resume e2e) take a few GB: room beyond Node's default heap limit.
+	const child = fork(__filename, [], { execArgv: ['--max-old-space-size=12288', '--import', 'tsx'], env: { ...process.env, SIM_OPTIONS: JSON.stringify(options) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 	const ready = await new Promise<{ ready: string; publicKey: string }>((resolve, reject) => {
 		child.once('message', (m) => resolve(m as { ready: string; publicKey: string }));
 		child.once('exit', (c) => reject(new Error(`simulator exited (${c})`)));
