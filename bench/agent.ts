@@ -110,7 +110,8 @@ async function main() {
 		for (const n of N > BASE ? [BASE, N] : [N]) for (const source of SOURCES) runs.push(await agentRun(rig, dir, source, n));
 		const stages = await runCampaign(rig, 'pipeline', BASE);
 		console.log(`five stage nodes ${BASE} contacts: ${stages.wall_s} s, ${stages.requests} requests, n8n RSS peak ${stages.peak_rss_mb} MB`);
-		const plain = await runPlainAgent({ simBaseUrl: rig.sim.baseUrl, db: rig.db.connection, contacts: BASE, simStats: () => rig.sim.stats() });
+		// The same package n8n runs (its nodes folder), so both measure the same code.
+		const plain = await runPlainAgent({ simBaseUrl: rig.sim.baseUrl, db: rig.db.connection, contacts: BASE, simStats: () => rig.sim.stats(), packageDir: join(rig.n8n.nodesFolder, 'node_modules', 'n8n-nodes-email-campaign-agent') });
 		console.log(`plain Node 24 ${BASE} contacts: ${plain.wall_s} s (graph ${plain.agent_s} s)`);
 
 		const stats = await rig.sim.stats();
