@@ -26,7 +26,7 @@ import { audienceOptionsOf } from '../nodes/shared/audienceFields';
 import { parseColumnMap } from '../lib/contacts/loadContacts';
 import type { CampaignStore } from '../lib/store';
 import { contacts as makeContacts, csvOf } from '../test/helpers/fixtures';
-import { campaign, limits } from './n8nCampaign';
+import { agentParameters } from './n8nCampaign';
 
 export interface PlainAgentOptions {
 	simBaseUrl: string;
@@ -77,27 +77,14 @@ function parametersContext(parameters: Record<string, unknown>, credentials: Rec
 
 /** The bench workflow's Campaign Agent parameters (bench/n8nCampaign.ts), as the node reads them. */
 async function agentConfig(opts: PlainAgentOptions, campaignId: string) {
-	const parameters: Record<string, unknown> = {
-		...campaign(campaignId),
-		contactSource: 'csvBinary',
-		binaryPropertyName: 'data',
-		copySource: 'template',
-		dryRun: false,
-		limits,
-		deliveryOptions: {},
-		batchSize: 1000,
-		stepsToSend: 'first',
-		runId: '',
-		resume: false,
-		outputRows: false,
-	};
+	const parameters: Record<string, unknown> = { ...agentParameters(campaignId), contactSource: 'csvBinary', binaryPropertyName: 'data' };
 	const apiKey = 'SG.test-key';
 	const ctx = parametersContext(parameters, { sendGridCampaignApi: { apiKey, region: 'custom', baseUrl: opts.simBaseUrl } });
 	const { copy, delivery } = await readCombinedCopyAndDelivery(ctx, {} as CampaignStore);
 	const raw = campaignFromParameters(ctx, 0) as Record<string, unknown>;
 	if (delivery.unsubscribeGroupId) raw.unsubscribeGroupId = delivery.unsubscribeGroupId;
 	const { account: _account, ...sendOptions } = delivery.options;
-	const l = limits as Record<string, unknown>;
+	const l = parameters.limits as Record<string, unknown>;
 	return {
 		apiKey,
 		simBaseUrl: opts.simBaseUrl,
