@@ -105,23 +105,50 @@ function aggregate(
 /** The states a processed or delivered event confirms as sent (lib/delivery's table; constants, written into the SQL). */
 const CONFIRMABLE = sourcesOf('sent', 'event').map((x) => `'${x}'`).join(', ');
 
-const UPDATES: Record<string, string> = {
-	processed: `processed_at = COALESCE(LEAST(d.processed_at, t.first), t.first),
-		sg_message_id = COALESCE(d.sg_message_id, t.extra),
-		message_id = COALESCE(d.message_id, t.extra2),
-		status = CASE WHEN d.status IN (${CONFIRMABLE}) THEN 'sent' ELSE d.status END,
-		sent_at = COALESCE(d.sent_at, t.first)`,
-	delivered: `delivered_at = COALESCE(LEAST(d.delivered_at, t.first), t.first),
-		status = CASE WHEN d.status IN (${CONFIRMABLE}) THEN 'sent' ELSE d.status END`,
-	open: 'opened_at = COALESCE(LEAST(d.opened_at, t.first), t.first), open_count = d.open_count + t.n',
-	click: 'clicked_at = COALESCE(LEAST(d.clicked_at, t.first), t.first), click_count = d.click_count + t.n',
-	bounce: 'bounced_at = COALESCE(d.bounced_at, t.first), bounce_type = t.extra, bounce_reason = t.extra2',
-	dropped: 'dropped_at = COALESCE(d.dropped_at, t.first), bounce_reason = COALESCE(t.extra2, d.bounce_reason)',
-	deferred: 'deferred_count = d.deferred_count + t.n',
-	unsubscribe: 'unsubscribed_at = COALESCE(d.unsubscribed_at, t.first)',
-	group_unsubscribe: 'unsubscribed_at = COALESCE(d.unsubscribed_at, t.first)',
-	spamreport: 'spam_reported_at = COALESCE(d.spam_reported_at, t.first)',
-};
+/**
+ * Every kind's delivery update in one statement: a post's rows [kind, delivery_id, first, n, extra, extra2]
+ * (one per kind and delivery) pivoted to one row per delivery, each column set as the kinds would set
+ * it one after the other in this order: processed, delivered, open, click, bounce, dropped, deferred,
+ * unsubscribe, group_unsubscribe, spamreport (a kind a delivery has no row of leaves its columns as they
+ * are: LEAST and COALESCE pass over NULL). One round trip instead of one per kind. `kinds` counts the
+ * kinds that matched a row, as a statement per kind counted its rows.
+ */
+const UPDATE_DELIVERIES = `WITH up AS (
+	UPDATE eca_deliveries d SET
+		processed_at = COALESCE(LEAST(d.processed_at, t.p_first), t.p_first),
+		sg_message_id = COALESCE(d.sg_message_id, t.p_extra),
+		message_id = COALESCE(d.message_id, t.p_extra2),
+		status = CASE WHEN (t.p_first IS NOT NULL OR t.dl_first IS NOT NULL) AND d.status IN (${CONFIRMABLE}) THEN 'sent' ELSE d.status END,
+		sent_at = COALESCE(d.sent_at, t.p_first),
+		delivered_at = COALESCE(LEAST(d.delivered_at, t.dl_first), t.dl_first),
+		opened_at = COALESCE(LEAST(d.opened_at, t.o_first), t.o_first), open_count = d.open_count + COALESCE(t.o_n, 0),
+		clicked_at = COALESCE(LEAST(d.clicked_at, t.c_first), t.c_first), click_count = d.click_count + COALESCE(t.c_n, 0),
+		bounced_at = COALESCE(d.bounced_at, t.b_first),
+		bounce_type = CASE WHEN t.b_first IS NOT NULL THEN t.b_extra ELSE d.bounce_type END,
+		bounce_reason = COALESCE(t.dr_extra2, CASE WHEN t.b_first IS NOT NULL THEN t.b_extra2 ELSE d.bounce_reason END),
+		dropped_at = COALESCE(d.dropped_at, t.dr_first),
+		deferred_count = d.deferred_count + COALESCE(t.df_n, 0),
+		unsubscribed_at = COALESCE(d.unsubscribed_at, t.u_first, t.gu_first),
+		spam_reported_at = COALESCE(d.spam_reported_at, t.s_first),
+		updated_at = now()
+	FROM (SELECT x->>1 AS id, count(*)::int AS kinds,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'processed') AS p_first, min(x->>4) FILTER (WHERE x->>0 = 'processed') AS p_extra, min(x->>5) FILTER (WHERE x->>0 = 'processed') AS p_extra2,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'delivered') AS dl_first,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'open') AS o_first, sum((x->>3)::int) FILTER (WHERE x->>0 = 'open') AS o_n,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'click') AS c_first, sum((x->>3)::int) FILTER (WHERE x->>0 = 'click') AS c_n,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'bounce') AS b_first, min(x->>4) FILTER (WHERE x->>0 = 'bounce') AS b_extra, min(x->>5) FILTER (WHERE x->>0 = 'bounce') AS b_extra2,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'dropped') AS dr_first, min(x->>5) FILTER (WHERE x->>0 = 'dropped') AS dr_extra2,
+			sum((x->>3)::int) FILTER (WHERE x->>0 = 'deferred') AS df_n,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'unsubscribe') AS u_first,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'group_unsubscribe') AS gu_first,
+			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'spamreport') AS s_first
+		  FROM jsonb_array_elements($1::jsonb) AS x GROUP BY x->>1) AS t
+	WHERE d.mode = 'live' AND d.delivery_id = t.id
+	RETURNING t.kinds)
+ SELECT COALESCE(sum(kinds), 0)::int AS matched FROM up`;
+
+/** The kinds that update deliveries, in the order their updates apply. */
+const DELIVERY_KINDS = ['processed', 'delivered', 'open', 'click', 'bounce', 'dropped', 'deferred', 'unsubscribe', 'group_unsubscribe', 'spamreport'];
 
 // Both lists travel as JSON text: one native JSON.stringify each, instead of pg escaping a text[]
 // element by element. A natural key is sent as 1 when it is made of the event's own stored fields
@@ -238,8 +265,10 @@ async function guarded<T>(tx: Queryable, name: string, run: () => Promise<T>): P
  * "<x-message-id@…>"), or the Message-ID the delivery went out with. One X-Message-Id covers a whole
  * request, so the address must match too.
  */
+const isOrphan = (e: CampaignEvent): boolean => !e.delivery_id && !!e.email && !!(e.sg_message_id || e.smtp_id);
+
 async function resolveByMessageId(tx: Queryable, events: CampaignEvent[]): Promise<void> {
-	const orphans = events.filter((e) => !e.delivery_id && e.email && (e.sg_message_id || e.smtp_id));
+	const orphans = events.filter(isOrphan);
 	if (orphans.length === 0) return;
 	const r = await tx.query<{ i: number; delivery_id: string; campaign_id: string; run_id: string; step: number; variant: string }>(
 		`SELECT DISTINCT ON (t.i) t.i, d.delivery_id, d.campaign_id, d.run_id, d.step, d.variant
@@ -276,23 +305,21 @@ async function resolveByMessageId(tx: Queryable, events: CampaignEvent[]): Promi
 	);
 }
 
-async function updateDeliveries(tx: Queryable, kind: string, events: Array<CampaignEvent & { delivery_id: string }>): Promise<number> {
-	const set = UPDATES[kind];
-	if (!set || events.length === 0) return 0;
-	const agg =
-		kind === 'processed'
-			? aggregate(events, (e) => e.sg_message_id, (e) => messageIdOf(e.sg_message_id))
-			: aggregate(events, (e) => e.type, (e) => e.reason);
-	// One JSON text of rows [id, first, last, n, extra, extra2]: no per-element array escaping.
-	const rows = agg.map((a, i) => [agg.ids[i], a.first, a.last, a.n, a.extra ?? null, a.extra2 ?? null]);
-	const r = await tx.query(
-		`UPDATE eca_deliveries d SET ${set}, updated_at = now()
-		 FROM (SELECT x->>0 AS id, (x->>1)::timestamptz AS first, (x->>2)::timestamptz AS last, (x->>3)::int AS n, x->>4 AS extra, x->>5 AS extra2
-		       FROM jsonb_array_elements($1::jsonb) AS x) AS t
-		 WHERE d.mode = 'live' AND d.delivery_id = t.id`,
-		[JSON.stringify(rows)],
-	);
-	return r.rowCount;
+async function updateDeliveries(tx: Queryable, byKind: Map<string, Array<CampaignEvent & { delivery_id: string }>>): Promise<number> {
+	// One JSON text of rows [kind, id, first, n, extra, extra2]: no per-element array escaping.
+	const rows: Array<[string, string, string, number, string | null, string | null]> = [];
+	for (const kind of DELIVERY_KINDS) {
+		const events = byKind.get(kind);
+		if (!events || events.length === 0) continue;
+		const agg =
+			kind === 'processed'
+				? aggregate(events, (e) => e.sg_message_id, (e) => messageIdOf(e.sg_message_id))
+				: aggregate(events, (e) => e.type, (e) => e.reason);
+		for (let i = 0; i < agg.length; i++) rows.push([kind, agg.ids[i], agg[i].first, agg[i].n, agg[i].extra ?? null, agg[i].extra2 ?? null]);
+	}
+	if (rows.length === 0) return 0;
+	const r = await tx.query<{ matched: number }>(UPDATE_DELIVERIES, [JSON.stringify(rows)]);
+	return r.rows[0]?.matched ?? 0;
 }
 
 interface ScopeAction {
@@ -447,15 +474,19 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 				}
 				return out;
 			};
-			// processed first: it records the sg_message_id that later events without custom args join on.
-			const processedWithIds = byKind(fresh).get('processed') ?? [];
-			result.matched += await updateDeliveries(tx, 'processed', processedWithIds);
-			await resolveByMessageId(tx, fresh);
-			// processed events joined through their message id confirm their delivery too; every other kind after.
-			const done = new Set(processedWithIds);
 			const kinds = byKind(fresh);
-			result.matched += await updateDeliveries(tx, 'processed', (kinds.get('processed') ?? []).filter((e) => !done.has(e)));
-			for (const k of Object.keys(UPDATES)) if (k !== 'processed') result.matched += await updateDeliveries(tx, k, kinds.get(k) ?? []);
+			if (!fresh.some(isOrphan)) result.matched += await updateDeliveries(tx, kinds);
+			else {
+				// processed first: it records the sg_message_id that later events without custom args join on.
+				const processedWithIds = kinds.get('processed') ?? [];
+				result.matched += await updateDeliveries(tx, new Map([['processed', processedWithIds]]));
+				await resolveByMessageId(tx, fresh);
+				// processed events joined through their message id confirm their delivery too; every other kind after.
+				const done = new Set(processedWithIds);
+				const joined = byKind(fresh);
+				joined.set('processed', (joined.get('processed') ?? []).filter((e) => !done.has(e)));
+				result.matched += await updateDeliveries(tx, joined);
+			}
 			await applySuppressions(tx, fresh, result, options);
 			// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
 			// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).

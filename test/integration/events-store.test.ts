@@ -52,6 +52,39 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect(n.rows[0].n).toBe(4);
 	});
 
+	it('every kind for one delivery in one post leaves it as the same events posted one kind at a time, in order', async () => {
+		await store.claimDeliveries('kinds', 'rk', 1, [
+			{ email: 'k1@x.io', delivery_id: 'k1', variant: 'A' },
+			{ email: 'k2@x.io', delivery_id: 'k2', variant: 'A' },
+		]);
+		await sql(store).query(`UPDATE eca_deliveries SET status = 'unconfirmed', bounce_reason = 'earlier', open_count = 2 WHERE campaign_id = 'kinds'`);
+		const of = (d: string) =>
+			[
+				{ event: 'processed', sg_message_id: `XK${d}.filter0001.1`, timestamp: 1700000010 },
+				{ event: 'delivered', timestamp: 1700000020 },
+				{ event: 'deferred', response: 'try later', timestamp: 1700000015 },
+				{ event: 'deferred', response: 'try later', timestamp: 1700000016 },
+				{ event: 'open', timestamp: 1700000040 },
+				{ event: 'open', timestamp: 1700000030 },
+				{ event: 'click', url: 'https://x.io/a', timestamp: 1700000050 },
+				{ event: 'bounce', type: 'blocked', reason: 'mailbox full', timestamp: 1700000060 },
+				{ event: 'dropped', reason: 'Spam Content', timestamp: 1700000070 },
+				{ event: 'group_unsubscribe', asm_group_id: 5, timestamp: 1700000090 },
+				{ event: 'unsubscribe', timestamp: 1700000080 },
+				{ event: 'spamreport', timestamp: 1700000100 },
+			].map((o, i) => ev({ ...o, email: `${d}@x.io`, campaign_id: 'kinds', run_id: 'rk', delivery_id: d, sg_event_id: `${d}-${i}` }));
+		const together = await applyEvents(store, of('k1'));
+		let apart = 0;
+		for (const kind of ['processed', 'delivered', 'open', 'click', 'bounce', 'dropped', 'deferred', 'unsubscribe', 'group_unsubscribe', 'spamreport'])
+			apart += (await applyEvents(store, of('k2').filter((e) => e.event === kind))).matched;
+		expect(together.matched).toBe(10);
+		expect(apart).toBe(10);
+		const rows = await sql(store).query<Record<string, unknown>>(`SELECT * FROM eca_deliveries WHERE campaign_id = 'kinds' ORDER BY delivery_id`);
+		const same = ({ id: _id, email: _e, delivery_id: _d, sg_message_id: _s, message_id: _m, updated_at: _u, created_at: _c, claimed_at: _cl, ...rest }: Record<string, unknown>) => rest;
+		expect(rows.rows[0]).toMatchObject({ status: 'sent', sg_message_id: 'XKk1.filter0001.1', message_id: 'XKk1', open_count: 4, click_count: 1, deferred_count: 2, bounce_type: 'blocked', bounce_reason: 'Spam Content' });
+		expect(same(rows.rows[0])).toEqual(same(rows.rows[1]));
+	});
+
 	it('stores each event once: a replayed batch changes nothing', async () => {
 		const batch = [
 			ev({ event: 'open', email: 'a@x.io', sg_event_id: 'o1', delivery_id: 'd0', timestamp: 1700000100 }),
