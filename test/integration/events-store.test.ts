@@ -85,6 +85,19 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect(same(rows.rows[0])).toEqual(same(rows.rows[1]));
 	});
 
+	it('the stored payload is each event as JSON, whatever fields it has (the batch is sent as shapes and rows)', async () => {
+		const batch = [
+			ev({ event: 'click', email: 'P1@x.io', sg_event_id: 'pl1', sg_message_id: 'pl.filter1', url: 'https://x.io/?a=1,b', useragent: 'UA', ip: '192.0.2.1', url_offset: { index: 0, type: 'html' }, category: ['a', 'b'] }),
+			ev({ event: 'bounce', email: 'p2@x.io', sg_event_id: 'pl2', type: 'bounce', reason: '550 \u00e9 "quoted"', tls: 1, pool: { name: 'p', id: 7 }, my_arg: 'x', nested: { a: [1, null] } }),
+			ev({ event: 'open', email: 'p3@x.io', sg_event_id: 'pl3', sg_machine_open: true, timestamp: 'not a time' }),
+			ev({ event: 'open', email: 'p4@x.io', sg_event_id: 'pl4', sg_message_id: 'pl.filter4' }),
+		];
+		await applyEvents(store, [...batch, { ...batch[3], sg_event_id: 'pl5', timestamp: '2023-11-14T22:13:21.000Z', variant: undefined }]);
+		const rows = await sql(store).query<{ sg_event_id: string; payload: unknown }>(`SELECT sg_event_id, payload FROM eca_events WHERE sg_event_id LIKE 'pl%' ORDER BY sg_event_id`);
+		expect(rows.rows.map((r) => r.payload)).toEqual([...batch, { ...batch[3], sg_event_id: 'pl5', timestamp: '2023-11-14T22:13:21.000Z', variant: undefined }].map((e) => JSON.parse(JSON.stringify(e))));
+		expect(Object.keys(rows.rows[4].payload as object)).not.toContain('variant');
+	});
+
 	it('stores each event once: a replayed batch changes nothing', async () => {
 		const batch = [
 			ev({ event: 'open', email: 'a@x.io', sg_event_id: 'o1', delivery_id: 'd0', timestamp: 1700000100 }),
