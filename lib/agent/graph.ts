@@ -258,7 +258,14 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		.addEdge('send_email_with_sendgrid', 'log_campaign_result')
 		.addConditionalEdges('log_campaign_result', (s) => (s.paused ? END : 'build_email_payload'), ['build_email_payload', END])
 		.addConditionalEdges('done', (s) => (s.stepQueue.length > 0 ? 'load_campaign_content' : END), ['load_campaign_content', END]);
-	return graph.compile({ checkpointer });
+	// closeSource: a run that ends before the source's end (paused, failed) closes its read — a query's cursor holds a connection until then.
+	return Object.assign(graph.compile({ checkpointer }), {
+		closeSource: async () => {
+			const open = reader;
+			reader = undefined;
+			await open?.chunks.return(undefined);
+		},
+	});
 }
 
 export interface AgentRunResult {
@@ -337,6 +344,8 @@ export async function runCampaignAgent(
 		// With a checkpoint the run can go on from where it stopped: interrupted, not failed.
 		await deps.store.failRun(options.runId, e, options.checkpointer ? 'interrupted' : 'failed');
 		throw e;
+	} finally {
+		await app.closeSource().catch(() => undefined);
 	}
 	if (final.paused) {
 		await deps.store.refreshRun(options.runId, {

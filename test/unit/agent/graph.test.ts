@@ -271,4 +271,21 @@ describe('Campaign Agent graph', () => {
 		expect(saver.largest).toBeGreaterThan(0);
 		expect(saver.largest).toBeLessThan(8_000);
 	});
+
+	it('closes its read of the source when the run stops before the end (a query cursor holds a connection until then)', async () => {
+		let opened = 0;
+		let closed = 0;
+		const pages = async function* () {
+			opened++;
+			try {
+				for (let p = 0; p < 10; p++) yield contacts(100).map((c, i) => ({ ...c, email: `p${p}-${i}@example.org` }));
+			} finally {
+				closed++;
+			}
+		};
+		const { config, deps, runId } = setup(0, { contacts: { kind: 'pages', pages } }, new CountingSendGrid(2));
+		await expect(runCampaignAgent(config, deps, { runId })).rejects.toThrow(/process killed/);
+		expect(opened).toBe(1);
+		expect(closed).toBe(1);
+	});
 });
