@@ -106,11 +106,19 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 				(connectionLost(e) ? ' — the database went away or cannot be reached (restart, failover?); run the workflow again once it is back: claimed recipients are reconciled, never sent twice' : ''),
 		);
 	const query = async <T>(sql: string, params?: unknown[]) => {
-		try {
-			const r = await pool.query(sql, params as unknown[]);
-			return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
-		} catch (e) {
-			throw wrapSqlError(e, describe);
+		// A statement on its own commits or rolls back whole: one Postgres picked as a deadlock's victim
+		// (two runs updating the same rows in another order) had no effect and runs again, as a transaction does.
+		for (let attempt = 1; ; attempt++) {
+			try {
+				const r = await pool.query(sql, params as unknown[]);
+				return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+			} catch (e) {
+				if (retriable(e) && attempt < RETRIES) {
+					await retryPause(attempt);
+					continue;
+				}
+				throw wrapSqlError(e, describe);
+			}
 		}
 	};
 	if (schema) await ensureSchema(schema);
@@ -127,9 +135,8 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 				try {
 					return await once(fn);
 				} catch (e) {
-					const code = (e as { code?: string }).code;
-					if ((code === '40P01' || code === '40001') && attempt < 4) {
-						await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
+					if (retriable(e) && attempt < RETRIES) {
+						await retryPause(attempt);
 						continue;
 					}
 					throw e;
@@ -232,6 +239,15 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 		}
 	}
 }
+
+/** Tries of a statement or transaction that Postgres aborted as a deadlock's victim or a serialization failure. */
+const RETRIES = 6;
+const retriable = (e: unknown) => {
+	const code = (e as { code?: string } | undefined)?.code;
+	return code === '40P01' || code === '40001';
+};
+/** A growing, jittered pause, so the two parties of a deadlock do not meet again at once. */
+const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50 * attempt));
 
 /** SQL errors (constraint, syntax) pass through; connection failures get the database named. */
 function wrapSqlError(e: unknown, describe: (e: unknown) => Error): Error {

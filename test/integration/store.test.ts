@@ -151,3 +151,35 @@ describe('migrations under concurrent starts', () => {
 		await b.close();
 	});
 });
+
+describe('a statement picked as a deadlock victim', () => {
+	it('runs again instead of failing the run: two runs updating the same rows in another order both finish', async () => {
+		const db = await createTestDatabase('eca_deadlock');
+		const driver = await connectPostgres(db.connection);
+		const other = new (await import('pg')).Client({ host: db.connection.host, port: db.connection.port, user: db.connection.user, database: db.connection.database });
+		await other.connect();
+		try {
+			// Row 2 first on disk: the store's statement scans (and locks) 2, then waits for 1.
+			await driver.exec('CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (2, 0), (1, 0)');
+			await other.query('BEGIN');
+			// The other session waits longer before looking for a deadlock, so the store's statement is the victim.
+			await other.query(`SET LOCAL deadlock_timeout = '10s'`);
+			await other.query('UPDATE t SET v = 1 WHERE id = 1');
+			const stored = driver.query('UPDATE t SET v = v + 10 WHERE id IN (1, 2)');
+			await new Promise((r) => setTimeout(r, 300));
+			// Now each waits for the other: Postgres aborts the store's statement after 1 s.
+			await other.query('UPDATE t SET v = 1 WHERE id = 2');
+			await other.query('COMMIT');
+			await expect(stored).resolves.toMatchObject({ rowCount: 2 });
+			const rows = (await driver.query<{ id: number; v: number }>('SELECT id, v FROM t ORDER BY id')).rows;
+			expect(rows).toEqual([
+				{ id: 1, v: 11 },
+				{ id: 2, v: 11 },
+			]);
+		} finally {
+			await other.end();
+			await driver.close();
+			await db.drop();
+		}
+	});
+});
