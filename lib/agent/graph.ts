@@ -55,9 +55,6 @@ export const CampaignState = Annotation.Root({
 	cursor: Annotation<number>,
 	/** The source was read to its end in this step. */
 	exhausted: Annotation<boolean>,
-	/** Source rows and contacts of the chunk being sent (added to cursor and total once it is logged). */
-	chunkRows: Annotation<number>,
-	chunkContacts: Annotation<number>,
 	/** The first invalid rows of the source (its first step only), and how many there are. */
 	invalid: Annotation<InvalidRow[]>({ reducer: (a, b) => (a.length >= MAX_INVALID_KEPT ? a : a.concat(b.slice(0, MAX_INVALID_KEPT - a.length))), default: () => [] }),
 	invalidCount: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
@@ -78,9 +75,8 @@ export type CampaignGraphState = typeof CampaignState.State;
 export interface AgentProgress {
 	runId: string;
 	step: number;
-	/** Contacts read so far in this step; all of them when `complete`. */
+	/** Contacts read so far in this step (the source's end is known only when it is reached). */
 	total: number;
-	complete: boolean;
 	processed: number;
 	counts: Counts;
 }
@@ -196,12 +192,11 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			const queue = s.stepQueue?.length ? s.stepQueue : (config.steps?.length ? config.steps : [c.steps[0].step]);
 			const [step, ...rest] = queue;
 			await deps.store.startRun({ runId: s.runId, campaignId: c.id, step, mode: config.sendOptions.dryRun ? 'dry_run' : 'live' });
-			return { campaign: c, step, stepQueue: rest, total: 0, cursor: 0, chunkRows: 0, chunkContacts: 0, exhausted: false };
+			return { campaign: c, step, stepQueue: rest, total: 0, cursor: 0, exhausted: false };
 		})
 		.addNode('build_email_payload', async (s) => {
-			const w = await planned(s);
-			if (!w) return { exhausted: true, chunkRows: 0, chunkContacts: 0 };
-			return { chunkRows: w.chunk.rows, chunkContacts: w.chunk.contacts.length };
+			// The chunk is planned here and kept in memory for the next nodes; the state learns only whether the source ended.
+			return { exhausted: !(await planned(s)) };
 		})
 		.addNode('generate_email_copy', async (s) => {
 			const r = await written(await current(s));
@@ -228,15 +223,13 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			const cursor = s.cursor + w.chunk.rows;
 			const total = s.total + w.chunk.contacts.length;
 			await deps.store.recordProgress(s.runId, { step: s.step, total, processed: total, counts: s.counts });
-			await deps.onProgress?.({ runId: s.runId, step: s.step, total, complete: false, processed: total, counts: s.counts });
+			await deps.onProgress?.({ runId: s.runId, step: s.step, total, processed: total, counts: s.counts });
 			// Invalid rows are the source's: reported once, in the run's first step.
 			const first = (s.stepsDone?.length ?? 0) === 0;
 			work = undefined;
 			return {
 				cursor,
 				total,
-				chunkRows: 0,
-				chunkContacts: 0,
 				audience: w.audience,
 				rows: config.keepRows ? results : [],
 				...(first ? { invalid: w.chunk.invalid, invalidCount: w.chunk.invalid.length } : {}),

@@ -609,7 +609,7 @@ function addRow(out: ContactCollector, row: Record<string, unknown>, position: n
  * contacts and invalid rows; duplicates are found across every page. Past `maxRows` rows the stream stops with an error.
  */
 export async function* rowContactChunks(
-	pages: AsyncIterable<Array<Record<string, unknown>>>,
+	pages: AsyncIterable<Array<Record<string, unknown>>> | Iterable<Array<Record<string, unknown>>>,
 	options: RowOptions,
 	chunkSize: number,
 	seen: SeenEmails = new EmailFingerprints(),

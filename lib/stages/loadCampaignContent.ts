@@ -58,13 +58,6 @@ async function allPages(pages: AsyncIterable<Array<Record<string, unknown>>>): P
 export function contactChunks(source: ContactSource, chunkSize: number): AsyncGenerator<ContactChunk> {
 	if (source.kind === 'csv') return csvContactChunks(source.data, source.options ?? {}, chunkSize);
 	if (source.kind === 'pages') return rowContactChunks(source.pages(), source.options ?? {}, chunkSize);
-	const rows = source.rows;
-	checkRowCount(rows.length, source.options);
-	return rowContactChunks(
-		(async function* () {
-			yield rows;
-		})(),
-		source.options ?? {},
-		chunkSize,
-	);
+	checkRowCount(source.rows.length, source.options);
+	return rowContactChunks([source.rows], source.options ?? {}, chunkSize);
 }

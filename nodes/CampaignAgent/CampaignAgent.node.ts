@@ -153,7 +153,7 @@ export class CampaignAgent implements INodeType {
 					store,
 					...deps,
 					onProgress: manual
-						? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed}${p.complete ? `/${p.total}` : ''} processed — ${JSON.stringify(p.counts)}`)
+						? (p) => this.sendMessageToUI(`Campaign ${p.runId} step ${p.step}: ${p.processed} processed — ${JSON.stringify(p.counts)}`)
 						: undefined,
 				},
 				{ runId, resume, checkpointer: new StoreCheckpointSaver(store) },
