@@ -16,19 +16,14 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { CampaignRig, CampaignRun, agentParameters, campaignRig, publish, runCampaign, timedRun, webhook } from './n8nCampaign';
+import { CampaignRig, CampaignRun, agentParameters, campaignRig, ours, publish, runCampaign, timedRun, webhook } from './n8nCampaign';
 import { runPlainAgent } from './plainAgent';
-import { report } from './common';
+import { arg, report } from './common';
 
-const arg = (name: string) => {
-	const i = process.argv.indexOf(`--${name}`);
-	return i > 0 ? process.argv[i + 1] : undefined;
-};
 const N = Number(arg('contacts') ?? process.env.BENCH_CONTACTS ?? 100_000);
 const BASE = Math.min(N, 100_000);
 /** `--sources csv` runs one source only (both by default). */
 const SOURCES = (arg('sources') ?? 'csv,postgres').split(',').filter((x): x is 'csv' | 'postgres' => x === 'csv' || x === 'postgres');
-const ours = (t: string) => `n8n-nodes-email-campaign-agent.${t}`;
 
 type Source = { kind: 'csv'; path: string } | { kind: 'postgres'; table: string };
 

@@ -10,13 +10,9 @@
  * and checks 0 duplicates and 0 lost at the simulator.
  */
 import { Client } from 'pg';
-import { agentParameters, campaignRig, publish, timedRun, webhook } from './n8nCampaign';
-import { report } from './common';
+import { agentParameters, campaignRig, ours, publish, timedRun, webhook } from './n8nCampaign';
+import { arg, report } from './common';
 
-const arg = (name: string) => {
-	const i = process.argv.indexOf(`--${name}`);
-	return i > 0 ? process.argv[i + 1] : undefined;
-};
 const N = Number(arg('contacts') ?? process.env.BENCH_CONTACTS ?? 100_000);
 const TABLE = 'bench_worker_contacts';
 
@@ -26,7 +22,7 @@ function workflow(campaignId: string) {
 	const agent = {
 		id: 'a',
 		name: 'Campaign Agent',
-		type: 'n8n-nodes-email-campaign-agent.campaignAgent',
+		type: ours('campaignAgent'),
 		typeVersion: 1,
 		position: [220, 0],
 		parameters: { ...agentParameters(campaignId), contactSource: 'postgres', contactsQuery: `SELECT email, first_name FROM ${TABLE} ORDER BY id`, contactsQueryParameters: '' },

@@ -1,4 +1,10 @@
-/** Shared by the benchmarks: peak RSS sampling and the one-JSON-object last line. */
+/** Shared by the benchmarks: peak RSS sampling, command-line options and the one-JSON-object last line. */
+
+/** The value after `--name` on the command line, if given. */
+export function arg(name: string): string | undefined {
+	const i = process.argv.indexOf(`--${name}`);
+	return i > 0 ? process.argv[i + 1] : undefined;
+}
 export class PeakRss {
 	peak = process.memoryUsage().rss;
 	private timer = setInterval(() => (this.peak = Math.max(this.peak, process.memoryUsage().rss)), 50);

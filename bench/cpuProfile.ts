@@ -6,6 +6,7 @@
  * (--timeline: busy milliseconds per second of the profile, to find a run's window).
  */
 import { readFileSync } from 'node:fs';
+import { arg } from './common';
 
 interface CallFrame {
 	functionName: string;
@@ -116,10 +117,6 @@ export function summarize(file: string, opts: { from?: number; to?: number; top?
 }
 
 if (require.main === module) {
-	const arg = (name: string) => {
-		const i = process.argv.indexOf(`--${name}`);
-		return i > 0 ? process.argv[i + 1] : undefined;
-	};
 	const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
 	if (process.argv.includes('--timeline')) {
 		timeline(process.argv[2]).forEach((ms, s) => console.log(`${String(s).padStart(4)} s ${String(ms).padStart(5)} ms ${'#'.repeat(Math.round(ms / 20))}`));

@@ -27,6 +27,7 @@ import { parseColumnMap } from '../lib/contacts/loadContacts';
 import type { CampaignStore } from '../lib/store';
 import { contacts as makeContacts, csvOf } from '../test/helpers/fixtures';
 import { agentParameters } from './n8nCampaign';
+import { arg } from './common';
 
 export interface PlainAgentOptions {
 	simBaseUrl: string;
@@ -147,10 +148,6 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 async function cli() {
 	const { startSimulatorProcess } = await import('../test/simulators/serve');
 	const { createTestDatabase, ensurePostgres } = await import('../test/helpers/services');
-	const arg = (name: string) => {
-		const i = process.argv.indexOf(`--${name}`);
-		return i > 0 ? process.argv[i + 1] : undefined;
-	};
 	const n = Number(arg('contacts') ?? 100_000);
 	const prof = arg('cpu-prof');
 	const runs = Number(arg('runs') ?? 1);

@@ -14,11 +14,8 @@ import { startSimulatorProcess } from '../test/simulators/serve';
 import { createTestDatabase, ensurePostgres } from '../test/helpers/services';
 import { runCampaign } from './n8nCampaign';
 import { runPlainAgent } from './plainAgent';
+import { arg } from './common';
 
-const arg = (name: string) => {
-	const i = process.argv.indexOf(`--${name}`);
-	return i > 0 ? process.argv[i + 1] : undefined;
-};
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
 async function main() {
