@@ -11,13 +11,13 @@
  * (bench/plainAgent.ts). n8n's RSS is every n8n process, sampled every 100 ms; idle is measured
  * after a 1,000-contact warm-up run of each source, so module loading is not counted as list growth.
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { CampaignRig, CampaignRun, agentParameters, campaignRig, ours, publish, runCampaign, timedRun, webhook } from './n8nCampaign';
 import { runPlainAgent } from './plainAgent';
+import { writeContactsCsv } from '../test/helpers/fixtures';
 import { arg, report } from './common';
 
 const N = Number(arg('contacts') ?? process.env.BENCH_CONTACTS ?? 100_000);
@@ -46,19 +46,6 @@ function agentWorkflow(tag: string, source: Source) {
 	};
 }
 
-/** A CSV of n contacts on disk, written as a stream (a million rows never sit in this process either). */
-async function writeCsv(path: string, n: number, domain: string): Promise<void> {
-	const out = createWriteStream(path);
-	out.write('email,first_name\n');
-	for (let i = 0; i < n; i += 10_000) {
-		let part = '';
-		for (let j = i; j < Math.min(n, i + 10_000); j++) part += `user${j}@${domain},User${j}\n`;
-		if (!out.write(part)) await once(out, 'drain');
-	}
-	out.end();
-	await once(out, 'finish');
-}
-
 async function contactsTable(rig: CampaignRig, table: string, n: number, domain: string): Promise<void> {
 	const { host, port, user, database } = rig.db.connection;
 	const pg = new Client({ host, port, user, database });
@@ -82,7 +69,7 @@ async function agentRun(rig: CampaignRig, dir: string, source: 'csv' | 'postgres
 	const tag = `${source}${n}`;
 	const domain = `${tag}.bench.example`;
 	const src: Source = source === 'csv' ? { kind: 'csv', path: join(dir, `${tag}.csv`) } : { kind: 'postgres', table: `bench_contacts_${n}` };
-	if (src.kind === 'csv') await writeCsv(src.path, n, domain);
+	if (src.kind === 'csv') await writeContactsCsv(src.path, n, domain);
 	else await contactsTable(rig, src.table, n, domain);
 	const url = await publish(rig, agentWorkflow(tag, src) as unknown as Record<string, unknown>, `bench-agent-${tag}`);
 	const run = await timedRun(rig, `agent (${tag})`, url, 'POST', '{}', 'application/json');

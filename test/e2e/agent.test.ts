@@ -6,12 +6,12 @@
  * exactly one message. The SendGrid simulator runs in its own process (a million accepted messages
  * would otherwise sit in the test's heap).
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, node, template, useN8nRig, withUnsubscribe } from './helpers';
 import { deliveryStatuses } from '../helpers/tally';
+import { writeContactsCsv } from '../helpers/fixtures';
 import { startSimulatorProcess, type SimulatorProcess } from '../simulators/serve';
 import type { SendGridEvent } from '../simulators/sendgridServer';
 
@@ -26,15 +26,7 @@ let creds: Record<string, { id: string; name: string }>;
 
 beforeAll(async () => {
 	sim = await startSimulatorProcess({ latencyMs: 50 });
-	const out = createWriteStream(csvPath);
-	out.write('email,first_name\n');
-	for (let i = 0; i < N; i += 10_000) {
-		let part = '';
-		for (let j = i; j < i + 10_000; j++) part += `user${j}@agent.example,User${j}\n`;
-		if (!out.write(part)) await once(out, 'drain');
-	}
-	out.end();
-	await once(out, 'finish');
+	await writeContactsCsv(csvPath, N, 'agent.example');
 	creds = { ...e2e.r.creds, sendGridCampaignApi: { id: await e2e.n8n.createCredential('sendGridCampaignApi', 'sim process', { apiKey: 'SG.test-key', region: 'custom', baseUrl: sim.baseUrl }), name: 'sim process' } };
 });
 afterAll(async () => {
