@@ -6,7 +6,7 @@ import { parseCampaign } from '../../lib/stages/loadCampaignContent';
 import { newRunId } from '../../lib/ids';
 import { contactsFromItems, errorItem, failItems, inInputOrder, inputError, jsonParameter, pairedAll, pairedWith } from '../shared/items';
 import { nodeError } from '../shared/context';
-import { RECIPIENTS_IN_JSON_LIMIT, builtPayloadItem } from '../shared/batchFiles';
+import { RECIPIENTS_IN_JSON_LIMIT, builtPayloadItem, withContactFiles } from '../shared/batchFiles';
 
 export class BuildEmailPayload implements INodeType {
 	description: INodeTypeDescription = {
@@ -109,11 +109,13 @@ export class BuildEmailPayload implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const items = this.getInputData();
 		const node = this.getNode();
+		// Load Campaign Content's batches on large lists carry their contacts in a binary file each: read here.
+		const { items, bad } = await withContactFiles(this, this.getInputData());
+		if (bad.length > 0 && !this.continueOnFail()) throw nodeError(node, bad[0].error, bad[0].item);
 		const fromItems = contactsFromItems(items);
 		// A contact that is not usable fails its own item; the other contacts are built (Continue On Fail).
-		const errors: INodeExecutionData[] = [];
+		const errors: INodeExecutionData[] = bad.map((b) => errorItem(node, b.error, b.item));
 		const hint = 'Put Load Campaign Content before this node to validate contacts and route bad rows to its Invalid output';
 		if (fromItems.invalid.length > 0) {
 			if (!this.continueOnFail()) {

@@ -1,4 +1,4 @@
-import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type { IExecuteFunctions, INodeExecutionData, INodeProperties, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 import { loadCampaignContent } from '../../lib/stages/loadCampaignContent';
 import { readContactSource } from '../shared/readers';
@@ -8,6 +8,21 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { getDynamicTemplates } from '../shared/sendGridLists';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
+import { CONTACTS_IN_JSON_LIMIT, contactBatchItem } from '../shared/batchFiles';
+
+const contactsAsProperty: INodeProperties = {
+	displayName: 'Contacts',
+	name: 'contactsAs',
+	type: 'options',
+	options: [
+		{ name: 'Auto', value: 'auto', description: `In each batch's JSON up to ${CONTACTS_IN_JSON_LIMIT.toLocaleString('en-US')} contacts in all, in a binary file per batch above` },
+		{ name: 'In JSON', value: 'json', description: 'Each batch item\'s "contacts" list' },
+		{ name: 'In a Binary File', value: 'file', description: 'Each batch item\'s binary "contacts" (a JSON file) and "contact_count" in its JSON' },
+	],
+	default: 'auto',
+	displayOptions: { show: { outputMode: ['batches', 'auto'] } },
+	description: 'Where each batch\'s contacts go. n8n keeps every node\'s output of a run: on large lists a file per batch keeps that small. Build Email Payload reads either.',
+};
 
 export class LoadCampaignContent implements INodeType {
 	description: INodeTypeDescription = {
@@ -30,7 +45,8 @@ export class LoadCampaignContent implements INodeType {
 		],
 		properties: [
 			...campaignProperties,
-			...contactProperties,
+			// Where a batch's contacts go, right after the batch size.
+			...contactProperties.flatMap((p) => (p.name === 'batchSize' ? [p, contactsAsProperty] : [p])),
 		],
 	};
 
@@ -70,12 +86,18 @@ export class LoadCampaignContent implements INodeType {
 			if (perContact)
 				loaded.contacts.forEach((contact, k) => valid.push({ json: { ...common, contact, campaign: loaded.campaign }, pairedItem: { item: contactItem?.[k] ?? 0 } }));
 			else {
+				// Large lists: each batch's contacts in a binary file, so n8n does not keep (and print) them all in this node's JSON.
+				const contactsAs = this.getNodeParameter('contactsAs', 0, 'auto') as string;
+				const inFile = contactsAs === 'file' || (contactsAs === 'auto' && loaded.contacts.length > CONTACTS_IN_JSON_LIMIT);
 				const batches = Math.ceil(loaded.contacts.length / batchSize);
-				for (let b = 0; b < batches; b++)
+				for (let b = 0; b < batches; b++) {
+					const json = { ...common, batch: b, batches, campaign: loaded.campaign };
+					const slice = loaded.contacts.slice(b * batchSize, (b + 1) * batchSize);
 					valid.push({
-						json: { ...common, batch: b, batches, contacts: loaded.contacts.slice(b * batchSize, (b + 1) * batchSize), campaign: loaded.campaign },
+						...(await contactBatchItem(this, json, slice, inFile, `contacts-${loaded.runId}-batch${b}.json`)),
 						pairedItem: contactItem ? pairedWith(contactItem.slice(b * batchSize, (b + 1) * batchSize)) : { item: 0 },
 					});
+				}
 			}
 			const invalid = loaded.invalid.map((r) => ({ json: { ...common, ...r }, pairedItem: { item: rowItem?.[r.row - 1] ?? 0 } }));
 			return [valid, inInputOrder([...invalid, ...errors])];

@@ -4,8 +4,9 @@
  * recipients in Build Email Payload's, Generate Email Copy's and Send Email's JSON cost n8n more than a
  * gigabyte. A batch item then says how many recipients its file holds, and the file (n8n binary data,
  * on disk in n8n's default filesystem mode) holds them; Generate Email Copy hands the file on untouched,
- * Send Email writes its results the same way, and Log Campaign Result reads them. Items whose
- * recipients or results are in their JSON (plain items, small runs) work as before.
+ * Send Email writes its results the same way, and Log Campaign Result reads them. Load Campaign
+ * Content's batches do the same with their contacts (Build Email Payload reads them). Items whose
+ * contacts, recipients or results are in their JSON (plain items, small runs) work as before.
  */
 import type { IBinaryData, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { CampaignInputError, type EmailPayload, type Recipient } from '../../lib/schemas';
@@ -15,9 +16,13 @@ import { payloadItem, payloadItemWithoutRecipients, type payloadItems } from './
 export const RECIPIENTS_FILE = 'recipients';
 /** Binary property holding a batch's delivery results (a JSON array, as `results` would be). */
 export const RESULTS_FILE = 'results';
+/** Binary property holding a Load Campaign Content batch's contacts (a JSON array, as `contacts` would be). */
+export const CONTACTS_FILE = 'contacts';
 
 /** Build Email Payload's Recipients option: files only when the build has more recipients than this. */
 export const RECIPIENTS_IN_JSON_LIMIT = 1000;
+/** Load Campaign Content's Contacts option: batches put their contacts in files only when the list has more contacts than this. */
+export const CONTACTS_IN_JSON_LIMIT = 1000;
 
 /** A JSON array as an n8n binary file. */
 export async function jsonFile(ctx: IExecuteFunctions, rows: unknown[], fileName: string): Promise<IBinaryData> {
@@ -34,6 +39,40 @@ async function readJsonFile(ctx: IExecuteFunctions, itemIndex: number, property:
 	}
 	if (!Array.isArray(rows)) throw new CampaignInputError(`Item ${itemIndex}'s ${what} file (binary property "${property}") is not a JSON array`, property).atItem(itemIndex);
 	return rows;
+}
+
+/** A Load Campaign Content batch as an output item: its contacts in JSON, or (`inFile`) in a binary file of their own with their count. */
+export async function contactBatchItem(ctx: IExecuteFunctions, json: Record<string, unknown>, contacts: unknown[], inFile: boolean, fileName: string): Promise<Pick<INodeExecutionData, 'json' | 'binary'>> {
+	if (!inFile) return { json: { ...json, contacts } as INodeExecutionData['json'] };
+	const binary = await jsonFile(ctx, contacts, fileName);
+	return { json: { ...json, contacts_file: CONTACTS_FILE, contact_count: contacts.length } as INodeExecutionData['json'], binary: { [CONTACTS_FILE]: binary } };
+}
+
+/**
+ * The input items with each batch's contacts file read into its `contacts` list (the items Load Campaign
+ * Content made with Contacts in a binary file), for contactsFromItems; other items as they are. An item
+ * whose file cannot be read keeps its place with no contacts and comes back in `bad` with the reason.
+ */
+export async function withContactFiles(ctx: IExecuteFunctions, items: INodeExecutionData[]): Promise<{ items: INodeExecutionData[]; bad: Array<{ item: number; error: CampaignInputError }> }> {
+	const out: INodeExecutionData[] = [];
+	const bad: Array<{ item: number; error: CampaignInputError }> = [];
+	for (const [i, item] of items.entries()) {
+		const j = item.json as Record<string, unknown>;
+		const file = typeof j.contacts_file === 'string' ? j.contacts_file : undefined;
+		if (j.contacts !== undefined || !file || !item.binary?.[file]) {
+			out.push(item);
+			continue;
+		}
+		const { contacts_file: _f, contact_count: _n, ...rest } = j;
+		let contacts: unknown[] = [];
+		try {
+			contacts = await readJsonFile(ctx, i, file, 'contacts');
+		} catch (e) {
+			bad.push({ item: i, error: e as CampaignInputError });
+		}
+		out.push({ ...item, json: { ...rest, contacts } as INodeExecutionData['json'] });
+	}
+	return { items: out, bad };
 }
 
 /** A payload item's recipients are in its binary file (Build Email Payload on a large run), not in its JSON. */

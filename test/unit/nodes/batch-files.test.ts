@@ -23,7 +23,7 @@ process.env.EMAIL_CAMPAIGN_STORE_DIR = mkdtempSync(join(tmpdir(), 'eca-batch-fil
 afterAll(() => closeAllStores());
 
 /** n8n's binary helpers as in its in-memory mode: a file is its bytes in base64 on the item. */
-function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): IExecuteFunctions {
+function context(params: Params, items: INodeExecutionData[] = [{ json: {} }], continueOnFail = false): IExecuteFunctions {
 	const helpers = {
 		prepareBinaryData: async (data: Buffer, fileName: string, mimeType: string): Promise<IBinaryData> => ({ data: data.toString('base64'), fileName, mimeType }),
 		getBinaryDataBuffer: async (i: number, property: string) => {
@@ -32,7 +32,7 @@ function context(params: Params, items: INodeExecutionData[] = [{ json: {} }]): 
 			return Buffer.from(file.data, 'base64');
 		},
 	};
-	return fakeExecuteContext(params, items, { more: { helpers } as unknown as Partial<IExecuteFunctions> });
+	return fakeExecuteContext(params, items, { continueOnFail, more: { helpers } as unknown as Partial<IExecuteFunctions> });
 }
 
 const campaignParams = { campaignSource: 'json', campaignJson: JSON.stringify(campaignInput({ id: 'batch-files' })) };
@@ -43,6 +43,15 @@ it('2,500 recipients: recipients and results travel in files; each recipient is 
 		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(N, 'files.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000, runId: 'run-files' }),
 	);
 	expect(loaded[0]).toHaveLength(3);
+	// Load Campaign Content's batches (Contacts: Auto, above 1,000 contacts) carry their contacts in a file each, not in JSON.
+	for (const b of loaded[0]) {
+		expect(b.json.contacts).toBeUndefined();
+		expect(b.json).toMatchObject({ campaign_id: 'batch-files', run_id: 'run-files', contacts_file: 'contacts', batches: 3 });
+		expect(b.binary?.contacts?.mimeType).toBe('application/json');
+	}
+	const loadedContacts = loaded[0].flatMap((b) => JSON.parse(Buffer.from(b.binary!.contacts.data, 'base64').toString()) as Array<{ email: string }>);
+	expect(loaded[0].map((b) => b.json.contact_count)).toEqual([1000, 1000, 500]);
+	expect(new Set(loadedContacts.map((c) => c.email)).size).toBe(N);
 
 	const built = await new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: {} }, loaded[0]));
 	const requests = built[0];
@@ -145,4 +154,45 @@ it('Generate Email Copy (no per-recipient personalization) hands a recipients fi
 	expect(copied[0][0].json).toMatchObject({ recipients_file: 'recipients', recipient_count: 3, copy: { source: 'template' } });
 	expect(copied[0][0].binary!.recipients).toBe(broken.binary!.recipients);
 	await expect(new SendEmailSendGrid().execute.call(context({ dryRun: true, outputMode: 'batch', limits: {}, options: {} }, copied[0]))).rejects.toThrow(/recipients file \(binary property "recipients"\) cannot be read/);
+});
+
+it('Contacts "In JSON" keeps a large list in the batches\' JSON; "In a Binary File" puts even a few in a file; Build Email Payload reads both alike', async () => {
+	const csv = csvOf(contacts(1500, 'contacts-as.example'));
+	const load = (contactsAs: string, text = csv) =>
+		new LoadCampaignContent().execute.call(context({ ...campaignParams, contactSource: 'csvText', csvText: text, csvOptions: {}, outputMode: 'batches', batchSize: 1000, contactsAs, runId: 'run-contacts-as' }));
+	const inJson = await load('json');
+	expect(inJson[0].map((b) => (b.json.contacts as unknown[]).length)).toEqual([1000, 500]);
+	expect(inJson[0].every((b) => b.binary === undefined && b.json.contacts_file === undefined)).toBe(true);
+	const inFile = await load('file', csvOf(contacts(3, 'few-contacts.example')));
+	expect(inFile[0]).toHaveLength(1);
+	expect(inFile[0][0].json).toMatchObject({ contacts_file: 'contacts', contact_count: 3, batch: 0, batches: 1 });
+	expect(JSON.parse(Buffer.from(inFile[0][0].binary!.contacts.data, 'base64').toString())).toHaveLength(3);
+
+	// The same contacts built from JSON and from files: the same recipients in the same requests.
+	const fromFiles = await load('auto');
+	expect(fromFiles[0].every((b) => b.json.contacts_file === 'contacts')).toBe(true);
+	const build = (items: INodeExecutionData[]) => new BuildEmailPayload().execute.call(context({ campaignSource: 'input', step: 1, batchSize: 1000, options: { recipientsAs: 'json' } }, items));
+	const a = await build(inJson[0]);
+	const b = await build(fromFiles[0]);
+	const emails = (out: INodeExecutionData[][]) => out[0].map((r) => (r.json.recipients as Array<{ email: string }>).map((x) => x.email));
+	expect(emails(b)).toEqual(emails(a));
+	expect(emails(b).flat()).toHaveLength(1500);
+	expect(b[0].map((r) => r.pairedItem)).toEqual(a[0].map((r) => r.pairedItem));
+});
+
+it('a contacts file that cannot be read fails its item in Build Email Payload, naming the file; with Continue On Fail the other batches are built', async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(2000, 'bad-contacts.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000, runId: 'run-bad-contacts' }),
+	);
+	const items: INodeExecutionData[] = [loaded[0][0], { ...loaded[0][1], binary: { contacts: { ...loaded[0][1].binary!.contacts, data: Buffer.from('[{"email":').toString('base64') } } }];
+	const params = { campaignSource: 'input', step: 1, batchSize: 1000, options: {} };
+	await expect(new BuildEmailPayload().execute.call(context(params, items))).rejects.toThrow(/Item 1's contacts file \(binary property "contacts"\) cannot be read/);
+	const out = await new BuildEmailPayload().execute.call(context(params, items, true));
+	const failed = out[0].filter((i) => i.json.error);
+	expect(failed).toHaveLength(1);
+	expect(failed[0].json).toMatchObject({ item: 1, field: 'contacts' });
+	expect(failed[0].pairedItem).toEqual({ item: 1 });
+	const built = out[0].filter((i) => !i.json.error);
+	expect(built.reduce((n, r) => n + (r.json.recipients as unknown[]).length, 0)).toBe(1000);
+	expect(built.every((r) => (r.pairedItem as { item: number }).item === 0)).toBe(true);
 });
