@@ -7,6 +7,7 @@
  */
 import { Client } from '@sendgrid/client';
 import type { MailSendBody } from './mailRequest';
+import { jsonBuffer } from './jsonBody';
 import { clip, redactDetail, redactSecrets, redactUrl } from '../redact';
 import { CampaignError } from '../errors';
 
@@ -147,6 +148,10 @@ export function createSendGridTransport(config: SendGridConfig): SendGridTranspo
 	}
 	client.setDefaultRequest('baseUrl', baseUrl);
 	client.setDefaultRequest('timeout' as never, (config.timeoutMs ?? 30_000) as never);
+	// A body leaves as a Buffer written a member at a time (jsonBody.ts) instead of axios' one big
+	// JSON.stringify string, which would outlive the request in V8's old generation.
+	const toJson = (data: unknown) => (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data) ? data : jsonBuffer(data));
+	client.setDefaultRequest('transformRequest' as never, [toJson] as never);
 
 	return {
 		async sendMail(body) {
