@@ -25,7 +25,7 @@ import { type AudienceOptions, type AudienceReport, mergeAudience } from '../con
 import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
 import { ContactSource, contactChunks, parseCampaign } from '../stages/loadCampaignContent';
 import { logCampaignResult } from '../stages/logCampaignResult';
-import { SendDeps, SendOptions, sendEmailWithSendgrid } from '../stages/sendEmailWithSendgrid';
+import { SendDeps, SendOptions, sendEmailWithSendgrid, storedBySend } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
 import { countByStatus } from '../delivery/states';
 import { describeFinding } from '../preview/preflight';
@@ -219,7 +219,8 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 				await sent(w);
 			}
 			const results = w.results!;
-			await logCampaignResult(results, { store: deps.store }, { finishRun: false });
+			// What the send already wrote to its claimed rows is not written again (for a chunk, thousands of rows that would not change).
+			await logCampaignResult(results.filter((r) => !storedBySend(r)), { store: deps.store }, { finishRun: false });
 			const cursor = s.cursor + w.chunk.rows;
 			const total = s.total + w.chunk.contacts.length;
 			await deps.store.recordProgress(s.runId, { step: s.step, total, processed: total, counts: s.counts });

@@ -106,6 +106,14 @@ export class SendAbortedError extends CampaignError {
 	}
 }
 
+/** Results whose outcome this send wrote to the rows it claimed: the store has them, logging them again would change nothing. */
+const storedResults = new WeakSet<DeliveryResult>();
+
+/** True when the send stage already wrote this result's outcome to the store (the Campaign Agent's log then skips it). */
+export function storedBySend(r: DeliveryResult): boolean {
+	return storedResults.has(r);
+}
+
 function utcDay(ms: number): string {
 	return new Date(ms).toISOString().slice(0, 10);
 }
@@ -152,8 +160,13 @@ class BatchSender {
 		const ids = recipients.map((r) => this.claimedIds.get(r.email)).filter((id): id is string => id !== undefined);
 		const state = stored ?? status;
 		if (!isDeliveryState(state)) return;
+		const markStored = (r: Recipient) => {
+			const result = this.results.get(r.email);
+			if (result && this.claimedIds.has(r.email)) storedResults.add(result);
+		};
 		try {
 			await this.deps.store.recordOutcome({ runId: this.payload.run_id, ids, status: state, error: extra.error, http_status: extra.http_status ?? (state === 'sent' ? 202 : undefined), message_id: extra.message_id, quota: this.quota });
+			recipients.forEach(markStored);
 		} catch (e) {
 			if (!(e instanceof DeliveryTransitionError)) throw e;
 			// Another run took these rows over (past the resend grace) or they moved on: the store keeps their state; say so.

@@ -67,6 +67,30 @@ describe('Campaign Agent graph', () => {
 		expect(new Set(sg.accepted).size).toBe(1000);
 	});
 
+	it('the log writes only what the send did not already store: sent rows are not written twice, dry-run rows are written', async () => {
+		const logged: string[] = [];
+		const recordResults = jest.spyOn(store, 'recordResults').mockImplementation(async function (this: CampaignStore, results) {
+			logged.push(...results.map((r) => r.status));
+			return CampaignStore.prototype.recordResults.call(this, results);
+		});
+		const counts = (runId: string) => sql(store).query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM eca_deliveries WHERE run_id = $1 GROUP BY status', [runId]);
+		try {
+			const live = setup(250);
+			expect((await runCampaignAgent(live.config, live.deps, { runId: live.runId })).counts.sent).toBe(250);
+			// The send claimed and then marked each row sent; the log wrote none of them again.
+			expect(logged).toEqual([]);
+			expect((await counts(live.runId)).rows).toEqual([{ status: 'sent', n: 250 }]);
+
+			// A dry run stores nothing while it sends: its rows come from the log.
+			const rehearsal = setup(120, { sendOptions: { dryRun: true, backoff: { sleep: async () => undefined } } });
+			await runCampaignAgent(rehearsal.config, rehearsal.deps, { runId: rehearsal.runId });
+			expect(logged).toEqual(Array(120).fill('dry_run'));
+			expect((await counts(rehearsal.runId)).rows).toEqual([{ status: 'dry_run', n: 120 }]);
+		} finally {
+			recordResults.mockRestore();
+		}
+	});
+
 	it('zero contacts goes straight to done; the CSV error is reported by load', async () => {
 		const { config, deps, runId } = setup(0);
 		await expect(runCampaignAgent(config, deps, { runId })).rejects.toThrow(/header row but no contacts/);
