@@ -133,6 +133,9 @@ const TARGETS: Target[] = [
 	{ name: 'normalizeLlmBaseUrl', run: (s) => normalizeLlmBaseUrl(s) },
 	{ name: 'storableText', run: (s) => storableText(s) },
 	{ name: 'parseEventBody', run: (s) => parseEventBody(s), refuses: (e) => e instanceof EventBodyError },
+	// As the trigger reads a post: its bytes, in pieces between events when larger than two pieces.
+	{ name: 'parseEventBody (bytes, read in pieces)', run: (s) => parseEventBody(Buffer.from(s)), refuses: (e) => e instanceof EventBodyError },
+	{ name: 'parseEventBody (bytes, as an array of events)', run: (s) => parseEventBody(Buffer.from(`[{"a":${JSON.stringify(s)}},${s},{"b":1}]`)), refuses: (e) => e instanceof EventBodyError },
 	{
 		// One event of a 5 MB post: the string fields an attacker fills, each given the whole 5 MB.
 		name: 'normalizeEvent, messageIdOf and suppressionFor (string fields)',
@@ -283,6 +286,7 @@ describe('text: linear time on 5 MB of hostile text', () => {
 		expect(checkCopy({ subject: 'Hi', preheader: '', html: tags, text: 'Hi' }, checkContext)).toEqual(['the copy is 5121 KB; the limit is 256 KB — write a much shorter email']);
 		expect(() => buildCopyMessages(prompt(tags))).toThrow(/The prompt data \(brief, step, previous steps, tone and contact fields\) is \d+ KB; the limit is 512 KB/);
 		expect(() => parseEventBody(fill('['))).toThrow(/body nests deeper than 16 levels/);
+		expect(() => parseEventBody(Buffer.from(`[{"a":1},${fill('[')}`))).toThrow(/body nests deeper than 16 levels/);
 		await expect(writeCopy(hugeChat(fill('x')), prompt('skates'), checkContext)).rejects.toThrow(/The LLM reply was larger than 256 KB; raise the LLM reply limit \(maxReplyBytes\) or lower Max Body Words/);
 		expect(performance.now() - t0).toBeLessThan(LIMIT_MS);
 	});

@@ -1,5 +1,6 @@
 /** SendGrid events as they really arrive (and as they arrive broken): one flat shape, nothing useful dropped, nothing thrown. */
-import { normalizeEvent, suppressionFor, messageIdOf, MAX_EXTRA_KEYS } from '../../lib/events/normalize';
+import fc from 'fast-check';
+import { BODY_PIECE_BYTES, normalizeEvent, parseEventBody, suppressionFor, messageIdOf, MAX_EXTRA_KEYS } from '../../lib/events/normalize';
 
 const NOW = Date.parse('2026-11-25T12:00:00Z');
 const base = { email: 'a@x.io', event: 'delivered', sg_event_id: 'e1', sg_message_id: 'XID.filter-1' };
@@ -148,4 +149,82 @@ it('the X-Message-Id of an sg_message_id, in the old dotted form too', () => {
 	expect(messageIdOf('14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0')).toBe('14c5d75ce93.dfd.64b469');
 	expect(messageIdOf('W6JRfgtlSnWlsr3NGi-0zQ.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0')).toBe('W6JRfgtlSnWlsr3NGi-0zQ');
 	expect(messageIdOf('abc123.recvd-5f54b5d587-fmq7b-1-5FF0C04A-4.0')).toBe('abc123');
+});
+
+describe('a large post is parsed in pieces: the same events, or the same refusal, as the whole text', () => {
+	// Read as the trigger gets it (bytes) with pieces of a few bytes, so every cut between events is tried, against the text parsed whole.
+	const whole = (text: string): unknown => {
+		try {
+			return parseEventBody(Buffer.from(text), Infinity);
+		} catch (e) {
+			return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+		}
+	};
+	const inPieces = (text: string, bytes: number): unknown => {
+		try {
+			return parseEventBody(Buffer.from(text), bytes);
+		} catch (e) {
+			return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+		}
+	};
+	const valid = [
+		'[{"a":"x,y]}"},{"b":"\\\\"},{"c":"\\\\\\"],"},{"d":"\\"\\\\\\""}]',
+		' \n[ {"a":1} , {"b":[1,{"c":2}]} ,{"d":"é€𝄞,"}, {"e":null}\t]\r\n',
+		'[{"a":{"b":{"c":[[],{}]}}},{"x":"]"},{"y":"["},{"z":","}]',
+		'[]',
+		'[ ]',
+	];
+	const refused = [
+		'[{"a":1},]',
+		'[{"a":1},,{"b":2}]',
+		'[,{"a":1}]',
+		'[{"a":1}, {"b":2}, ]',
+		'[{"a":1}]x',
+		'\ufeff[{"a":1}]',
+		'[{"a":1}',
+		'[{"a":1}]]',
+		'[{"a":1}],[{"b":2}]',
+		'[{"a":"1}]',
+		'[{"a":1},{"b":2]',
+		'[{"a":1},{"b":2}}]',
+		'[{"a":1},2,{"b":2}]',
+		'[{"a":1},[],{"b":2}]',
+		'{"a":[1,2]}',
+		`[{"a":1},${'['.repeat(20)}${']'.repeat(20)}]`,
+		`[{"a":1},{"b":"${'\\'.repeat(7)}"}]`,
+	];
+	it.each([...valid, ...refused])('%s', (text) => {
+		const expected = whole(text);
+		for (let bytes = 1; bytes <= 12; bytes++) expect(inPieces(text, bytes)).toEqual(expected);
+	});
+
+	it('and for random posts (events with quotes, backslashes, brackets, commas and non-ASCII in their strings), cut anywhere', () => {
+		const text = fc.string({ unit: fc.constantFrom('a', ',', '"', '\\', '[', ']', '{', '}', 'é', '𝄞', ' '), maxLength: 12 });
+		const event = fc.dictionary(text, fc.oneof(text, fc.integer(), fc.array(text, { maxLength: 3 }), fc.dictionary(text, text, { maxKeys: 2 })), { maxKeys: 4 });
+		fc.assert(
+			fc.property(fc.array(event, { maxLength: 8 }), fc.integer({ min: 1, max: 40 }), fc.constantFrom(undefined, 1, '\t'), (events, bytes, indent) => {
+				const post = JSON.stringify(events, null, indent);
+				expect(inPieces(post, bytes)).toEqual(whole(post));
+				expect(inPieces(post, bytes)).toEqual(events.map((e) => JSON.parse(JSON.stringify(e))));
+			}),
+			{ numRuns: 300 },
+		);
+		// Broken by one character taken out or put in: refused in the same words, or read the same.
+		fc.assert(
+			fc.property(fc.array(event, { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 40 }), fc.nat(), fc.constantFrom('', ',', '"', '\\', '[', ']', '{', '}', ' ', 'x'), (events, bytes, at, put) => {
+				const post = JSON.stringify(events);
+				const i = at % post.length;
+				const broken = post.slice(0, i) + put + post.slice(put === '' ? i + 1 : i);
+				expect(inPieces(broken, bytes)).toEqual(whole(broken));
+			}),
+			{ numRuns: 500 },
+		);
+	});
+
+	it('a post of 1,000 events read in pieces of the default size gives every event', () => {
+		const events = Array.from({ length: 1000 }, (_, i) => ({ ...base, sg_event_id: `e${i}`, url: `https://x.io/?a=${i},"b"` }));
+		const raw = Buffer.from(JSON.stringify(events));
+		expect(raw.length).toBeGreaterThan(2 * BODY_PIECE_BYTES);
+		expect(parseEventBody(raw)).toEqual(events);
+	});
 });
