@@ -36,6 +36,11 @@ export interface ApplyEventsOptions {
 	stopSequenceOnClick?: boolean;
 	/** The reputation guard's limits: a campaign or account past them is paused in the same transaction. Absent: events are counted, nobody is paused. */
 	guard?: GuardThresholds;
+	/**
+	 * false: a post is stored, applied to deliveries and counted in a statement each, as posts with
+	 * events to join or suppressions always are (tests compare both ways). Default: one statement when it can.
+	 */
+	combine?: boolean;
 }
 
 /** What a post's fresh events add to the breaker's counters, per campaign and run (the run names the account). */
@@ -105,16 +110,8 @@ function aggregate(
 /** The states a processed or delivered event confirms as sent (lib/delivery's table; constants, written into the SQL). */
 const CONFIRMABLE = sourcesOf('sent', 'event').map((x) => `'${x}'`).join(', ');
 
-/**
- * Every kind's delivery update in one statement: a post's rows [kind, delivery_id, first, n, extra, extra2]
- * (one per kind and delivery) pivoted to one row per delivery, each column set as the kinds would set
- * it one after the other in this order: processed, delivered, open, click, bounce, dropped, deferred,
- * unsubscribe, group_unsubscribe, spamreport (a kind a delivery has no row of leaves its columns as they
- * are: LEAST and COALESCE pass over NULL). One round trip instead of one per kind. `kinds` counts the
- * kinds that matched a row, as a statement per kind counted its rows.
- */
-const UPDATE_DELIVERIES = `WITH up AS (
-	UPDATE eca_deliveries d SET
+/** What a post's pivoted rows t (one per delivery: see UPDATE_DELIVERIES) set on the delivery row d. */
+const DELIVERY_SET = `
 		processed_at = COALESCE(LEAST(d.processed_at, t.p_first), t.p_first),
 		sg_message_id = COALESCE(d.sg_message_id, t.p_extra),
 		message_id = COALESCE(d.message_id, t.p_extra2),
@@ -131,6 +128,18 @@ const UPDATE_DELIVERIES = `WITH up AS (
 		unsubscribed_at = COALESCE(d.unsubscribed_at, t.u_first, t.gu_first),
 		spam_reported_at = COALESCE(d.spam_reported_at, t.s_first),
 		updated_at = now()
+`;
+
+/**
+ * Every kind's delivery update in one statement: a post's rows [kind, delivery_id, first, n, extra, extra2]
+ * (one per kind and delivery) pivoted to one row per delivery, each column set as the kinds would set
+ * it one after the other in this order: processed, delivered, open, click, bounce, dropped, deferred,
+ * unsubscribe, group_unsubscribe, spamreport (a kind a delivery has no row of leaves its columns as they
+ * are: LEAST and COALESCE pass over NULL). One round trip instead of one per kind. `kinds` counts the
+ * kinds that matched a row, as a statement per kind counted its rows.
+ */
+const UPDATE_DELIVERIES = `WITH up AS (
+	UPDATE eca_deliveries d SET ${DELIVERY_SET}
 	FROM (SELECT x->>1 AS id, count(*)::int AS kinds,
 			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'processed') AS p_first, min(x->>4) FILTER (WHERE x->>0 = 'processed') AS p_extra, min(x->>5) FILTER (WHERE x->>0 = 'processed') AS p_extra2,
 			min((x->>2)::timestamptz) FILTER (WHERE x->>0 = 'delivered') AS dl_first,
@@ -150,69 +159,166 @@ const UPDATE_DELIVERIES = `WITH up AS (
 /** The kinds that update deliveries, in the order their updates apply. */
 const DELIVERY_KINDS = ['processed', 'delivered', 'open', 'click', 'bounce', 'dropped', 'deferred', 'unsubscribe', 'group_unsubscribe', 'spamreport'];
 
-// Both lists travel as JSON text: one native JSON.stringify each, instead of pg escaping a text[]
-// element by element; the events as shapes and rows (encodeEvents). A natural key is sent as 1 when it is made of the event's own stored fields
+// The events travel as JSON text (encodeEvents): one native JSON.stringify per piece, instead of pg
+// escaping a text[] element by element, and as shapes and rows. A natural key is sent as 1 when it is made of the event's own stored fields
 // (sg_message_id, email, event, timestamp, url for clicks: the common case) and then built here, the
 // same text naturalKeyOf builds, so the md5 matches rows stored before; else as its text, or null for none.
-// The answer is one row: how many were inserted and, only when that is fewer than the $3 sent (replays),
-// which — not a row per event for pg to read back.
-const INSERT_EVENTS = `WITH doc AS MATERIALIZED (SELECT d -> 0 AS shapes, d -> 1 AS rows FROM (SELECT $1::jsonb AS d) AS x),
-	 ins AS (INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
-	 SELECT r.sg_event_id, r.event, r.email, r.timestamp, r.sg_message_id, r.campaign_id, r.run_id, r.step, r.variant, r.delivery_id,
-	        CASE jsonb_typeof(k.nk)
-	          WHEN 'string' THEN md5(k.nk #>> '{}')
-	          WHEN 'number' THEN md5(r.sg_message_id || chr(31) || r.email || chr(31) || r.event || chr(31) || (p.value->>'timestamp') || chr(31) || CASE WHEN r.event = 'click' THEN coalesce(p.value->>'url', '') ELSE '' END)
-	        END,
-	        p.value
-	 FROM doc
-	 CROSS JOIN LATERAL jsonb_array_elements(doc.rows) WITH ORDINALITY AS e(row, i)
-	 JOIN jsonb_array_elements($2::jsonb) WITH ORDINALITY AS k(nk, j) ON k.j = e.i
-	 CROSS JOIN LATERAL (SELECT jsonb_object_agg(f.key, e.row -> f.n::int) AS value
+// $1: the shapes; $3…: the pieces of rows, in order. `src` is every event of the post with its row.
+const eventsSource = (pieces: number): string => `src AS (
+	 SELECT piece.n AS pn, e.i, e.row, p.value, r.timestamp AS ev_ts, r.*
+	 FROM (SELECT $1::jsonb AS shapes) AS doc
+	 CROSS JOIN (VALUES ${Array.from({ length: pieces }, (_x, k) => `($${k + 3}::jsonb, ${k})`).join(', ')}) AS piece(rows, n)
+	 CROSS JOIN LATERAL jsonb_array_elements(piece.rows) WITH ORDINALITY AS e(row, i)
+	 CROSS JOIN LATERAL (SELECT jsonb_object_agg(f.key, e.row -> (f.n::int + ${ROW_LEAD - 1})) AS value
 	                     FROM jsonb_array_elements_text(doc.shapes -> (e.row ->> 0)::int) WITH ORDINALITY AS f(key, n)) AS p
 	 CROSS JOIN LATERAL jsonb_to_record(p.value) AS r(sg_event_id text, event text, email text, timestamp timestamptz, sg_message_id text,
-	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text)
-	 ORDER BY e.i
+	                                                  campaign_id text, run_id text, step int, variant text, delivery_id text, type text, reason text)),
+	ins AS (
+	 INSERT INTO eca_events (sg_event_id, event, email, ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id, natural_key, payload)
+	 SELECT sg_event_id, event, email, ev_ts, sg_message_id, campaign_id, run_id, step, variant, delivery_id,
+	        CASE jsonb_typeof(row -> 1)
+	          WHEN 'string' THEN md5(row ->> 1)
+	          WHEN 'number' THEN md5(sg_message_id || chr(31) || email || chr(31) || event || chr(31) || (value->>'timestamp') || chr(31) || CASE WHEN event = 'click' THEN coalesce(value->>'url', '') ELSE '' END)
+	        END,
+	        value
+	 FROM src
+	 ORDER BY pn, i
 	 ON CONFLICT DO NOTHING
-	 RETURNING sg_event_id)
-	 SELECT count(*)::int AS n, CASE WHEN count(*) < $3 THEN array_agg(sg_event_id) END AS ids FROM ins`;
+	 RETURNING sg_event_id)`;
 
 /**
- * The events as INSERT_EVENTS reads them: [shapes, rows], each shape the field names an event has
- * (in order: normalizeEvent adds them in one fixed order, so a post has a few), each row its shape's
- * index and then the values. Every event's field names went over the wire once per event before —
- * about 45 % of a post's bytes, which pg copied into its buffer and the socket took (the largest part
- * of the package's time on n8n's main thread after JSON.parse). Postgres puts each object back together
- * (jsonb_object_agg): the same jsonb payload as JSON.stringify of the event, undefined fields left out.
+ * The insert alone. The answer is one row: how many were inserted and, only when that is fewer than
+ * the $2 sent (replays), which — not a row per event for pg to read back.
  */
-export function encodeEvents(events: readonly CampaignEvent[]): string {
-	const shapes = new Map<string, number>();
-	const names: string[][] = [];
-	const rows: unknown[][] = new Array(events.length);
-	for (let i = 0; i < events.length; i++) {
-		const e = events[i] as unknown as Record<string, unknown>;
-		const keys: string[] = [];
-		const row: unknown[] = [0];
-		for (const k in e) {
-			const v = e[k];
-			if (v === undefined) continue;
-			keys.push(k);
-			row.push(v);
-		}
-		// CampaignEvent's field names: no NUL in any of them.
-		const sig = keys.join('\u0000');
-		let shape = shapes.get(sig);
-		if (shape === undefined) {
-			shape = names.length;
-			shapes.set(sig, shape);
-			names.push(keys);
-		}
-		row[0] = shape;
-		rows[i] = row;
-	}
-	return JSON.stringify([names, rows]);
+const insertEventsSql = (pieces: number): string => `WITH ${eventsSource(pieces)}
+	 SELECT count(*)::int AS n, CASE WHEN count(*) < $2 THEN array_agg(sg_event_id) END AS ids FROM ins`;
+
+/**
+ * The insert, the delivery updates and the reputation counters of a post in one statement, for a post
+ * with no event to join by message id and none that suppresses or stops anyone (the common case):
+ * one round trip instead of three, and the delivery rows are pivoted by Postgres from the events it
+ * inserted instead of sent again as JSON. Row slot 2 says what a new event does besides being stored
+ * (0: nothing, a test send; 1: it counts for the reputation guard; 2: it also updates its delivery —
+ * the same events byKind picks), slot 3 is a processed event's X-Message-Id (messageIdOf). The delivery
+ * columns are pivoted as UPDATE_DELIVERIES pivots aggregate()'s rows (first time, count, and the extra
+ * fields of the first event of its kind in the post), and the counters as countReputationIn counts
+ * reputationDeltas. Answers n and ids as the insert alone does, matched (as updateDeliveries) and the
+ * scopes counted (as countReputationIn).
+ */
+const applyEventsSql = (pieces: number): string => `WITH ${eventsSource(pieces)},
+	fresh AS (SELECT s.* FROM src s JOIN ins USING (sg_event_id) WHERE (s.row ->> 2)::int > 0),
+	t AS (
+	 SELECT delivery_id AS id, count(DISTINCT event)::int AS kinds,
+		min(ev_ts) FILTER (WHERE event = 'processed') AS p_first,
+		(array_agg(sg_message_id ORDER BY pn, i) FILTER (WHERE event = 'processed'))[1] AS p_extra,
+		(array_agg(row ->> 3 ORDER BY pn, i) FILTER (WHERE event = 'processed'))[1] AS p_extra2,
+		min(ev_ts) FILTER (WHERE event = 'delivered') AS dl_first,
+		min(ev_ts) FILTER (WHERE event = 'open') AS o_first, count(*) FILTER (WHERE event = 'open') AS o_n,
+		min(ev_ts) FILTER (WHERE event = 'click') AS c_first, count(*) FILTER (WHERE event = 'click') AS c_n,
+		min(ev_ts) FILTER (WHERE event = 'bounce') AS b_first,
+		(array_agg(type ORDER BY pn, i) FILTER (WHERE event = 'bounce'))[1] AS b_extra,
+		(array_agg(reason ORDER BY pn, i) FILTER (WHERE event = 'bounce'))[1] AS b_extra2,
+		min(ev_ts) FILTER (WHERE event = 'dropped') AS dr_first,
+		(array_agg(reason ORDER BY pn, i) FILTER (WHERE event = 'dropped'))[1] AS dr_extra2,
+		count(*) FILTER (WHERE event = 'deferred') AS df_n,
+		min(ev_ts) FILTER (WHERE event = 'unsubscribe') AS u_first,
+		min(ev_ts) FILTER (WHERE event = 'group_unsubscribe') AS gu_first,
+		min(ev_ts) FILTER (WHERE event = 'spamreport') AS s_first
+	 FROM fresh WHERE (row ->> 2)::int = 2 AND event IN (${DELIVERY_KINDS.map((k) => `'${k}'`).join(', ')})
+	 GROUP BY delivery_id),
+	up AS (
+	 UPDATE eca_deliveries d SET ${DELIVERY_SET}
+	 FROM t WHERE d.mode = 'live' AND d.delivery_id = t.id
+	 RETURNING t.kinds),
+	post AS (
+	 SELECT s.scope, sum(c.p)::int AS p, sum(c.d)::int AS d, sum(c.b)::int AS b, sum(c.h)::int AS h, sum(c.s)::int AS s
+	 FROM (SELECT campaign_id, run_id, (event = 'processed')::int AS p, (event = 'delivered')::int AS d, (event = 'bounce')::int AS b,
+	              (event = 'bounce' AND coalesce(type, 'bounce') = 'bounce')::int AS h, (event = 'spamreport')::int AS s
+	       FROM fresh WHERE campaign_id IS NOT NULL AND event IN ('processed', 'delivered', 'bounce', 'spamreport')) AS c
+	 LEFT JOIN eca_runs ru ON ru.run_id = c.run_id
+	 CROSS JOIN LATERAL (VALUES ('campaign:' || c.campaign_id), ('account:' || ru.account)) AS s(scope)
+	 WHERE s.scope IS NOT NULL
+	 GROUP BY s.scope),
+	counted AS (
+	 INSERT INTO eca_reputation AS r (scope, minute, processed, delivered, bounced, hard_bounced, spam_reports)
+	 SELECT scope, date_trunc('minute', now()), p, d, b, h, s FROM post ORDER BY scope
+	 ON CONFLICT (scope, minute) DO UPDATE SET processed = r.processed + EXCLUDED.processed, delivered = r.delivered + EXCLUDED.delivered,
+		bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced, spam_reports = r.spam_reports + EXCLUDED.spam_reports
+	 RETURNING scope)
+	 SELECT (SELECT count(*)::int FROM ins) AS n, (SELECT CASE WHEN count(*) < $2 THEN array_agg(sg_event_id) END FROM ins) AS ids,
+	        (SELECT COALESCE(sum(kinds), 0)::int FROM up) AS matched, ARRAY(SELECT scope FROM post ORDER BY scope) AS scopes`;
+
+/**
+ * Events per piece of rows: each piece is its own JSON text and parameter, well under the ~128 KB
+ * from which V8 allocates a string in its large-object space (fresh pages mapped for each: about
+ * 0.5 ms for the 134 KB a 1,000-event post made as one text, on n8n's main thread).
+ */
+export const ROWS_PER_PIECE = 256;
+/** Slots of a row before the event's values: shape, natural key, what it does (applyEventsSql), X-Message-Id. */
+const ROW_LEAD = 4;
+
+/** What a new event does besides being stored, for applyEventsSql: 0 nothing (a test send), 1 counts for the guard, 2 also updates its delivery (as byKind picks). */
+function effectOf(e: CampaignEvent, options: ApplyEventsOptions): 0 | 1 | 2 {
+	if (isTestSendEvent(e)) return 0;
+	return !e.delivery_id || (e.event === 'open' && e.machine_open && !options.countMachineOpens) ? 1 : 2;
 }
 
-/** What INSERT_EVENTS gets for an event's natural key: 1 (built in SQL from its fields), the key's text, or null. */
+/**
+ * The events as the insert reads them: the shapes (each the field names an event has, in order:
+ * normalizeEvent adds them in one fixed order, so a post has a few) and pieces of rows, each row its
+ * shape's index, the event's natural key (naturalKeyParam), what it does (effectOf), a processed
+ * event's X-Message-Id, and then the values. Every event's field names went over the wire once per
+ * event before — about 45 % of a post's bytes, which pg copied into its buffer and the socket took.
+ * Postgres puts each object back together (jsonb_object_agg): the same jsonb payload as
+ * JSON.stringify of the event, undefined fields left out.
+ */
+export function encodeEvents(events: readonly CampaignEvent[], options: ApplyEventsOptions = {}, perPiece = ROWS_PER_PIECE): { shapes: string; pieces: string[] } {
+	const shapes = new Map<string, number>();
+	const names: string[][] = [];
+	const pieces: string[] = [];
+	for (let at = 0; at < events.length; at += perPiece) {
+		const rows: unknown[][] = new Array(Math.min(perPiece, events.length - at));
+		for (let j = 0; j < rows.length; j++) {
+			const e = events[at + j];
+			const keys: string[] = [];
+			const row: unknown[] = [0, naturalKeyParam(e), effectOf(e, options), e.event === 'processed' ? (messageIdOf(e.sg_message_id) ?? null) : 0];
+			for (const k in e) {
+				const v = (e as unknown as Record<string, unknown>)[k];
+				if (v === undefined) continue;
+				keys.push(k);
+				row.push(v);
+			}
+			// CampaignEvent's field names: no NUL in any of them.
+			const sig = keys.join('\u0000');
+			let shape = shapes.get(sig);
+			if (shape === undefined) {
+				shape = names.length;
+				shapes.set(sig, shape);
+				names.push(keys);
+			}
+			row[0] = shape;
+			rows[j] = row;
+		}
+		pieces.push(JSON.stringify(rows));
+	}
+	return { shapes: JSON.stringify(names), pieces };
+}
+
+/** The statements' texts by number of pieces, made once (a post of up to 1,000 events has up to 4 pieces). */
+const texts = new Map<(pieces: number) => string, string[]>();
+const textOf = (sql: (pieces: number) => string, pieces: number): string => {
+	let known = texts.get(sql);
+	if (!known) texts.set(sql, (known = []));
+	return (known[pieces] ??= sql(pieces));
+};
+
+/** A statement over these events (insertEventsSql or applyEventsSql) and its parameters. */
+function eventsQuery(sql: (pieces: number) => string, events: readonly CampaignEvent[], options: ApplyEventsOptions = {}): [string, unknown[]] {
+	const { shapes, pieces } = encodeEvents(events, options);
+	return [pieces.length <= 64 ? textOf(sql, pieces.length) : sql(pieces.length), [shapes, events.length, ...pieces]];
+}
+
+/** What the insert gets for an event's natural key: 1 (built in SQL from its fields), the key's text, or null. */
 export function naturalKeyParam(e: CampaignEvent): 1 | string | null {
 	if (e.sg_message_id && typeof e.email === 'string' && typeof e.event === 'string' && typeof e.timestamp === 'string' && !timeWasGuessed(e)) return 1;
 	return naturalKeyOf(e);
@@ -245,30 +351,36 @@ const ALL = 'all' as const;
 type Inserted = Set<string> | typeof ALL;
 
 /**
- * One statement per batch, the events passed as one JSON array: a single JSON.stringify instead of
- * eleven text arrays escaped element by element (bench:events measured the difference). Either key
+ * One statement per batch, the events passed as JSON (encodeEvents): JSON.stringify instead of
+ * eleven text arrays escaped element by element (bench:events measured the difference); with
+ * `combined` (the options), the statement also applies the post (applyEventsSql). Either key
  * (sg_event_id or natural key) already there: not inserted. The batch goes without a savepoint (two
  * round trips less per post): when the database refuses it, the statement throws BatchRefused and
  * applyEvents runs the whole transaction again with `oneByOne`, where the events go in one at a time
  * under savepoints, and one the database refuses alone is kept as a bare row: the rest of the post
  * is stored and SendGrid is answered 2xx.
  */
-async function insertEvents(tx: Queryable, events: CampaignEvent[], oneByOne: boolean): Promise<{ inserted: Inserted; quarantined: Set<string> }> {
-	const keys = events.map(naturalKeyParam);
+async function insertEvents(
+	tx: Queryable,
+	events: CampaignEvent[],
+	oneByOne: boolean,
+	combined?: ApplyEventsOptions,
+): Promise<{ inserted: Inserted; quarantined: Set<string>; applied?: { matched: number; scopes: string[] } }> {
 	const quarantined = new Set<string>();
 	if (!oneByOne) {
-		let row: InsertAnswer;
+		let row: InsertAnswer & { matched?: number; scopes?: string[] };
 		try {
-			row = (await tx.query<InsertAnswer>(INSERT_EVENTS, [encodeEvents(events), JSON.stringify(keys), events.length])).rows[0];
+			row = (await tx.query<InsertAnswer & { matched?: number; scopes?: string[] }>(...(combined ? eventsQuery(applyEventsSql, events, combined) : eventsQuery(insertEventsSql, events)))).rows[0];
 		} catch (e) {
 			throw refusedByDatabase(e) ? new BatchRefused(e) : e;
 		}
-		return { inserted: row.n === events.length ? ALL : new Set(row.ids ?? []), quarantined };
+		const inserted = row.n === events.length ? ALL : new Set(row.ids ?? []);
+		return { inserted, quarantined, applied: combined ? { matched: row.matched ?? 0, scopes: row.scopes ?? [] } : undefined };
 	}
 	const inserted = new Set<string>();
 	for (let i = 0; i < events.length; i++) {
 		const e = events[i];
-		const one = await guarded(tx, 'eca_events_one', () => tx.query<InsertAnswer>(INSERT_EVENTS, [encodeEvents([e]), JSON.stringify([keys[i]]), 1]));
+		const one = await guarded(tx, 'eca_events_one', () => tx.query<InsertAnswer>(...eventsQuery(insertEventsSql, [e])));
 		if (one.ok) {
 			if (one.value.rows[0].n === 1) inserted.add(e.sg_event_id);
 			continue;
@@ -485,7 +597,10 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
 	const run = (oneByOne: boolean) =>
 		driverOf(store).transaction(async (tx) => {
-			const { inserted, quarantined } = await insertEvents(tx, unique, oneByOne);
+			// The common post (nothing to join by message id, nobody suppressed or stopped) is stored, applied to its
+			// deliveries and counted for the guard in one statement (applyEventsSql); any other goes step by step.
+			const combined = !oneByOne && options.combine !== false && !unique.some((e) => isOrphan(e) || suppressionFor(e) !== undefined || stopFor(e, options) !== undefined);
+			const { inserted, quarantined, applied } = await insertEvents(tx, unique, oneByOne, combined ? options : undefined);
 			const stored: CampaignEvent[] = [];
 			const fresh: CampaignEvent[] = [];
 			let newOnes = 0;
@@ -514,11 +629,11 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 				}
 				return out;
 			};
-			const kinds = byKind(fresh);
-			if (!fresh.some(isOrphan)) result.matched += await updateDeliveries(tx, kinds);
+			if (applied) result.matched += applied.matched;
+			else if (!fresh.some(isOrphan)) result.matched += await updateDeliveries(tx, byKind(fresh));
 			else {
 				// processed first: it records the sg_message_id that later events without custom args join on.
-				const processedWithIds = kinds.get('processed') ?? [];
+				const processedWithIds = byKind(fresh).get('processed') ?? [];
 				result.matched += await updateDeliveries(tx, new Map([['processed', processedWithIds]]));
 				await resolveByMessageId(tx, fresh);
 				// processed events joined through their message id confirm their delivery too; every other kind after.
@@ -530,7 +645,7 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 			await applySuppressions(tx, fresh, result, options);
 			// Last, so the counter rows stay locked only until the commit; the breaker judges in the same
 			// transaction: a pause is stored with the events that caused it, or neither is (SendGrid retries).
-			const counted = await countReputationIn(tx, reputationDeltas(fresh));
+			const counted = applied ? applied.scopes : await countReputationIn(tx, reputationDeltas(fresh));
 			if (options.guard && counted.length > 0) result.paused = await tripBreakersIn(tx, counted, options.guard);
 		});
 	try {

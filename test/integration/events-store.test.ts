@@ -11,6 +11,7 @@ import { SendGridSimulator } from '../simulators/sendgridServer';
 import { applyEvents, naturalKeyOf, naturalKeyParam } from '../../lib/store/events';
 import { EVENT_TYPES, normalizeEvent } from '../../lib/events/normalize';
 import { createTestDatabase } from '../helpers/services';
+import { guardThresholds } from '../../lib/guard/breaker';
 import { campaignStats } from '../../lib/stats/campaignStats';
 import { renderDashboard } from '../../lib/stats/dashboardHtml';
 import { sql } from '../helpers/sql';
@@ -83,6 +84,84 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		const same = ({ id: _id, email: _e, delivery_id: _d, sg_message_id: _s, message_id: _m, updated_at: _u, created_at: _c, claimed_at: _cl, ...rest }: Record<string, unknown>) => rest;
 		expect(rows.rows[0]).toMatchObject({ status: 'sent', sg_message_id: 'XKk1.filter0001.1', message_id: 'XKk1', open_count: 4, click_count: 1, deferred_count: 2, bounce_type: 'blocked', bounce_reason: 'Spam Content' });
 		expect(same(rows.rows[0])).toEqual(same(rows.rows[1]));
+	});
+
+	it('a post stored, applied and counted in one statement leaves what the statement-per-step path leaves (duplicates in the post, unknown deliveries, events out of order, test sends, machine opens, replays)', async () => {
+		const guard = guardThresholds({ hardBounceRatePercent: 5, minSends: 10 });
+		const post = (side: string) => {
+			const e = (o: Record<string, unknown>) => ev({ campaign_id: `cmb-${side}`, run_id: `rc-${side}`, email: `${side}1@x.io`, delivery_id: `${side}-1`, sg_message_id: `M${side}.filter0001.1`, ...o });
+			const d2 = { email: `${side}2@x.io`, delivery_id: `${side}-2`, sg_message_id: `M${side}.filter0001.2` };
+			const d3 = { email: `${side}3@x.io`, delivery_id: `${side}-3`, sg_message_id: `M${side}.filter0001.3` };
+			return [
+				// delivered before processed in the post; two processed: the first in the post gives the message id
+				e({ event: 'delivered', sg_event_id: `${side}-a`, timestamp: 1700000020 }),
+				e({ event: 'processed', sg_event_id: `${side}-b`, timestamp: 1700000012 }),
+				e({ event: 'processed', sg_event_id: `${side}-c`, sg_message_id: `N${side}.recvd-1`, timestamp: 1700000010 }),
+				// opens out of order, one a machine open (not counted), one twice by its sg_event_id, one again under a new id
+				e({ event: 'open', sg_event_id: `${side}-d`, timestamp: 1700000040 }),
+				e({ event: 'open', sg_event_id: `${side}-e`, timestamp: 1700000030 }),
+				e({ event: 'open', sg_event_id: `${side}-f`, sg_machine_open: true, timestamp: 1700000035 }),
+				e({ event: 'open', sg_event_id: `${side}-d`, timestamp: 1700000040 }),
+				e({ event: 'open', sg_event_id: `${side}-e2`, timestamp: 1700000030 }),
+				e({ ...d2, event: 'click', sg_event_id: `${side}-g`, url: 'https://x.io/a', timestamp: 1700000050 }),
+				e({ ...d2, event: 'click', sg_event_id: `${side}-h`, url: 'https://x.io/b', timestamp: 1700000050 }),
+				e({ ...d2, event: 'bounce', type: 'blocked', reason: 'mailbox full', sg_event_id: `${side}-i`, timestamp: 1700000060 }),
+				e({ ...d2, event: 'bounce', type: 'blocked', reason: 'later', sg_event_id: `${side}-i2`, timestamp: 1700000055 }),
+				e({ ...d3, event: 'dropped', reason: 'Spam Content', sg_event_id: `${side}-j`, timestamp: 1700000070 }),
+				e({ ...d3, event: 'deferred', response: 'try later', sg_event_id: `${side}-k`, timestamp: 1700000015 }),
+				e({ ...d3, event: 'deferred', response: 'try later', sg_event_id: `${side}-l`, timestamp: 1700000016 }),
+				e({ ...d3, event: 'group_unsubscribe', sg_event_id: `${side}-m`, timestamp: 1700000090 }),
+				// a delivery the store does not know; a test send; an event with no delivery (counted, not joined: no message id)
+				e({ event: 'delivered', email: `${side}4@x.io`, delivery_id: `${side}-404`, sg_message_id: `M${side}.filter0001.4`, sg_event_id: `${side}-n`, timestamp: 1700000020 }),
+				e({ ...d3, event: 'processed', eca_test: '1', sg_event_id: `${side}-o`, timestamp: 1700000011 }),
+				e({ event: 'delivered', delivery_id: undefined, sg_message_id: undefined, email: `${side}9@x.io`, sg_event_id: `${side}-p`, timestamp: 1700000021 }),
+				// stored by an earlier post (which confirmed the third delivery)
+				e({ ...d3, event: 'delivered', sg_event_id: `${side}-q`, timestamp: 1700000021 }),
+			];
+		};
+		const results: Record<string, unknown>[] = [];
+		const rows: string[] = [];
+		for (const side of ['one', 'steps']) {
+			await store.claimDeliveries(`cmb-${side}`, `rc-${side}`, 1, [1, 2, 3].map((i) => ({ email: `${side}${i}@x.io`, delivery_id: `${side}-${i}`, variant: 'A' })));
+			await sql(store).query(`UPDATE eca_deliveries SET status = 'unconfirmed', open_count = 2, bounce_reason = 'earlier' WHERE delivery_id = $1`, [`${side}-1`]);
+			await sql(store).query(`UPDATE eca_deliveries SET status = 'sent' WHERE delivery_id = $1`, [`${side}-2`]);
+			await sql(store).query(`INSERT INTO eca_runs (run_id, campaign_id, account) VALUES ($1, $2, $3)`, [`rc-${side}`, `cmb-${side}`, `acct-${side}`]);
+			// Hard bounces counted earlier: the guard pauses the campaign and the account at this post.
+			await sql(store).query(`INSERT INTO eca_reputation (scope, minute, processed, delivered, bounced, hard_bounced, spam_reports) VALUES ($1, date_trunc('minute', now()), 20, 20, 3, 3, 0), ($2, date_trunc('minute', now()), 20, 20, 3, 3, 0)`, [`campaign:cmb-${side}`, `account:acct-${side}`]);
+			const events = post(side);
+			expect(await applyEvents(store, [events[events.length - 1]], { combine: side === 'one' })).toMatchObject({ inserted: 1 });
+			const r = await applyEvents(store, events, { guard, combine: side === 'one' });
+			results.push({ ...r, fresh: r.fresh.map((x) => x.sg_event_id), paused: r.paused.map((h) => [h.scope, h.cause]) });
+			const d = await sql(store).query(`SELECT * FROM eca_deliveries WHERE campaign_id = $1 ORDER BY delivery_id`, [`cmb-${side}`]);
+			const rep = await sql(store).query(`SELECT scope, processed, delivered, bounced, hard_bounced, spam_reports FROM eca_reputation WHERE scope IN ($1, $2) ORDER BY scope`, [`campaign:cmb-${side}`, `account:acct-${side}`]);
+			const stored = await sql(store).query(`SELECT sg_event_id, event, delivery_id, natural_key IS NOT NULL AS keyed, payload FROM eca_events WHERE campaign_id = $1 ORDER BY sg_event_id`, [`cmb-${side}`]);
+			const same = ({ id: _id, updated_at: _u, created_at: _c, claimed_at: _cl, ...rest }: Record<string, unknown>) => rest;
+			rows.push(JSON.stringify([d.rows.map(same), rep.rows, stored.rows]).split(side).join('X'));
+		}
+		expect(JSON.stringify(results[0]).split('one').join('X')).toBe(JSON.stringify(results[1]).split('steps').join('X'));
+		expect(rows[0]).toBe(rows[1]);
+		// And what that is: 20 events, two of them already there (one twice in the post, one under a new id), one stored before;
+		// 8 kinds matched a delivery (3 on the first, 2 on the second, 3 on the third: the test send and the earlier post's event do not count).
+		expect(results[0]).toMatchObject({ received: 20, inserted: 17, duplicates: 3, matched: 8, paused: [['account:acct-one', 'hard_bounces'], ['campaign:cmb-one', 'hard_bounces']] });
+		const d = await sql(store).query<Record<string, unknown>>(`SELECT delivery_id, status, sg_message_id, message_id, open_count, click_count, deferred_count, bounce_type, bounce_reason, unsubscribed_at IS NOT NULL AS unsub FROM eca_deliveries WHERE campaign_id = 'cmb-one' ORDER BY delivery_id`);
+		expect(d.rows).toEqual([
+			{ delivery_id: 'one-1', status: 'sent', sg_message_id: 'Mone.filter0001.1', message_id: 'Mone', open_count: 4, click_count: 0, deferred_count: 0, bounce_type: null, bounce_reason: 'earlier', unsub: false },
+			{ delivery_id: 'one-2', status: 'sent', sg_message_id: null, message_id: null, open_count: 0, click_count: 2, deferred_count: 0, bounce_type: 'blocked', bounce_reason: 'mailbox full', unsub: false },
+			{ delivery_id: 'one-3', status: 'sent', sg_message_id: null, message_id: null, open_count: 0, click_count: 0, deferred_count: 2, bounce_type: null, bounce_reason: 'Spam Content', unsub: true },
+		]);
+	});
+
+	it('a post the one statement cannot store (the database refuses an event) is stored event by event and applied', async () => {
+		await store.claimDeliveries('cmb-bad', 'rc-bad', 1, [{ email: 'bad1@x.io', delivery_id: 'bad-1', variant: 'A' }]);
+		// Built by hand (not through normalizeEvent): a step past int.
+		const batch = [
+			ev({ event: 'delivered', email: 'bad1@x.io', campaign_id: 'cmb-bad', run_id: 'rc-bad', delivery_id: 'bad-1', sg_event_id: 'cmb-bad-1' }),
+			{ ...ev({ event: 'open', email: 'bad1@x.io', campaign_id: 'cmb-bad', run_id: 'rc-bad', delivery_id: 'bad-1', sg_event_id: 'cmb-bad-2' }), step: 1e12 },
+			ev({ event: 'open', email: 'bad1@x.io', campaign_id: 'cmb-bad', run_id: 'rc-bad', delivery_id: 'bad-1', sg_event_id: 'cmb-bad-3', timestamp: 1700000001 }),
+		];
+		expect(await applyEvents(store, batch)).toMatchObject({ inserted: 3, quarantined: 1, matched: 2 });
+		const d = await sql(store).query<Record<string, unknown>>(`SELECT open_count, delivered_at IS NOT NULL AS delivered FROM eca_deliveries WHERE delivery_id = 'bad-1'`);
+		expect(d.rows).toEqual([{ open_count: 1, delivered: true }]);
 	});
 
 	it('the stored payload is each event as JSON, whatever fields it has (the batch is sent as shapes and rows)', async () => {
