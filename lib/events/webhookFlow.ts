@@ -94,10 +94,15 @@ export async function receiveEventPost(post: EventPost, settings: EventPostSetti
 			return { status: 500, error: `the campaign store could not record the events: ${(e as Error).message}` };
 		}
 	}
-	if (dropMachine) output = output.filter((e) => !(e.event === 'open' && e.machine_open));
-	const by_event: Record<string, number> = {};
-	for (const e of events) by_event[e.event] = (by_event[e.event] ?? 0) + 1;
-	const stats: EventBatchStats = { received, kept: events.length, fresh, by_event, campaigns: new Set(events.map((e) => e.campaign_id).filter(Boolean)).size, paused: paused.length };
+	if (dropMachine && settings.output !== 'none') output = output.filter((e) => !(e.event === 'open' && e.machine_open));
+	// Counted in Maps, one pass: a post's event names become the object's keys only once each.
+	const kinds = new Map<string, number>();
+	const campaigns = new Set<string>();
+	for (const e of events) {
+		kinds.set(e.event, (kinds.get(e.event) ?? 0) + 1);
+		if (e.campaign_id) campaigns.add(e.campaign_id);
+	}
+	const stats: EventBatchStats = { received, kept: events.length, fresh, by_event: Object.fromEntries(kinds), campaigns: campaigns.size, paused: paused.length };
 	return { status: 200, items: withPauses(shapeOutput(output, settings.output), paused, settings.output), stats, paused };
 }
 

@@ -593,8 +593,17 @@ export async function applyEvents(store: CampaignStore, events: CampaignEvent[],
 		paused: [],
 	};
 	if (events.length === 0) return result;
-	// The same sg_event_id twice in one POST counts once.
-	const unique = [...new Map(events.map((e) => [e.sg_event_id, e])).values()];
+	// The same sg_event_id twice in one POST counts once: the last one, in the first one's place (a copy is made only then).
+	let unique = events;
+	const at = new Map<string, number>();
+	for (let i = 0; i < events.length; i++) {
+		const j = at.get(events[i].sg_event_id);
+		if (j !== undefined) (unique === events ? (unique = events.slice(0, i)) : unique)[j] = events[i];
+		else {
+			at.set(events[i].sg_event_id, unique === events ? i : unique.length);
+			if (unique !== events) unique.push(events[i]);
+		}
+	}
 	const run = (oneByOne: boolean) =>
 		driverOf(store).transaction(async (tx) => {
 			// The common post (nothing to join by message id, nobody suppressed or stopped) is stored, applied to its

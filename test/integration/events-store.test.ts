@@ -53,6 +53,18 @@ describe.each(backends)('events into the $name store', ({ open }) => {
 		expect(n.rows[0].n).toBe(4);
 	});
 
+	it('the same sg_event_id twice in one post counts once: the last one, in the first one\'s place', async () => {
+		const a = ev({ event: 'open', email: 'tw@x.io', sg_event_id: 'tw1', sg_message_id: 'tw.filter1', timestamp: 1700000001 });
+		const b = ev({ event: 'open', email: 'tw@x.io', sg_event_id: 'tw2', sg_message_id: 'tw.filter1', timestamp: 1700000002 });
+		const a2 = { ...a, timestamp: new Date(1700000003000).toISOString() };
+		const c = ev({ event: 'open', email: 'tw@x.io', sg_event_id: 'tw3', sg_message_id: 'tw.filter1', timestamp: 1700000004 });
+		const r = await applyEvents(store, [a, b, a2, c, b]);
+		expect(r).toMatchObject({ received: 5, inserted: 3, duplicates: 2 });
+		expect(r.fresh).toEqual([a2, b, c]);
+		const ts = await sql(store).query<{ sg_event_id: string; ts: Date }>(`SELECT sg_event_id, ts FROM eca_events WHERE sg_event_id LIKE 'tw%' ORDER BY sg_event_id`);
+		expect(ts.rows.map((x) => [x.sg_event_id, new Date(x.ts).toISOString()])).toEqual([['tw1', a2.timestamp], ['tw2', b.timestamp], ['tw3', c.timestamp]]);
+	});
+
 	it('every kind for one delivery in one post leaves it as the same events posted one kind at a time, in order', async () => {
 		await store.claimDeliveries('kinds', 'rk', 1, [
 			{ email: 'k1@x.io', delivery_id: 'k1', variant: 'A' },
