@@ -273,35 +273,43 @@ function effectOf(e: CampaignEvent, options: ApplyEventsOptions): 0 | 1 | 2 {
  * JSON.stringify of the event, undefined fields left out.
  */
 export function encodeEvents(events: readonly CampaignEvent[], options: ApplyEventsOptions = {}, perPiece = ROWS_PER_PIECE): { shapes: string; pieces: string[] } {
-	const shapes = new Map<string, number>();
+	// A shape is found by walking a tree of the field names in order (one Map lookup per field), not by
+	// joining them into a text per event to look up.
+	const root: ShapeNode = { next: new Map(), shape: -1 };
 	const names: string[][] = [];
 	const pieces: string[] = [];
 	for (let at = 0; at < events.length; at += perPiece) {
 		const rows: unknown[][] = new Array(Math.min(perPiece, events.length - at));
 		for (let j = 0; j < rows.length; j++) {
-			const e = events[at + j];
-			const keys: string[] = [];
-			const row: unknown[] = [0, naturalKeyParam(e), effectOf(e, options), e.event === 'processed' ? (messageIdOf(e.sg_message_id) ?? null) : 0];
+			const e = events[at + j] as unknown as Record<string, unknown>;
+			const row: unknown[] = [0, naturalKeyParam(e as unknown as CampaignEvent), effectOf(e as unknown as CampaignEvent, options), e.event === 'processed' ? (messageIdOf(e.sg_message_id as string | undefined) ?? null) : 0];
+			let node = root;
 			for (const k in e) {
-				const v = (e as unknown as Record<string, unknown>)[k];
+				const v = e[k];
 				if (v === undefined) continue;
-				keys.push(k);
+				let next = node.next.get(k);
+				if (!next) node.next.set(k, (next = { next: new Map(), shape: -1 }));
+				node = next;
 				row.push(v);
 			}
-			// CampaignEvent's field names: no NUL in any of them.
-			const sig = keys.join('\u0000');
-			let shape = shapes.get(sig);
-			if (shape === undefined) {
-				shape = names.length;
-				shapes.set(sig, shape);
+			if (node.shape < 0) {
+				node.shape = names.length;
+				const keys: string[] = [];
+				for (const k in e) if (e[k] !== undefined) keys.push(k);
 				names.push(keys);
 			}
-			row[0] = shape;
+			row[0] = node.shape;
 			rows[j] = row;
 		}
 		pieces.push(JSON.stringify(rows));
 	}
 	return { shapes: JSON.stringify(names), pieces };
+}
+
+interface ShapeNode {
+	next: Map<string, ShapeNode>;
+	/** The shape whose field names are the path to here, or -1. */
+	shape: number;
 }
 
 /** The statements' texts by number of pieces, made once (a post of up to 1,000 events has up to 4 pieces). */
