@@ -21,14 +21,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** What JSON.stringify leaves out of an object (and writes as null in an array). */
 const omitted = (v: unknown) => v === undefined || typeof v === 'function' || typeof v === 'symbol';
 
+/**
+ * The buffer bodies are written into before their exact-size copy is made: one per process, reused
+ * (a call never yields), kept while it is at most KEEP_SCRATCH bytes. Growing a fresh buffer per body
+ * would leave about twice the body's size of garbage buffers for every request.
+ */
+const KEEP_SCRATCH = 8 * 1024 * 1024;
+let scratch: Buffer | undefined;
+
 export function jsonBuffer(value: unknown): Buffer {
-	// Each piece is written as it is made, so no list of them outlives the call.
-	let out = Buffer.allocUnsafe(64 * 1024);
+	let out = scratch ?? Buffer.allocUnsafeSlow(256 * 1024);
+	scratch = undefined;
 	let at = 0;
 	const push = (s: string) => {
 		const need = at + Buffer.byteLength(s);
 		if (need > out.length) {
-			const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2));
+			const bigger = Buffer.allocUnsafeSlow(Math.max(need, out.length * 2));
 			out.copy(bigger, 0, 0, at);
 			out = bigger;
 		}
@@ -62,7 +70,12 @@ export function jsonBuffer(value: unknown): Buffer {
 		// Undefined, a function or a symbol at the top: JSON.stringify gives no text; a body is never one.
 		push(JSON.stringify(v) ?? 'null');
 	};
-	write(value, 0);
-	// A copy of the exact length: a view would keep the spare capacity alive with the request.
-	return at === out.length ? out : Buffer.from(out.subarray(0, at));
+	try {
+		write(value, 0);
+		const body = Buffer.allocUnsafeSlow(at);
+		out.copy(body, 0, 0, at);
+		return body;
+	} finally {
+		if (out.length <= KEEP_SCRATCH) scratch = out;
+	}
 }

@@ -31,6 +31,17 @@ describe('jsonBuffer: a body written a member at a time is JSON.stringify byte f
 		expect(buf.toString('utf8')).toBe(JSON.stringify(body));
 	});
 
+	it('a body after a bigger one is exactly its own bytes (the write buffer is reused), and each body is its own Buffer', () => {
+		const big = jsonBuffer({ list: Array.from({ length: 5000 }, (_, i) => ({ i, s: 'x'.repeat(100) })) });
+		const small = jsonBuffer({ a: 'ü' });
+		expect(small.toString('utf8')).toBe('{"a":"ü"}');
+		expect(small.length).toBe(Buffer.byteLength('{"a":"ü"}'));
+		expect(small.buffer).not.toBe(big.buffer);
+		expect(JSON.parse(big.toString('utf8')).list).toHaveLength(5000);
+		expect(() => jsonBuffer({ bad: [BigInt(2)] })).toThrow(TypeError);
+		expect(jsonBuffer([1, 2]).toString()).toBe('[1,2]');
+	});
+
 	it('refuses what JSON.stringify refuses (a BigInt), not a silent drop', () => {
 		expect(() => jsonBuffer({ personalizations: [{ n: BigInt(1) }] })).toThrow(TypeError);
 	});
