@@ -48,12 +48,55 @@ export function unsubscribeToken(secret: Buffer, ref: UnsubscribeRef): string {
  * and the endpoint refuses it.
  */
 export function unsubscribeUrl(endpoint: string, secret: Buffer | undefined, ref: UnsubscribeRef): string {
+	const t = linkTemplate(endpoint, ref.campaignId, ref.step, secret !== undefined);
+	if (!t) return linkOf(endpoint, ref, secret && unsubscribeToken(secret, ref));
+	const d = formEncoded(ref.deliveryId);
+	return secret ? t.head + d + t.mid + formEncoded(unsubscribeToken(secret, ref)) + t.tail : t.head + d + t.tail;
+}
+
+/** The link built by the URL parser itself: what every link must equal. */
+function linkOf(endpoint: string, ref: UnsubscribeRef, token: string | undefined): string {
 	const url = new URL(endpoint);
 	url.searchParams.set('c', ref.campaignId);
 	url.searchParams.set('s', String(ref.step));
 	url.searchParams.set('d', ref.deliveryId);
-	if (secret) url.searchParams.set('t', unsubscribeToken(secret, ref));
+	if (token !== undefined) url.searchParams.set('t', token);
 	return url.toString();
+}
+
+/**
+ * A send signs one link per recipient, and building each through URL and four searchParams.set calls
+ * (each re-serializes the query) was most of the garbage a 100,000-recipient send made. The link for
+ * one endpoint, campaign and step is made once with placeholders for d and t, then only the two values
+ * are put in, encoded as URLSearchParams encodes them. An endpoint the placeholders do not cut cleanly
+ * goes the slow way.
+ */
+interface LinkTemplate {
+	endpoint: string;
+	campaignId: string;
+	step: number;
+	signed: boolean;
+	head: string;
+	mid: string;
+	tail: string;
+}
+let lastTemplate: LinkTemplate | undefined;
+const PLACEHOLDER_D = 'ecaDeliveryId0f3c9e1b7a5d';
+const PLACEHOLDER_T = 'ecaToken8b2d6f4a0c1e';
+function linkTemplate(endpoint: string, campaignId: string, step: number, signed: boolean): LinkTemplate | undefined {
+	const last = lastTemplate;
+	if (last && last.endpoint === endpoint && last.campaignId === campaignId && last.step === step && last.signed === signed) return last;
+	const href = linkOf(endpoint, { campaignId, step, deliveryId: PLACEHOLDER_D }, signed ? PLACEHOLDER_T : undefined);
+	const [head, rest, ...more] = href.split(PLACEHOLDER_D);
+	if (rest === undefined || more.length > 0) return undefined;
+	const [mid, tail, ...after] = signed ? rest.split(PLACEHOLDER_T) : ['', rest];
+	if (tail === undefined || after.length > 0 || head.includes(PLACEHOLDER_T)) return undefined;
+	return (lastTemplate = { endpoint, campaignId, step, signed, head, mid, tail });
+}
+
+/** A query value as URLSearchParams writes it (application/x-www-form-urlencoded). */
+function formEncoded(value: string): string {
+	return /^[A-Za-z0-9*._-]*$/.test(value) ? value : new URLSearchParams([['', value]]).toString().slice(1);
 }
 
 export type TokenVerdict = { ok: true; ref: UnsubscribeRef } | { ok: false; status: 400 | 403; reason: string };

@@ -16,6 +16,33 @@ describe('unsubscribe tokens', () => {
 		expect(verifyUnsubscribeQuery(randomBytes(32), query(url))).toMatchObject({ ok: false, status: 403 });
 		expect(verifyUnsubscribeQuery(undefined, query(url))).toMatchObject({ ok: false, status: 403 });
 	});
+	it('links equal what URL and URLSearchParams build, for any endpoint, campaign, step and delivery id', () => {
+		const reference = (endpoint: string, r: typeof ref, key: Buffer | undefined) => {
+			const url = new URL(endpoint);
+			url.searchParams.set('c', r.campaignId);
+			url.searchParams.set('s', String(r.step));
+			url.searchParams.set('d', r.deliveryId);
+			if (key) url.searchParams.set('t', unsubscribeToken(key, r));
+			return url.toString();
+		};
+		const endpoints = [
+			'https://n8n.example/webhook/x/unsubscribe',
+			'https://n8n.example/webhook/x/unsubscribe?',
+			'https://n8n.example/webhook/x/unsubscribe?keep=1&c=old&d=old&t=old&d=again#frag',
+			'https://n8n.example/webhook/ünï/unsub?x=a%20b+c&y=%E2%9C%93#top?d=1',
+			'http://user@host.example:8080/p/ath;p?q=1&&s=9',
+			'https://n8n.example/u?d=ecaDeliveryId0f3c9e1b7a5d',
+		];
+		const ids = ['AbCdEfGhIjKlMnOpQrStUv', 'run:1.b-2_c', 'a b+c&d=e#f', 'ünï~!*\'()'];
+		for (const endpoint of endpoints)
+			for (const campaignId of ['spring', 'spring sale/ü'])
+				for (const step of [1, 7])
+					for (const deliveryId of ids)
+						for (const key of [secret, undefined]) {
+							const r = { campaignId, step, deliveryId };
+							expect(unsubscribeUrl(endpoint, key, r)).toBe(reference(endpoint, r, key));
+						}
+	});
 	it('are HMAC-SHA256 of the versioned fields under the secret, also when the secret buffer is reused with new bytes', () => {
 		const reference = (key: Buffer) => createHmac('sha256', key).update(`u1\n${ref.campaignId}\n${ref.step}\n${ref.deliveryId}`).digest('base64url').slice(0, 22);
 		const key = Buffer.from(secret);
