@@ -15,6 +15,7 @@ import { LogCampaignResult } from '../../../nodes/LogCampaignResult/LogCampaignR
 import { CampaignPreview } from '../../../nodes/CampaignPreview/CampaignPreview.node';
 import { closeAllStores } from '../../../lib/store';
 import { fakeExecuteContext, type Params } from './fakeContext';
+import { readContactSource } from '../../../nodes/shared/readers';
 import { campaignInput, contacts, csvOf } from '../../helpers/fixtures';
 
 jest.setTimeout(120_000);
@@ -195,4 +196,21 @@ it('a contacts file that cannot be read fails its item in Build Email Payload, n
 	const built = out[0].filter((i) => !i.json.error);
 	expect(built.reduce((n, r) => n + (r.json.recipients as unknown[]).length, 0)).toBe(1000);
 	expect(built.every((r) => (r.pairedItem as { item: number }).item === 0)).toBe(true);
+});
+
+it("the Campaign Agent's input-items source reads Load Campaign Content's batches whose contacts are in files (Contacts List Field: contacts)", async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(N, 'agent-files.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000, runId: 'run-agent-files' }),
+	);
+	expect(loaded[0].every((b) => b.json.contacts_file === 'contacts' && b.json.contacts === undefined)).toBe(true);
+	const source = await readContactSource(context({ contactSource: 'items', contactsField: 'contacts', emailField: 'email' }, loaded[0]), loaded[0]);
+	expect(source.kind).toBe('rows');
+	const rows = (source as { rows: Array<{ email: string }> }).rows;
+	expect(rows).toHaveLength(N);
+	expect(new Set(rows.map((r) => r.email)).size).toBe(N);
+	expect(rows[0].email).toBe('user0@agent-files.example');
+
+	// A file that is not there names the item and the file.
+	const broken = loaded[0].map((b, i) => (i === 1 ? { ...b, binary: { contacts: { ...b.binary!.contacts, data: Buffer.from('{not json').toString('base64') } } } : b));
+	await expect(readContactSource(context({ contactSource: 'items', contactsField: 'contacts', emailField: 'email' }, broken), broken)).rejects.toThrow(/Item 1's contacts file \(binary property "contacts"\) cannot be read/);
 });
