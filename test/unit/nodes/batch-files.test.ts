@@ -204,8 +204,8 @@ it("the Campaign Agent's input-items source reads Load Campaign Content's batche
 	);
 	expect(loaded[0].every((b) => b.json.contacts_file === 'contacts' && b.json.contacts === undefined)).toBe(true);
 	const source = await readContactSource(context({ contactSource: 'items', contactsField: 'contacts', emailField: 'email' }, loaded[0]), loaded[0]);
-	expect(source.kind).toBe('rows');
-	const rows = (source as { rows: Array<{ email: string }> }).rows;
+	if (source.kind !== 'rows') throw new Error(`expected rows, got ${source.kind}`);
+	const rows = source.rows as Array<{ email: string }>;
 	expect(rows).toHaveLength(N);
 	expect(new Set(rows.map((r) => r.email)).size).toBe(N);
 	expect(rows[0].email).toBe('user0@agent-files.example');
