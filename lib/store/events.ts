@@ -10,7 +10,7 @@ import { sourcesOf } from '../delivery/states';
 import type { Queryable } from './driver';
 import { driverOf, type CampaignStore } from './campaignStore';
 import type { GuardThresholds, Hold } from '../guard/breaker';
-import { type ReputationDelta, countReputationIn, tripBreakersIn } from './guard';
+import { type ReputationDelta, countReputationIn, reputationCountCtes, tripBreakersIn } from './guard';
 import { CampaignError } from '../errors';
 
 export interface ApplyEventsResult {
@@ -230,21 +230,9 @@ const applyEventsSql = (pieces: number): string => `WITH ${eventsSource(pieces)}
 	 UPDATE eca_deliveries d SET ${DELIVERY_SET}
 	 FROM t WHERE d.mode = 'live' AND d.delivery_id = t.id
 	 RETURNING t.kinds),
-	post AS (
-	 SELECT s.scope, sum(c.p)::int AS p, sum(c.d)::int AS d, sum(c.b)::int AS b, sum(c.h)::int AS h, sum(c.s)::int AS s
-	 FROM (SELECT campaign_id, run_id, (event = 'processed')::int AS p, (event = 'delivered')::int AS d, (event = 'bounce')::int AS b,
-	              (event = 'bounce' AND coalesce(type, 'bounce') = 'bounce')::int AS h, (event = 'spamreport')::int AS s
-	       FROM fresh WHERE campaign_id IS NOT NULL AND event IN ('processed', 'delivered', 'bounce', 'spamreport')) AS c
-	 LEFT JOIN eca_runs ru ON ru.run_id = c.run_id
-	 CROSS JOIN LATERAL (VALUES ('campaign:' || c.campaign_id), ('account:' || ru.account)) AS s(scope)
-	 WHERE s.scope IS NOT NULL
-	 GROUP BY s.scope),
-	counted AS (
-	 INSERT INTO eca_reputation AS r (scope, minute, processed, delivered, bounced, hard_bounced, spam_reports)
-	 SELECT scope, date_trunc('minute', now()), p, d, b, h, s FROM post ORDER BY scope
-	 ON CONFLICT (scope, minute) DO UPDATE SET processed = r.processed + EXCLUDED.processed, delivered = r.delivered + EXCLUDED.delivered,
-		bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced, spam_reports = r.spam_reports + EXCLUDED.spam_reports
-	 RETURNING scope)
+	${reputationCountCtes(`SELECT campaign_id, run_id, (event = 'processed')::int AS p, (event = 'delivered')::int AS d, (event = 'bounce')::int AS b,
+	       (event = 'bounce' AND coalesce(type, 'bounce') = 'bounce')::int AS h, (event = 'spamreport')::int AS s
+	 FROM fresh WHERE campaign_id IS NOT NULL AND event IN ('processed', 'delivered', 'bounce', 'spamreport')`)}
 	 SELECT (SELECT count(*)::int FROM ins) AS n, (SELECT CASE WHEN count(*) < $2 THEN array_agg(sg_event_id) END FROM ins) AS ids,
 	        (SELECT COALESCE(sum(kinds), 0)::int FROM up) AS matched, ARRAY(SELECT scope FROM post ORDER BY scope) AS scopes`;
 

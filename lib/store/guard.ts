@@ -102,23 +102,33 @@ export async function countReputationIn(tx: Queryable, deltas: ReputationDelta[]
 	if (deltas.length === 0) return [];
 	const col = (k: keyof ReputationCounts) => deltas.map((d) => d[k]);
 	const r = await tx.query<{ scope: string }>(
-		`WITH post AS (
-			SELECT s.scope, sum(t.p)::int AS p, sum(t.d)::int AS d, sum(t.b)::int AS b, sum(t.h)::int AS h, sum(t.s)::int AS s
-			FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[]) AS t(c, run, p, d, b, h, s)
-			LEFT JOIN eca_runs ru ON ru.run_id = t.run
-			CROSS JOIN LATERAL (VALUES ('campaign:' || t.c), ('account:' || ru.account)) AS s(scope)
-			WHERE s.scope IS NOT NULL
-			GROUP BY s.scope),
-		 up AS (
-			INSERT INTO eca_reputation AS r (scope, minute, processed, delivered, bounced, hard_bounced, spam_reports)
-			SELECT scope, date_trunc('minute', now()), p, d, b, h, s FROM post ORDER BY scope
-			ON CONFLICT (scope, minute) DO UPDATE SET processed = r.processed + EXCLUDED.processed, delivered = r.delivered + EXCLUDED.delivered,
-				bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced, spam_reports = r.spam_reports + EXCLUDED.spam_reports
-			RETURNING scope)
+		`WITH ${reputationCountCtes('SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[]) AS t(campaign_id, run_id, p, d, b, h, s)')}
 		 SELECT scope FROM post`,
 		[deltas.map((d) => d.campaign_id), deltas.map((d) => d.run_id), col('processed'), col('delivered'), col('bounced'), col('hard_bounced'), col('spam_reports')],
 	);
 	return r.rows.map((x) => x.scope);
+}
+
+/**
+ * The counting as SQL: `post` (the counts per scope: the rows' campaign, and the account their run
+ * sent with) and `counted` (added to the current minute's counters), from a query answering
+ * campaign_id, run_id and the 0/1 or counts p (processed), d (delivered), b (bounced), h (hard
+ * bounced), s (spam reports). countReputationIn and the events' one-statement store both count with it.
+ */
+export function reputationCountCtes(rows: string): string {
+	return `post AS (
+			SELECT sc.scope, sum(t.p)::int AS p, sum(t.d)::int AS d, sum(t.b)::int AS b, sum(t.h)::int AS h, sum(t.s)::int AS s
+			FROM (${rows}) AS t
+			LEFT JOIN eca_runs ru ON ru.run_id = t.run_id
+			CROSS JOIN LATERAL (VALUES ('campaign:' || t.campaign_id), ('account:' || ru.account)) AS sc(scope)
+			WHERE sc.scope IS NOT NULL
+			GROUP BY sc.scope),
+		 counted AS (
+			INSERT INTO eca_reputation AS r (scope, minute, processed, delivered, bounced, hard_bounced, spam_reports)
+			SELECT scope, date_trunc('minute', now()), p, d, b, h, s FROM post ORDER BY scope
+			ON CONFLICT (scope, minute) DO UPDATE SET processed = r.processed + EXCLUDED.processed, delivered = r.delivered + EXCLUDED.delivered,
+				bounced = r.bounced + EXCLUDED.bounced, hard_bounced = r.hard_bounced + EXCLUDED.hard_bounced, spam_reports = r.spam_reports + EXCLUDED.spam_reports
+			RETURNING scope)`;
 }
 
 /** The counters of these scopes summed over the window (and since the scope was last resumed: lifting clears them). */
