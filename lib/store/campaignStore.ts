@@ -12,6 +12,7 @@ import type { Hold } from '../guard/breaker';
 import type { WarmupPlan } from '../guard/warmup';
 import { holdIn, warmupAllowanceIn } from './guard';
 import { workerId } from '../observability/worker';
+import { bigintArrayOf, jsonList, pgJson, textArrayOf } from './listParams';
 
 export interface ClaimRow {
 	delivery_id: string;
@@ -19,6 +20,12 @@ export interface ClaimRow {
 	variant: string;
 	/** The Message-ID header this send carries (replies are matched on it). */
 	reply_message_id?: string;
+}
+
+/** Claim rows as the JSON text json_to_recordset reads (the columns the claim inserts, nothing else). */
+const CLAIM_COLUMNS = ['delivery_id', 'variant', 'email', 'reply_message_id'];
+function claimRowsJson(rows: ClaimRow[]): string {
+	return pgJson(JSON.stringify(rows, CLAIM_COLUMNS));
 }
 
 export interface ClaimedRow extends ClaimRow {
@@ -205,49 +212,63 @@ export class CampaignStore {
 		if (rows.length === 0) return { claimed: [], existing: [], suppressed: new Map(), deferred: [] };
 		// Claimed but never confirmed by a processed event for this long (and past its send_at): SendGrid did not take it, send again.
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
+		// Each address lower-cased once (every lookup below is by the lower-case address).
+		const lower = rows.map((r) => r.email.toLowerCase());
 		// Past the daily cap, the first addresses in the caller's order go out today.
-		const callerOrder = new Map(rows.map((r, i) => [r.email.toLowerCase(), i]));
+		const callerOrder = new Map(lower.map((e, i) => [e, i]));
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
-		rows = [...rows].sort((a, b) => (a.email.toLowerCase() < b.email.toLowerCase() ? -1 : a.email.toLowerCase() > b.email.toLowerCase() ? 1 : 0));
+		const order = lower.map((_e, i) => i).sort((a, b) => (lower[a] < lower[b] ? -1 : lower[a] > lower[b] ? 1 : 0));
+		const keyOf = new Map<ClaimRow, string>();
+		rows = order.map((i) => (keyOf.set(rows[i], lower[i]), rows[i]));
 		const outcome = await this.db.transaction(async (tx): Promise<ClaimOutcome> => {
 			// A paused campaign or account claims nobody: unsent recipients stay unclaimed until it is resumed.
 			const held = await holdIn(tx, options.holdScopes ?? []);
 			if (held) return { claimed: [], existing: [], suppressed: new Map(), deferred: [], held };
-			const suppressed = await this.suppressedIn(tx, rows.map((r) => r.email), options.groupId, campaignId);
-			const wanted = rows.filter((r) => !suppressed.has(r.email.toLowerCase()));
+			const suppressed = await this.suppressedIn(tx, rows.map((r) => keyOf.get(r)!), options.groupId, campaignId, true);
+			const wanted = rows.filter((r) => !suppressed.has(keyOf.get(r)!));
+			// The rows go as one JSON text, read back with json_to_recordset: per-element array literals
+			// (node-postgres' text[] encoding) were the claim's largest allocation, over 200 bytes a value.
 			const inserted = await tx.query<{ id: string; email: string }>(
 				`INSERT INTO eca_deliveries (delivery_id, campaign_id, run_id, step, variant, email, mode, status, attempts, claimed_at, reply_message_id, send_at, language)
-				 SELECT t.d, $1, $2, $3, t.v, t.e, 'live', 'claimed', 1, now(), t.m, to_timestamp($11::float8), $12
-				 FROM unnest($4::text[], $5::text[], $6::text[], $9::text[]) AS t(d, v, e, m)
+				 SELECT t.delivery_id, $1, $2, $3, t.variant, t.email, 'live', 'claimed', 1, now(), t.reply_message_id, to_timestamp($8::float8), $9
+				 FROM json_to_recordset($4::json) AS t(delivery_id text, variant text, email text, reply_message_id text)
 				 ON CONFLICT (campaign_id, step, lower(email)) WHERE mode = 'live'
 				 DO UPDATE SET status = 'claimed', run_id = EXCLUDED.run_id, variant = EXCLUDED.variant,
 					delivery_id = EXCLUDED.delivery_id, attempts = eca_deliveries.attempts + 1,
 					reply_message_id = COALESCE(EXCLUDED.reply_message_id, eca_deliveries.reply_message_id),
 					send_at = EXCLUDED.send_at, language = EXCLUDED.language,
 					claimed_at = now(), error = NULL, http_status = NULL, updated_at = now()
-				 WHERE eca_deliveries.status = ANY($7::text[])
-					OR ($8::float8 IS NOT NULL AND eca_deliveries.status = ANY($10::text[]) AND eca_deliveries.processed_at IS NULL
-						AND eca_deliveries.claimed_at < now() - make_interval(secs => $8::float8)
-						AND (eca_deliveries.send_at IS NULL OR eca_deliveries.send_at < now() - make_interval(secs => $8::float8)))
+				 WHERE eca_deliveries.status = ANY($5::text[])
+					OR ($6::float8 IS NOT NULL AND eca_deliveries.status = ANY($7::text[]) AND eca_deliveries.processed_at IS NULL
+						AND eca_deliveries.claimed_at < now() - make_interval(secs => $6::float8)
+						AND (eca_deliveries.send_at IS NULL OR eca_deliveries.send_at < now() - make_interval(secs => $6::float8)))
 				 RETURNING id::text AS id, lower(email) AS email`,
 				[
 					campaignId,
 					runId,
 					step,
-					wanted.map((r) => r.delivery_id),
-					wanted.map((r) => r.variant),
-					wanted.map((r) => r.email),
+					claimRowsJson(wanted),
 					CLAIMABLE,
 					reclaimAfter,
-					wanted.map((r) => r.reply_message_id ?? null),
 					sourcesOf('claimed', 'reclaim'),
 					options.sendAt ?? null,
 					options.language ?? null,
 				],
 			);
 			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));
-			let claimed = wanted.filter((r) => idOf.has(r.email.toLowerCase())).map((r) => ({ ...r, id: idOf.get(r.email.toLowerCase())! }));
-			const others = wanted.filter((r) => !idOf.has(r.email.toLowerCase())).map((r) => r.email.toLowerCase());
+			let claimed: ClaimedRow[] = [];
+			const claimedKey = new Map<ClaimedRow, string>();
+			const others: string[] = [];
+			for (const r of wanted) {
+				const key = keyOf.get(r)!;
+				const id = idOf.get(key);
+				if (id === undefined) others.push(key);
+				else {
+					const c = { ...r, id };
+					claimed.push(c);
+					claimedKey.set(c, key);
+				}
+			}
 			let existing: ExistingDelivery[] = [];
 			if (others.length > 0) {
 				existing = (
@@ -255,10 +276,10 @@ export class CampaignStore {
 						`UPDATE eca_deliveries SET status = CASE WHEN status = ANY($4::text[]) AND run_id <> $5 THEN 'unconfirmed' ELSE status END,
 							updated_at = CASE WHEN status = ANY($4::text[]) AND run_id <> $5 THEN now() ELSE updated_at END
 						 WHERE id IN (
-							SELECT id FROM eca_deliveries WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY($3::text[])
+							SELECT id FROM eca_deliveries WHERE mode = 'live' AND campaign_id = $1 AND step = $2 AND lower(email) = ANY(${textArrayOf(3)})
 							ORDER BY lower(email) FOR UPDATE)
 						 RETURNING lower(email) AS email, delivery_id, status, message_id, run_id`,
-						[campaignId, step, others, sourcesOf('unconfirmed', 'orphan'), runId],
+						[campaignId, step, jsonList(others), sourcesOf('unconfirmed', 'orphan'), runId],
 					)
 				).rows;
 			}
@@ -267,7 +288,7 @@ export class CampaignStore {
 			if (options.dailyCap && claimed.length > 0) {
 				const quota = await this.reserveQuotaIn(tx, options.dailyCap, claimed.length);
 				if (quota.granted < claimed.length) {
-					const byOrder = [...claimed].sort((a, b) => callerOrder.get(a.email.toLowerCase())! - callerOrder.get(b.email.toLowerCase())!);
+					const byOrder = [...claimed].sort((a, b) => callerOrder.get(claimedKey.get(a)!)! - callerOrder.get(claimedKey.get(b)!)!);
 					deferred = byOrder.slice(quota.granted);
 					deferredReason = `${quota.limit} reached; goes out on the next run after ${options.dailyCap.day}`;
 					await this.transitionIn(tx, { runId, ids: deferred.map((d) => d.id), status: 'deferred', error: deferredReason });
@@ -314,16 +335,16 @@ export class CampaignStore {
 			`UPDATE eca_deliveries SET status = $3, error = $4, http_status = $5, updated_at = now(),
 				message_id = CASE WHEN $6::boolean THEN COALESCE($7, message_id) ELSE message_id END,
 				sent_at = CASE WHEN $6::boolean THEN COALESCE(sent_at, now()) ELSE sent_at END
-			 WHERE id = ANY($1::bigint[]) AND run_id = $2 AND status = ANY($8::text[])
+			 WHERE id = ANY(${bigintArrayOf(1)}) AND run_id = $2 AND status = ANY($8::text[])
 			 RETURNING id::text AS id`,
-			[req.ids, req.runId, req.status, sent ? null : storedError(req.error), req.http_status ?? null, sent, req.message_id ?? null, from],
+			[jsonList(req.ids), req.runId, req.status, sent ? null : storedError(req.error), req.http_status ?? null, sent, req.message_id ?? null, from],
 		);
 		if (req.quota && RELEASES_QUOTA.has(req.status) && moved.rowCount > 0)
 			await tx.query('UPDATE eca_daily_quota SET used = GREATEST(0, used - $3) WHERE account = $1 AND day = $2', [req.quota.account, req.quota.day, moved.rowCount]);
 		if (moved.rowCount === req.ids.length) return [];
 		const done = new Set(moved.rows.map((r) => r.id));
 		const left = req.ids.filter((id) => !done.has(String(id)));
-		const now = await tx.query<{ id: string; status: string; run_id: string }>('SELECT id::text AS id, status, run_id FROM eca_deliveries WHERE id = ANY($1::bigint[])', [left]);
+		const now = await tx.query<{ id: string; status: string; run_id: string }>(`SELECT id::text AS id, status, run_id FROM eca_deliveries WHERE id = ANY(${bigintArrayOf(1)})`, [jsonList(left)]);
 		const state = new Map(now.rows.map((r) => [r.id, r]));
 		return left
 			.map((id) => ({ id: String(id), row: state.get(String(id)) }))
@@ -521,15 +542,15 @@ export class CampaignStore {
 	}
 
 	/** Suppressed addresses among `emails` (global, the ASM group the step is sent under, or this campaign only): lower-case address → reason. */
-	private async suppressedIn(q: Queryable, emails: string[], groupId?: number, campaignId?: string): Promise<Map<string, string>> {
+	private async suppressedIn(q: Queryable, emails: string[], groupId?: number, campaignId?: string, lowerCased = false): Promise<Map<string, string>> {
 		const out = new Map<string, string>();
 		if (emails.length === 0) return out;
 		const scopes = ['global'];
 		if (groupId) scopes.push(`group:${groupId}`);
 		if (campaignId) scopes.push(`campaign:${campaignId}`);
 		const r = await q.query<{ email: string; reason: string }>(
-			'SELECT email, reason FROM eca_suppressions WHERE email = ANY($1::text[]) AND scope = ANY($2::text[])',
-			[emails.map((e) => e.toLowerCase()), scopes],
+			`SELECT email, reason FROM eca_suppressions WHERE email = ANY(${textArrayOf(1)}) AND scope = ANY($2::text[])`,
+			[jsonList(lowerCased ? emails : emails.map((e) => e.toLowerCase())), scopes],
 		);
 		for (const row of r.rows) if (!out.has(row.email)) out.set(row.email, row.reason);
 		return out;

@@ -57,6 +57,33 @@ describe.each(backends)('campaign store on $name', ({ open }) => {
 		expect(other.claimed).toHaveLength(1);
 	});
 
+	it('claim, suppression and outcome lists (sent as JSON text) keep every value exactly: quotes, backslashes, commas, braces, "NULL", non-ASCII, lone surrogates as U+FFFD', async () => {
+		const odd = ['q"uote@x.io', 'back\\slash@x.io', 'com,ma@x.io', '{brace}@x.io', 'NULL@x.io', 'sp ace@x.io', 'ü@bücher.example', 'x\\ud800@x.io'];
+		const rows = odd.map((email, i) => ({ email, delivery_id: `d"${i}\\,{}`, variant: 'A', reply_message_id: i % 2 ? undefined : `<m${i}."q"\\@x.io>` }));
+		// Addresses are validated (ASCII local part, IDN domain) before they get here; ids and Message-IDs are not.
+		rows.push({ email: 'lone@x.io', delivery_id: 'lone\udc00', variant: 'A', reply_message_id: '<r\ud800@x.io>' });
+		await store.addSuppressions([{ email: 'com,ma@x.io', scope: 'global', reason: 'bounce' }]);
+		const claim = await store.claimDeliveries('json-lists', 'rj', 1, rows);
+		expect([...claim.suppressed.keys()]).toEqual(['com,ma@x.io']);
+		expect(claim.claimed).toHaveLength(rows.length - 1);
+		const stored = await sql(store).query<{ email: string; delivery_id: string; reply_message_id: string | null }>(
+			"SELECT email, delivery_id, reply_message_id FROM eca_deliveries WHERE campaign_id = 'json-lists' ORDER BY id",
+		);
+		const want = rows
+			.filter((r) => r.email !== 'com,ma@x.io')
+			.map((r) => ({ email: r.email, delivery_id: r.delivery_id.replace(/\udc00/g, '\ufffd'), reply_message_id: r.reply_message_id?.replace(/\ud800/g, '\ufffd') ?? null }));
+		expect(stored.rows.sort((a, b) => a.email.localeCompare(b.email))).toEqual(want.sort((a, b) => a.email.localeCompare(b.email)));
+		expect(await store.suppressedAmong(['COM,MA@x.io', 'q"uote@x.io', 'x\ud800@x.io'])).toEqual(new Map([['com,ma@x.io', 'bounce']]));
+		// Outcomes by id list: every claimed row moves, none is reported refused.
+		await store.recordOutcome({ runId: 'rj', ids: claim.claimed.map((c) => c.id), status: 'sent', message_id: 'm-json' });
+		const sent = await sql(store).query<{ n: string }>("SELECT count(*)::text AS n FROM eca_deliveries WHERE campaign_id = 'json-lists' AND status = 'sent'");
+		expect(Number(sent.rows[0].n)).toBe(rows.length - 1);
+		// A second claim of the same rows finds them all existing (the list of others goes the same way).
+		const again = await store.claimDeliveries('json-lists', 'rj2', 1, rows);
+		expect(again.claimed).toEqual([]);
+		expect(again.existing.map((e) => e.status)).toEqual(Array(rows.length - 1).fill('sent'));
+	});
+
 	it('lets a later run claim deferred and retry rows, never sent or failed ones', async () => {
 		const { claimed } = await store.claimDeliveries('c2', 'r1', 1, claimRows(['d@x.io', 'e@x.io', 'f@x.io', 'g@x.io']));
 		const id = (email: string) => claimed.find((c) => c.email === email)!.id;
