@@ -70,7 +70,11 @@ export class NextIndex {
  * byte a unit, which Node does several times faster than UTF-16 for megabytes.
  */
 function unitsToString(units: Uint16Array, n: number, wide: boolean): string {
-	if (!wide) return Buffer.from(Uint8Array.from(units.subarray(0, n))).toString('latin1');
+	if (!wide) {
+		const bytes = Buffer.allocUnsafe(n);
+		for (let i = 0; i < n; i++) bytes[i] = units[i];
+		return bytes.toString('latin1', 0, n);
+	}
 	return Buffer.from(units.buffer, units.byteOffset, n * 2).toString('utf16le');
 }
 

@@ -91,8 +91,9 @@ export function mergeAudience(a: AudienceReport | undefined, b: AudienceReport |
 }
 
 /** A contact's field by the name given, or by its merge-field form ("Time Zone" → time_zone). */
-function fieldOf(c: Contact, field: string): string | undefined {
-	const v = c[field] ?? c[mergeFieldName(field)];
+/** A contact field by its name or its merge-field form (`mergeName`: mergeFieldName(field), worked out once per planner, not per contact). */
+function fieldOf(c: Contact, field: string, mergeName: string): string | undefined {
+	const v = c[field] ?? c[mergeName];
 	return typeof v === 'string' && v.trim() !== '' ? v : undefined;
 }
 
@@ -112,6 +113,8 @@ export class AudiencePlanner {
 	readonly campaignLanguage: string;
 	private readonly languageField: string;
 	private readonly timeZoneField: string;
+	private readonly languageKey: string;
+	private readonly timeZoneKey: string;
 	private readonly local?: { time: LocalTime; zone: string; horizon: number; now: number; window: Campaign['sendWindow'] };
 	private readonly zoneOf = new Map<string, string | undefined>();
 	private readonly instantOf = new Map<string, number>();
@@ -120,6 +123,8 @@ export class AudiencePlanner {
 		this.campaignLanguage = normalizeLanguage(campaign.language) ?? campaign.language;
 		this.languageField = (options.languageField ?? DEFAULT_LANGUAGE_FIELD).trim();
 		this.timeZoneField = (options.timeZoneField ?? DEFAULT_TIME_ZONE_FIELD).trim() || DEFAULT_TIME_ZONE_FIELD;
+		this.languageKey = mergeFieldName(this.languageField);
+		this.timeZoneKey = mergeFieldName(this.timeZoneField);
 		const localSendTime = options.localSendTime?.trim();
 		if (!localSendTime) return;
 		const time = parseLocalTime(localSendTime);
@@ -145,7 +150,7 @@ export class AudiencePlanner {
 	place(c: Contact): Placement {
 		const r = this.report;
 		let language = this.campaignLanguage;
-		const rawLanguage = this.languageField ? fieldOf(c, this.languageField) : undefined;
+		const rawLanguage = this.languageField ? fieldOf(c, this.languageField, this.languageKey) : undefined;
 		if (rawLanguage !== undefined) {
 			const tag = normalizeLanguage(rawLanguage);
 			if (tag) language = tag;
@@ -164,7 +169,7 @@ export class AudiencePlanner {
 			r.recipients++;
 			return { language, later: false };
 		}
-		const rawZone = fieldOf(c, this.timeZoneField);
+		const rawZone = fieldOf(c, this.timeZoneField, this.timeZoneKey);
 		let zone = this.local.zone;
 		if (rawZone === undefined) r.timezone_missing++;
 		else {

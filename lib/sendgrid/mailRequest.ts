@@ -153,7 +153,8 @@ function substitutionsFor(p: Prepared, r: Recipient, fallbacks: Record<string, s
 
 function substitutionBytes(subs: Record<string, string>): number {
 	let n = 2;
-	for (const [k, v] of Object.entries(subs)) n += byteLength(k) + byteLength(v) + 6;
+	// for…in, not Object.entries: no [key, value] pair per substitution of every recipient.
+	for (const k in subs) n += byteLength(k) + byteLength(subs[k]) + 6;
 	return n;
 }
 
