@@ -25,9 +25,8 @@ import { type AudienceOptions, type AudienceReport, mergeAudience } from '../con
 import { GenerateDeps, GenerateOptions, generateEmailCopy } from '../stages/generateEmailCopy';
 import { ContactSource, contactChunks, parseCampaign } from '../stages/loadCampaignContent';
 import { logCampaignResult } from '../stages/logCampaignResult';
-import { SendDeps, SendOptions, sendEmailWithSendgrid, storedBySend } from '../stages/sendEmailWithSendgrid';
+import { type BatchResult, SendDeps, SendOptions, sendEmailWithSendgrid, storedBySend } from '../stages/sendEmailWithSendgrid';
 import type { CampaignStore } from '../store';
-import { countByStatus } from '../delivery/states';
 import { describeFinding } from '../preview/preflight';
 import { type Hold, describeHold } from '../guard/breaker';
 import { CampaignError } from '../errors';
@@ -148,7 +147,10 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		payloads: EmailPayload[];
 		audience: AudienceReport;
 		generated: boolean;
+		/** The chunk's results still to log: those the send did not store itself (all of them with keepRows). */
 		results?: DeliveryResult[];
+		/** Every result of the chunk, by status. */
+		statusCounts?: Counts;
 	}
 	let work: ChunkWork | undefined;
 	const keyOf = (s: CampaignGraphState) => `${s.step}:${s.cursor}`;
@@ -172,10 +174,38 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 		return r;
 	}
 
+	/**
+	 * Sends the chunk. Each batch is let go as it ends, not at the chunk's end: its payload (the send
+	 * drops a finished batch's recipients) and the results the send already stored — only their counts
+	 * are kept. Held for the whole chunk, a chunk's objects outlived V8's young generation and piled up
+	 * in n8n's old one.
+	 */
 	async function sent(w: ChunkWork) {
-		const batches = await sendEmailWithSendgrid(w.payloads, deps.send, config.sendOptions);
-		w.results = batches.flatMap((b) => b.results);
+		const statusCounts: Counts = {};
+		const count = (b: BatchResult) => {
+			for (const r of b.results) statusCounts[r.status] = (statusCounts[r.status] ?? 0) + 1;
+		};
+		const letGo = (b: BatchResult): BatchResult => (config.keepRows ? b : { ...b, results: b.results.filter((r) => !storedBySend(r)) });
+		const ended = new Set<number>();
+		const sending = sendEmailWithSendgrid(
+			w.payloads,
+			{
+				...deps.send,
+				onBatchDone: async (i, done) => {
+					const b = deps.send.onBatchDone ? await deps.send.onBatchDone(i, done) : done;
+					ended.add(i);
+					count(b);
+					return letGo(b);
+				},
+			},
+			config.sendOptions,
+		);
+		// The send has its own list of the payloads: this one would keep every batch's recipients to the end.
 		w.payloads = [];
+		// Batches that did not end by themselves (a pause reports the rest paused) are counted here.
+		const batches = (await sending).map((b, i) => (ended.has(i) ? b : (count(b), letGo(b))));
+		w.results = batches.flatMap((b) => b.results);
+		w.statusCounts = statusCounts;
 		return batches;
 	}
 
@@ -206,7 +236,7 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			const w = await current(s);
 			await written(w);
 			const batches = await sent(w);
-			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length, ...countByStatus(w.results!) };
+			const counts: Counts = { requests: batches.reduce((n, b) => n + b.requests, 0), batches: batches.length, ...w.statusCounts };
 			const warnings = batches.flatMap((b) => b.preflight ?? []).map(describeFinding);
 			const paused = batches.find((b) => b.paused)?.paused ?? null;
 			return { counts, warnings, ...(paused ? { paused } : {}) };
@@ -220,7 +250,7 @@ export function buildCampaignGraph(config: AgentConfig, deps: AgentDeps, checkpo
 			}
 			const results = w.results!;
 			// What the send already wrote to its claimed rows is not written again (for a chunk, thousands of rows that would not change).
-			await logCampaignResult(results.filter((r) => !storedBySend(r)), { store: deps.store }, { finishRun: false });
+			await logCampaignResult(config.keepRows ? results.filter((r) => !storedBySend(r)) : results, { store: deps.store }, { finishRun: false });
 			const cursor = s.cursor + w.chunk.rows;
 			const total = s.total + w.chunk.contacts.length;
 			await deps.store.recordProgress(s.runId, { step: s.step, total, processed: total, counts: s.counts });
