@@ -83,7 +83,8 @@ async function agentRun(rig: CampaignRig, dir: string, source: 'csv' | 'postgres
 
 async function main() {
 	const dir = mkdtempSync(join(tmpdir(), 'eca-bench-agent-'));
-	const rig = await campaignRig(20, { env: { N8N_RESTRICT_FILE_ACCESS_TO: dir } });
+	// BENCH_N8N_NODE_OPTIONS: Node options for n8n's processes (a --require'd probe, a heap limit).
+	const rig = await campaignRig(20, { env: { N8N_RESTRICT_FILE_ACCESS_TO: dir, ...(process.env.BENCH_N8N_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_N8N_NODE_OPTIONS } : {}) } });
 	try {
 		// Warm-up: the package's modules, the store's pool and the webhook paths are loaded before idle is read.
 		for (const source of SOURCES) await agentRun(rig, dir, source, 1_000);
