@@ -101,6 +101,35 @@ describe('Send Email (SendGrid) stage', () => {
 		expect(waits[1]).toBeLessThanOrEqual(2); // jittered backoff within the cap
 	});
 
+	it('a request sent again (429, 500) carries the same body, byte for byte: the Message-IDs the claim stored, the same signed links; a split keeps them too', async () => {
+		const bodies: string[] = [];
+		const capture = (reply: SendGridApiError | SendGridResponse) => (body: MailSendBody) => (bodies.push(JSON.stringify(body)), reply);
+		const sg = new ScriptedSendGrid([capture(err(429)), capture(err(500)), capture({ status: 202, headers: { 'x-message-id': 'm-same' }, body: '' })]);
+		const list = buildEmailPayloads(parseCampaign(campaignInput({ id: campaignId, unsubscribeUrl: 'https://acme.example/unsub' })), contacts(30), 'run_1', { step: 1 });
+		const out = await sendEmailWithSendgrid(list, { transport: sg, store }, { backoff: noWait });
+		expect(statuses(out)).toEqual({ sent: 30 });
+		expect(bodies).toHaveLength(3);
+		expect(bodies[1]).toBe(bodies[0]);
+		expect(bodies[2]).toBe(bodies[0]);
+		const sentIds = (JSON.parse(bodies[0]) as MailSendBody).personalizations.map((p): [string, string] => [p.to[0].email, p.headers!['Message-ID']]);
+		expect(new Set(sentIds.map(([, id]) => id)).size).toBe(30);
+		expect((JSON.parse(bodies[0]) as MailSendBody).personalizations[0].headers!['List-Unsubscribe']).toMatch(/&t=[\w-]{22}>$/);
+		const stored = await store.deliveries({ campaignId });
+		expect(new Map(stored.map((r) => [r.email, (r as { reply_message_id?: string }).reply_message_id]))).toEqual(new Map(sentIds));
+
+		// A 400 naming two recipients: the rest go again with their own Message-IDs.
+		campaignId += '-split';
+		const split: string[] = [];
+		const sg2 = new ScriptedSendGrid([
+			(body) => (split.push(JSON.stringify(body)), err(400, {}, [{ field: 'personalizations.1.to', message: 'bad' }, { field: 'personalizations.3.to', message: 'bad' }])),
+			(body) => (split.push(JSON.stringify(body)), { status: 202, headers: { 'x-message-id': 'm-split' }, body: '' }),
+		]);
+		const list2 = buildEmailPayloads(parseCampaign(campaignInput({ id: campaignId, unsubscribeUrl: 'https://acme.example/unsub' })), contacts(6), 'run_1', { step: 1 });
+		expect(statuses(await sendEmailWithSendgrid(list2, { transport: sg2, store }, { backoff: noWait }))).toEqual({ sent: 4, failed: 2 });
+		const [first, second] = split.map((b) => (JSON.parse(b) as MailSendBody).personalizations);
+		expect(second).toEqual(first.filter((_p, i) => i !== 1 && i !== 3));
+	});
+
 	it('retries a 500 and then succeeds; gives up after max retries with status retry (re-sendable)', async () => {
 		const ok = await sendEmailWithSendgrid(payloads(5), { transport: new ScriptedSendGrid([err(500)]), store }, { backoff: noWait });
 		expect(statuses(ok)).toEqual({ sent: 5 });
