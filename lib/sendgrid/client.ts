@@ -7,7 +7,7 @@
  */
 import { Client } from '@sendgrid/client';
 import type { MailSendBody } from './mailRequest';
-import { type JsonLease, jsonBuffer, leaseJsonBuffer } from './jsonBody';
+import { jsonBuffer } from './jsonBody';
 import { clip, redactDetail, redactSecrets, redactUrl } from '../redact';
 import { CampaignError } from '../errors';
 
@@ -132,9 +132,6 @@ export function normalizeBaseUrl(url: string | undefined): string {
 	return u + '/';
 }
 
-/** A mail send's body carries its request's number under this key (see toJson in createSendGridTransport). */
-const LEASE = Symbol('bodyLease');
-
 export function createSendGridTransport(config: SendGridConfig): SendGridTransport {
 	if (!config.apiKey || !config.apiKey.trim())
 		throw new SendGridApiError('The SendGrid API credential has no API key — paste one from SendGrid → Settings → API Keys', 401, [], {});
@@ -152,20 +149,8 @@ export function createSendGridTransport(config: SendGridConfig): SendGridTranspo
 	client.setDefaultRequest('baseUrl', baseUrl);
 	client.setDefaultRequest('timeout' as never, (config.timeoutMs ?? 30_000) as never);
 	// A body leaves as a Buffer written a member at a time (jsonBody.ts) instead of axios' one big
-	// JSON.stringify string, which would outlive the request in V8's old generation. A mail send's body carries its request's number under LEASE (a symbol key: not in the JSON, and a
-	// number, so it survives the clients' copies of the body): its body is written into a pooled buffer,
-	// which goes back to the pool once SendGrid has answered that request.
-	const leases = new Map<number, JsonLease>();
-	let nextLease = 0;
-	const toJson = (data: unknown) => {
-		if (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data)) return data;
-		const id = (data as { [LEASE]?: number })[LEASE];
-		if (typeof id !== 'number') return jsonBuffer(data);
-		leases.get(id)?.drop();
-		const lease = leaseJsonBuffer(data);
-		leases.set(id, lease);
-		return lease.body;
-	};
+	// JSON.stringify string, which would outlive the request in V8's old generation.
+	const toJson = (data: unknown) => (data === undefined || data === null || typeof data === 'string' || Buffer.isBuffer(data) ? data : jsonBuffer(data));
 	client.setDefaultRequest('transformRequest' as never, [toJson] as never);
 
 	return {
@@ -174,17 +159,8 @@ export function createSendGridTransport(config: SendGridConfig): SendGridTranspo
 				// The body is already in SendGrid's wire format (mailRequest.ts), so it goes straight to the
 				// client @sendgrid/mail sends with: its Mail helper would deep-clone and re-case 1,000
 				// personalizations per request (2 s of CPU per 100,000 recipients) to produce the same JSON.
-				const id = nextLease++;
-				try {
-					const [response] = await client.request({ method: 'POST', url: '/v3/mail/send', body: { ...body, [LEASE]: id } as unknown as object });
-					// Answered (2xx): SendGrid read the whole body, so its buffer may carry the next one.
-					leases.get(id)?.reuse();
-					return { status: response.statusCode, headers: lowerHeaders(response.headers), body: response.body };
-				} finally {
-					// No answer, or an error answer that may have come before the body was read: never reused.
-					leases.get(id)?.drop();
-					leases.delete(id);
-				}
+				const [response] = await client.request({ method: 'POST', url: '/v3/mail/send', body: body as unknown as object });
+				return { status: response.statusCode, headers: lowerHeaders(response.headers), body: response.body };
 			} catch (e) {
 				throw toApiError(e, 'mail send', secrets);
 			}
