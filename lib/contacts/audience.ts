@@ -90,8 +90,7 @@ export function mergeAudience(a: AudienceReport | undefined, b: AudienceReport |
 	return out;
 }
 
-/** A contact's field by the name given, or by its merge-field form ("Time Zone" → time_zone). */
-/** A contact field by its name or its merge-field form (`mergeName`: mergeFieldName(field), worked out once per planner, not per contact). */
+/** A contact's field by the name given, or by its merge-field form ("Time Zone" → time_zone): `mergeName` is mergeFieldName(field), worked out once per planner, not per contact. */
 function fieldOf(c: Contact, field: string, mergeName: string): string | undefined {
 	const v = c[field] ?? c[mergeName];
 	return typeof v === 'string' && v.trim() !== '' ? v : undefined;
