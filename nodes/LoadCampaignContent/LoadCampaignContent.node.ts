@@ -8,7 +8,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { getDynamicTemplates } from '../shared/sendGridLists';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
-import { CONTACTS_IN_JSON_LIMIT, contactBatchItem } from '../shared/batchFiles';
+import { CONTACTS_IN_JSON_LIMIT, contactBatchItem, withContactFiles } from '../shared/batchFiles';
 
 const contactsAsProperty: INodeProperties = {
 	displayName: 'Contacts',
@@ -53,15 +53,26 @@ export class LoadCampaignContent implements INodeType {
 	methods = { credentialTest: { campaignDatabaseConnectionTest }, loadOptions: { getDynamicTemplates } };
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const all = this.getInputData();
+		let all = this.getInputData();
 		const node = this.getNode();
 		const source = this.getNodeParameter('contactSource', 0) as string;
 		const listField = source === 'items' ? ((this.getNodeParameter('contactsField', 0, '') as string) || '') : '';
 		// Input items that are not what the contacts parameters say become error items of their own (Continue On Fail).
 		const errors: INodeExecutionData[] = [];
+		const unreadable = new Map<number, Error>();
+		// Batches of an earlier Load Campaign Content with their contacts in a binary file each: read into their `contacts` list.
+		if (listField === 'contacts' && all.some((it) => typeof (it.json as Record<string, unknown>).contacts_file === 'string')) {
+			const read = await withContactFiles(this, all);
+			all = read.items;
+			for (const b of read.bad) unreadable.set(b.item, b.error);
+		}
 		const kept: number[] = [];
 		for (const [i, item] of all.entries()) {
-			if (listField && !Array.isArray((item.json as Record<string, unknown>)[listField])) {
+			const bad = unreadable.get(i);
+			if (bad) {
+				if (!this.continueOnFail()) throw nodeError(node, bad, i);
+				errors.push(errorItem(node, bad, i));
+			} else if (listField && !Array.isArray((item.json as Record<string, unknown>)[listField])) {
 				const e = inputError(`Item ${i} has no array in "${listField}"`, 'contactsField', 'Set Contacts List Field to the field holding each item\'s array of contacts, or leave it empty when each item is one contact').atItem(i);
 				if (!this.continueOnFail()) throw nodeError(node, e, i);
 				errors.push(errorItem(node, e, i));

@@ -214,3 +214,27 @@ it("the Campaign Agent's input-items source reads Load Campaign Content's batche
 	const broken = loaded[0].map((b, i) => (i === 1 ? { ...b, binary: { contacts: { ...b.binary!.contacts, data: Buffer.from('{not json').toString('base64') } } } : b));
 	await expect(readContactSource(context({ contactSource: 'items', contactsField: 'contacts', emailField: 'email' }, broken), broken)).rejects.toThrow(/Item 1's contacts file \(binary property "contacts"\) cannot be read/);
 });
+
+it("Load Campaign Content fed its own batches whose contacts are in files (Contacts List Field: contacts) loads every contact; an unreadable file fails its item, and with Continue On Fail the others load", async () => {
+	const loaded = await new LoadCampaignContent().execute.call(
+		context({ ...campaignParams, contactSource: 'csvText', csvText: csvOf(contacts(N, 'reload.example')), csvOptions: {}, outputMode: 'batches', batchSize: 1000, runId: 'run-reload' }),
+	);
+	expect(loaded[0].every((b) => b.json.contacts_file === 'contacts' && b.json.contacts === undefined)).toBe(true);
+	const params = { ...campaignParams, contactSource: 'items', contactsField: 'contacts', emailField: 'email', outputMode: 'batches', batchSize: 1000, contactsAs: 'json', runId: 'run-reload-2' };
+	const again = await new LoadCampaignContent().execute.call(context(params, loaded[0]));
+	const emails = again[0].flatMap((b) => (b.json.contacts as Array<{ email: string }>).map((c) => c.email));
+	expect(emails).toHaveLength(N);
+	expect(new Set(emails).size).toBe(N);
+	// Each contact pairs with the input batch it came from.
+	expect(again[0].map((b) => b.pairedItem)).toEqual([{ item: 0 }, { item: 1 }, { item: 2 }]);
+
+	const broken = loaded[0].map((b, i) => (i === 1 ? { ...b, binary: { contacts: { ...b.binary!.contacts, data: Buffer.from('{not json').toString('base64') } } } : b));
+	await expect(new LoadCampaignContent().execute.call(context(params, broken))).rejects.toThrow(/Item 1's contacts file \(binary property "contacts"\) cannot be read/);
+	const partial = await new LoadCampaignContent().execute.call(context(params, broken, true));
+	// The unreadable batch on the Invalid output, naming the file; the two others loaded.
+	expect(partial[1]).toHaveLength(1);
+	expect(String(partial[1][0].json.error)).toMatch(/Item 1's contacts file/);
+	expect(partial[1][0].pairedItem).toEqual({ item: 1 });
+	expect(partial[0].reduce((n, b) => n + (b.json.contacts as unknown[]).length, 0)).toBe(1500);
+	expect(partial[0].map((b) => b.pairedItem)).toEqual([{ item: 0 }, { item: 2 }]);
+});
