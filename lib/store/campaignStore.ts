@@ -212,20 +212,17 @@ export class CampaignStore {
 		if (rows.length === 0) return { claimed: [], existing: [], suppressed: new Map(), deferred: [] };
 		// Claimed but never confirmed by a processed event for this long (and past its send_at): SendGrid did not take it, send again.
 		const reclaimAfter = options.reclaimUnconfirmedAfterSeconds ?? null;
-		// Each address lower-cased once (every lookup below is by the lower-case address).
+		// Each address lower-cased once (every lookup below is by the lower-case address); rows are
+		// worked on by their index in the caller's list, which is also the caller's order.
 		const lower = rows.map((r) => r.email.toLowerCase());
-		// Past the daily cap, the first addresses in the caller's order go out today.
-		const callerOrder = new Map(lower.map((e, i) => [e, i]));
 		// One lock order for everyone (sorted addresses), so concurrent claimers never deadlock.
 		const order = lower.map((_e, i) => i).sort((a, b) => (lower[a] < lower[b] ? -1 : lower[a] > lower[b] ? 1 : 0));
-		const keyOf = new Map<ClaimRow, string>();
-		rows = order.map((i) => (keyOf.set(rows[i], lower[i]), rows[i]));
 		const outcome = await this.db.transaction(async (tx): Promise<ClaimOutcome> => {
 			// A paused campaign or account claims nobody: unsent recipients stay unclaimed until it is resumed.
 			const held = await holdIn(tx, options.holdScopes ?? []);
 			if (held) return { claimed: [], existing: [], suppressed: new Map(), deferred: [], held };
-			const suppressed = await this.suppressedIn(tx, rows.map((r) => keyOf.get(r)!), options.groupId, campaignId, true);
-			const wanted = rows.filter((r) => !suppressed.has(keyOf.get(r)!));
+			const suppressed = await this.suppressedIn(tx, order.map((i) => lower[i]), options.groupId, campaignId, true);
+			const wanted = order.filter((i) => !suppressed.has(lower[i]));
 			// The rows go as one JSON text, read back with json_to_recordset: per-element array literals
 			// (node-postgres' text[] encoding) were the claim's largest allocation, over 200 bytes a value.
 			const inserted = await tx.query<{ id: string; email: string }>(
@@ -247,7 +244,7 @@ export class CampaignStore {
 					campaignId,
 					runId,
 					step,
-					claimRowsJson(wanted),
+					claimRowsJson(wanted.map((i) => rows[i])),
 					CLAIMABLE,
 					reclaimAfter,
 					sourcesOf('claimed', 'reclaim'),
@@ -257,16 +254,15 @@ export class CampaignStore {
 			);
 			const idOf = new Map(inserted.rows.map((r) => [r.email, r.id]));
 			let claimed: ClaimedRow[] = [];
-			const claimedKey = new Map<ClaimedRow, string>();
+			/** Each claimed row's index in the caller's list. */
+			const claimedAt: number[] = [];
 			const others: string[] = [];
-			for (const r of wanted) {
-				const key = keyOf.get(r)!;
-				const id = idOf.get(key);
-				if (id === undefined) others.push(key);
+			for (const i of wanted) {
+				const id = idOf.get(lower[i]);
+				if (id === undefined) others.push(lower[i]);
 				else {
-					const c = { ...r, id };
-					claimed.push(c);
-					claimedKey.set(c, key);
+					claimed.push({ ...rows[i], id });
+					claimedAt.push(i);
 				}
 			}
 			let existing: ExistingDelivery[] = [];
@@ -288,7 +284,8 @@ export class CampaignStore {
 			if (options.dailyCap && claimed.length > 0) {
 				const quota = await this.reserveQuotaIn(tx, options.dailyCap, claimed.length);
 				if (quota.granted < claimed.length) {
-					const byOrder = [...claimed].sort((a, b) => callerOrder.get(claimedKey.get(a)!)! - callerOrder.get(claimedKey.get(b)!)!);
+					// Past the daily cap, the first addresses in the caller's order go out today.
+					const byOrder = claimed.map((c, k) => ({ c, at: claimedAt[k] })).sort((x, y) => x.at - y.at).map((x) => x.c);
 					deferred = byOrder.slice(quota.granted);
 					deferredReason = `${quota.limit} reached; goes out on the next run after ${options.dailyCap.day}`;
 					await this.transitionIn(tx, { runId, ids: deferred.map((d) => d.id), status: 'deferred', error: deferredReason });
