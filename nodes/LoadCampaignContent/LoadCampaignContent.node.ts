@@ -8,7 +8,7 @@ import { campaignDatabaseConnectionTest } from '../shared/databaseCredential';
 import { campaignFromParameters, campaignProperties } from '../shared/campaignFields';
 import { getDynamicTemplates } from '../shared/sendGridLists';
 import { PER_CONTACT_LIMIT, contactProperties } from '../shared/properties';
-import { CONTACTS_IN_JSON_LIMIT, contactBatchItem, withContactFiles } from '../shared/batchFiles';
+import { CONTACTS_IN_JSON_LIMIT, contactBatchItem, hasContactFiles, withContactFiles } from '../shared/batchFiles';
 
 const contactsAsProperty: INodeProperties = {
 	displayName: 'Contacts',
@@ -61,7 +61,7 @@ export class LoadCampaignContent implements INodeType {
 		const errors: INodeExecutionData[] = [];
 		const unreadable = new Map<number, Error>();
 		// Batches of an earlier Load Campaign Content with their contacts in a binary file each: read into their `contacts` list.
-		if (listField === 'contacts' && all.some((it) => typeof (it.json as Record<string, unknown>).contacts_file === 'string')) {
+		if (hasContactFiles(listField, all)) {
 			const read = await withContactFiles(this, all);
 			all = read.items;
 			for (const b of read.bad) unreadable.set(b.item, b.error);

@@ -48,6 +48,11 @@ export async function contactBatchItem(ctx: IExecuteFunctions, json: Record<stri
 	return { json: { ...json, contacts_file: CONTACTS_FILE, contact_count: contacts.length } as INodeExecutionData['json'], binary: { [CONTACTS_FILE]: binary } };
 }
 
+/** Load Campaign Content's batches with their contacts in files are among these items, read through Contacts List Field `contacts`: withContactFiles reads them. */
+export function hasContactFiles(listField: string, items: INodeExecutionData[]): boolean {
+	return listField === 'contacts' && items.some((it) => typeof (it.json as Record<string, unknown>).contacts_file === 'string');
+}
+
 /**
  * The input items with each batch's contacts file read into its `contacts` list (the items Load Campaign
  * Content made with Contacts in a binary file), for contactsFromItems; other items as they are. An item

@@ -14,7 +14,7 @@ import { type WarmupPlan, warmupPlan } from '../../lib/guard/warmup';
 import { contactPagesFromQuery, contactsFromQuery, parseQueryParameters } from '../../lib/store';
 import type { CampaignStore } from '../../lib/store';
 import { CREDENTIALS, chatModel, connectedChatModel, redisConnection, sendGrid } from './context';
-import { withContactFiles } from './batchFiles';
+import { hasContactFiles, withContactFiles } from './batchFiles';
 
 /** Parameter names differ where a node shows several groups at once (the agent). */
 export interface GroupNames {
@@ -211,7 +211,7 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 	}
 	const listField = ctx.getNodeParameter('contactsField', 0, '') as string;
 	// Load Campaign Content's batches of a large list carry their contacts in a binary file each (its Contacts option).
-	if (listField === 'contacts' && items.some((it) => typeof (it.json as Record<string, unknown>).contacts_file === 'string')) {
+	if (hasContactFiles(listField, items)) {
 		const read = await withContactFiles(ctx, items);
 		const bad = read.bad[0];
 		if (bad) throw new NodeOperationError(node, bad.error.message, { itemIndex: bad.item });
