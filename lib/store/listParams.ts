@@ -15,15 +15,20 @@ export function bigintArrayOf(n: number): string {
 	return `ARRAY(SELECT v::bigint FROM json_array_elements_text($${n}::json) AS t(v))`;
 }
 
-/** A lone surrogate's escape that is not itself an escaped backslash followed by "u…". */
-const LONE_SURROGATE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+/**
+ * One JSON escape, read from its backslash: a lone surrogate's `\udXXX` or any other escape's
+ * backslash and the character after it. Matching escapes left to right from each backslash keeps
+ * `\\` pairs together, so an escaped backslash before "udXXX" is never mistaken for an escape, and
+ * every match is decided in a fixed number of steps (linear in the text).
+ */
+const ESCAPE = /\\(?:ud[89a-f][0-9a-f]{2}|[^])/g;
 
 /**
  * JSON text Postgres accepts for these values: JSON.stringify escapes a lone surrogate (\udXXX),
  * which Postgres' json refuses; it becomes U+FFFD, as node-postgres' UTF-8 encoding of a text[] made it.
  */
 export function pgJson(text: string): string {
-	return text.includes('\\ud') ? text.replace(LONE_SURROGATE, '$1\\ufffd') : text;
+	return text.includes('\\ud') ? text.replace(ESCAPE, (escape) => (escape.length === 6 ? '\\ufffd' : escape)) : text;
 }
 
 /** The JSON text of a list parameter. */
