@@ -9,8 +9,11 @@
  * The parent (this file, under tsx) computes the config with the node's own readers over a stand-in
  * of n8n's execute context; the child (plainAgentChild.cjs) opens the I/O and runs the graph.
  *
- * CLI: `npx tsx bench/plainAgent.ts [--contacts 100000] [--runs 1] [--cpu-prof <dir>] [--package <dir>] [--no-checkpointer]` starts
- * the simulator (20 ms/request) and a test database itself.
+ * CLI: `npx tsx bench/plainAgent.ts [--contacts 100000] [--runs 1] [--cpu-prof <dir>] [--package <dir>] [--no-checkpointer]
+ * [--ballast-mb N] [--worker-old-mb M [--worker-young-mb Y]]` starts the simulator (20 ms/request) and a test database itself.
+ * --ballast-mb keeps N MB of long-lived objects in the child before the run (n8n's heap stands behind the
+ * node's run); --worker-old-mb runs the graph in a worker thread whose heap is capped at M MB old + Y MB
+ * young. Each run prints the child's RSS growth over its idle.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +23,7 @@ import { join, resolve } from 'node:path';
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { ensureNode24, installedPackage, packPackage } from '../scripts/n8n';
 import { campaignFromParameters } from '../nodes/shared/campaignFields';
-import { readCombinedCopyAndDelivery } from '../nodes/shared/readers';
+import { STREAM_LIMITS, readCombinedCopyAndDelivery } from '../nodes/shared/readers';
 import { postgresFromCredentials } from '../nodes/shared/context';
 import { audienceOptionsOf } from '../nodes/shared/audienceFields';
 import { parseColumnMap } from '../lib/contacts/loadContacts';
@@ -45,6 +48,10 @@ export interface PlainAgentOptions {
 	nodeArgs?: string[];
 	/** Run the graph without a checkpointer (to measure what checkpoints cost; the node always has one). */
 	noCheckpointer?: boolean;
+	/** Live heap (MB of long-lived objects) the child keeps before the run, standing in for n8n's own. */
+	ballastMb?: number;
+	/** Run the graph in a worker thread with these heap limits (an experiment: its own heap, apart from the main isolate's). */
+	worker?: { maxOldMb: number; maxYoungMb: number };
 }
 
 export interface PlainAgentResult {
@@ -62,6 +69,10 @@ export interface PlainAgentResult {
 	accepted?: number;
 	counts: Record<string, number>;
 	node: string;
+	/** The child's RSS: after the ballast, before the run; its peak during the run; the difference. */
+	idle_rss_mb: number;
+	peak_rss_mb: number;
+	rss_growth_mb: number;
 }
 
 /** A stand-in for n8n's execute context over fixed parameters: what the node's readers call. */
@@ -96,7 +107,8 @@ async function agentConfig(opts: PlainAgentOptions, campaignId: string) {
 		copy: copy.options,
 		sendOptions,
 		batchSize: parameters.batchSize as number,
-		csvOptions: { columnMap: parseColumnMap(undefined) },
+		// The node's streamed sources' limits (nodes/shared/readers.ts STREAM_LIMITS), as the agent gets them in n8n.
+		csvOptions: { columnMap: parseColumnMap(undefined), ...STREAM_LIMITS },
 		audience: audienceOptionsOf({}),
 	};
 }
@@ -110,7 +122,7 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 	const csvPath = opts.csvPath ?? join(tmp!, 'contacts.csv');
 	try {
 		if (!existsSync(csvPath)) writeFileSync(csvPath, csvOf(makeContacts(opts.contacts, 'plain.bench')));
-		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath, noCheckpointer: opts.noCheckpointer === true };
+		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath, noCheckpointer: opts.noCheckpointer === true, ballastMb: opts.ballastMb ?? 0, worker: opts.worker };
 		const before = await opts.simStats?.();
 		const t0 = performance.now();
 		const out = await new Promise<string>((done, fail) => {
@@ -127,7 +139,18 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 		});
 		const processWall = performance.now() - t0;
 		const after = await opts.simStats?.();
-		const r = JSON.parse(out.trim().split('\n').pop()!) as { contacts: number; counts: Record<string, number>; agent_ms: number; execute_ms: number; cpu_ms: number; load_ms: number; node: string };
+		const r = JSON.parse(out.trim().split('\n').pop()!) as {
+			contacts: number;
+			counts: Record<string, number>;
+			agent_ms: number;
+			execute_ms: number;
+			cpu_ms: number;
+			load_ms: number;
+			node: string;
+			idle_rss_mb: number;
+			peak_rss_mb: number;
+			rss_growth_mb: number;
+		};
 		return {
 			wall_s: r.execute_ms / 1000,
 			agent_s: r.agent_ms / 1000,
@@ -139,6 +162,9 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 			...(before && after ? { accepted: after.accepted - before.accepted } : {}),
 			counts: r.counts,
 			node: r.node,
+			idle_rss_mb: r.idle_rss_mb,
+			peak_rss_mb: r.peak_rss_mb,
+			rss_growth_mb: r.rss_growth_mb,
 		};
 	} finally {
 		if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -165,6 +191,8 @@ async function cli() {
 				packageDir: arg('package') ? resolve(arg('package')!) : undefined,
 				nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`] : undefined,
 				noCheckpointer: process.argv.includes('--no-checkpointer'),
+				ballastMb: Number(arg('ballast-mb') ?? 0),
+				worker: arg('worker-old-mb') ? { maxOldMb: Number(arg('worker-old-mb')), maxYoungMb: Number(arg('worker-young-mb') ?? 8) } : undefined,
 			});
 			console.log(JSON.stringify({ bench: 'plain-agent', ...r }));
 		}

@@ -4,14 +4,16 @@
  * built dist/ (the same files n8n loads), with the I/O the node builds (Postgres store, SendGrid
  * transport, shared rate limiter, StoreCheckpointSaver) and the CSV file read as a stream in 64 KiB
  * chunks, as the node reads an uploaded file n8n keeps on disk. Config: JSON in PLAIN_AGENT_CONFIG.
- * Prints one JSON line on stdout.
+ * Prints one JSON line on stdout, with the process's RSS before and during the run. Experiments:
+ * `ballastMb` keeps a live heap of that size first (n8n's own heap stands behind the node's run), and
+ * `worker` runs the graph in a worker thread with its own capped heap.
  */
 const { createReadStream, statSync } = require('node:fs');
 const { join } = require('node:path');
+const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 
-async function main() {
+async function main(cfg) {
 	const started = performance.now();
-	const cfg = JSON.parse(process.env.PLAIN_AGENT_CONFIG);
 	const dist = join(cfg.packageDir, 'dist');
 	const { runCampaignAgent } = require(join(dist, 'lib/agent/graph.js'));
 	const { StoreCheckpointSaver } = require(join(dist, 'lib/agent/checkpointer.js'));
@@ -53,8 +55,7 @@ async function main() {
 	const done = performance.now();
 	const cpu = process.cpuUsage(cpu0);
 	await closeAllStores();
-	process.stdout.write(
-		`${JSON.stringify({
+	return {
 			run_id: result.runId,
 			contacts: result.total,
 			counts: result.counts,
@@ -64,11 +65,49 @@ async function main() {
 			cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
 			load_ms: Math.round(loaded - started),
 			node: process.version,
-		})}\n`,
-	);
+	};
 }
 
-main().catch((e) => {
-	process.stderr.write(`${(e && e.stack) || e}\n`);
-	process.exit(1);
-});
+/**
+ * The process's RSS, sampled every 50 ms from the main thread: idle is taken after the ballast (a live
+ * heap standing in for n8n's own) and before the run; the run's modules load inside it, as in n8n's first run.
+ */
+function rssSampler() {
+	const mb = () => Math.round(process.memoryUsage.rss() / 1048576);
+	const idle = mb();
+	let peak = idle;
+	const t = setInterval(() => (peak = Math.max(peak, mb())), 50);
+	return () => (clearInterval(t), { idle_rss_mb: idle, peak_rss_mb: Math.max(peak, mb()), rss_growth_mb: Math.max(peak, mb()) - idle });
+}
+
+/** Long-lived objects of about `mb` MB, kept reachable for the whole run (n8n's heap is mostly such). */
+function ballast(mb) {
+	const keep = [];
+	for (let i = 0; i < mb * 1024; i++) keep.push({ id: i, name: `ballast ${i}`, data: new Array(100).fill(i) });
+	return keep;
+}
+
+async function top() {
+	const cfg = JSON.parse(process.env.PLAIN_AGENT_CONFIG);
+	const kept = ballast(cfg.ballastMb ?? 0);
+	if (kept.length) await new Promise((r) => setTimeout(r, 500));
+	const rss = rssSampler();
+	let out;
+	if (cfg.worker) {
+		// The run in a worker thread with a heap of its own, capped by resourceLimits: its garbage never enters the main isolate's heap.
+		out = await new Promise((done, fail) => {
+			const w = new Worker(__filename, { workerData: cfg, resourceLimits: { maxOldGenerationSizeMb: cfg.worker.maxOldMb, maxYoungGenerationSizeMb: cfg.worker.maxYoungMb } });
+			w.once('message', done);
+			w.once('error', fail);
+			w.once('exit', (code) => fail(new Error(`worker exited ${code} without a result`)));
+		});
+	} else out = await main(cfg);
+	process.stdout.write(`${JSON.stringify({ ...out, ...rss(), ballast_objects: kept.length, worker: cfg.worker ?? null })}\n`);
+}
+
+if (isMainThread)
+	top().catch((e) => {
+		process.stderr.write(`${(e && e.stack) || e}\n`);
+		process.exit(1);
+	});
+else main(workerData).then((r) => parentPort.postMessage(r));
