@@ -118,7 +118,7 @@ describe('every regex in lib/ and nodes/ runs in linear time', () => {
 		expect(problems[0]).toMatch(/sample\.ts:2: \/\(x\+\)\+y\/u is ReDoS-vulnerable \(exponential/);
 		expect(problems[1]).toMatch(/sample\.ts:3: RegExp\(`\^\$\{name\}:`, "im"\) — a RegExp built at run time cannot be checked/);
 		expect(problems[2]).toMatch(/sample\.ts:5: .* is ReDoS-vulnerable \(2nd degree polynomial/);
-		// The lookbehind that let a quadratic escape-run scan through a fuzzing CI run: now refused outright.
+		// A lookbehind (pgJson's old pattern), which recheck's fuzzer called quadratic in one CI run and safe in others: now refused outright.
 		expect(problems[3]).toMatch(/sample\.ts:6: .* could not be decided exactly \(unsupported/);
 	});
 
