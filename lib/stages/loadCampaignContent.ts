@@ -6,13 +6,20 @@ import { ContactChunk, ContactList, CsvData, CsvOptions, InvalidRow, RowOptions,
 import { Campaign, Contact, campaign as campaignSchema, parseOrThrow } from '../schemas';
 import { newRunId } from '../ids';
 import type { CampaignStore } from '../store';
+import type { ContactsQueryOptions } from '../store/contactsQuery';
 
 export type ContactSource =
 	| { kind: 'rows'; rows: Array<Record<string, unknown>>; options?: RowOptions }
 	/** CSV text, bytes, or a byte stream (n8n binary data); read as a stream under the options' limits. */
 	| { kind: 'csv'; data: CsvData; options?: CsvOptions }
 	/** Rows read a page at a time (a Postgres cursor); each call of `pages` reads the source again from its start. */
-	| { kind: 'pages'; pages: () => AsyncIterable<Array<Record<string, unknown>>>; options?: RowOptions };
+	| {
+			kind: 'pages';
+			pages: () => AsyncIterable<Array<Record<string, unknown>>>;
+			options?: RowOptions;
+			/** The query behind the pages, so a worker thread can run it through its own pool (lib/agent/agentWorker.ts). */
+			query?: { sql: string; options: ContactsQueryOptions };
+	  };
 
 export interface LoadCampaignInput {
 	campaign: unknown;

@@ -43,6 +43,8 @@ export interface PostgresConnection {
 	max?: number;
 	/** Postgres schema holding the tables (default public). */
 	schema?: string;
+	/** The connections' application_name in pg_stat_activity (the Campaign Agent's worker thread names its own). */
+	applicationName?: string;
 }
 
 /** Never echo the password: errors from pg can include the connection string (a URL with userinfo) in some paths. */
@@ -94,6 +96,7 @@ export async function connectPostgres(conn: PostgresConnection): Promise<SqlDriv
 		password: conn.password,
 		ssl,
 		connectionTimeoutMillis: 10_000,
+		...(conn.applicationName ? { application_name: conn.applicationName } : {}),
 	};
 	// The store's schema comes first; public stays readable for contact tables (Contacts Query).
 	const searchPath = schema ? `-c search_path=${schema},public` : '';

@@ -6,7 +6,7 @@
 import type { IExecuteFunctions, IHookFunctions, ILoadOptionsFunctions, INode, IWebhookFunctions } from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CampaignStore, PostgresConnection, getCampaignStore, defaultEmbeddedDir } from '../../lib/store';
-import { SendGridTransport, createSendGridTransport, sendGridBaseUrl } from '../../lib/sendgrid/client';
+import { SendGridConfig, SendGridTransport, createSendGridTransport, sendGridBaseUrl } from '../../lib/sendgrid/client';
 import { ChatModel, createChatModel } from '../../lib/llm/client';
 import { chatModelFromLangChain, isLangChainChatModel } from '../../lib/llm/langchain';
 import { CampaignError } from '../../lib/errors';
@@ -55,11 +55,13 @@ export async function campaignStore(ctx: Ctx): Promise<CampaignStore> {
 	}
 }
 
-export async function sendGrid(ctx: Ctx, timeoutMs?: number): Promise<{ transport: SendGridTransport; account: string; webhookPublicKey?: string }> {
+export async function sendGrid(ctx: Ctx, timeoutMs?: number): Promise<{ transport: SendGridTransport; account: string; webhookPublicKey?: string; config: SendGridConfig }> {
 	const c = (await ctx.getCredentials(CREDENTIALS.sendGrid)) as Record<string, unknown>;
 	const apiKey = String(c.apiKey ?? '');
 	const baseUrl = sendGridBaseUrl(c.region, c.baseUrl);
 	return {
+		// The settings the transport was made from: the Campaign Agent's worker thread makes its own (lib/agent/agentWorker.ts).
+		config: { apiKey, baseUrl, timeoutMs },
 		transport: createSendGridTransport({ apiKey, baseUrl, timeoutMs }),
 		account: accountKey(apiKey, baseUrl),
 		webhookPublicKey: c.webhookPublicKey ? String(c.webhookPublicKey) : undefined,

@@ -5,7 +5,7 @@ import type { ContactSource } from '../../lib/stages/loadCampaignContent';
 import type { GenerateOptions } from '../../lib/stages/generateEmailCopy';
 import type { SendOptions } from '../../lib/stages/sendEmailWithSendgrid';
 import type { ChatModel } from '../../lib/llm/client';
-import type { SendGridTransport } from '../../lib/sendgrid/client';
+import type { SendGridConfig, SendGridTransport } from '../../lib/sendgrid/client';
 import { type SendOverrides, parseFrom, parseIpPoolName } from '../../lib/sendgrid/senders';
 import { RateLimiter, sharedLimiter, sharedRedisLimiter } from '../../lib/sendgrid/rateLimiter';
 import { CsvOptions, checkCsvSize, parseColumnMap, parseFieldList } from '../../lib/contacts/loadContacts';
@@ -70,6 +70,8 @@ export async function readCopy(ctx: IExecuteFunctions, names: GroupNames = {}): 
 export interface Delivery {
 	dryRun: boolean;
 	transport?: SendGridTransport;
+	/** What the transport was made from (a worker thread makes its own); holds the API key, never output. */
+	transportConfig?: SendGridConfig;
 	limiter?: RateLimiter;
 	options: SendOptions;
 	unsubscribeGroupId?: number;
@@ -102,6 +104,7 @@ export async function readDelivery(ctx: IExecuteFunctions, names: GroupNames = {
 	if (!dryRun) {
 		const sg = await sendGrid(ctx, Number(limits.timeoutMs ?? 30000));
 		delivery.transport = sg.transport;
+		delivery.transportConfig = sg.config;
 		delivery.options.account = sg.account;
 		const rates = { requestsPerSecond: Number(limits.requestsPerSecond ?? 20), emailsPerSecond: Number(limits.emailsPerSecond ?? 0) };
 		// With a Campaign Redis credential the limit holds across queue-mode workers; else per process.
@@ -204,7 +207,7 @@ export async function readContactSource(ctx: IExecuteFunctions, items: INodeExec
 		};
 		if (mode.stream) {
 			const limits = { maxRows: STREAM_LIMITS.maxRows };
-			return { kind: 'pages', pages: () => contactPagesFromQuery(store, sql, { ...query, ...limits }), options: { emailField, ...limits } };
+			return { kind: 'pages', pages: () => contactPagesFromQuery(store, sql, { ...query, ...limits }), options: { emailField, ...limits }, query: { sql, options: { ...query, ...limits } } };
 		}
 		const rows = await contactsFromQuery(store, sql, query);
 		return { kind: 'rows', rows, options: { emailField } };
