@@ -1,7 +1,7 @@
 /**
  * workflows/campaign-agent.json in a real n8n: 1,000,000 contacts from a CSV file on disk (Read/Write
- * Files from Disk → the Campaign Agent, which streams it a chunk at a time), `n8n execute` killed
- * (SIGKILL) about half way, the run resumed from its Postgres checkpoint. Requests that were in flight
+ * Files from Disk → the Campaign Agent, which streams it a chunk at a time, in its worker thread),
+ * `n8n execute` killed (SIGKILL) about half way, the run resumed from its Postgres checkpoint in n8n's main thread. Requests that were in flight
  * at the kill are reconciled through SendGrid's processed events (SendGrid Trigger); every contact gets
  * exactly one message. The SendGrid simulator runs in its own process (a million accepted messages
  * would otherwise sit in the test's heap).
@@ -14,6 +14,7 @@ import { deliveryStatuses } from '../helpers/tally';
 import { writeContactsCsv } from '../helpers/fixtures';
 import { startSimulatorProcess, type SimulatorProcess } from '../simulators/serve';
 import type { SendGridEvent } from '../simulators/sendgridServer';
+import { WORKER_APPLICATION_NAME } from '../../lib/agent/agentWorker';
 
 jest.setTimeout(40 * 60_000);
 
@@ -46,6 +47,10 @@ function agentWorkflow(runId: string, resume: boolean) {
 		dryRun: false,
 		runId,
 		resume,
+		// The killed run in its worker thread (Run Agent In → Worker Thread), the resumed one in n8n's main
+		// thread: a run picks up from another's checkpoints whatever thread it ran in (what a worker that
+		// ran out of its heap tells the user to do). Worker-to-worker resume: test/integration/agent-worker.test.ts.
+		runIn: resume ? 'main' : 'worker',
 		limits: { requestsPerSecond: 25, concurrency: 4 },
 		deliveryOptions: { resendUnconfirmedAfterMinutes: 0.01 },
 	});
@@ -60,7 +65,10 @@ it('resumes after SIGKILL: 1,000,000 contacts streamed from a file, each exactly
 	const { id } = await n8n.importWorkflow(agentWorkflow(runId, false), creds);
 	const first = n8n.execute(id, 30 * 60_000);
 	await eventually(async () => (await sim.stats()).accepted >= N / 2, 'half of the campaign to be accepted', 20 * 60_000, 500);
+	// The run is in its worker thread: the worker's own pool is connected under its own name.
+	const workerConnections = await q<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [WORKER_APPLICATION_NAME]);
 	first.process!.kill('SIGKILL');
+	expect(workerConnections[0].n).toBeGreaterThanOrEqual(1);
 	await first.catch(() => undefined);
 	// Requests the dead process had sent still land at SendGrid; their processed events come too.
 	let last = -1;

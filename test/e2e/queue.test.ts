@@ -89,9 +89,13 @@ it('runs campaign-agent.json twice at once on two workers: each contact gets exa
 	expect(r.sg.duplicateRecipients()).toEqual([]);
 	expect(await deliveryStatuses(q, 'queue-agent')).toEqual({ sent: 3000 });
 	// Both workers took part, each running the package's Campaign Agent node of its execution to success.
+	// The store marks a run finished when the node ends; n8n saves the execution's end after that, so
+	// each worker's executions are read until none is still "running" (a loaded machine widens that gap).
 	for (const w of ['worker0', 'worker1']) {
-		const ran = await Promise.all(startedBy(n8n, w).map((e) => execution(n8n, e)));
-		expect(ran.map((e) => ({ status: e.status, agent: e.runData['Campaign Agent']?.map((run) => run.executionStatus) }))).toContainEqual({ status: 'success', agent: ['success'] });
+		const executions = async () =>
+			(await Promise.all(startedBy(n8n, w).map((e) => execution(n8n, e)))).map((e) => ({ status: e.status, agent: e.runData['Campaign Agent']?.map((run) => run.executionStatus) }));
+		await eventually(async () => (await executions()).every((e) => e.status !== 'running' && e.status !== 'new'), `${w}'s executions to be saved as ended`, 60_000, 500);
+		expect(await executions()).toContainEqual({ status: 'success', agent: ['success'] });
 	}
 	// ...with the package from the nodes folder the main loaded it from: every process runs on the same
 	// user folder (read from the process itself), n8n's own install has no copy of the package and no
