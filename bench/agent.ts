@@ -5,6 +5,7 @@
  *
  *   npm run bench:agent                              100,000 contacts
  *   npm run bench:agent -- --contacts 1000000        100,000 and 1,000,000 side by side
+ *   npm run bench:agent -- --run-in main             the agent in n8n's main thread (default: its worker thread)
  *
  * In the same run: the five stage nodes on (at most) 100,000 contacts from an uploaded CSV (the
  * baseline: they hold every contact in n8n's items), and the same graph in a plain Node 24 process
@@ -25,6 +26,9 @@ const BASE = Math.min(N, 100_000);
 /** `--sources csv` runs one source only (both by default). */
 const SOURCES = (arg('sources') ?? 'csv,postgres').split(',').filter((x): x is 'csv' | 'postgres' => x === 'csv' || x === 'postgres');
 
+/** `--run-in main` runs the agent in n8n's main thread; by default in its worker thread (Run Agent In → Worker Thread). */
+const RUN_IN = arg('run-in') === 'main' ? 'main' : 'worker';
+
 type Source = { kind: 'csv'; path: string } | { kind: 'postgres'; table: string };
 
 /** Webhook → (Read/Write Files from Disk →) Campaign Agent, one workflow per run (its own path and campaign). */
@@ -34,7 +38,7 @@ function agentWorkflow(tag: string, source: Source) {
 		source.kind === 'csv'
 			? { contactSource: 'csvBinary', binaryPropertyName: 'data' }
 			: { contactSource: 'postgres', contactsQuery: `SELECT email, first_name FROM ${source.table} ORDER BY id`, contactsQueryParameters: '', emailField: 'email' };
-	const agent = { id: 'a', name: 'Campaign Agent', type: ours('campaignAgent'), typeVersion: 1, position: [440, 0], parameters: { ...agentParameters(`bench-agent-${tag}`), ...agentSource } };
+	const agent = { id: 'a', name: 'Campaign Agent', type: ours('campaignAgent'), typeVersion: 1, position: [440, 0], parameters: { ...agentParameters(`bench-agent-${tag}`), ...agentSource, runIn: RUN_IN } };
 	const read = { id: 'r', name: 'Read CSV', type: 'n8n-nodes-base.readWriteFile', typeVersion: 1.1, position: [220, 0], parameters: { operation: 'read', fileSelector: source.kind === 'csv' ? source.path : '', options: {} } };
 	const nodes = source.kind === 'csv' ? [hook, read, agent] : [hook, agent];
 	const chain = nodes.map((n) => n.name);
@@ -94,8 +98,12 @@ async function main() {
 		const stages = await runCampaign(rig, 'pipeline', BASE);
 		console.log(`five stage nodes ${BASE} contacts: ${stages.wall_s} s, ${stages.requests} requests, n8n RSS peak ${stages.peak_rss_mb} MB`);
 		// The same package n8n runs (its nodes folder), so both measure the same code.
-		const plain = await runPlainAgent({ simBaseUrl: rig.sim.baseUrl, db: rig.db.connection, contacts: BASE, simStats: () => rig.sim.stats(), packageDir: join(rig.n8n.nodesFolder, 'node_modules', 'n8n-nodes-email-campaign-agent') });
-		console.log(`plain Node 24 ${BASE} contacts: ${plain.wall_s} s (graph ${plain.agent_s} s)`);
+		const packageDir = join(rig.n8n.nodesFolder, 'node_modules', 'n8n-nodes-email-campaign-agent');
+		// The same run outside n8n, in the same thread arrangement as the agent's runs (and, for a worker run, in the main thread too).
+		const plain = await runPlainAgent({ simBaseUrl: rig.sim.baseUrl, db: rig.db.connection, contacts: BASE, simStats: () => rig.sim.stats(), packageDir, runIn: RUN_IN });
+		console.log(`plain Node 24 ${BASE} contacts (${RUN_IN} thread): ${plain.wall_s} s (graph ${plain.agent_s} s)`);
+		const plainMain = RUN_IN === 'main' ? plain : await runPlainAgent({ simBaseUrl: rig.sim.baseUrl, db: rig.db.connection, contacts: BASE, simStats: () => rig.sim.stats(), packageDir, runIn: 'main' });
+		if (plainMain !== plain) console.log(`plain Node 24 ${BASE} contacts (main thread): ${plainMain.wall_s} s`);
 
 		const stats = await rig.sim.stats();
 		const lost = runs.reduce((sum, r) => sum + (r.contacts - r.accepted), 0);
@@ -107,6 +115,7 @@ async function main() {
 		if (lost !== 0 || stats.duplicates.length !== 0) console.error(`LOST ${lost}, DUPLICATES ${stats.duplicates.length}`);
 		report({
 			bench: 'agent',
+			run_in: RUN_IN,
 			contacts: N,
 			requests: main.requests,
 			wall_s: main.wall_s,
@@ -123,6 +132,7 @@ async function main() {
 			baseline_wall_s: stages.wall_s,
 			baseline_peak_rss_mb: stages.peak_rss_mb,
 			plain_node_wall_s: plain.wall_s,
+			plain_node_main_thread_wall_s: plainMain.wall_s,
 			in_n8n_vs_plain: Math.round((base.wall_s / plain.wall_s) * 100) / 100,
 			stage_nodes_vs_agent: Math.round((stages.wall_s / base.wall_s) * 100) / 100,
 		});

@@ -10,10 +10,11 @@
  * of n8n's execute context; the child (plainAgentChild.cjs) opens the I/O and runs the graph.
  *
  * CLI: `npx tsx bench/plainAgent.ts [--contacts 100000] [--runs 1] [--cpu-prof <dir>] [--package <dir>] [--no-checkpointer]
- * [--ballast-mb N] [--worker-old-mb M [--worker-young-mb Y]]` starts the simulator (20 ms/request) and a test database itself.
+ * [--ballast-mb N] [--worker-old-mb M [--worker-young-mb Y]] [--run-in worker]` starts the simulator (20 ms/request) and a test database itself.
  * --ballast-mb keeps N MB of long-lived objects in the child before the run (n8n's heap stands behind the
  * node's run); --worker-old-mb runs the graph in a worker thread whose heap is capped at M MB old + Y MB
- * young. Each run prints the child's RSS growth over its idle.
+ * young; --run-in worker runs it as the node's Run Agent In → Worker Thread does (the package's own
+ * runAgentInWorker). Each run prints the child's RSS growth over its idle.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -52,6 +53,8 @@ export interface PlainAgentOptions {
 	ballastMb?: number;
 	/** Run the graph in a worker thread with these heap limits (an experiment: its own heap, apart from the main isolate's). */
 	worker?: { maxOldMb: number; maxYoungMb: number };
+	/** 'worker': as the node's Run Agent In → Worker Thread (the package's runAgentInWorker); default: the main thread. */
+	runIn?: 'main' | 'worker';
 }
 
 export interface PlainAgentResult {
@@ -122,7 +125,7 @@ export async function runPlainAgent(opts: PlainAgentOptions): Promise<PlainAgent
 	const csvPath = opts.csvPath ?? join(tmp!, 'contacts.csv');
 	try {
 		if (!existsSync(csvPath)) writeFileSync(csvPath, csvOf(makeContacts(opts.contacts, 'plain.bench')));
-		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath, noCheckpointer: opts.noCheckpointer === true, ballastMb: opts.ballastMb ?? 0, worker: opts.worker };
+		const config = { ...(await agentConfig(opts, campaignId)), packageDir, csvPath, noCheckpointer: opts.noCheckpointer === true, ballastMb: opts.ballastMb ?? 0, worker: opts.worker, runIn: opts.runIn ?? 'main' };
 		const before = await opts.simStats?.();
 		const t0 = performance.now();
 		const out = await new Promise<string>((done, fail) => {
@@ -192,6 +195,7 @@ async function cli() {
 				nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(prof)}`] : undefined,
 				noCheckpointer: process.argv.includes('--no-checkpointer'),
 				ballastMb: Number(arg('ballast-mb') ?? 0),
+				runIn: arg('run-in') === 'worker' ? 'worker' : 'main',
 				worker: arg('worker-old-mb') ? { maxOldMb: Number(arg('worker-old-mb')), maxYoungMb: Number(arg('worker-young-mb') ?? 8) } : undefined,
 			});
 			console.log(JSON.stringify({ bench: 'plain-agent', ...r }));

@@ -38,20 +38,29 @@ async function main(cfg) {
 	};
 	const runId = cfg.runId || newRunId();
 	const cpu0 = process.cpuUsage();
-	const result = await runCampaignAgent(
-		{
-			campaign: cfg.campaign,
-			contacts: { kind: 'csv', data, options: { ...cfg.csvOptions, sizeBytes } },
-			steps: undefined,
-			batchSize: cfg.batchSize,
-			copy: cfg.copy,
-			sendOptions: { ...cfg.sendOptions, account },
-			keepRows: false,
-			audience: cfg.audience,
-		},
-		{ store, send: { transport, store, limiter }, generate: { chat: undefined, store } },
-		{ runId, resume: false, checkpointer: cfg.noCheckpointer ? undefined : new StoreCheckpointSaver(store) },
-	);
+	const config = {
+		campaign: cfg.campaign,
+		contacts: { kind: 'csv', data, options: { ...cfg.csvOptions, sizeBytes } },
+		steps: undefined,
+		batchSize: cfg.batchSize,
+		copy: cfg.copy,
+		sendOptions: { ...cfg.sendOptions, account },
+		keepRows: false,
+		audience: cfg.audience,
+	};
+	let result;
+	if (cfg.runIn === 'worker') {
+		// The node's Run Agent In → Worker Thread: the package's own runAgentInWorker, the limiter and the file stream answered from here.
+		const { runAgentInWorker, workerContactSource } = require(join(dist, 'lib/agent/agentWorker.js'));
+		const { contacts, stream } = workerContactSource(config.contacts);
+		const job = { config: { ...config, contacts }, postgres: cfg.postgres, sendgrid: { apiKey: cfg.apiKey, baseUrl, timeoutMs: cfg.timeoutMs }, limiter: true, runId, resume: false };
+		result = await runAgentInWorker(job, { limiter }, stream);
+	} else
+		result = await runCampaignAgent(
+			config,
+			{ store, send: { transport, store, limiter }, generate: { chat: undefined, store } },
+			{ runId, resume: false, checkpointer: cfg.noCheckpointer ? undefined : new StoreCheckpointSaver(store) },
+		);
 	const done = performance.now();
 	const cpu = process.cpuUsage(cpu0);
 	await closeAllStores();
