@@ -25,6 +25,7 @@ import { clip, isSecretName, redactDetail, redactSecrets, redactUrl } from '../.
 import { normalizeBaseUrl } from '../../lib/sendgrid/client';
 import { unsubscribeLink } from '../../lib/sendgrid/mailRequest';
 import { accountKey } from '../../lib/sendgrid/rateLimiter';
+import { jsonList } from '../../lib/store/listParams';
 import { parsePublicKey, publicKeyBase64 } from '../../lib/events/signature';
 import { canonicalTimeZone, isValidTimeZone, parseLocalTime } from '../../lib/sequences/schedule';
 import { normalizeLanguage } from '../../lib/llm/language';
@@ -177,6 +178,8 @@ const TARGETS: Target[] = [
 	// (cut where it does not split a surrogate pair: the test's own encodeURIComponent refuses half an emoji).
 	{ name: 'unsubscribeLink', run: (s) => unsubscribeLink(`https://acme.example/u?x=${encodeURIComponent(wholeCharacters(s, 64 * 1024))}`, { email: 'a@example.com', delivery_id: 'd1', fields: {} }, 'c1', 1) },
 	{ name: 'accountKey', run: (s) => accountKey(s, s) },
+	// A list parameter's JSON for Postgres: the text, and the text then a lone surrogate, so the escape rewrite runs over all of it.
+	{ name: 'jsonList', run: (s) => jsonList([s, `${s}\ud800`, null]) },
 	// A credential field pasted by the workflow's owner, not hostile text: 64 KB is far beyond any key (about 5 MB takes it over a second).
 	{ name: 'publicKeyBase64 and parsePublicKey (64 KB)', run: (s) => [publicKeyBase64(s.slice(0, 64 * 1024)), parsePublicKey(s.slice(0, 64 * 1024))], refuses: anyError },
 	{ name: 'isValidTimeZone', run: (s) => isValidTimeZone(s) },
