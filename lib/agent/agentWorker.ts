@@ -28,7 +28,6 @@ import type { SendGridConfig } from '../sendgrid/client';
 import type { SendStats } from '../store/metrics';
 import type { ChatModel, ChatRequest } from '../llm/client';
 import type { PostgresConnection } from '../store/driver';
-import type { ContactsQueryOptions } from '../store/contactsQuery';
 import { CampaignError, type CampaignErrorContext } from '../errors';
 
 /** The worker's heap: measured (bench/plainAgent.ts --worker-old-mb) as the smallest that keeps the agent's speed within about 20 %. */
@@ -37,11 +36,8 @@ export const WORKER_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeM
 /** The worker's Postgres connections call themselves this in pg_stat_activity (what a DBA, and the e2e test, sees of it). */
 export const WORKER_APPLICATION_NAME = 'n8n campaign agent worker';
 
-/** A contacts query the worker runs itself, through its own pool (the same SQL, parameters and limits). */
-export interface WorkerContactsQuery {
-	sql: string;
-	options: ContactsQueryOptions;
-}
+/** A contacts query the worker runs itself, through its own pool (the same SQL, parameters and limits): the one a paged source carries. */
+export type WorkerContactsQuery = NonNullable<Extract<ContactSource, { kind: 'pages' }>['query']>;
 
 /** The contacts source as the worker gets it: data that can be copied, or a stream read from the main thread. */
 export type WorkerContactSource =
@@ -136,9 +132,10 @@ function workerScript(): { code: string } {
 }
 
 /** The contacts source in a form the worker can take, and the byte stream the main thread keeps serving. */
-export function workerContactSource(source: ContactSource, query?: WorkerContactsQuery): { contacts: WorkerContactSource; stream?: AsyncIterable<Uint8Array | string> } {
+export function workerContactSource(source: ContactSource): { contacts: WorkerContactSource; stream?: AsyncIterable<Uint8Array | string> } {
 	if (source.kind === 'rows') return { contacts: { kind: 'rows', rows: source.rows, options: source.options } };
 	if (source.kind === 'pages') {
+		const query = source.query;
 		if (!query) throw new CampaignError('A paged contacts source needs its query to run in a worker thread', { field: 'contactSource' });
 		return { contacts: { kind: 'query', query, options: source.options } };
 	}

@@ -7,13 +7,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { runCampaignAgent, type AgentConfig, type AgentRunResult } from './graph';
 import { StoreCheckpointSaver } from './checkpointer';
-import { type FromWorker, type ToWorker, type WireError, type WorkerJob, WORKER_APPLICATION_NAME, toWire } from './agentWorker';
+import { type FromWorker, type ToWorker, type WireError, type WorkerJob, WORKER_APPLICATION_NAME, fromWire, toWire } from './agentWorker';
 import type { ContactSource } from '../stages/loadCampaignContent';
 import { closeAllStores, contactPagesFromQuery, getCampaignStore } from '../store';
 import { createSendGridTransport } from '../sendgrid/client';
 import type { RateLimiter } from '../sendgrid/rateLimiter';
 import { type ChatModel, type ChatRequest, type ChatResult, LlmApiError, LlmReplyTooLargeError } from '../llm/client';
-import { CampaignError } from '../errors';
 
 const port = parentPort!;
 const job = workerData as WorkerJob;
@@ -24,9 +23,7 @@ const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Err
 function errorOf(w: WireError): Error {
 	if (w.name === 'LlmReplyTooLargeError' && typeof w.limitBytes === 'number') return new LlmReplyTooLargeError(w.limitBytes);
 	if (w.name === 'LlmApiError') return new LlmApiError(w.message, w.status, w.headers ?? {}, w.formatUnsupported === true);
-	const e = new CampaignError(w.message, { field: w.field, hint: w.hint, itemIndex: w.itemIndex, source: w.source, httpStatus: w.httpStatus, context: w.context });
-	e.name = w.name;
-	return e;
+	return fromWire(w);
 }
 
 port.on('message', (m: ToWorker) => {

@@ -236,7 +236,7 @@ async function runInWorker(ctx: IExecuteFunctions, config: AgentConfig, hooks: W
 		throw new NodeOperationError(ctx.getNode(), 'Run Agent In → Worker Thread needs a Campaign Database credential (Postgres)', {
 			description: 'The embedded store serves one thread. Select a Campaign Database credential, or set Run Agent In to Main Thread.',
 		});
-	const contacts = config.contacts.kind === 'pages' ? workerContactSource(config.contacts, config.contacts.query) : workerContactSource(config.contacts);
+	const contacts = workerContactSource(config.contacts);
 	const job: WorkerJob = {
 		config: { ...config, contacts: contacts.contacts },
 		postgres: postgresFromCredentials(db),

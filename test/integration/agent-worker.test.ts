@@ -60,7 +60,7 @@ function pooledStream(text: string, piece = 4096): AsyncIterable<Uint8Array> {
 }
 
 function job(id: string, source: ContactSource, over: Partial<Omit<AgentConfig, 'contacts'>> = {}, run: Partial<Pick<WorkerJob, 'runId' | 'resume'>> = {}) {
-	const { contacts: c, stream } = workerContactSource(source, source.kind === 'pages' ? source.query : undefined);
+	const { contacts: c, stream } = workerContactSource(source);
 	const config: WorkerJob['config'] = {
 		campaign: campaignInput({ id }),
 		contacts: c,
